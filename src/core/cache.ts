@@ -1,0 +1,40 @@
+/** What a Cache holds: JSON-like values, and binary values that round-trip as their own type. */
+export type CacheValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Uint8Array
+  | Float32Array
+  | readonly CacheValue[]
+  | { readonly [key: string]: CacheValue };
+
+export type CacheSetOptions = {
+  /** Time to live in milliseconds; omit for no expiry. */
+  ttlMs?: number;
+};
+
+export type CacheCapabilities = {
+  /** Whether values survive the process (Redis) or not (memory). */
+  persistent: boolean;
+  /** Whether several processes see the same entries. */
+  shared: boolean;
+};
+
+/**
+ * A key-value cache for embeddings and model responses. Version 1 of the contract. Keys are strings;
+ * namespacing is the implementation's job. A cache may fail open (errors count as misses).
+ */
+export type Cache = {
+  readonly specificationVersion: 'kumiki.cache.v1';
+  readonly provider: string;
+  readonly capabilities: CacheCapabilities;
+  get(key: string): Promise<CacheValue | undefined>;
+  getMany(keys: readonly string[]): Promise<(CacheValue | undefined)[]>;
+  set(key: string, value: CacheValue, options?: CacheSetOptions): Promise<void>;
+  setMany(entries: readonly { key: string; value: CacheValue; ttlMs?: number }[]): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  /** Atomically adds `by` to a counter and returns the new value (for rate limits). */
+  increment?(key: string, by: number, options?: CacheSetOptions): Promise<number>;
+  dispose?(): Promise<void>;
+};

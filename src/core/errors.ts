@@ -1,0 +1,249 @@
+/**
+ * One error hierarchy for every kumiki package and adapter.
+ *
+ * `instanceof` breaks when two copies of kumiki end up in one bundle, so every error carries a
+ * `Symbol.for` marker and each class offers a static `isInstance` that checks the marker and the
+ * stable `name`.
+ */
+
+const MARKER = Symbol.for('kumiki.error');
+
+export type KumikiErrorOptions = {
+  /** Human-readable explanation that names what was wrong and how to fix it. */
+  message: string;
+  /** The lower-level error this one translates, if any. */
+  cause?: unknown;
+  /** Whether the same call may succeed when retried unchanged. */
+  isRetryable?: boolean;
+  /** The adapter or component that raised the error (e.g. `memory`, `qdrant`). */
+  component?: string;
+};
+
+/** Base class of every error kumiki throws on purpose. */
+export class KumikiError extends Error {
+  readonly [MARKER] = true;
+  /** Stable machine-readable code, e.g. `KUMIKI_NOT_FOUND`. */
+  readonly code: string;
+  readonly isRetryable: boolean;
+  readonly component: string | undefined;
+
+  constructor(code: string, options: KumikiErrorOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KumikiError';
+    this.code = code;
+    this.isRetryable = options.isRetryable ?? false;
+    this.component = options.component;
+  }
+
+  /** True for any kumiki error, from this copy of the library or another. */
+  static isInstance(error: unknown): error is KumikiError {
+    return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[MARKER] === true;
+  }
+}
+
+/** Builds `isInstance` for a subclass: marker plus stable name. */
+function isNamed<T extends KumikiError>(name: string) {
+  return (error: unknown): error is T => KumikiError.isInstance(error) && error.name === name;
+}
+
+export type ArgumentIssue = {
+  /** Dotted path inside the argument, e.g. `records.3.vector`; empty for the argument itself. */
+  path: string;
+  message: string;
+};
+
+/** A caller passed a value that cannot be used. Fix the call; retrying it unchanged will fail again. */
+export class InvalidArgumentError extends KumikiError {
+  readonly argument: string;
+  readonly issues: readonly ArgumentIssue[];
+  constructor(options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+    argument: string;
+    issues: readonly ArgumentIssue[];
+    message?: string;
+  }) {
+    const detail = options.issues
+      .map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message))
+      .join('; ');
+    super('KUMIKI_INVALID_ARGUMENT', {
+      ...options,
+      message: options.message ?? `Invalid ${options.argument}: ${detail}`,
+      isRetryable: false,
+    });
+    this.name = 'InvalidArgumentError';
+    this.argument = options.argument;
+    this.issues = options.issues;
+  }
+  static override isInstance = isNamed<InvalidArgumentError>('InvalidArgumentError');
+}
+
+/** A vector's length differs from the collection's or model's dimensions. */
+export class DimensionMismatchError extends KumikiError {
+  readonly expected: number;
+  readonly actual: number;
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { expected: number; actual: number; context: string }) {
+    super('KUMIKI_DIMENSION_MISMATCH', {
+      ...options,
+      message: `${options.context}: expected a vector of ${options.expected} dimensions, got ${options.actual}. Use the embedder the collection was created with, or create a new collection with dimensions: ${options.actual}.`,
+    });
+    this.name = 'DimensionMismatchError';
+    this.expected = options.expected;
+    this.actual = options.actual;
+  }
+  static override isInstance = isNamed<DimensionMismatchError>('DimensionMismatchError');
+}
+
+/**
+ * A collection was opened or written with an embedding space (model, revision, pooling, …) other
+ * than the one it was built with. Mixing spaces returns silent garbage, so kumiki refuses.
+ */
+export class EmbeddingSpaceMismatchError extends KumikiError {
+  readonly expected: string;
+  readonly actual: string;
+  readonly differences: readonly string[];
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message'> & {
+      collection: string;
+      expected: string;
+      actual: string;
+      differences?: readonly string[];
+    },
+  ) {
+    const differences = options.differences ?? [];
+    const detail = differences.length > 0 ? ` (differs in: ${differences.join(', ')})` : '';
+    super('KUMIKI_EMBEDDING_SPACE_MISMATCH', {
+      ...options,
+      message: `Collection "${options.collection}" was built with embedding space ${options.expected}, not ${options.actual}${detail}. Open it with the same embedder settings, or re-embed into a new collection.`,
+    });
+    this.name = 'EmbeddingSpaceMismatchError';
+    this.expected = options.expected;
+    this.actual = options.actual;
+    this.differences = differences;
+  }
+  static override isInstance = isNamed<EmbeddingSpaceMismatchError>('EmbeddingSpaceMismatchError');
+}
+
+/** A filter clause that a backend cannot express. Kumiki never drops a clause silently. */
+export class UnsupportedFilterError extends KumikiError {
+  readonly clause: unknown;
+  readonly backend: string;
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { clause: unknown; backend: string; reason: string }) {
+    super('KUMIKI_UNSUPPORTED_FILTER', {
+      ...options,
+      message: `The ${options.backend} backend cannot express the filter clause ${safeJson(options.clause)}: ${options.reason}`,
+    });
+    this.name = 'UnsupportedFilterError';
+    this.clause = options.clause;
+    this.backend = options.backend;
+  }
+  static override isInstance = isNamed<UnsupportedFilterError>('UnsupportedFilterError');
+}
+
+/** A named resource (collection, record, model) does not exist. */
+export class NotFoundError extends KumikiError {
+  readonly resource: string;
+  readonly resourceName: string;
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { resource: string; name: string; hint?: string }) {
+    super('KUMIKI_NOT_FOUND', {
+      ...options,
+      message: `${options.resource} "${options.name}" does not exist.${options.hint ? ` ${options.hint}` : ''}`,
+    });
+    this.name = 'NotFoundError';
+    this.resource = options.resource;
+    this.resourceName = options.name;
+  }
+  static override isInstance = isNamed<NotFoundError>('NotFoundError');
+}
+
+/** The operation clashes with existing state (e.g. a collection exists with other settings). */
+export class ConflictError extends KumikiError {
+  constructor(options: KumikiErrorOptions) {
+    super('KUMIKI_CONFLICT', options);
+    this.name = 'ConflictError';
+  }
+  static override isInstance = isNamed<ConflictError>('ConflictError');
+}
+
+/** A backend or server could not be reached or refused service for now. Usually retryable. */
+export class UnavailableError extends KumikiError {
+  readonly statusCode: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly url: string | undefined;
+  constructor(options: KumikiErrorOptions & { statusCode?: number; retryAfterMs?: number; url?: string }) {
+    super('KUMIKI_UNAVAILABLE', { ...options, isRetryable: options.isRetryable ?? true });
+    this.name = 'UnavailableError';
+    this.statusCode = options.statusCode;
+    this.retryAfterMs = options.retryAfterMs;
+    this.url = options.url;
+  }
+  static override isInstance = isNamed<UnavailableError>('UnavailableError');
+}
+
+/** An operation did not finish within its deadline. */
+export class TimeoutError extends KumikiError {
+  readonly timeoutMs: number;
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { operation: string; timeoutMs: number }) {
+    super('KUMIKI_TIMEOUT', {
+      ...options,
+      isRetryable: options.isRetryable ?? true,
+      message: `${options.operation} did not finish within ${options.timeoutMs} ms. Raise the timeout or check the backend's health.`,
+    });
+    this.name = 'TimeoutError';
+    this.timeoutMs = options.timeoutMs;
+  }
+  static override isInstance = isNamed<TimeoutError>('TimeoutError');
+}
+
+/** The caller aborted the operation through its `AbortSignal`. */
+export class AbortedError extends KumikiError {
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { operation: string }) {
+    super('KUMIKI_ABORTED', { ...options, isRetryable: false, message: `${options.operation} was aborted.` });
+    this.name = 'AbortedError';
+  }
+  static override isInstance = isNamed<AbortedError>('AbortedError');
+}
+
+/** No valid credentials were presented. */
+export class UnauthorizedError extends KumikiError {
+  constructor(options: KumikiErrorOptions) {
+    super('KUMIKI_UNAUTHORIZED', { ...options, isRetryable: false });
+    this.name = 'UnauthorizedError';
+  }
+  static override isInstance = isNamed<UnauthorizedError>('UnauthorizedError');
+}
+
+/** Valid credentials, but not permitted to do this. */
+export class ForbiddenError extends KumikiError {
+  constructor(options: KumikiErrorOptions) {
+    super('KUMIKI_FORBIDDEN', { ...options, isRetryable: false });
+    this.name = 'ForbiddenError';
+  }
+  static override isInstance = isNamed<ForbiddenError>('ForbiddenError');
+}
+
+/** Stored data failed its integrity check (torn write, wrong format, checksum mismatch). */
+export class CorruptDataError extends KumikiError {
+  readonly location: string;
+  constructor(options: Omit<KumikiErrorOptions, 'message'> & { location: string; reason: string }) {
+    super('KUMIKI_CORRUPT_DATA', {
+      ...options,
+      isRetryable: false,
+      message: `${options.location} is not a valid kumiki snapshot: ${options.reason}. It was not loaded; restore it from a backup or delete it to start empty.`,
+    });
+    this.name = 'CorruptDataError';
+    this.location = options.location;
+  }
+  static override isInstance = isNamed<CorruptDataError>('CorruptDataError');
+}
+
+/** Throws `AbortedError` when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
+  if (signal?.aborted) throw new AbortedError({ operation, cause: signal.reason });
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { sha256Hex } from './sha256.js';
+import { parseArgument } from './validate.js';
+
+/**
+ * Everything that changes the vectors an embedder produces. Two embedders with equal spaces produce
+ * comparable vectors; anything else does not.
+ */
+export type EmbeddingSpace = {
+  provider: string;
+  model: string;
+  revision?: string;
+  /** Dense dimensions, or the size of the index space for sparse vectors. */
+  dimensions: number;
+  kind?: 'dense' | 'sparse';
+  pooling?: string;
+  normalize?: boolean;
+  queryPrefix?: string;
+  documentPrefix?: string;
+  quantization?: string;
+  /** Anything else that changes the output (tokenizer settings, BM25 parameters, …). */
+  extra?: Record<string, string | number | boolean | null>;
+};
+
+export const embeddingSpaceSchema = z
+  .object({
+    provider: z.string().min(1),
+    model: z.string().min(1),
+    revision: z.string().optional(),
+    dimensions: z.number().int().positive(),
+    kind: z.enum(['dense', 'sparse']).optional(),
+    pooling: z.string().optional(),
+    normalize: z.boolean().optional(),
+    queryPrefix: z.string().optional(),
+    documentPrefix: z.string().optional(),
+    quantization: z.string().optional(),
+    extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  })
+  .strict();
+
+const FIELDS = [
+  'provider',
+  'model',
+  'revision',
+  'dimensions',
+  'kind',
+  'pooling',
+  'normalize',
+  'queryPrefix',
+  'documentPrefix',
+  'quantization',
+] as const;
+
+/** Canonical form: defaults filled in, keys in a fixed order, so equal spaces hash equally. */
+function canonical(space: EmbeddingSpace): string {
+  const extra = space.extra ?? {};
+  return JSON.stringify({
+    provider: space.provider,
+    model: space.model,
+    revision: space.revision ?? 'main',
+    dimensions: space.dimensions,
+    kind: space.kind ?? 'dense',
+    pooling: space.pooling ?? null,
+    normalize: space.normalize ?? null,
+    queryPrefix: space.queryPrefix ?? '',
+    documentPrefix: space.documentPrefix ?? '',
+    quantization: space.quantization ?? null,
+    extra: Object.fromEntries(Object.keys(extra).sort().map((key) => [key, extra[key]])),
+  });
+}
+
+/**
+ * A stable id for an embedding space: `kfp1:` followed by 32 hex characters of SHA-256 over the
+ * canonical description. Stored with collections and in cache keys.
+ */
+export function fingerprint(space: EmbeddingSpace): string {
+  const parsed = parseArgument(embeddingSpaceSchema, space, 'embedding space');
+  return `kfp1:${sha256Hex(canonical(parsed)).slice(0, 32)}`;
+}
+
+/** Names of the fields in which two spaces differ, for error messages. */
+export function diffSpaces(a: EmbeddingSpace, b: EmbeddingSpace): string[] {
+  const left = JSON.parse(canonical(a)) as Record<string, unknown>;
+  const right = JSON.parse(canonical(b)) as Record<string, unknown>;
+  const differences: string[] = FIELDS.filter((field) => JSON.stringify(left[field]) !== JSON.stringify(right[field]));
+  if (JSON.stringify(left.extra) !== JSON.stringify(right.extra)) differences.push('extra');
+  return differences;
+}

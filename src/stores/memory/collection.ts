@@ -1,0 +1,292 @@
+import { DimensionMismatchError, InvalidArgumentError } from '../../core/errors.js';
+import type { CollectionInfo, Metric } from '../../core/store.js';
+import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
+import type { Filter } from '../../filter/ast.js';
+import { evaluateFilter } from '../../filter/evaluate.js';
+import { VectorArena } from './kernel/arena.js';
+
+export type CollectionMeta = {
+  name: string;
+  dimensions: number | undefined;
+  metric: Metric;
+  sparse: boolean;
+  fingerprint: string | undefined;
+  sparseFingerprint: string | undefined;
+};
+
+type SparseRow = { indices: Uint32Array; values: Float32Array };
+
+/** Map key of an id: `1` and `"1"` are distinct. */
+export const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
+
+/** Id order used by `scroll`: integers ascending, then strings by UTF-16 code unit. */
+export function compareIds(a: RecordId, b: RecordId): number {
+  if (typeof a === 'number') return typeof b === 'number' ? a - b : -1;
+  if (typeof b === 'number') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function toSparseRow(vector: SparseVector): SparseRow {
+  const order = Array.from({ length: vector.indices.length }, (_, i) => i).sort(
+    (a, b) => (vector.indices[a] as number) - (vector.indices[b] as number),
+  );
+  return {
+    indices: Uint32Array.from(order, (i) => vector.indices[i] as number),
+    values: Float32Array.from(order, (i) => vector.values[i] as number),
+  };
+}
+
+/**
+ * One collection of the memory store. Rows are kept dense (0..size-1) so the vector arena can scan
+ * them contiguously; deleting swaps the last row into the hole.
+ */
+export class MemoryCollection {
+  readonly meta: CollectionMeta;
+  private readonly arena: VectorArena | undefined;
+  private ids: RecordId[] = [];
+  private payloads: JsonObject[] = [];
+  private sparseRows: (SparseRow | undefined)[] = [];
+  private readonly rowOf = new Map<string, number>();
+  private sortedIds: RecordId[] | undefined;
+
+  constructor(meta: CollectionMeta, options: { quantized: boolean }) {
+    this.meta = meta;
+    this.arena =
+      meta.dimensions === undefined
+        ? undefined
+        : new VectorArena({ dimensions: meta.dimensions, quantized: options.quantized });
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  info(): CollectionInfo {
+    return { ...this.meta, count: this.size };
+  }
+
+  /** Checks a whole batch before touching anything, so a bad record leaves the collection unchanged. */
+  checkRecords(records: readonly VectorRecord[]): void {
+    const dims = this.meta.dimensions;
+    records.forEach((record, index) => {
+      const where = `record ${index} (id ${JSON.stringify(record.id)})`;
+      if (dims !== undefined) {
+        if (record.vector === undefined) {
+          throw new InvalidArgumentError({
+            argument: 'records',
+            issues: [{ path: `${index}.vector`, message: `${where} has no vector; collection "${this.meta.name}" stores ${dims}-dimensional vectors` }],
+          });
+        }
+        if (record.vector.length !== dims) {
+          throw new DimensionMismatchError({
+            expected: dims,
+            actual: record.vector.length,
+            context: `Upsert into "${this.meta.name}", ${where}`,
+            component: 'memory',
+          });
+        }
+      } else if (record.vector !== undefined) {
+        throw new InvalidArgumentError({
+          argument: 'records',
+          issues: [{ path: `${index}.vector`, message: `${where} has a dense vector but collection "${this.meta.name}" was created without dimensions` }],
+        });
+      }
+      if (record.sparseVector !== undefined && !this.meta.sparse) {
+        throw new InvalidArgumentError({
+          argument: 'records',
+          issues: [{ path: `${index}.sparseVector`, message: `${where} has a sparse vector but collection "${this.meta.name}" was created with sparse: false` }],
+        });
+      }
+    });
+  }
+
+  /** Writes records that passed `checkRecords`. Later duplicates of an id win. */
+  write(records: readonly VectorRecord[]): void {
+    for (const record of records) {
+      const key = idKey(record.id);
+      let row = this.rowOf.get(key);
+      if (row === undefined) {
+        row = this.ids.length;
+        this.rowOf.set(key, row);
+        this.ids.push(record.id);
+        this.payloads.push({});
+        this.sparseRows.push(undefined);
+        this.sortedIds = undefined;
+      }
+      this.payloads[row] = structuredClone(record.payload ?? {});
+      this.sparseRows[row] = record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector);
+      if (this.arena && record.vector) this.arena.write(row, record.vector);
+    }
+  }
+
+  has(id: RecordId): boolean {
+    return this.rowOf.has(idKey(id));
+  }
+
+  get(ids: readonly RecordId[], includeVectors: boolean): StoredRecord[] {
+    const records: StoredRecord[] = [];
+    for (const id of ids) {
+      const row = this.rowOf.get(idKey(id));
+      if (row !== undefined) records.push(this.recordAt(row, includeVectors));
+    }
+    return records;
+  }
+
+  deleteIds(ids: readonly RecordId[]): number {
+    let deleted = 0;
+    for (const id of ids) {
+      const row = this.rowOf.get(idKey(id));
+      if (row === undefined) continue;
+      this.removeRow(row);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  deleteWhere(filter: Filter): number {
+    const doomed = this.matchingRows(filter).map((row) => this.ids[row] as RecordId);
+    return this.deleteIds(doomed);
+  }
+
+  count(filter: Filter | undefined): number {
+    return filter === undefined ? this.size : this.matchingRows(filter).length;
+  }
+
+  /** Records after `after` in id order that match `filter`, at most `limit`; `more` says whether any remain. */
+  scroll(options: { filter: Filter | undefined; limit: number; after: RecordId | undefined; includeVectors: boolean }): {
+    records: StoredRecord[];
+    more: boolean;
+  } {
+    this.sortedIds ??= [...this.ids].sort(compareIds);
+    const sorted = this.sortedIds;
+    let start = 0;
+    if (options.after !== undefined) {
+      const after = options.after;
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (compareIds(sorted[mid] as RecordId, after) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      start = lo;
+    }
+    const records: StoredRecord[] = [];
+    for (let i = start; i < sorted.length; i++) {
+      const row = this.rowOf.get(idKey(sorted[i] as RecordId)) as number;
+      if (options.filter && !evaluateFilter(options.filter, this.payloads[row] as JsonObject)) continue;
+      if (records.length === options.limit) return { records, more: true };
+      records.push(this.recordAt(row, options.includeVectors));
+    }
+    return { records, more: false };
+  }
+
+  searchDense(options: {
+    vector: ArrayLike<number>;
+    limit: number;
+    filter: Filter | undefined;
+    includeVectors: boolean;
+    quantized: boolean;
+    rescore: number;
+  }): Match[] {
+    if (!this.arena || this.size === 0) return [];
+    let rows: Uint32Array | undefined;
+    if (options.filter) {
+      rows = Uint32Array.from(this.matchingRows(options.filter));
+      if (rows.length === 0) return [];
+    }
+    const top = this.arena.search(options.vector, {
+      metric: this.meta.metric,
+      k: options.limit,
+      ...(rows ? { rows } : {}),
+      quantized: options.quantized,
+      rescore: options.rescore,
+    });
+    const matches: Match[] = [];
+    for (let i = 0; i < top.rows.length; i++) {
+      matches.push({ ...this.recordAt(top.rows[i] as number, options.includeVectors), score: top.scores[i] as number });
+    }
+    return matches;
+  }
+
+  /** Exact sparse dot product over every record that has a sparse vector; zero scores are not matches. */
+  searchSparse(options: { vector: SparseVector; limit: number; filter: Filter | undefined; includeVectors: boolean }): Match[] {
+    const query = new Map<number, number>();
+    for (let i = 0; i < options.vector.indices.length; i++) {
+      query.set(options.vector.indices[i] as number, options.vector.values[i] as number);
+    }
+    const scored: { row: number; score: number }[] = [];
+    for (let row = 0; row < this.size; row++) {
+      const sparse = this.sparseRows[row];
+      if (!sparse) continue;
+      let score = 0;
+      let touched = false;
+      for (let j = 0; j < sparse.indices.length; j++) {
+        const weight = query.get(sparse.indices[j] as number);
+        if (weight !== undefined) {
+          score += weight * (sparse.values[j] as number);
+          touched = true;
+        }
+      }
+      if (!touched) continue;
+      if (options.filter && !evaluateFilter(options.filter, this.payloads[row] as JsonObject)) continue;
+      scored.push({ row, score });
+    }
+    scored.sort((a, b) => b.score - a.score || compareIds(this.ids[a.row] as RecordId, this.ids[b.row] as RecordId));
+    return scored
+      .slice(0, options.limit)
+      .map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
+  }
+
+  /** Every row, for snapshots. */
+  *rows(): Generator<{ id: RecordId; payload: JsonObject; vector: Float32Array | undefined; sparse: SparseRow | undefined }> {
+    for (let row = 0; row < this.size; row++) {
+      yield {
+        id: this.ids[row] as RecordId,
+        payload: this.payloads[row] as JsonObject,
+        vector: this.arena?.read(row),
+        sparse: this.sparseRows[row],
+      };
+    }
+  }
+
+  dispose(): void {
+    this.arena?.dispose();
+  }
+
+  private matchingRows(filter: Filter): number[] {
+    const rows: number[] = [];
+    for (let row = 0; row < this.size; row++) {
+      if (evaluateFilter(filter, this.payloads[row] as JsonObject)) rows.push(row);
+    }
+    return rows;
+  }
+
+  private recordAt(row: number, includeVectors: boolean): StoredRecord {
+    const record: StoredRecord = { id: this.ids[row] as RecordId, payload: structuredClone(this.payloads[row] as JsonObject) };
+    if (includeVectors) {
+      if (this.arena) record.vector = this.arena.read(row);
+      const sparse = this.sparseRows[row];
+      if (sparse) record.sparseVector = { indices: sparse.indices.slice(), values: sparse.values.slice() };
+    }
+    return record;
+  }
+
+  private removeRow(row: number): void {
+    const last = this.size - 1;
+    this.rowOf.delete(idKey(this.ids[row] as RecordId));
+    if (row !== last) {
+      const movedId = this.ids[last] as RecordId;
+      this.ids[row] = movedId;
+      this.payloads[row] = this.payloads[last] as JsonObject;
+      this.sparseRows[row] = this.sparseRows[last];
+      this.arena?.move(last, row);
+      this.rowOf.set(idKey(movedId), row);
+    }
+    this.ids.pop();
+    this.payloads.pop();
+    this.sparseRows.pop();
+    this.arena?.truncate(last);
+    this.sortedIds = undefined;
+  }
+}

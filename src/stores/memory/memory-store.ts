@@ -1,0 +1,457 @@
+import { z } from 'zod';
+import {
+  ConflictError,
+  DimensionMismatchError,
+  EmbeddingSpaceMismatchError,
+  InvalidArgumentError,
+  NotFoundError,
+  throwIfAborted,
+} from '../../core/errors.js';
+import { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from '../../core/fingerprint.js';
+import type {
+  CollectionInfo,
+  CountOptions,
+  CreateCollectionOptions,
+  DeleteOptions,
+  GetOptions,
+  OpenCollectionOptions,
+  ScrollOptions,
+  ScrollPage,
+  SearchOptions,
+  Store,
+  UpsertOptions,
+} from '../../core/store.js';
+import { denseVectorSchema, type RecordId, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../../core/types.js';
+import { parseArgument } from '../../core/validate.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
+import { FILTER_OPERATORS, filterSchema } from '../../filter/ast.js';
+import { MemoryCollection } from './collection.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+
+/**
+ * Where a memory store keeps its snapshot. `kumiki/stores/memory/file` provides a crash-safe file
+ * implementation for Node; any runtime can supply its own (IndexedDB, KV, object storage).
+ */
+export type SnapshotPersistence = {
+  /** Where snapshots live, for error messages. */
+  readonly location: string;
+  /** The last saved snapshot, or `undefined` when there is none yet. */
+  load(): Promise<Uint8Array | undefined>;
+  /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
+  save(snapshot: Uint8Array): Promise<void>;
+};
+
+export type MemoryStoreOptions = {
+  /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
+  persistence?: SnapshotPersistence;
+  /**
+   * `write` (default): every mutating call resolves after a snapshot that includes it is saved.
+   * `manual`: snapshots are saved only by `flush()` and `dispose()`.
+   */
+  durability?: 'write' | 'manual';
+  /**
+   * `int8` keeps an int8 copy of every dense vector, scores candidates with it and re-scores the best
+   * `limit × rescore` exactly in float32. Faster on large collections; results may differ from exact
+   * search when scores are very close. Default `none` (exact).
+   */
+  quantization?: 'none' | 'int8';
+  /** Candidate multiplier for int8 re-scoring; default 4. */
+  rescore?: number;
+};
+
+export type MemoryStore = Store & {
+  /** Saves a snapshot now (no-op without persistence). */
+  flush(): Promise<void>;
+};
+
+const optionsSchema = z
+  .object({
+    persistence: z
+      .custom<SnapshotPersistence>(
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          typeof (value as SnapshotPersistence).load === 'function' &&
+          typeof (value as SnapshotPersistence).save === 'function',
+        'persistence must have load() and save() methods (see createFilePersistence in kumiki/stores/memory/file)',
+      )
+      .optional(),
+    durability: z.enum(['write', 'manual']).optional(),
+    quantization: z.enum(['none', 'int8']).optional(),
+    rescore: z.number().int().min(1).max(64).optional(),
+  })
+  .strict();
+
+const collectionName = z
+  .string()
+  .min(1, 'collection names must not be empty')
+  .max(255)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"');
+const spaceOrFingerprint = z.union([z.string().min(1), embeddingSpaceSchema]);
+const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal').optional();
+
+const createSchema = z
+  .object({
+    name: collectionName,
+    dimensions: z.number().int().min(1).max(65536).optional(),
+    metric: z.enum(['cosine', 'dot', 'euclidean']).optional(),
+    sparse: z.boolean().optional(),
+    embeddingSpace: spaceOrFingerprint.optional(),
+    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
+    ifExists: z.enum(['error', 'open']).optional(),
+    abortSignal: signal,
+  })
+  .strict()
+  .refine((value) => value.dimensions !== undefined || value.sparse !== false, {
+    message: 'a collection needs dense dimensions, sparse vectors, or both',
+  });
+const openSchema = z
+  .object({ name: collectionName, embeddingSpace: spaceOrFingerprint.optional(), sparseEmbeddingSpace: spaceOrFingerprint.optional(), abortSignal: signal })
+  .strict();
+const deleteCollectionSchema = z.object({ name: collectionName, abortSignal: signal }).strict();
+const upsertSchema = z.object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal }).strict();
+const getSchema = z
+  .object({ collection: collectionName, ids: z.array(recordIdSchema), includeVectors: z.boolean().optional(), abortSignal: signal })
+  .strict();
+const deleteSchema = z.union([
+  z.object({ collection: collectionName, ids: z.array(recordIdSchema), abortSignal: signal }).strict(),
+  z.object({ collection: collectionName, filter: filterSchema, abortSignal: signal }).strict(),
+]);
+const countSchema = z.object({ collection: collectionName, filter: filterSchema.optional(), abortSignal: signal }).strict();
+const scrollSchema = z
+  .object({
+    collection: collectionName,
+    filter: filterSchema.optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+    cursor: z.string().optional(),
+    includeVectors: z.boolean().optional(),
+    abortSignal: signal,
+  })
+  .strict();
+const searchSchema = z
+  .object({
+    collection: collectionName,
+    vector: denseVectorSchema.optional(),
+    sparseVector: sparseVectorSchema.optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+    filter: filterSchema.optional(),
+    fusion: z
+      .object({ method: z.literal('rrf'), k: z.number().positive().optional(), prefetch: z.number().int().min(1).max(10_000).optional() })
+      .strict()
+      .optional(),
+    scoreThreshold: z.number().optional(),
+    includeVectors: z.boolean().optional(),
+    abortSignal: signal,
+  })
+  .strict()
+  .refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
+    message: 'search needs a vector, a sparseVector, or both (hybrid)',
+  });
+
+function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
+  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
+}
+
+/**
+ * The embedded Store: in-process, no server, any runtime. Exact dense search on a WebAssembly SIMD
+ * kernel (optionally int8 with float re-scoring), exact sparse search, hybrid with RRF, the full
+ * filter language, and optional crash-safe snapshots.
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  const settings = parseArgument(optionsSchema, options, 'memory store options');
+  const persistence = settings.persistence;
+  const durability = settings.durability ?? 'write';
+  const quantized = settings.quantization === 'int8';
+  const rescore = settings.rescore ?? 4;
+  const collections = new Map<string, MemoryCollection>();
+  const spaces = new Map<string, EmbeddingSpace>();
+  let disposed = false;
+
+  let loaded: Promise<void> | undefined;
+  const ready = (): Promise<void> => {
+    if (disposed) return Promise.reject(new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }));
+    loaded ??= (async () => {
+      const bytes = await persistence?.load();
+      if (!bytes) return;
+      for (const { meta, records } of decodeSnapshot(bytes, persistence?.location ?? 'snapshot')) {
+        const collection = new MemoryCollection(meta, { quantized });
+        collection.write(
+          records.map((record) => ({
+            id: record.id,
+            payload: record.payload as never,
+            ...(record.vector ? { vector: record.vector } : {}),
+            ...(record.sparse ? { sparseVector: record.sparse } : {}),
+          })),
+        );
+        collections.set(meta.name, collection);
+      }
+    })();
+    return loaded;
+  };
+
+  // Saves are chained so they never overlap; a save covers every change made before it starts.
+  let version = 0;
+  let savedVersion = 0;
+  let saveChain: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => {
+    if (!persistence) return Promise.resolve();
+    const run = saveChain.then(async () => {
+      if (savedVersion === version) return;
+      const target = version;
+      await persistence.save(encodeSnapshot(collections.values()));
+      savedVersion = target;
+    });
+    saveChain = run.catch(() => undefined);
+    return run;
+  };
+  const changed = async (): Promise<void> => {
+    version++;
+    if (durability === 'write') await save();
+  };
+
+  const collectionOf = (name: string): MemoryCollection => {
+    const collection = collections.get(name);
+    if (!collection) {
+      throw new NotFoundError({
+        resource: 'Collection',
+        name,
+        hint: 'Create it first with createCollection({ name, dimensions }).',
+        component: 'memory',
+      });
+    }
+    return collection;
+  };
+
+  const checkSpace = (collection: MemoryCollection, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse'): void => {
+    const actual = toFingerprint(given);
+    const expected = kind === 'dense' ? collection.meta.fingerprint : collection.meta.sparseFingerprint;
+    if (actual === undefined || actual === expected) return;
+    const expectedSpace = expected === undefined ? undefined : spaces.get(expected);
+    throw new EmbeddingSpaceMismatchError({
+      collection: collection.meta.name,
+      expected: expected ?? `(no ${kind} embedding space recorded)`,
+      actual,
+      ...(expectedSpace && typeof given === 'object' ? { differences: diffSpaces(expectedSpace, given) } : {}),
+      component: 'memory',
+    });
+  };
+
+  const rememberSpace = (space: EmbeddingSpace | string | undefined): void => {
+    if (typeof space === 'object') spaces.set(fingerprint(space), space);
+  };
+
+  const checkQueryDimensions = (collection: MemoryCollection, length: number): void => {
+    const dims = collection.meta.dimensions;
+    if (dims === undefined) {
+      throw new InvalidArgumentError({
+        argument: 'search options',
+        issues: [{ path: 'vector', message: `collection "${collection.meta.name}" has no dense vectors; search it with sparseVector` }],
+      });
+    }
+    if (dims !== length) {
+      throw new DimensionMismatchError({ expected: dims, actual: length, context: `Search in "${collection.meta.name}"`, component: 'memory' });
+    }
+  };
+
+  const store: MemoryStore = {
+    specificationVersion: 'kumiki.store.v1',
+    provider: 'memory',
+    capabilities: {
+      dense: true,
+      sparse: true,
+      hybrid: true,
+      metrics: ['cosine', 'dot', 'euclidean'],
+      filterOperators: FILTER_OPERATORS,
+      persistent: persistence !== undefined,
+    },
+
+    async createCollection(input: CreateCollectionOptions): Promise<CollectionInfo> {
+      const config = parseArgument(createSchema, input, 'createCollection options');
+      await ready();
+      throwIfAborted(config.abortSignal, 'createCollection');
+      rememberSpace(config.embeddingSpace);
+      rememberSpace(config.sparseEmbeddingSpace);
+      const existing = collections.get(config.name);
+      if (existing) {
+        if (config.ifExists !== 'open') {
+          throw new ConflictError({
+            message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
+            component: 'memory',
+          });
+        }
+        const meta = existing.meta;
+        if (config.dimensions !== undefined && config.dimensions !== meta.dimensions) {
+          throw new DimensionMismatchError({
+            expected: meta.dimensions ?? 0,
+            actual: config.dimensions,
+            context: `Collection "${config.name}" exists with other dimensions`,
+            component: 'memory',
+          });
+        }
+        if ((config.metric ?? 'cosine') !== meta.metric || (config.sparse ?? true) !== meta.sparse) {
+          throw new ConflictError({
+            message: `Collection "${config.name}" exists with metric ${meta.metric} and sparse ${meta.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
+            component: 'memory',
+          });
+        }
+        checkSpace(existing, config.embeddingSpace, 'dense');
+        checkSpace(existing, config.sparseEmbeddingSpace, 'sparse');
+        return existing.info();
+      }
+      const collection = new MemoryCollection(
+        {
+          name: config.name,
+          dimensions: config.dimensions,
+          metric: config.metric ?? 'cosine',
+          sparse: config.sparse ?? true,
+          fingerprint: toFingerprint(config.embeddingSpace),
+          sparseFingerprint: toFingerprint(config.sparseEmbeddingSpace),
+        },
+        { quantized },
+      );
+      collections.set(config.name, collection);
+      await changed();
+      return collection.info();
+    },
+
+    async openCollection(input: OpenCollectionOptions): Promise<CollectionInfo> {
+      const config = parseArgument(openSchema, input, 'openCollection options');
+      await ready();
+      const collection = collectionOf(config.name);
+      checkSpace(collection, config.embeddingSpace, 'dense');
+      checkSpace(collection, config.sparseEmbeddingSpace, 'sparse');
+      return collection.info();
+    },
+
+    async listCollections(): Promise<CollectionInfo[]> {
+      await ready();
+      return [...collections.values()].map((collection) => collection.info());
+    },
+
+    async deleteCollection(input: { name: string; abortSignal?: AbortSignal }): Promise<boolean> {
+      const { name } = parseArgument(deleteCollectionSchema, input, 'deleteCollection options');
+      await ready();
+      const collection = collections.get(name);
+      if (!collection) return false;
+      collection.dispose();
+      collections.delete(name);
+      await changed();
+      return true;
+    },
+
+    async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
+      const { collection: name, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
+      await ready();
+      throwIfAborted(abortSignal, 'upsert');
+      const collection = collectionOf(name);
+      collection.checkRecords(records);
+      collection.write(records);
+      await changed();
+      return { upserted: records.length };
+    },
+
+    async get(input: GetOptions) {
+      const { collection, ids, includeVectors } = parseArgument(getSchema, input, 'get options');
+      await ready();
+      return collectionOf(collection).get(ids, includeVectors ?? false);
+    },
+
+    async delete(input: DeleteOptions): Promise<{ deleted: number }> {
+      const parsed = parseArgument(deleteSchema, input, 'delete options');
+      await ready();
+      throwIfAborted(parsed.abortSignal, 'delete');
+      const collection = collectionOf(parsed.collection);
+      const deleted = 'ids' in parsed ? collection.deleteIds(parsed.ids) : collection.deleteWhere(parsed.filter);
+      if (deleted > 0) await changed();
+      return { deleted };
+    },
+
+    async count(input: CountOptions): Promise<number> {
+      const { collection, filter } = parseArgument(countSchema, input, 'count options');
+      await ready();
+      return collectionOf(collection).count(filter);
+    },
+
+    async scroll(input: ScrollOptions): Promise<ScrollPage> {
+      const parsed = parseArgument(scrollSchema, input, 'scroll options');
+      await ready();
+      const collection = collectionOf(parsed.collection);
+      const after = parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor);
+      const limit = parsed.limit ?? 100;
+      const { records, more } = collection.scroll({
+        filter: parsed.filter,
+        limit,
+        after,
+        includeVectors: parsed.includeVectors ?? false,
+      });
+      const last = records.at(-1);
+      return { records, nextCursor: more && last ? encodeCursor(last.id) : undefined };
+    },
+
+    async search(input: SearchOptions) {
+      const parsed = parseArgument(searchSchema, input, 'search options');
+      await ready();
+      throwIfAborted(parsed.abortSignal, 'search');
+      const collection = collectionOf(parsed.collection);
+      const limit = parsed.limit ?? 10;
+      const includeVectors = parsed.includeVectors ?? false;
+      if (parsed.vector) checkQueryDimensions(collection, parsed.vector.length);
+      if (parsed.sparseVector && !collection.meta.sparse) {
+        throw new InvalidArgumentError({
+          argument: 'search options',
+          issues: [{ path: 'sparseVector', message: `collection "${collection.meta.name}" was created with sparse: false` }],
+        });
+      }
+      const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
+      const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
+      const dense = parsed.vector
+        ? collection.searchDense({ vector: parsed.vector, limit: depth, filter: parsed.filter, includeVectors, quantized, rescore })
+        : [];
+      const sparse = parsed.sparseVector
+        ? collection.searchSparse({ vector: parsed.sparseVector, limit: depth, filter: parsed.filter, includeVectors })
+        : [];
+      if (hybrid) return reciprocalRankFusion([dense, sparse], { k: parsed.fusion?.k ?? DEFAULT_RRF_K, limit });
+      const matches = parsed.vector ? dense : sparse;
+      const threshold = parsed.scoreThreshold;
+      return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
+    },
+
+    async flush(): Promise<void> {
+      await ready();
+      await save();
+    },
+
+    async dispose(): Promise<void> {
+      if (disposed) return;
+      if (loaded) {
+        await loaded.catch(() => undefined);
+        await save();
+      }
+      disposed = true;
+      for (const collection of collections.values()) collection.dispose();
+      collections.clear();
+    },
+  };
+  return store;
+}
+
+function encodeCursor(id: RecordId): string {
+  return JSON.stringify(id);
+}
+
+function decodeCursor(cursor: string): RecordId {
+  let value: unknown;
+  try {
+    value = JSON.parse(cursor);
+  } catch {
+    value = undefined;
+  }
+  const parsed = recordIdSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidArgumentError({
+      argument: 'scroll options',
+      issues: [{ path: 'cursor', message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged' }],
+    });
+  }
+  return parsed.data;
+}

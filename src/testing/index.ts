@@ -1,0 +1,9 @@
+export { ConformanceFailure } from './assert.js';
+export { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
+export {
+  checkRanking,
+  referenceScore,
+  type StoreConformanceOptions,
+  storeConformance,
+  type TestFunction,
+} from './store-conformance.js';
