@@ -11,11 +11,15 @@ storeConformance(test, () => createMemoryStore(), { name: 'memory store' });
 const dir = await mkdtemp(join(tmpdir(), 'kumiki-memory-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-storeConformance(test, () => createMemoryStore({ persistence: createFilePersistence(join(dir, `conf-${Math.random()}.kmk`)) }), {
-  name: 'memory store with file persistence',
-  largeBatch: 2000,
-  numRuns: 15,
-});
+storeConformance(
+  test,
+  () => createMemoryStore({ persistence: createFilePersistence(join(dir, `conf-${Math.random()}.kmk`)) }),
+  {
+    name: 'memory store with file persistence',
+    largeBatch: 2000,
+    numRuns: 15,
+  },
+);
 
 function records(n: number, dims: number, seed = 1): VectorRecord[] {
   let state = seed;
@@ -47,7 +51,8 @@ describe('int8 quantization', () => {
       const b = await quantized.search({ collection: 'q', vector: query, limit: 10 });
       expect(b[0]?.id).toEqual(a[0]?.id);
       const exactScores = new Map(a.map((m) => [m.id, m.score]));
-      for (const match of b) if (exactScores.has(match.id)) expect(match.score).toBeCloseTo(exactScores.get(match.id) as number, 5);
+      for (const match of b)
+        if (exactScores.has(match.id)) expect(match.score).toBeCloseTo(exactScores.get(match.id) as number, 5);
       agreeing += b.filter((m) => exactScores.has(m.id)).length;
     }
     expect(agreeing / 200).toBeGreaterThan(0.9);
@@ -62,7 +67,10 @@ describe('file persistence', () => {
     await first.createCollection({ name: 'sparse-only', sparse: true });
     const data = records(300, 5);
     await first.upsert({ collection: 'docs', records: data });
-    await first.upsert({ collection: 'sparse-only', records: [{ id: 'x', sparseVector: { indices: [4, 2], values: [1.5, 2.5] }, payload: { a: null } }] });
+    await first.upsert({
+      collection: 'sparse-only',
+      records: [{ id: 'x', sparseVector: { indices: [4, 2], values: [1.5, 2.5] }, payload: { a: null } }],
+    });
     await first.delete({ collection: 'docs', ids: [0, 'id-1'] });
     await first.dispose();
 
@@ -134,7 +142,9 @@ describe('file persistence', () => {
         process.stdout.write('.');
       }`;
     for (const delay of [30, 120, 400]) {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       await new Promise((resolve) => child.stdout.once('data', resolve));
       await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill('SIGKILL');

@@ -10,7 +10,10 @@ const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s$
  * The fused match keeps the fields of its first appearance and takes the fused score. Ties keep
  * the order of first appearance.
  */
-export function reciprocalRankFusion(lists: readonly (readonly Match[])[], options: { k?: number; limit?: number } = {}): Match[] {
+export function reciprocalRankFusion(
+  lists: readonly (readonly Match[])[],
+  options: { k?: number; limit?: number } = {},
+): Match[] {
   const k = options.k ?? DEFAULT_RRF_K;
   const fused = new Map<string, Match>();
   for (const list of lists) {

@@ -56,11 +56,13 @@ export type ArgumentIssue = {
 export class InvalidArgumentError extends KumikiError {
   readonly argument: string;
   readonly issues: readonly ArgumentIssue[];
-  constructor(options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
-    argument: string;
-    issues: readonly ArgumentIssue[];
-    message?: string;
-  }) {
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      argument: string;
+      issues: readonly ArgumentIssue[];
+      message?: string;
+    },
+  ) {
     const detail = options.issues
       .map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message))
       .join('; ');

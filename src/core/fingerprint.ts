@@ -65,7 +65,11 @@ function canonical(space: EmbeddingSpace): string {
     queryPrefix: space.queryPrefix ?? '',
     documentPrefix: space.documentPrefix ?? '',
     quantization: space.quantization ?? null,
-    extra: Object.fromEntries(Object.keys(extra).sort().map((key) => [key, extra[key]])),
+    extra: Object.fromEntries(
+      Object.keys(extra)
+        .sort()
+        .map((key) => [key, extra[key]]),
+    ),
   });
 }
 

@@ -20,7 +20,7 @@ const encoder = new TextEncoder();
 export function sha256(input: string | Uint8Array): Uint8Array {
   const data = typeof input === 'string' ? encoder.encode(input) : input;
   const bitLength = data.length * 8;
-  const padded = new Uint8Array((((data.length + 9 + 63) >> 6) << 6));
+  const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
   padded.set(data);
   padded[data.length] = 0x80;
   const view = new DataView(padded.buffer);

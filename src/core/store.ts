@@ -1,6 +1,14 @@
 import type { Filter, FilterOperator } from '../filter/ast.js';
 import type { EmbeddingSpace } from './fingerprint.js';
-import type { DenseVectorInput, JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from './types.js';
+import type {
+  DenseVectorInput,
+  JsonObject,
+  Match,
+  RecordId,
+  SparseVector,
+  StoredRecord,
+  VectorRecord,
+} from './types.js';
 
 export type Metric = 'cosine' | 'dot' | 'euclidean';
 

@@ -66,13 +66,23 @@ export const denseVectorSchema = z.unknown().superRefine((value, ctx) => {
   for (let i = 0; i < value.length; i++) {
     const element: unknown = value[i];
     if (typeof element !== 'number' || !Number.isFinite(element)) {
-      ctx.addIssue({ code: 'custom', path: [i], message: `vector values must be finite numbers, got ${String(element)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [i],
+        message: `vector values must be finite numbers, got ${String(element)}`,
+      });
       return;
     }
   }
 }) as unknown as z.ZodType<DenseVectorInput>;
 
-const numberArrayLike = z.union([z.array(z.number()), z.instanceof(Uint32Array), z.instanceof(Int32Array), z.instanceof(Float32Array), z.instanceof(Float64Array)]);
+const numberArrayLike = z.union([
+  z.array(z.number()),
+  z.instanceof(Uint32Array),
+  z.instanceof(Int32Array),
+  z.instanceof(Float32Array),
+  z.instanceof(Float64Array),
+]);
 
 export const sparseVectorSchema = z
   .object({ indices: numberArrayLike, values: numberArrayLike })

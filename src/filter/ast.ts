@@ -17,10 +17,7 @@ export type FieldFilter =
   | { op: 'exists'; field: string }
   | { op: 'containsAny' | 'containsAll'; field: string; values: FilterScalar[] };
 
-export type Filter =
-  | FieldFilter
-  | { op: 'and' | 'or'; filters: Filter[] }
-  | { op: 'not'; filter: Filter };
+export type Filter = FieldFilter | { op: 'and' | 'or'; filters: Filter[] } | { op: 'not'; filter: Filter };
 
 export type FilterOperator = Filter['op'];
 
@@ -59,10 +56,18 @@ export const filterSchema: z.ZodType<Filter> = z.lazy(() =>
     [
       z.object({ op: z.enum(['eq', 'ne']), field, value: scalar }).strict(),
       z.object({ op: z.enum(['in', 'nin']), field, values: scalars }).strict(),
-      z.object({ op: z.enum(['gt', 'gte', 'lt', 'lte']), field, value: z.union([finite, z.string()]) }).strict(),
+      z
+        .object({
+          op: z.enum(['gt', 'gte', 'lt', 'lte']),
+          field,
+          value: z.union([finite, z.string()], { error: 'range bounds must be finite numbers or strings' }),
+        })
+        .strict(),
       z.object({ op: z.literal('exists'), field }).strict(),
       z.object({ op: z.enum(['containsAny', 'containsAll']), field, values: scalars }).strict(),
-      z.object({ op: z.enum(['and', 'or']), filters: z.array(filterSchema).min(1, 'and/or need at least one filter') }).strict(),
+      z
+        .object({ op: z.enum(['and', 'or']), filters: z.array(filterSchema).min(1, 'and/or need at least one filter') })
+        .strict(),
       z.object({ op: z.literal('not'), filter: filterSchema }).strict(),
     ],
     { error: `op must be one of: ${FILTER_OPERATORS.join(', ')}` },

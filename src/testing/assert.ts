@@ -41,7 +41,9 @@ export async function rejectsWith(action: () => Promise<unknown>, name: string, 
   }
   if (caught === undefined) throw new ConformanceFailure(`${what}: expected ${name}, but the call succeeded`);
   if (!KumikiError.isInstance(caught) || caught.name !== name) {
-    throw new ConformanceFailure(`${what}: expected ${name}, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : show(caught)}`);
+    throw new ConformanceFailure(
+      `${what}: expected ${name}, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : show(caught)}`,
+    );
   }
   return caught;
 }
@@ -61,12 +63,17 @@ function sameValue(a: unknown, b: unknown): boolean {
   const keysA = Object.keys(a);
   const keysB = Object.keys(b);
   if (keysA.length !== keysB.length) return false;
-  return keysA.every((key) => Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  return keysA.every(
+    (key) =>
+      Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+  );
 }
 
 function show(value: unknown): string {
   try {
-    const text = JSON.stringify(value, (_key, inner) => (ArrayBuffer.isView(inner) ? Array.from(inner as unknown as ArrayLike<number>) : inner));
+    const text = JSON.stringify(value, (_key, inner) =>
+      ArrayBuffer.isView(inner) ? Array.from(inner as unknown as ArrayLike<number>) : inner,
+    );
     return text === undefined ? String(value) : text.length > 300 ? `${text.slice(0, 300)}…` : text;
   } catch {
     return String(value);

@@ -23,7 +23,11 @@ export const FILTER_CASES: readonly { name: string; filter: Filter; ids: number[
   { name: 'eq string does not match number', filter: { op: 'eq', field: 'year', value: '2020' }, ids: [3] },
   { name: 'eq zero matches negative zero', filter: { op: 'eq', field: 'year', value: 0 }, ids: [7] },
   { name: 'eq float', filter: { op: 'eq', field: 'score', value: 0.5 }, ids: [1] },
-  { name: 'eq on array matches any element; scalar field counts', filter: { op: 'eq', field: 'tags', value: 'a' }, ids: [1, 4] },
+  {
+    name: 'eq on array matches any element; scalar field counts',
+    filter: { op: 'eq', field: 'tags', value: 'a' },
+    ids: [1, 4],
+  },
   { name: 'eq number inside mixed array', filter: { op: 'eq', field: 'tags', value: 1 }, ids: [5] },
   { name: 'eq boolean inside mixed array', filter: { op: 'eq', field: 'tags', value: true }, ids: [5] },
   { name: 'eq boolean true', filter: { op: 'eq', field: 'flag', value: true }, ids: [1] },
@@ -54,12 +58,24 @@ export const FILTER_CASES: readonly { name: string; filter: Filter; ids: number[
   { name: 'containsAll on a scalar field', filter: { op: 'containsAll', field: 'tags', values: ['a'] }, ids: [1, 4] },
   {
     name: 'and',
-    filter: { op: 'and', filters: [{ op: 'eq', field: 'lang', value: 'en' }, { op: 'gte', field: 'year', value: 2020 }] },
+    filter: {
+      op: 'and',
+      filters: [
+        { op: 'eq', field: 'lang', value: 'en' },
+        { op: 'gte', field: 'year', value: 2020 },
+      ],
+    },
     ids: [1],
   },
   {
     name: 'or',
-    filter: { op: 'or', filters: [{ op: 'eq', field: 'lang', value: 'de' }, { op: 'eq', field: 'meta.author', value: 'ann' }] },
+    filter: {
+      op: 'or',
+      filters: [
+        { op: 'eq', field: 'lang', value: 'de' },
+        { op: 'eq', field: 'meta.author', value: 'ann' },
+      ],
+    },
     ids: [1, 2, 4],
   },
   { name: 'not', filter: { op: 'not', filter: { op: 'eq', field: 'lang', value: 'en' } }, ids: [2, 4, 5, 6, 7] },

@@ -99,9 +99,16 @@ const sortIds = (ids: RecordId[]) =>
  * same length, scores equal position by position, and the same ids except where a tie straddles
  * the cut-off.
  */
-export function checkRanking(actual: readonly Match[], expected: readonly { id: RecordId; score: number }[], what: string, tolerance = 1e-4): void {
+export function checkRanking(
+  actual: readonly Match[],
+  expected: readonly { id: RecordId; score: number }[],
+  what: string,
+  tolerance = 1e-4,
+): void {
   equal(actual.length, expected.length, `${what}: number of matches`);
-  actual.forEach((match, i) => close(match.score, (expected[i] as { score: number }).score, `${what}: score at rank ${i + 1}`, tolerance));
+  actual.forEach((match, i) => {
+    close(match.score, (expected[i] as { score: number }).score, `${what}: score at rank ${i + 1}`, tolerance);
+  });
   for (let i = 1; i < actual.length; i++) {
     check(
       (actual[i] as Match).score <= (actual[i - 1] as Match).score + tolerance,
@@ -135,7 +142,11 @@ async function withStore(factory: StoreFactory, body: (store: Store) => Promise<
  * storeConformance(test, () => createMemoryStore());
  * ```
  */
-export function storeConformance(test: TestFunction, factory: StoreFactory, options: StoreConformanceOptions = {}): void {
+export function storeConformance(
+  test: TestFunction,
+  factory: StoreFactory,
+  options: StoreConformanceOptions = {},
+): void {
   const prefix = options.name ?? 'store conformance';
   const timeout = options.timeoutMs ?? 60_000;
   const numRuns = options.numRuns ?? 60;
@@ -151,8 +162,18 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     equal(info.metric, 'dot', 'created metric');
     equal(info.fingerprint, 'kfp1:alpha', 'created fingerprint');
     equal(info.count, 0, 'created count');
-    await rejectsWith(() => store.createCollection({ name, dimensions: 4, metric: 'dot' }), 'ConflictError', 'creating twice');
-    const reopened = await store.createCollection({ name, dimensions: 4, metric: 'dot', embeddingSpace: 'kfp1:alpha', ifExists: 'open' });
+    await rejectsWith(
+      () => store.createCollection({ name, dimensions: 4, metric: 'dot' }),
+      'ConflictError',
+      'creating twice',
+    );
+    const reopened = await store.createCollection({
+      name,
+      dimensions: 4,
+      metric: 'dot',
+      embeddingSpace: 'kfp1:alpha',
+      ifExists: 'open',
+    });
     equal(reopened.name, name, 'ifExists open');
     await rejectsWith(
       () => store.createCollection({ name, dimensions: 8, metric: 'dot', ifExists: 'open' }),
@@ -162,7 +183,10 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     const opened = await store.openCollection({ name, embeddingSpace: 'kfp1:alpha' });
     equal(opened.dimensions, 4, 'opened dimensions');
     const listed = await store.listCollections();
-    check(listed.some((c) => c.name === name), 'listCollections includes the new collection');
+    check(
+      listed.some((c) => c.name === name),
+      'listCollections includes the new collection',
+    );
     equal(await store.deleteCollection({ name }), true, 'delete existing collection');
     equal(await store.deleteCollection({ name }), false, 'delete missing collection');
     await rejectsWith(() => store.openCollection({ name }), 'NotFoundError', 'opening a deleted collection');
@@ -180,7 +204,8 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     );
     check(error.message.includes(name), 'the mismatch message names the collection');
     await rejectsWith(
-      () => store.createCollection({ name, dimensions: 3, embeddingSpace: { ...space, revision: 'v2' }, ifExists: 'open' }),
+      () =>
+        store.createCollection({ name, dimensions: 3, embeddingSpace: { ...space, revision: 'v2' }, ifExists: 'open' }),
       'EmbeddingSpaceMismatchError',
       'creating with ifExists open and another revision',
     );
@@ -197,16 +222,33 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     ];
     equal((await store.upsert({ collection: name, records })).upserted, 4, 'upserted count');
     equal(await store.count({ collection: name }), 4, 'count after upsert');
-    const got = await store.get({ collection: name, ids: ['doc-é-🙂', 1, 'missing', '1', 9007199254740991], includeVectors: true });
-    deepEqual(got.map((r) => r.id), ['doc-é-🙂', 1, '1', 9007199254740991], 'get returns existing ids in the order asked');
+    const got = await store.get({
+      collection: name,
+      ids: ['doc-é-🙂', 1, 'missing', '1', 9007199254740991],
+      includeVectors: true,
+    });
+    deepEqual(
+      got.map((r) => r.id),
+      ['doc-é-🙂', 1, '1', 9007199254740991],
+      'get returns existing ids in the order asked',
+    );
     deepEqual(got[1]?.payload, records[0]?.payload, 'nested payload round trip');
     deepEqual(got[2]?.payload, { kind: 'string' }, 'string id 1 is distinct from integer id 1');
     deepEqual(got[0]?.payload, {}, 'a record without payload has an empty payload');
     deepEqual(Array.from(got[3]?.vector ?? []), [0.25, 0.5, 0.75], 'dense vector round trip');
     const sparse = got[0]?.sparseVector;
     check(sparse !== undefined, 'sparse vector returned with includeVectors');
-    const pairs = Array.from(sparse.indices, (index, i) => [index, sparse.values[i]]).sort((a, b) => (a[0] as number) - (b[0] as number));
-    deepEqual(pairs, [[3, 2], [7, 0.5]], 'sparse vector round trip');
+    const pairs = Array.from(sparse.indices, (index, i) => [index, sparse.values[i]]).sort(
+      (a, b) => (a[0] as number) - (b[0] as number),
+    );
+    deepEqual(
+      pairs,
+      [
+        [3, 2],
+        [7, 0.5],
+      ],
+      'sparse vector round trip',
+    );
     const withoutVectors = await store.get({ collection: name, ids: [1] });
     equal(withoutVectors[0]?.vector, undefined, 'vectors are left out unless asked for');
   });
@@ -222,7 +264,13 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     const [stored] = await store.get({ collection: name, ids: ['a'], includeVectors: true });
     deepEqual(stored?.payload, { x: 5 }, 'payload replaced whole (y removed)');
     deepEqual(Array.from(stored?.vector ?? []), [3, 4], 'vector replaced');
-    await store.upsert({ collection: name, records: [{ id: 'b', vector: [0, 1], payload: { v: 1 } }, { id: 'b', vector: [1, 0], payload: { v: 2 } }] });
+    await store.upsert({
+      collection: name,
+      records: [
+        { id: 'b', vector: [0, 1], payload: { v: 1 } },
+        { id: 'b', vector: [1, 0], payload: { v: 2 } },
+      ],
+    });
     const [last] = await store.get({ collection: name, ids: ['b'] });
     deepEqual(last?.payload, { v: 2 }, 'within one batch the last duplicate wins');
   });
@@ -232,7 +280,14 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     await store.createCollection({ name, dimensions: 3 });
     await store.upsert({ collection: name, records: [{ id: 'keep', vector: [1, 1, 1] }] });
     const dims = await rejectsWith(
-      () => store.upsert({ collection: name, records: [{ id: 'ok', vector: [1, 0, 0] }, { id: 'short', vector: [1, 0] }] }),
+      () =>
+        store.upsert({
+          collection: name,
+          records: [
+            { id: 'ok', vector: [1, 0, 0] },
+            { id: 'short', vector: [1, 0] },
+          ],
+        }),
       'DimensionMismatchError',
       'a batch with one short vector',
     );
@@ -260,9 +315,21 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
       'unknown filter operator',
     );
     check(badFilter.message.includes('op'), `filter message names the operator field: ${badFilter.message}`);
-    await rejectsWith(() => store.search({ collection: name, vector: [1, 0] }), 'DimensionMismatchError', 'short query');
-    await rejectsWith(() => store.search({ collection: uniqueName('missing'), vector: [1, 0, 0] }), 'NotFoundError', 'missing collection');
-    await rejectsWith(() => store.scroll({ collection: name, cursor: '{not a cursor' }), 'InvalidArgumentError', 'forged cursor');
+    await rejectsWith(
+      () => store.search({ collection: name, vector: [1, 0] }),
+      'DimensionMismatchError',
+      'short query',
+    );
+    await rejectsWith(
+      () => store.search({ collection: uniqueName('missing'), vector: [1, 0, 0] }),
+      'NotFoundError',
+      'missing collection',
+    );
+    await rejectsWith(
+      () => store.scroll({ collection: name, cursor: '{not a cursor' }),
+      'InvalidArgumentError',
+      'forged cursor',
+    );
     await rejectsWith(
       () => store.createCollection({ name: uniqueName('x'), dimensions: -1 }),
       'InvalidArgumentError',
@@ -281,21 +348,45 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
       'AbortedError',
       'upsert with an aborted signal',
     );
-    await rejectsWith(() => store.search({ collection: name, vector: [1, 0], abortSignal: controller.signal }), 'AbortedError', 'search with an aborted signal');
+    await rejectsWith(
+      () => store.search({ collection: name, vector: [1, 0], abortSignal: controller.signal }),
+      'AbortedError',
+      'search with an aborted signal',
+    );
     equal(await store.count({ collection: name }), 0, 'aborted upsert wrote nothing');
   });
 
   t('deletes by ids and by filter, and counts with filters', async (store) => {
     const name = uniqueName('del');
     await store.createCollection({ name, dimensions: 2 });
-    const records = Array.from({ length: 20 }, (_, i) => ({ id: i, vector: [1, i], payload: { even: i % 2 === 0, group: i % 3 } }));
+    const records = Array.from({ length: 20 }, (_, i) => ({
+      id: i,
+      vector: [1, i],
+      payload: { even: i % 2 === 0, group: i % 3 },
+    }));
     await store.upsert({ collection: name, records });
-    equal(await store.count({ collection: name, filter: { op: 'eq', field: 'even', value: true } }), 10, 'count with filter');
-    equal((await store.delete({ collection: name, ids: [0, 1, 999] })).deleted, 2, 'delete by ids counts only existing');
-    equal((await store.delete({ collection: name, filter: { op: 'eq', field: 'group', value: 2 } })).deleted, 6, 'delete by filter');
+    equal(
+      await store.count({ collection: name, filter: { op: 'eq', field: 'even', value: true } }),
+      10,
+      'count with filter',
+    );
+    equal(
+      (await store.delete({ collection: name, ids: [0, 1, 999] })).deleted,
+      2,
+      'delete by ids counts only existing',
+    );
+    equal(
+      (await store.delete({ collection: name, filter: { op: 'eq', field: 'group', value: 2 } })).deleted,
+      6,
+      'delete by filter',
+    );
     equal(await store.count({ collection: name }), 12, 'count after deletes');
     const left = await store.scroll({ collection: name, limit: 100 });
-    deepEqual(left.records.map((r) => r.id), [3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19], 'the right records remain');
+    deepEqual(
+      left.records.map((r) => r.id),
+      [3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19],
+      'the right records remain',
+    );
     const results = await store.search({ collection: name, vector: [1, 19], limit: 50 });
     equal(results.length, 12, 'deleted records are not searchable');
   });
@@ -303,7 +394,10 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
   t('scroll returns every record exactly once, in id order', async (store) => {
     const name = uniqueName('scroll');
     await store.createCollection({ name, dimensions: 2 });
-    const ids: RecordId[] = [...Array.from({ length: 60 }, (_, i) => i * 7 - 100), ...Array.from({ length: 43 }, (_, i) => `s${i}`)];
+    const ids: RecordId[] = [
+      ...Array.from({ length: 60 }, (_, i) => i * 7 - 100),
+      ...Array.from({ length: 43 }, (_, i) => `s${i}`),
+    ];
     await store.upsert({ collection: name, records: ids.map((id, i) => ({ id, vector: [1, i], payload: { i } })) });
     const seen: RecordId[] = [];
     let cursor: string | undefined;
@@ -322,7 +416,11 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     } while (cursor);
     deepEqual(seen, sortIds(ids), 'scroll visits all ids once, integers ascending then strings');
     const filtered = await store.scroll({ collection: name, limit: 1000, filter: { op: 'lt', field: 'i', value: 10 } });
-    deepEqual(filtered.records.map((r) => r.id), sortIds(ids.slice(0, 10)), 'scroll with a filter');
+    deepEqual(
+      filtered.records.map((r) => r.id),
+      sortIds(ids.slice(0, 10)),
+      'scroll with a filter',
+    );
     equal(filtered.nextCursor, undefined, 'no cursor after the last page');
   });
 
@@ -331,11 +429,19 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     await store.createCollection({ name, dimensions: 2 });
     await store.upsert({
       collection: name,
-      records: Object.entries(FILTER_PAYLOADS).map(([id, payload]) => ({ id: Number(id), vector: [1, Number(id)], payload })),
+      records: Object.entries(FILTER_PAYLOADS).map(([id, payload]) => ({
+        id: Number(id),
+        vector: [1, Number(id)],
+        payload,
+      })),
     });
     for (const { name: caseName, filter, ids } of FILTER_CASES) {
       const page = await store.scroll({ collection: name, filter, limit: 100 });
-      deepEqual(page.records.map((r) => r.id), ids, `filter "${caseName}" via scroll`);
+      deepEqual(
+        page.records.map((r) => r.id),
+        ids,
+        `filter "${caseName}" via scroll`,
+      );
       equal(await store.count({ collection: name, filter }), ids.length, `filter "${caseName}" via count`);
       const hits = await store.search({ collection: name, vector: [1, 0], filter, limit: 100 });
       deepEqual(sortIds(hits.map((h) => h.id)), ids, `filter "${caseName}" via search`);
@@ -348,7 +454,11 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
       const name = uniqueName(`dense_${metric}`);
       const dims = 13;
       await store.createCollection({ name, dimensions: dims, metric });
-      const records = Array.from({ length: 300 }, (_, i) => ({ id: i, vector: randomVector(random, dims), payload: { i } }));
+      const records = Array.from({ length: 300 }, (_, i) => ({
+        id: i,
+        vector: randomVector(random, dims),
+        payload: { i },
+      }));
       await store.upsert({ collection: name, records });
       for (let q = 0; q < 5; q++) {
         const query = randomVector(random, dims);
@@ -356,7 +466,11 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
           .map((r) => ({ id: r.id, score: referenceScore(metric, query, r.vector) }))
           .sort((a, b) => b.score - a.score)
           .slice(0, 10);
-        checkRanking(await store.search({ collection: name, vector: query, limit: 10 }), expected, `${metric} query ${q}`);
+        checkRanking(
+          await store.search({ collection: name, vector: query, limit: 10 }),
+          expected,
+          `${metric} query ${q}`,
+        );
       }
       const self = records[17] as (typeof records)[number];
       if (metric !== 'dot') {
@@ -389,7 +503,13 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     if (!store.capabilities.hybrid) return;
     const dense = randomVector(random, dims);
     const depth = 40;
-    const hybrid = await store.search({ collection: name, vector: dense, sparseVector: query, limit: 10, fusion: { method: 'rrf', k: 60, prefetch: depth } });
+    const hybrid = await store.search({
+      collection: name,
+      vector: dense,
+      sparseVector: query,
+      limit: 10,
+      fusion: { method: 'rrf', k: 60, prefetch: depth },
+    });
     const denseRanking = records
       .map((r) => ({ id: r.id, score: referenceScore('cosine', dense, r.vector) }))
       .sort((a, b) => b.score - a.score)
@@ -416,7 +536,11 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     const n = options.largeBatch ?? 5000;
     await store.createCollection({ name, dimensions: 16 });
     const random = rng(3);
-    const records = Array.from({ length: n }, (_, i) => ({ id: `L${i}`, vector: randomVector(random, 16), payload: { i, text: `record ${i}` } }));
+    const records = Array.from({ length: n }, (_, i) => ({
+      id: `L${i}`,
+      vector: randomVector(random, 16),
+      payload: { i, text: `record ${i}` },
+    }));
     equal((await store.upsert({ collection: name, records })).upserted, n, 'upserted count');
     equal(await store.count({ collection: name }), n, 'count after a large batch');
     const sample = await store.get({ collection: name, ids: [`L0`, `L${n - 1}`, `L${n >> 1}`] });
@@ -431,13 +555,21 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
       Array.from({ length: 20 }, (_, batch) =>
         store.upsert({
           collection: name,
-          records: Array.from({ length: 50 }, (_, i) => ({ id: batch * 50 + i, vector: randomVector(random, 4), payload: { batch } })),
+          records: Array.from({ length: 50 }, (_, i) => ({
+            id: batch * 50 + i,
+            vector: randomVector(random, 4),
+            payload: { batch },
+          })),
         }),
       ),
     );
     equal(await store.count({ collection: name }), 1000, 'count after 20 parallel upserts of 50');
     for (let batch = 0; batch < 20; batch++) {
-      equal(await store.count({ collection: name, filter: { op: 'eq', field: 'batch', value: batch } }), 50, `batch ${batch} complete`);
+      equal(
+        await store.count({ collection: name, filter: { op: 'eq', field: 'batch', value: batch } }),
+        50,
+        `batch ${batch} complete`,
+      );
     }
   });
 
@@ -450,26 +582,51 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
     const fieldNames = ['a', 'b', 'c.d'];
     const scalar = fc.oneof(fc.constantFrom('x', 'y', 'z', ''), fc.integer({ min: -3, max: 3 }), fc.boolean());
     const value = fc.oneof(scalar, fc.constant(null), fc.array(scalar, { maxLength: 3 }));
-    const payload = fc.record({ a: value, b: value, c: fc.oneof(fc.record({ d: value }, { requiredKeys: [] }), value) }, { requiredKeys: [] });
-    const vector = fc.array(fc.integer({ min: -8, max: 8 }).map((n) => n / 4), { minLength: dims, maxLength: dims });
+    const payload = fc.record(
+      { a: value, b: value, c: fc.oneof(fc.record({ d: value }, { requiredKeys: [] }), value) },
+      { requiredKeys: [] },
+    );
+    const vector = fc.array(
+      fc.integer({ min: -8, max: 8 }).map((n) => n / 4),
+      { minLength: dims, maxLength: dims },
+    );
     const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom('p', 'q', 'r', 's', 'tt', 'u1'));
     const field = fc.constantFrom(...fieldNames);
     const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
       node: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
         fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
-        fc.record({ op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const), field, values: fc.array(scalar, { minLength: 1, maxLength: 3 }) }),
-        fc.record({ op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const), field, value: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y')) }),
+        fc.record({
+          op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
+          field,
+          values: fc.array(scalar, { minLength: 1, maxLength: 3 }),
+        }),
+        fc.record({
+          op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
+          field,
+          value: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y')),
+        }),
         fc.record({ op: fc.constant('exists' as const), field }),
-        fc.record({ op: fc.constantFrom('and' as const, 'or' as const), filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }) }),
+        fc.record({
+          op: fc.constantFrom('and' as const, 'or' as const),
+          filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
+        }),
         fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
       ),
     })).node;
     const operation = fc.oneof(
-      fc.record({ kind: fc.constant('upsert' as const), records: fc.array(fc.record({ id, vector, payload }), { minLength: 1, maxLength: 8 }) }),
+      fc.record({
+        kind: fc.constant('upsert' as const),
+        records: fc.array(fc.record({ id, vector, payload }), { minLength: 1, maxLength: 8 }),
+      }),
       fc.record({ kind: fc.constant('delete' as const), ids: fc.array(id, { maxLength: 3 }) }),
       fc.record({ kind: fc.constant('deleteWhere' as const), filter }),
-      fc.record({ kind: fc.constant('query' as const), filter: fc.option(filter, { nil: undefined }), vector, limit: fc.integer({ min: 1, max: 12 }) }),
+      fc.record({
+        kind: fc.constant('query' as const),
+        filter: fc.option(filter, { nil: undefined }),
+        vector,
+        limit: fc.integer({ min: 1, max: 12 }),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 12 }), async (operations) => {
@@ -487,15 +644,33 @@ export function storeConformance(test: TestFunction, factory: StoreFactory, opti
             for (const [key, record] of state) if (evaluateFilter(op.filter, record.payload)) state.delete(key);
           } else {
             const selected = [...state.values()].filter((r) => !op.filter || evaluateFilter(op.filter, r.payload));
-            equal(await store.count({ collection: name, ...(op.filter ? { filter: op.filter } : {}) }), selected.length, 'count');
-            const page = await store.scroll({ collection: name, limit: 1000, ...(op.filter ? { filter: op.filter } : {}) });
-            deepEqual(page.records.map((r) => r.id), sortIds(selected.map((r) => r.id)), 'scroll ids');
-            for (const record of page.records) deepEqual(record.payload, state.get(idKey(record.id))?.payload, 'payload');
+            equal(
+              await store.count({ collection: name, ...(op.filter ? { filter: op.filter } : {}) }),
+              selected.length,
+              'count',
+            );
+            const page = await store.scroll({
+              collection: name,
+              limit: 1000,
+              ...(op.filter ? { filter: op.filter } : {}),
+            });
+            deepEqual(
+              page.records.map((r) => r.id),
+              sortIds(selected.map((r) => r.id)),
+              'scroll ids',
+            );
+            for (const record of page.records)
+              deepEqual(record.payload, state.get(idKey(record.id))?.payload, 'payload');
             const expected = selected
               .map((r) => ({ id: r.id, score: referenceScore(metric, op.vector, r.vector) }))
               .sort((a, b) => b.score - a.score)
               .slice(0, op.limit);
-            const hits = await store.search({ collection: name, vector: op.vector, limit: op.limit, ...(op.filter ? { filter: op.filter } : {}) });
+            const hits = await store.search({
+              collection: name,
+              vector: op.vector,
+              limit: op.limit,
+              ...(op.filter ? { filter: op.filter } : {}),
+            });
             checkRanking(hits, expected, 'search');
           }
         }

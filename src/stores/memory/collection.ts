@@ -74,7 +74,12 @@ export class MemoryCollection {
         if (record.vector === undefined) {
           throw new InvalidArgumentError({
             argument: 'records',
-            issues: [{ path: `${index}.vector`, message: `${where} has no vector; collection "${this.meta.name}" stores ${dims}-dimensional vectors` }],
+            issues: [
+              {
+                path: `${index}.vector`,
+                message: `${where} has no vector; collection "${this.meta.name}" stores ${dims}-dimensional vectors`,
+              },
+            ],
           });
         }
         if (record.vector.length !== dims) {
@@ -88,13 +93,23 @@ export class MemoryCollection {
       } else if (record.vector !== undefined) {
         throw new InvalidArgumentError({
           argument: 'records',
-          issues: [{ path: `${index}.vector`, message: `${where} has a dense vector but collection "${this.meta.name}" was created without dimensions` }],
+          issues: [
+            {
+              path: `${index}.vector`,
+              message: `${where} has a dense vector but collection "${this.meta.name}" was created without dimensions`,
+            },
+          ],
         });
       }
       if (record.sparseVector !== undefined && !this.meta.sparse) {
         throw new InvalidArgumentError({
           argument: 'records',
-          issues: [{ path: `${index}.sparseVector`, message: `${where} has a sparse vector but collection "${this.meta.name}" was created with sparse: false` }],
+          issues: [
+            {
+              path: `${index}.sparseVector`,
+              message: `${where} has a sparse vector but collection "${this.meta.name}" was created with sparse: false`,
+            },
+          ],
         });
       }
     });
@@ -153,7 +168,12 @@ export class MemoryCollection {
   }
 
   /** Records after `after` in id order that match `filter`, at most `limit`; `more` says whether any remain. */
-  scroll(options: { filter: Filter | undefined; limit: number; after: RecordId | undefined; includeVectors: boolean }): {
+  scroll(options: {
+    filter: Filter | undefined;
+    limit: number;
+    after: RecordId | undefined;
+    includeVectors: boolean;
+  }): {
     records: StoredRecord[];
     more: boolean;
   } {
@@ -210,7 +230,12 @@ export class MemoryCollection {
   }
 
   /** Exact sparse dot product over every record that has a sparse vector; zero scores are not matches. */
-  searchSparse(options: { vector: SparseVector; limit: number; filter: Filter | undefined; includeVectors: boolean }): Match[] {
+  searchSparse(options: {
+    vector: SparseVector;
+    limit: number;
+    filter: Filter | undefined;
+    includeVectors: boolean;
+  }): Match[] {
     const query = new Map<number, number>();
     for (let i = 0; i < options.vector.indices.length; i++) {
       query.set(options.vector.indices[i] as number, options.vector.values[i] as number);
@@ -239,7 +264,12 @@ export class MemoryCollection {
   }
 
   /** Every row, for snapshots. */
-  *rows(): Generator<{ id: RecordId; payload: JsonObject; vector: Float32Array | undefined; sparse: SparseRow | undefined }> {
+  *rows(): Generator<{
+    id: RecordId;
+    payload: JsonObject;
+    vector: Float32Array | undefined;
+    sparse: SparseRow | undefined;
+  }> {
     for (let row = 0; row < this.size; row++) {
       yield {
         id: this.ids[row] as RecordId,
@@ -263,7 +293,10 @@ export class MemoryCollection {
   }
 
   private recordAt(row: number, includeVectors: boolean): StoredRecord {
-    const record: StoredRecord = { id: this.ids[row] as RecordId, payload: structuredClone(this.payloads[row] as JsonObject) };
+    const record: StoredRecord = {
+      id: this.ids[row] as RecordId,
+      payload: structuredClone(this.payloads[row] as JsonObject),
+    };
     if (includeVectors) {
       if (this.arena) record.vector = this.arena.read(row);
       const sparse = this.sparseRows[row];

@@ -24,7 +24,12 @@ export function createFilePersistence(path: string): SnapshotPersistence {
         return new Uint8Array(await readFile(target));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new UnavailableError({ message: `Cannot read snapshot ${target}: ${(error as Error).message}`, cause: error, isRetryable: false, component: 'memory' });
+        throw new UnavailableError({
+          message: `Cannot read snapshot ${target}: ${(error as Error).message}`,
+          cause: error,
+          isRetryable: false,
+          component: 'memory',
+        });
       }
     },
     async save(snapshot: Uint8Array) {

@@ -1,1 +1,6 @@
-export { createMemoryStore, type MemoryStore, type MemoryStoreOptions, type SnapshotPersistence } from './memory-store.js';
+export {
+  createMemoryStore,
+  type MemoryStore,
+  type MemoryStoreOptions,
+  type SnapshotPersistence,
+} from './memory-store.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import {
   ConflictError,
   DimensionMismatchError,
@@ -21,9 +22,14 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import { denseVectorSchema, type RecordId, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../../core/types.js';
+import {
+  denseVectorSchema,
+  type RecordId,
+  recordIdSchema,
+  sparseVectorSchema,
+  vectorRecordSchema,
+} from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { FILTER_OPERATORS, filterSchema } from '../../filter/ast.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
@@ -86,9 +92,14 @@ const collectionName = z
   .string()
   .min(1, 'collection names must not be empty')
   .max(255)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"');
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
+    'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"',
+  );
 const spaceOrFingerprint = z.union([z.string().min(1), embeddingSpaceSchema]);
-const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal').optional();
+const signal = z
+  .custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal')
+  .optional();
 
 const createSchema = z
   .object({
@@ -106,18 +117,32 @@ const createSchema = z
     message: 'a collection needs dense dimensions, sparse vectors, or both',
   });
 const openSchema = z
-  .object({ name: collectionName, embeddingSpace: spaceOrFingerprint.optional(), sparseEmbeddingSpace: spaceOrFingerprint.optional(), abortSignal: signal })
+  .object({
+    name: collectionName,
+    embeddingSpace: spaceOrFingerprint.optional(),
+    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
+    abortSignal: signal,
+  })
   .strict();
 const deleteCollectionSchema = z.object({ name: collectionName, abortSignal: signal }).strict();
-const upsertSchema = z.object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal }).strict();
+const upsertSchema = z
+  .object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal })
+  .strict();
 const getSchema = z
-  .object({ collection: collectionName, ids: z.array(recordIdSchema), includeVectors: z.boolean().optional(), abortSignal: signal })
+  .object({
+    collection: collectionName,
+    ids: z.array(recordIdSchema),
+    includeVectors: z.boolean().optional(),
+    abortSignal: signal,
+  })
   .strict();
 const deleteSchema = z.union([
   z.object({ collection: collectionName, ids: z.array(recordIdSchema), abortSignal: signal }).strict(),
   z.object({ collection: collectionName, filter: filterSchema, abortSignal: signal }).strict(),
 ]);
-const countSchema = z.object({ collection: collectionName, filter: filterSchema.optional(), abortSignal: signal }).strict();
+const countSchema = z
+  .object({ collection: collectionName, filter: filterSchema.optional(), abortSignal: signal })
+  .strict();
 const scrollSchema = z
   .object({
     collection: collectionName,
@@ -136,7 +161,11 @@ const searchSchema = z
     limit: z.number().int().min(1).max(10_000).optional(),
     filter: filterSchema.optional(),
     fusion: z
-      .object({ method: z.literal('rrf'), k: z.number().positive().optional(), prefetch: z.number().int().min(1).max(10_000).optional() })
+      .object({
+        method: z.literal('rrf'),
+        k: z.number().positive().optional(),
+        prefetch: z.number().int().min(1).max(10_000).optional(),
+      })
       .strict()
       .optional(),
     scoreThreshold: z.number().optional(),
@@ -169,7 +198,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
   let loaded: Promise<void> | undefined;
   const ready = (): Promise<void> => {
-    if (disposed) return Promise.reject(new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }));
+    if (disposed)
+      return Promise.reject(
+        new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }),
+      );
     loaded ??= (async () => {
       const bytes = await persistence?.load();
       if (!bytes) return;
@@ -222,7 +254,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     return collection;
   };
 
-  const checkSpace = (collection: MemoryCollection, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse'): void => {
+  const checkSpace = (
+    collection: MemoryCollection,
+    given: EmbeddingSpace | string | undefined,
+    kind: 'dense' | 'sparse',
+  ): void => {
     const actual = toFingerprint(given);
     const expected = kind === 'dense' ? collection.meta.fingerprint : collection.meta.sparseFingerprint;
     if (actual === undefined || actual === expected) return;
@@ -245,11 +281,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (dims === undefined) {
       throw new InvalidArgumentError({
         argument: 'search options',
-        issues: [{ path: 'vector', message: `collection "${collection.meta.name}" has no dense vectors; search it with sparseVector` }],
+        issues: [
+          {
+            path: 'vector',
+            message: `collection "${collection.meta.name}" has no dense vectors; search it with sparseVector`,
+          },
+        ],
       });
     }
     if (dims !== length) {
-      throw new DimensionMismatchError({ expected: dims, actual: length, context: `Search in "${collection.meta.name}"`, component: 'memory' });
+      throw new DimensionMismatchError({
+        expected: dims,
+        actual: length,
+        context: `Search in "${collection.meta.name}"`,
+        component: 'memory',
+      });
     }
   };
 
@@ -399,13 +445,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       if (parsed.sparseVector && !collection.meta.sparse) {
         throw new InvalidArgumentError({
           argument: 'search options',
-          issues: [{ path: 'sparseVector', message: `collection "${collection.meta.name}" was created with sparse: false` }],
+          issues: [
+            { path: 'sparseVector', message: `collection "${collection.meta.name}" was created with sparse: false` },
+          ],
         });
       }
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
       const dense = parsed.vector
-        ? collection.searchDense({ vector: parsed.vector, limit: depth, filter: parsed.filter, includeVectors, quantized, rescore })
+        ? collection.searchDense({
+            vector: parsed.vector,
+            limit: depth,
+            filter: parsed.filter,
+            includeVectors,
+            quantized,
+            rescore,
+          })
         : [];
       const sparse = parsed.sparseVector
         ? collection.searchSparse({ vector: parsed.sparseVector, limit: depth, filter: parsed.filter, includeVectors })
@@ -450,7 +505,12 @@ function decodeCursor(cursor: string): RecordId {
   if (!parsed.success) {
     throw new InvalidArgumentError({
       argument: 'scroll options',
-      issues: [{ path: 'cursor', message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged' }],
+      issues: [
+        {
+          path: 'cursor',
+          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
+        },
+      ],
     });
   }
   return parsed.data;
