@@ -1,14 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import {
-  evaluateFilter,
-  type Filter,
-  f,
-  filterFields,
-  InvalidArgumentError,
-  parseFilter,
-  resolvePath,
-} from '../src/index.js';
+import { resolvePath } from '../src/filter/evaluate.js';
+import { evaluateFilter, type Filter, f, filterFields, InvalidArgumentError, parseFilter } from '../src/index.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from '../src/testing/index.js';
 
 describe('reference evaluator', () => {

@@ -2,6 +2,9 @@
 import { parseArgs } from 'node:util';
 import { runDemo, SAMPLE_QUESTIONS } from './demo.js';
 
+/** Replaced with package.json's version by the build (tsup.config.ts). */
+declare const __KUMIKI_VERSION__: string;
+
 const HELP = `kumiki — retrieval and model-serving toolkit
 
 Usage:
@@ -30,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.version) {
-    process.stdout.write('kumiki 0.1.0\n');
+    process.stdout.write(`kumiki ${__KUMIKI_VERSION__}\n`);
     return 0;
   }
   const [command, ...rest] = positionals;

@@ -1,7 +1,15 @@
+import { z } from 'zod';
 import type { Match, RecordId } from '../core/types.js';
+import { recordIdSchema } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
 
 /** Reciprocal-rank-fusion constant from Cormack et al. (2009); also Qdrant's and Milvus's default. */
 export const DEFAULT_RRF_K = 60;
+
+const listsSchema = z.array(z.array(z.object({ id: recordIdSchema }).loose()));
+const rrfOptionsSchema = z
+  .object({ k: z.number().positive('k must be positive').optional(), limit: z.number().int().min(0).optional() })
+  .strict();
 
 const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 
@@ -14,7 +22,8 @@ export function reciprocalRankFusion(
   lists: readonly (readonly Match[])[],
   options: { k?: number; limit?: number } = {},
 ): Match[] {
-  const k = options.k ?? DEFAULT_RRF_K;
+  parseArgument(listsSchema, lists, 'ranked lists');
+  const { k = DEFAULT_RRF_K, limit } = parseArgument(rrfOptionsSchema, options, 'fusion options');
   const fused = new Map<string, Match>();
   for (const list of lists) {
     list.forEach((match, index) => {
@@ -26,5 +35,5 @@ export function reciprocalRankFusion(
     });
   }
   const ranked = [...fused.values()].sort((a, b) => b.score - a.score);
-  return options.limit === undefined ? ranked : ranked.slice(0, options.limit);
+  return limit === undefined ? ranked : ranked.slice(0, limit);
 }

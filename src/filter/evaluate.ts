@@ -1,20 +1,25 @@
-import type { JsonObject, JsonValue } from '../core/types.js';
-import type { Filter, FilterScalar } from './ast.js';
+import { type JsonObject, type JsonValue, jsonObjectSchema } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
+import { type Filter, type FilterScalar, parseFilter } from './ast.js';
 
 /**
  * The reference evaluator: the executable definition of the filter semantics in docs/filters.md.
- * Every Store adapter must select exactly the records for which this returns true.
- *
- * It expects a filter that passed `parseFilter`; it does not validate.
+ * Every Store adapter must select exactly the records for which this returns true. Validates both
+ * arguments (InvalidArgumentError on a malformed filter or a payload that is not JSON).
  */
 export function evaluateFilter(filter: Filter, payload: JsonObject): boolean {
+  return matchesFilter(parseFilter(filter), parseArgument(jsonObjectSchema, payload, 'payload'));
+}
+
+/** `evaluateFilter` without validation, for stores that validated the filter once per call. */
+export function matchesFilter(filter: Filter, payload: JsonObject): boolean {
   switch (filter.op) {
     case 'and':
-      return filter.filters.every((inner) => evaluateFilter(inner, payload));
+      return filter.filters.every((inner) => matchesFilter(inner, payload));
     case 'or':
-      return filter.filters.some((inner) => evaluateFilter(inner, payload));
+      return filter.filters.some((inner) => matchesFilter(inner, payload));
     case 'not':
-      return !evaluateFilter(filter.filter, payload);
+      return !matchesFilter(filter.filter, payload);
     case 'eq':
       return candidates(resolvePath(payload, filter.field)).some((value) => scalarEquals(value, filter.value));
     case 'ne':
@@ -89,12 +94,13 @@ function compare(value: JsonValue, bound: number | string, op: 'gt' | 'gte' | 'l
 
 /** Every field path a filter reads, e.g. for payload indexes. */
 export function filterFields(filter: Filter): string[] {
+  const parsed = parseFilter(filter);
   const fields = new Set<string>();
   const visit = (node: Filter): void => {
     if ('filters' in node) node.filters.forEach(visit);
     else if ('filter' in node) visit(node.filter);
     else fields.add(node.field);
   };
-  visit(filter);
+  visit(parsed);
   return [...fields];
 }

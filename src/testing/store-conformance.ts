@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Metric, Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../core/types.js';
 import type { Filter } from '../filter/ast.js';
-import { evaluateFilter } from '../filter/evaluate.js';
+import { matchesFilter } from '../filter/evaluate.js';
 import { check, close, deepEqual, equal, rejectsWith } from './assert.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
 
@@ -641,9 +641,9 @@ export function storeConformance(
             for (const doomed of op.ids) state.delete(idKey(doomed));
           } else if (op.kind === 'deleteWhere') {
             await store.delete({ collection: name, filter: op.filter });
-            for (const [key, record] of state) if (evaluateFilter(op.filter, record.payload)) state.delete(key);
+            for (const [key, record] of state) if (matchesFilter(op.filter, record.payload)) state.delete(key);
           } else {
-            const selected = [...state.values()].filter((r) => !op.filter || evaluateFilter(op.filter, r.payload));
+            const selected = [...state.values()].filter((r) => !op.filter || matchesFilter(op.filter, r.payload));
             equal(
               await store.count({ collection: name, ...(op.filter ? { filter: op.filter } : {}) }),
               selected.length,

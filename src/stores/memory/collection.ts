@@ -2,7 +2,7 @@ import { DimensionMismatchError, InvalidArgumentError } from '../../core/errors.
 import type { CollectionInfo, Metric } from '../../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import type { Filter } from '../../filter/ast.js';
-import { evaluateFilter } from '../../filter/evaluate.js';
+import { matchesFilter } from '../../filter/evaluate.js';
 import { VectorArena } from './kernel/arena.js';
 
 export type CollectionMeta = {
@@ -15,6 +15,7 @@ export type CollectionMeta = {
 };
 
 type SparseRow = { indices: Uint32Array; values: Float32Array };
+type Posting = { rows: Uint32Array; values: Float32Array; length: number };
 
 /** Map key of an id: `1` and `"1"` are distinct. */
 export const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
@@ -48,6 +49,7 @@ export class MemoryCollection {
   private sparseRows: (SparseRow | undefined)[] = [];
   private readonly rowOf = new Map<string, number>();
   private sortedIds: RecordId[] | undefined;
+  private postings: Map<number, Posting> | undefined;
 
   constructor(meta: CollectionMeta, options: { quantized: boolean }) {
     this.meta = meta;
@@ -129,6 +131,7 @@ export class MemoryCollection {
         this.sortedIds = undefined;
       }
       this.payloads[row] = structuredClone(record.payload ?? {});
+      if (record.sparseVector !== undefined || this.sparseRows[row] !== undefined) this.postings = undefined;
       this.sparseRows[row] = record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector);
       if (this.arena && record.vector) this.arena.write(row, record.vector);
     }
@@ -194,7 +197,7 @@ export class MemoryCollection {
     const records: StoredRecord[] = [];
     for (let i = start; i < sorted.length; i++) {
       const row = this.rowOf.get(idKey(sorted[i] as RecordId)) as number;
-      if (options.filter && !evaluateFilter(options.filter, this.payloads[row] as JsonObject)) continue;
+      if (options.filter && !matchesFilter(options.filter, this.payloads[row] as JsonObject)) continue;
       if (records.length === options.limit) return { records, more: true };
       records.push(this.recordAt(row, options.includeVectors));
     }
@@ -229,38 +232,65 @@ export class MemoryCollection {
     return matches;
   }
 
-  /** Exact sparse dot product over every record that has a sparse vector; zero scores are not matches. */
+  /**
+   * Exact sparse dot product with every record that shares at least one index with the query, over an
+   * inverted index that is rebuilt lazily after writes (read-mostly workloads build it once).
+   */
   searchSparse(options: {
     vector: SparseVector;
     limit: number;
     filter: Filter | undefined;
     includeVectors: boolean;
   }): Match[] {
-    const query = new Map<number, number>();
+    this.postings ??= this.buildPostings();
+    const scores = new Float64Array(this.size);
+    const touched = new Uint8Array(this.size);
+    const candidates: number[] = [];
     for (let i = 0; i < options.vector.indices.length; i++) {
-      query.set(options.vector.indices[i] as number, options.vector.values[i] as number);
-    }
-    const scored: { row: number; score: number }[] = [];
-    for (let row = 0; row < this.size; row++) {
-      const sparse = this.sparseRows[row];
-      if (!sparse) continue;
-      let score = 0;
-      let touched = false;
-      for (let j = 0; j < sparse.indices.length; j++) {
-        const weight = query.get(sparse.indices[j] as number);
-        if (weight !== undefined) {
-          score += weight * (sparse.values[j] as number);
-          touched = true;
+      const posting = this.postings.get(options.vector.indices[i] as number);
+      if (!posting) continue;
+      const weight = options.vector.values[i] as number;
+      for (let j = 0; j < posting.rows.length; j++) {
+        const row = posting.rows[j] as number;
+        scores[row] = (scores[row] as number) + weight * (posting.values[j] as number);
+        if (touched[row] === 0) {
+          touched[row] = 1;
+          candidates.push(row);
         }
       }
-      if (!touched) continue;
-      if (options.filter && !evaluateFilter(options.filter, this.payloads[row] as JsonObject)) continue;
-      scored.push({ row, score });
     }
-    scored.sort((a, b) => b.score - a.score || compareIds(this.ids[a.row] as RecordId, this.ids[b.row] as RecordId));
-    return scored
+    const kept = options.filter
+      ? candidates.filter((row) => matchesFilter(options.filter as Filter, this.payloads[row] as JsonObject))
+      : candidates;
+    kept.sort(
+      (a, b) =>
+        (scores[b] as number) - (scores[a] as number) || compareIds(this.ids[a] as RecordId, this.ids[b] as RecordId),
+    );
+    return kept
       .slice(0, options.limit)
-      .map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
+      .map((row) => ({ ...this.recordAt(row, options.includeVectors), score: scores[row] as number }));
+  }
+
+  private buildPostings(): Map<number, Posting> {
+    const counts = new Map<number, number>();
+    for (const sparse of this.sparseRows) {
+      if (!sparse) continue;
+      for (const index of sparse.indices) counts.set(index, (counts.get(index) ?? 0) + 1);
+    }
+    const postings = new Map<number, Posting>();
+    for (const [index, count] of counts) {
+      postings.set(index, { rows: new Uint32Array(count), values: new Float32Array(count), length: 0 });
+    }
+    this.sparseRows.forEach((sparse, row) => {
+      if (!sparse) return;
+      for (let j = 0; j < sparse.indices.length; j++) {
+        const posting = postings.get(sparse.indices[j] as number) as Posting;
+        posting.rows[posting.length] = row;
+        posting.values[posting.length] = sparse.values[j] as number;
+        posting.length++;
+      }
+    });
+    return postings;
   }
 
   /** Every row, for snapshots. */
@@ -287,7 +317,7 @@ export class MemoryCollection {
   private matchingRows(filter: Filter): number[] {
     const rows: number[] = [];
     for (let row = 0; row < this.size; row++) {
-      if (evaluateFilter(filter, this.payloads[row] as JsonObject)) rows.push(row);
+      if (matchesFilter(filter, this.payloads[row] as JsonObject)) rows.push(row);
     }
     return rows;
   }
@@ -321,5 +351,6 @@ export class MemoryCollection {
     this.sparseRows.pop();
     this.arena?.truncate(last);
     this.sortedIds = undefined;
+    this.postings = undefined;
   }
 }

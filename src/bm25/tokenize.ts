@@ -1,0 +1,164 @@
+/// <reference path="./wink-porter2-stemmer.d.ts" />
+import porter2 from 'wink-porter2-stemmer';
+import { murmur3 } from './hash.js';
+import { ENGLISH_STOPWORDS, ENGLISH_STOPWORDS_ID } from './stopwords.js';
+
+/**
+ * Identifies the word splitting rules below. Bump it whenever they change what a text turns into:
+ * it is part of the embedding space, so stored vectors built with other rules are recognised.
+ */
+export const TOKENIZER_ID = 'kumiki-unicode-v1';
+
+/** A stemmer: maps one lowercase word to its stem. `name` goes into the embedding space. */
+export type Bm25Stemmer = { name: string; stem: (word: string) => string };
+
+/** Runs of letters, marks and digits; apostrophes are kept inside words ("don't", "ddc's"). */
+const WORD = /[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}\p{N}]+)*/gu;
+/** Scripts written without spaces between words: indexed as overlapping character bigrams. */
+const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+const APOSTROPHES = /[\u2019\u02bc\uff07]/g;
+
+/**
+ * Splits text into lowercase words: NFKC normalisation (full-width forms, ligatures), lowercasing,
+ * runs of Unicode letters/marks/digits. Han, Hiragana and Katakana runs, which carry no spaces,
+ * become overlapping character bigrams (a single character stays a unigram), as common CJK analyzers
+ * do. Returns `[word, isCjk]` pairs so callers can skip stemming CJK tokens.
+ */
+export function splitWords(text: string): Array<{ word: string; cjk: boolean }> {
+  const normalised = text.normalize('NFKC').toLowerCase().replace(APOSTROPHES, "'");
+  const out: Array<{ word: string; cjk: boolean }> = [];
+  for (const match of normalised.matchAll(WORD)) {
+    const word = match[0];
+    if (!CJK_CHAR.test(word)) {
+      out.push({ word, cjk: false });
+      continue;
+    }
+    // Split the run into CJK and non-CJK segments.
+    let segment = '';
+    let segmentIsCjk = false;
+    const flush = () => {
+      if (segment.length === 0) return;
+      if (segmentIsCjk) pushBigrams(segment, out);
+      else {
+        for (const part of segment.split("'")) if (part.length > 0) out.push({ word: part, cjk: false });
+      }
+      segment = '';
+    };
+    for (const char of word) {
+      const isCjk = CJK_CHAR.test(char);
+      if (isCjk !== segmentIsCjk) {
+        flush();
+        segmentIsCjk = isCjk;
+      }
+      segment += char;
+    }
+    flush();
+  }
+  return out;
+}
+
+function pushBigrams(segment: string, out: Array<{ word: string; cjk: boolean }>): void {
+  const chars = Array.from(segment);
+  if (chars.length === 1) {
+    out.push({ word: segment, cjk: true });
+    return;
+  }
+  for (let i = 0; i + 1 < chars.length; i++) out.push({ word: chars[i]! + chars[i + 1]!, cjk: true });
+}
+
+export type AnalyzerOptions = {
+  stopwords: 'english' | 'none' | readonly string[];
+  stemmer: 'english' | 'none' | Bm25Stemmer;
+  dimensions: number;
+};
+
+/** What the analyzer settings are called in the embedding space and in exported state. */
+export type AnalyzerDescription = {
+  tokenizer: string;
+  stopwords: string;
+  stemmer: string;
+  hash: string;
+  dimensions: number;
+};
+
+const CACHE_LIMIT = 100_000;
+
+/** Turns text into terms and terms into indices, caching both per distinct word. */
+export class Analyzer {
+  readonly description: AnalyzerDescription;
+  private readonly stopwords: ReadonlySet<string>;
+  private readonly stem: ((word: string) => string) | null;
+  private readonly dimensions: number;
+  /** word → term, or null for a stop word. */
+  private readonly terms = new Map<string, string | null>();
+  private readonly indices = new Map<string, number>();
+
+  constructor(options: AnalyzerOptions) {
+    this.dimensions = options.dimensions;
+    let stopwordsId: string;
+    if (options.stopwords === 'english') {
+      this.stopwords = new Set(ENGLISH_STOPWORDS);
+      stopwordsId = ENGLISH_STOPWORDS_ID;
+    } else if (options.stopwords === 'none') {
+      this.stopwords = new Set();
+      stopwordsId = 'none';
+    } else {
+      const words = [...new Set(options.stopwords.flatMap((word) => splitWords(word).map((part) => part.word)))];
+      words.sort();
+      this.stopwords = new Set(words);
+      stopwordsId = `custom-${words.length}-${murmur3(words.join('\n')).toString(16).padStart(8, '0')}`;
+    }
+    let stemmerId: string;
+    if (options.stemmer === 'english') {
+      this.stem = porter2;
+      stemmerId = 'porter2';
+    } else if (options.stemmer === 'none') {
+      this.stem = null;
+      stemmerId = 'none';
+    } else {
+      this.stem = options.stemmer.stem;
+      stemmerId = `custom:${options.stemmer.name}`;
+    }
+    this.description = {
+      tokenizer: TOKENIZER_ID,
+      stopwords: stopwordsId,
+      stemmer: stemmerId,
+      hash: 'murmur3-32-utf8',
+      dimensions: options.dimensions,
+    };
+  }
+
+  /** The terms of a text in order: stop words removed, the rest stemmed. */
+  analyze(text: string): string[] {
+    const out: string[] = [];
+    for (const { word, cjk } of splitWords(text)) {
+      const term = this.term(word, cjk);
+      if (term !== null) out.push(term);
+    }
+    return out;
+  }
+
+  /** The hashed index of a term. */
+  index(term: string): number {
+    let index = this.indices.get(term);
+    if (index === undefined) {
+      index = murmur3(term) % this.dimensions;
+      if (this.indices.size >= CACHE_LIMIT) this.indices.clear();
+      this.indices.set(term, index);
+    }
+    return index;
+  }
+
+  private term(word: string, cjk: boolean): string | null {
+    const cached = this.terms.get(word);
+    if (cached !== undefined) return cached;
+    let term: string | null = null;
+    if (!this.stopwords.has(word)) {
+      term = cjk || this.stem === null ? word : this.stem(word);
+      if (typeof term !== 'string' || term.length === 0) term = null;
+    }
+    if (this.terms.size >= CACHE_LIMIT) this.terms.clear();
+    this.terms.set(word, term);
+    return term;
+  }
+}

@@ -1,0 +1,99 @@
+// kumiki: the root entry. Runtime-neutral: no `node:` modules and no adapter libraries load from here.
+
+export {
+  type Bm25Encoder,
+  type Bm25Options,
+  type Bm25State,
+  createBm25Encoder,
+} from './bm25/index.js';
+export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
+export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
+export type {
+  Catalog,
+  CatalogCapabilities,
+  DatasetInfo,
+  DatasetRef,
+  IngestionRun,
+  LineageEdge,
+} from './core/catalog.js';
+export type {
+  DenseEmbedder,
+  Embedder,
+  EmbeddingRole,
+  EmbedOptions,
+  EmbedResult,
+  SparseEmbedder,
+} from './core/embedder.js';
+export {
+  AbortedError,
+  type ArgumentIssue,
+  ConflictError,
+  CorruptDataError,
+  DimensionMismatchError,
+  EmbeddingSpaceMismatchError,
+  ForbiddenError,
+  InvalidArgumentError,
+  KumikiError,
+  type KumikiErrorOptions,
+  NotFoundError,
+  TimeoutError,
+  UnauthorizedError,
+  UnavailableError,
+  UnsupportedFilterError,
+} from './core/errors.js';
+export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
+export type {
+  ChatMessage,
+  ChatRole,
+  FinishReason,
+  GenerateOptions,
+  GenerateResult,
+  ModelRunner,
+  RunnerCapabilities,
+  StreamPart,
+  Usage,
+} from './core/runner.js';
+export { sha256Hex } from './core/sha256.js';
+export type {
+  CollectionConfig,
+  CollectionInfo,
+  CountOptions,
+  CreateCollectionOptions,
+  DeleteOptions,
+  GetOptions,
+  Metric,
+  OpenCollectionOptions,
+  ScrollOptions,
+  ScrollPage,
+  SearchOptions,
+  Store,
+  StoreCapabilities,
+  UpsertOptions,
+} from './core/store.js';
+export type {
+  DenseVectorInput,
+  JsonObject,
+  JsonValue,
+  Match,
+  RecordId,
+  SparseVector,
+  StoredRecord,
+  VectorRecord,
+} from './core/types.js';
+export {
+  FILTER_OPERATORS,
+  type FieldFilter,
+  type Filter,
+  type FilterOperator,
+  type FilterScalar,
+  f,
+  filterSchema,
+  parseFilter,
+} from './filter/ast.js';
+export { evaluateFilter, filterFields } from './filter/evaluate.js';
+export {
+  createMemoryStore,
+  type MemoryStore,
+  type MemoryStoreOptions,
+  type SnapshotPersistence,
+} from './stores/memory/index.js';
