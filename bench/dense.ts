@@ -13,6 +13,7 @@ import { Document } from '@langchain/core/documents';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { VectorArena } from '../src/stores/memory/kernel/arena.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
+import { seededRandom } from '../src/testing/random.js';
 
 type UsearchModule = {
   exactSearch(
@@ -32,21 +33,9 @@ const K = 10;
 
 type Row = { name: string; msPerQuery: number; memoryBytes?: number; note?: string };
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` random unit vectors (Gaussian directions), row-major. */
 function unitVectors(count: number, dims: number, seed: number): Float32Array {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const out = new Float32Array(count * dims);
   for (let r = 0; r < count; r++) {
     const base = r * dims;

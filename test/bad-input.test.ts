@@ -1,4 +1,4 @@
-import { describe, expect, test, test as vitestTest } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   createBm25Encoder,
   createMemoryStore,
@@ -12,6 +12,7 @@ import {
   reciprocalRankFusion,
 } from '../src/index.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
+import { storeConformance } from '../src/testing/index.js';
 
 /** Runs `action` and returns the kumiki error it threw or rejected with. */
 async function errorOf(action: () => unknown): Promise<KumikiError> {
@@ -134,6 +135,21 @@ const cases: [string, () => unknown, RegExp][] = [
     'BM25 embed with an unknown role',
     () => createBm25Encoder().embed({ values: ['x'], role: 'passage' as never }),
     /role/,
+  ],
+  [
+    'storeConformance without a test function',
+    () => storeConformance(undefined as never, () => createMemoryStore()),
+    /test \(the runner's test function/,
+  ],
+  [
+    'storeConformance with a store instead of a factory',
+    () => storeConformance(test, createMemoryStore() as never),
+    /factory/,
+  ],
+  [
+    'storeConformance with an unknown metric',
+    () => storeConformance(test, () => createMemoryStore(), { metrics: ['hamming' as 'dot'] }),
+    /metrics\.0/,
   ],
   ['createFilePersistence with an empty path', () => createFilePersistence(''), /path must not be empty/],
 ];

@@ -2,22 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildKernelModuleText, KERNEL_GENERATED_PATH } from '../scripts/build-kernel.js';
 import { type KernelMetric, type TopK, VectorArena } from '../src/stores/memory/kernel/arena.js';
+import { seededRandom } from '../src/testing/random.js';
 
 const METRICS: KernelMetric[] = ['cosine', 'dot', 'euclidean'];
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomVectors(count: number, dims: number, seed: number): number[][] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   return Array.from({ length: count }, () => Array.from({ length: dims }, () => rand() * 2 - 1));
 }
 
@@ -297,7 +287,7 @@ describe('VectorArena candidate rows, ties and zero vectors', () => {
 describe('VectorArena int8 mode', () => {
   /** Well-separated data: tight clusters around random centers; queries near one center. */
   function clustered(dims: number, clusters: number, perCluster: number, seed: number): number[][] {
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     const centers = randomVectors(clusters, dims, seed + 1);
     const out: number[][] = [];
     for (let i = 0; i < perCluster; i++) {

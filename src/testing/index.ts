@@ -1,5 +1,6 @@
 export { ConformanceFailure } from './assert.js';
 export { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
+export { seededRandom } from './random.js';
 export {
   checkRanking,
   referenceScore,

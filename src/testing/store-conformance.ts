@@ -1,10 +1,13 @@
 import fc from 'fast-check';
+import { z } from 'zod';
 import type { Metric, Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
 import type { Filter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
 import { check, close, deepEqual, equal, rejectsWith } from './assert.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
+import { seededRandom } from './random.js';
 
 /** The test registration function of your runner: vitest's or node:test's `test`, jest's `it`. */
 export type TestFunction = (name: string, fn: () => Promise<void>, timeoutMs?: number) => unknown;
@@ -26,20 +29,22 @@ export type StoreConformanceOptions = {
 
 type StoreFactory = () => Store | Promise<Store>;
 
+const optionsSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    metrics: z
+      .array(z.enum(['cosine', 'dot', 'euclidean']))
+      .min(1)
+      .optional(),
+    largeBatch: z.number().int().min(1).optional(),
+    numRuns: z.number().int().min(1).optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    seed: z.number().int().optional(),
+  })
+  .strict();
+
 let collectionCounter = 0;
 const uniqueName = (label: string) => `kc_${label}_${Date.now().toString(36)}_${(collectionCounter++).toString(36)}`;
-
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomVector(random: () => number, dims: number): number[] {
   return Array.from({ length: dims }, () => Math.round((random() * 2 - 1) * 1000) / 1000);
@@ -147,6 +152,9 @@ export function storeConformance(
   factory: StoreFactory,
   options: StoreConformanceOptions = {},
 ): void {
+  parseArgument(z.function(), test, "test (the runner's test function, e.g. vitest's `test`)");
+  parseArgument(z.function(), factory, 'factory (a function returning a fresh Store)');
+  parseArgument(optionsSchema, options, 'storeConformance options');
   const prefix = options.name ?? 'store conformance';
   const timeout = options.timeoutMs ?? 60_000;
   const numRuns = options.numRuns ?? 60;
@@ -449,7 +457,7 @@ export function storeConformance(
   });
 
   t('dense search ranks exactly for every metric', async (store) => {
-    const random = rng(42);
+    const random = seededRandom(42);
     for (const metric of metricsOf(store)) {
       const name = uniqueName(`dense_${metric}`);
       const dims = 13;
@@ -482,7 +490,7 @@ export function storeConformance(
 
   t('sparse and hybrid search', async (store) => {
     if (!store.capabilities.sparse) return;
-    const random = rng(7);
+    const random = seededRandom(7);
     const name = uniqueName('sparse');
     const dims = 8;
     await store.createCollection({ name, dimensions: dims, sparse: true });
@@ -535,7 +543,7 @@ export function storeConformance(
     const name = uniqueName('large');
     const n = options.largeBatch ?? 5000;
     await store.createCollection({ name, dimensions: 16 });
-    const random = rng(3);
+    const random = seededRandom(3);
     const records = Array.from({ length: n }, (_, i) => ({
       id: `L${i}`,
       vector: randomVector(random, 16),
@@ -550,7 +558,7 @@ export function storeConformance(
   t('parallel upserts lose nothing', async (store) => {
     const name = uniqueName('parallel');
     await store.createCollection({ name, dimensions: 4 });
-    const random = rng(5);
+    const random = seededRandom(5);
     await Promise.all(
       Array.from({ length: 20 }, (_, batch) =>
         store.upsert({

@@ -1,18 +1,11 @@
 import { DimensionMismatchError, InvalidArgumentError } from '../../core/errors.js';
-import type { CollectionInfo, Metric } from '../../core/store.js';
+import type { CollectionInfo } from '../../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import type { Filter } from '../../filter/ast.js';
 import { matchesFilter } from '../../filter/evaluate.js';
 import { VectorArena } from './kernel/arena.js';
 
-export type CollectionMeta = {
-  name: string;
-  dimensions: number | undefined;
-  metric: Metric;
-  sparse: boolean;
-  fingerprint: string | undefined;
-  sparseFingerprint: string | undefined;
-};
+export type CollectionMeta = Omit<CollectionInfo, 'count'>;
 
 type SparseRow = { indices: Uint32Array; values: Float32Array };
 type Posting = { rows: Uint32Array; values: Float32Array; length: number };
