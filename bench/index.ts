@@ -25,9 +25,7 @@ const text = [
     'on the same data, one after another. Timings on a shared 2-core machine vary from run to run by ±30%; ' +
     'compare rows of one run, not runs.',
   '',
-  '## Dense exact search',
-  '',
-  dense.replace(/^### .*\n/, '').trim(),
+  dense.replace(/^### /, '## ').trim(),
   '',
   bm25.trim(),
   '',

@@ -97,6 +97,11 @@ const cases: [string, () => unknown, RegExp][] = [
     () => store.search({ collection: 'c', vector: [1, 2], fusion: { method: 'dbsf' } as never }),
     /fusion/,
   ],
+  [
+    'search with fusion but one vector',
+    () => store.search({ collection: 'c', vector: [1, 2], fusion: { method: 'rrf' } }),
+    /fusion applies to hybrid search only/,
+  ],
   ['delete with neither ids nor filter', () => store.delete({ collection: 'c' } as never), /delete options/],
   ['scroll with a fractional limit', () => store.scroll({ collection: 'c', limit: 2.5 }), /limit/],
   ['get with an object id', () => store.get({ collection: 'c', ids: [{}] as never }), /ids\.0/],

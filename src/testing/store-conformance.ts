@@ -157,7 +157,7 @@ export function storeConformance(
   parseArgument(optionsSchema, options, 'storeConformance options');
   const prefix = options.name ?? 'store conformance';
   const timeout = options.timeoutMs ?? 60_000;
-  const numRuns = options.numRuns ?? 60;
+  const numRuns = options.numRuns ?? 100;
   const t = (name: string, fn: (store: Store) => Promise<void>) =>
     test(`${prefix}: ${name}`, () => withStore(factory, fn), timeout);
   const metricsOf = (store: Store) => options.metrics ?? store.capabilities.metrics;
@@ -479,6 +479,13 @@ export function storeConformance(
           expected,
           `${metric} query ${q}`,
         );
+        const fifth = (expected[4] as { score: number }).score;
+        const sixth = (expected[5] as { score: number }).score;
+        if (fifth - sixth > 1e-3) {
+          const threshold = (fifth + sixth) / 2;
+          const above = await store.search({ collection: name, vector: query, limit: 10, scoreThreshold: threshold });
+          equal(above.length, 5, `${metric} query ${q}: scoreThreshold keeps exactly the matches at or above it`);
+        }
       }
       const self = records[17] as (typeof records)[number];
       if (metric !== 'dot') {
@@ -537,6 +544,27 @@ export function storeConformance(
     }
     const expectedFused = [...fused.values()].sort((a, b) => b.score - a.score).slice(0, 10);
     checkRanking(hybrid, expectedFused, 'hybrid search (RRF of the dense and sparse rankings)', 1e-7);
+    // Deletes and overwrites must reach the sparse index too.
+    const deleted = new Set(records.filter((_, i) => i % 3 === 0).map((r) => r.id));
+    await store.delete({ collection: name, ids: [...deleted] });
+    const remaining = records.filter((r) => !deleted.has(r.id));
+    const sparseTop = () =>
+      remaining
+        .map((r) => ({ id: r.id, score: sparseDot(query, r.sparseVector) }))
+        .filter((m): m is { id: string; score: number } => m.score !== undefined)
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10);
+    checkRanking(
+      await store.search({ collection: name, sparseVector: query, limit: 10 }),
+      sparseTop(),
+      'sparse search after deletes',
+    );
+    const rewritten = remaining[remaining.length - 1] as (typeof records)[number];
+    rewritten.sparseVector = { indices: Array.from(query.indices), values: Array.from(query.values, () => 100) };
+    await store.upsert({ collection: name, records: [rewritten] });
+    const after = await store.search({ collection: name, sparseVector: query, limit: 10 });
+    checkRanking(after, sparseTop(), 'sparse search after an overwrite');
+    equal(after[0]?.id, rewritten.id, 'the overwritten record ranks by its new sparse vector');
   });
 
   t(`a large batch lands whole`, async (store) => {
@@ -586,7 +614,10 @@ export function storeConformance(
     const name = uniqueName('prop');
     const dims = 6;
     await store.createCollection({ name, dimensions: dims, metric });
-    const state = new Map<string, { id: RecordId; vector: number[]; payload: JsonObject }>();
+    const state = new Map<
+      string,
+      { id: RecordId; vector: number[]; sparseVector?: SparseVector; payload: JsonObject }
+    >();
     const fieldNames = ['a', 'b', 'c.d'];
     const scalar = fc.oneof(fc.constantFrom('x', 'y', 'z', ''), fc.integer({ min: -3, max: 3 }), fc.boolean());
     const value = fc.oneof(scalar, fc.constant(null), fc.array(scalar, { maxLength: 3 }));
@@ -598,6 +629,16 @@ export function storeConformance(
       fc.integer({ min: -8, max: 8 }).map((n) => n / 4),
       { minLength: dims, maxLength: dims },
     );
+    const sparseVector = fc
+      .uniqueArray(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 4 })
+      .chain((indices) =>
+        fc
+          .array(
+            fc.integer({ min: 1, max: 8 }).map((n) => n / 4),
+            { minLength: indices.length, maxLength: indices.length },
+          )
+          .map((values): SparseVector => ({ indices, values })),
+      );
     const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom('p', 'q', 'r', 's', 'tt', 'u1'));
     const field = fc.constantFrom(...fieldNames);
     const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
@@ -625,7 +666,13 @@ export function storeConformance(
     const operation = fc.oneof(
       fc.record({
         kind: fc.constant('upsert' as const),
-        records: fc.array(fc.record({ id, vector, payload }), { minLength: 1, maxLength: 8 }),
+        records: fc.array(
+          fc.record({ id, vector, sparseVector, payload }, { requiredKeys: ['id', 'vector', 'payload'] }),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        ),
       }),
       fc.record({ kind: fc.constant('delete' as const), ids: fc.array(id, { maxLength: 3 }) }),
       fc.record({ kind: fc.constant('deleteWhere' as const), filter }),
@@ -633,11 +680,12 @@ export function storeConformance(
         kind: fc.constant('query' as const),
         filter: fc.option(filter, { nil: undefined }),
         vector,
+        sparseVector: fc.option(sparseVector, { nil: undefined, freq: 2 }),
         limit: fc.integer({ min: 1, max: 12 }),
       }),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 12 }), async (operations) => {
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 30 }), async (operations) => {
         await store.delete({ collection: name, filter: { op: 'not', filter: { op: 'exists', field: '__never__' } } });
         state.clear();
         for (const op of operations) {
@@ -680,6 +728,21 @@ export function storeConformance(
               ...(op.filter ? { filter: op.filter } : {}),
             });
             checkRanking(hits, expected, 'search');
+            if (op.sparseVector && store.capabilities.sparse) {
+              const query = op.sparseVector;
+              const expectedSparse = selected
+                .map((r) => ({ id: r.id, score: r.sparseVector ? sparseDot(query, r.sparseVector) : undefined }))
+                .filter((m): m is { id: RecordId; score: number } => m.score !== undefined)
+                .sort((a, b) => b.score - a.score)
+                .slice(0, op.limit);
+              const sparseHits = await store.search({
+                collection: name,
+                sparseVector: query,
+                limit: op.limit,
+                ...(op.filter ? { filter: op.filter } : {}),
+              });
+              checkRanking(sparseHits, expectedSparse, 'sparse search');
+            }
           }
         }
       }),

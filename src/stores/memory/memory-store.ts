@@ -175,6 +175,10 @@ const searchSchema = z
   .strict()
   .refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
     message: 'search needs a vector, a sparseVector, or both (hybrid)',
+  })
+  .refine((value) => value.fusion === undefined || (value.vector !== undefined && value.sparseVector !== undefined), {
+    message: 'fusion applies to hybrid search only: pass both vector and sparseVector, or drop fusion',
+    path: ['fusion'],
   });
 
 function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
@@ -465,8 +469,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const sparse = parsed.sparseVector
         ? collection.searchSparse({ vector: parsed.sparseVector, limit: depth, filter: parsed.filter, includeVectors })
         : [];
-      if (hybrid) return reciprocalRankFusion([dense, sparse], { k: parsed.fusion?.k ?? DEFAULT_RRF_K, limit });
-      const matches = parsed.vector ? dense : sparse;
+      const matches = hybrid
+        ? reciprocalRankFusion([dense, sparse], { k: parsed.fusion?.k ?? DEFAULT_RRF_K, limit })
+        : parsed.vector
+          ? dense
+          : sparse;
       const threshold = parsed.scoreThreshold;
       return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
     },
