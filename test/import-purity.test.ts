@@ -45,14 +45,19 @@ describe('importing kumiki', () => {
     expect([...packages].filter((name) => !ALLOWED.has(name))).toEqual([]);
   });
 
-  test('require("kumiki") loads no Node built-in and no adapter library', () => {
+  test('require("kumiki") works and loads no Node built-in and no adapter library', () => {
     const script = `
       const Module = require('node:module');
       const seen = [];
       const original = Module._load;
       Module._load = function (request, parent, isMain) { seen.push(request); return original.call(this, request, parent, isMain); };
-      require(${JSON.stringify(fileURLToPath(new URL('../dist/index.cjs', import.meta.url)))});
+      const kumiki = require(${JSON.stringify(fileURLToPath(new URL('../dist/index.cjs', import.meta.url)))});
       Module._load = original;
+      const store = kumiki.createMemoryStore();
+      store.createCollection({ name: 'c', dimensions: 2 })
+        .then(() => store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 0] }] }))
+        .then(() => store.search({ collection: 'c', vector: [1, 0] }))
+        .then((hits) => { if (hits[0].id !== 1) process.exit(3); });
       process.stderr.write(seen.map((s) => 'IMPORT ' + s).join('\\n') + '\\n');`;
     const specifiers = importsOf(['-e', script]).filter(bare);
     const builtins = new Set(builtinModules);
