@@ -237,6 +237,50 @@ export class CorruptDataError extends KumikiError {
   static override isInstance = isNamed<CorruptDataError>('CorruptDataError');
 }
 
+/**
+ * Part of a batch write failed after other parts landed (backends without multi-batch transactions).
+ * `failedIds` lists exactly the records that were not written; retrying with just those is safe
+ * because upserts are idempotent.
+ */
+export class PartialWriteError extends KumikiError {
+  readonly failedIds: readonly (string | number)[];
+  readonly written: number;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message'> & {
+      collection: string;
+      failedIds: readonly (string | number)[];
+      written: number;
+    },
+  ) {
+    super('KUMIKI_PARTIAL_WRITE', {
+      ...options,
+      message: `Upsert into "${options.collection}" wrote ${options.written} records but ${options.failedIds.length} failed (first: ${options.failedIds
+        .slice(0, 5)
+        .map((id) => JSON.stringify(id))
+        .join(', ')}). Retry the failed records; upserts are idempotent.`,
+    });
+    this.name = 'PartialWriteError';
+    this.failedIds = options.failedIds;
+    this.written = options.written;
+  }
+  static override isInstance = isNamed<PartialWriteError>('PartialWriteError');
+}
+
+/** An optional library an adapter needs is not installed. */
+export class MissingDependencyError extends KumikiError {
+  readonly packageName: string;
+  constructor(options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & { packageName: string; adapter: string }) {
+    super('KUMIKI_MISSING_DEPENDENCY', {
+      ...options,
+      isRetryable: false,
+      message: `Cannot import \`${options.packageName}\`, which the ${options.adapter} adapter needs. Install it with \`npm install ${options.packageName}\`.`,
+    });
+    this.name = 'MissingDependencyError';
+    this.packageName = options.packageName;
+  }
+  static override isInstance = isNamed<MissingDependencyError>('MissingDependencyError');
+}
+
 /** Throws `AbortedError` when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
   if (signal?.aborted) throw new AbortedError({ operation, cause: signal.reason });

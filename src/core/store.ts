@@ -92,7 +92,18 @@ export type StoreCapabilities = {
   metrics: readonly Metric[];
   filterOperators: readonly FilterOperator[];
   persistent: boolean;
+  /** Whether `setAlias`/`deleteAlias`/`listAliases` exist (blue/green switches). */
+  aliases: boolean;
 };
+
+/** A filter in the backend's own query language, as `explain` shows it. */
+export type ExplainedFilter = {
+  backend: string;
+  /** The native form: a Qdrant filter object, a Milvus expression, SQL with parameters, … */
+  native: unknown;
+};
+
+export type AliasInfo = { alias: string; collection: string };
 
 /**
  * A vector store: collections of records with a dense and/or sparse vector and a JSON payload.
@@ -117,6 +128,16 @@ export type Store = {
   /** Pages through records in id order (integers ascending, then strings by code unit). */
   scroll(options: ScrollOptions): Promise<ScrollPage>;
   search(options: SearchOptions): Promise<Match[]>;
+  /** The native form of a filter on this backend; `UnsupportedFilterError` for clauses it cannot express. */
+  explain(options: { collection: string; filter: Filter }): Promise<ExplainedFilter>;
+  /**
+   * Points `alias` at `collection` in one atomic step, creating it or switching it from another
+   * collection. Every method that takes a collection name also accepts an alias.
+   */
+  setAlias?(options: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void>;
+  /** Returns whether the alias existed. */
+  deleteAlias?(options: { alias: string; abortSignal?: AbortSignal }): Promise<boolean>;
+  listAliases?(options?: { abortSignal?: AbortSignal }): Promise<AliasInfo[]>;
   dispose(): Promise<void>;
 };
 

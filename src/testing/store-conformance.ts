@@ -219,6 +219,61 @@ export function storeConformance(
     );
   });
 
+  t('aliases switch between collections in one step', async (store) => {
+    if (!store.capabilities.aliases || !store.setAlias || !store.deleteAlias || !store.listAliases) return;
+    const blue = uniqueName('blue');
+    const green = uniqueName('green');
+    const alias = uniqueName('live');
+    await store.createCollection({ name: blue, dimensions: 2, embeddingSpace: 'kfp1:blue' });
+    await store.createCollection({ name: green, dimensions: 2, embeddingSpace: 'kfp1:green' });
+    await store.upsert({ collection: blue, records: [{ id: 'b', vector: [1, 0], payload: { color: 'blue' } }] });
+    await store.upsert({ collection: green, records: [{ id: 'g', vector: [1, 0], payload: { color: 'green' } }] });
+    await store.setAlias({ alias, collection: blue });
+    deepEqual(
+      (await store.search({ collection: alias, vector: [1, 0] })).map((m) => m.id),
+      ['b'],
+      'search through the alias',
+    );
+    equal((await store.openCollection({ name: alias })).fingerprint, 'kfp1:blue', 'open through the alias');
+    await store.setAlias({ alias, collection: green });
+    deepEqual(
+      (await store.search({ collection: alias, vector: [1, 0] })).map((m) => m.id),
+      ['g'],
+      'search after the switch',
+    );
+    await store.upsert({ collection: alias, records: [{ id: 'g2', vector: [0, 1] }] });
+    equal(await store.count({ collection: green }), 2, 'writes through the alias reach the target');
+    check(
+      (await store.listAliases()).some((a) => a.alias === alias && a.collection === green),
+      'listAliases shows the alias and its target',
+    );
+    await rejectsWith(
+      () => store.setAlias?.({ alias, collection: uniqueName('nothing') }) ?? Promise.resolve(),
+      'NotFoundError',
+      'alias to a missing collection',
+    );
+    equal(await store.deleteAlias({ alias }), true, 'deleteAlias existing');
+    equal(await store.deleteAlias({ alias }), false, 'deleteAlias missing');
+    await rejectsWith(() => store.count({ collection: alias }), 'NotFoundError', 'a deleted alias resolves to nothing');
+  });
+
+  t('explain shows the native form of every operator', async (store) => {
+    const name = uniqueName('explain');
+    await store.createCollection({ name, dimensions: 2 });
+    for (const { filter } of FILTER_CASES) {
+      try {
+        const explained = await store.explain({ collection: name, filter });
+        equal(explained.backend, store.provider, 'explain names the backend');
+        check(explained.native !== undefined, 'explain returns a native form');
+      } catch (error) {
+        check(
+          typeof error === 'object' && error !== null && (error as Error).name === 'UnsupportedFilterError',
+          `explain may only fail with UnsupportedFilterError, got ${String(error)}`,
+        );
+      }
+    }
+  });
+
   t('upserts and gets records with string and integer ids', async (store) => {
     const name = uniqueName('rt');
     await store.createCollection({ name, dimensions: 3, metric: 'cosine' });
@@ -619,7 +674,14 @@ export function storeConformance(
       { id: RecordId; vector: number[]; sparseVector?: SparseVector; payload: JsonObject }
     >();
     const fieldNames = ['a', 'b', 'c.d'];
-    const scalar = fc.oneof(fc.constantFrom('x', 'y', 'z', ''), fc.integer({ min: -3, max: 3 }), fc.boolean());
+    // Hostile strings: quotes, backslashes, SQL and expression injection, Unicode, a long value.
+    const hostile = ["'", '"', '\\', "x' OR 1=1 --", '") or (1==1', '$.a ? (@ == 1)', 'é🙂 ü', 'y'.repeat(3000)];
+    const scalar = fc.oneof(
+      fc.constantFrom('x', 'y', 'z', '', ...hostile),
+      fc.integer({ min: -3, max: 3 }),
+      fc.double({ min: -3, max: 3, noNaN: true }),
+      fc.boolean(),
+    );
     const value = fc.oneof(scalar, fc.constant(null), fc.array(scalar, { maxLength: 3 }));
     const payload = fc.record(
       { a: value, b: value, c: fc.oneof(fc.record({ d: value }, { requiredKeys: [] }), value) },

@@ -10,10 +10,12 @@ import {
 } from '../../core/errors.js';
 import { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from '../../core/fingerprint.js';
 import type {
+  AliasInfo,
   CollectionInfo,
   CountOptions,
   CreateCollectionOptions,
   DeleteOptions,
+  ExplainedFilter,
   GetOptions,
   OpenCollectionOptions,
   ScrollOptions,
@@ -30,7 +32,7 @@ import {
   vectorRecordSchema,
 } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, filterSchema } from '../../filter/ast.js';
+import { FILTER_OPERATORS, type Filter, filterSchema } from '../../filter/ast.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -125,6 +127,9 @@ const openSchema = z
   })
   .strict();
 const deleteCollectionSchema = z.object({ name: collectionName, abortSignal: signal }).strict();
+const explainSchema = z.object({ collection: collectionName, filter: filterSchema }).strict();
+const aliasSchema = z.object({ alias: collectionName, collection: collectionName, abortSignal: signal }).strict();
+const deleteAliasSchema = z.object({ alias: collectionName, abortSignal: signal }).strict();
 const upsertSchema = z
   .object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal })
   .strict();
@@ -197,6 +202,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const quantized = settings.quantization === 'int8';
   const rescore = settings.rescore ?? 4;
   const collections = new Map<string, MemoryCollection>();
+  /** alias → collection name */
+  const aliases = new Map<string, string>();
   const spaces = new Map<string, EmbeddingSpace>();
   let disposed = false;
 
@@ -209,7 +216,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     loaded ??= (async () => {
       const bytes = await persistence?.load();
       if (!bytes) return;
-      for (const { meta, records } of decodeSnapshot(bytes, persistence?.location ?? 'snapshot')) {
+      const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
+      for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
+      for (const { meta, records } of snapshot.collections) {
         const collection = new MemoryCollection(meta, { quantized });
         collection.write(
           records.map((record) => ({
@@ -234,7 +243,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     const run = saveChain.then(async () => {
       if (savedVersion === version) return;
       const target = version;
-      await persistence.save(encodeSnapshot(collections.values()));
+      await persistence.save(encodeSnapshot(collections.values(), aliases));
       savedVersion = target;
     });
     saveChain = run.catch(() => undefined);
@@ -246,7 +255,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   };
 
   const collectionOf = (name: string): MemoryCollection => {
-    const collection = collections.get(name);
+    const collection = collections.get(aliases.get(name) ?? name);
     if (!collection) {
       throw new NotFoundError({
         resource: 'Collection',
@@ -313,6 +322,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       metrics: ['cosine', 'dot', 'euclidean'],
       filterOperators: FILTER_OPERATORS,
       persistent: persistence !== undefined,
+      aliases: true,
     },
 
     async createCollection(input: CreateCollectionOptions): Promise<CollectionInfo> {
@@ -321,6 +331,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       throwIfAborted(config.abortSignal, 'createCollection');
       rememberSpace(config.embeddingSpace);
       rememberSpace(config.sparseEmbeddingSpace);
+      if (aliases.has(config.name)) {
+        throw new ConflictError({
+          message: `"${config.name}" is an alias (of "${aliases.get(config.name)}"); pick another collection name or delete the alias.`,
+          component: 'memory',
+        });
+      }
       const existing = collections.get(config.name);
       if (existing) {
         if (config.ifExists !== 'open') {
@@ -381,10 +397,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     async deleteCollection(input: { name: string; abortSignal?: AbortSignal }): Promise<boolean> {
       const { name } = parseArgument(deleteCollectionSchema, input, 'deleteCollection options');
       await ready();
+      if (aliases.has(name)) {
+        throw new ConflictError({
+          message: `"${name}" is an alias of "${aliases.get(name)}"; delete the alias with deleteAlias, or the collection by its own name.`,
+          component: 'memory',
+        });
+      }
       const collection = collections.get(name);
       if (!collection) return false;
       collection.dispose();
       collections.delete(name);
+      for (const [alias, target] of aliases) if (target === name) aliases.delete(alias);
       await changed();
       return true;
     },
@@ -476,6 +499,47 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
           : sparse;
       const threshold = parsed.scoreThreshold;
       return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
+    },
+
+    async explain(input: { collection: string; filter: Filter }): Promise<ExplainedFilter> {
+      const { collection, filter } = parseArgument(explainSchema, input, 'explain options');
+      await ready();
+      collectionOf(collection);
+      return { backend: 'memory', native: filter };
+    },
+
+    async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {
+      const { alias, collection } = parseArgument(aliasSchema, input, 'setAlias options');
+      await ready();
+      if (collections.has(alias)) {
+        throw new ConflictError({
+          message: `"${alias}" is a collection; an alias cannot take its name.`,
+          component: 'memory',
+        });
+      }
+      if (!collections.has(collection)) {
+        throw new NotFoundError({
+          resource: 'Collection',
+          name: collection,
+          hint: 'Aliases point at collections by their own names.',
+          component: 'memory',
+        });
+      }
+      aliases.set(alias, collection);
+      await changed();
+    },
+
+    async deleteAlias(input: { alias: string; abortSignal?: AbortSignal }): Promise<boolean> {
+      const { alias } = parseArgument(deleteAliasSchema, input, 'deleteAlias options');
+      await ready();
+      if (!aliases.delete(alias)) return false;
+      await changed();
+      return true;
+    },
+
+    async listAliases(): Promise<AliasInfo[]> {
+      await ready();
+      return [...aliases].map(([alias, collection]) => ({ alias, collection }));
     },
 
     async flush(): Promise<void> {

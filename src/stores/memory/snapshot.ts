@@ -27,6 +27,7 @@ export type SnapshotRecord = {
 export type SnapshotCollection = { meta: CollectionMeta; records: SnapshotRecord[] };
 
 const headerSchema = z.object({
+  aliases: z.record(z.string(), z.string()).optional(),
   collections: z.array(
     z.object({
       meta: z.object({
@@ -51,8 +52,13 @@ const headerSchema = z.object({
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeSnapshot(collections: Iterable<MemoryCollection>): Uint8Array {
-  const header: z.input<typeof headerSchema> = { collections: [] };
+export type Snapshot = { collections: SnapshotCollection[]; aliases: Map<string, string> };
+
+export function encodeSnapshot(
+  collections: Iterable<MemoryCollection>,
+  aliases: ReadonlyMap<string, string>,
+): Uint8Array {
+  const header: z.input<typeof headerSchema> = { aliases: Object.fromEntries(aliases), collections: [] };
   const vectorBlocks: Float32Array[] = [];
   let floatCount = 0;
   for (const collection of collections) {
@@ -96,7 +102,7 @@ export function encodeSnapshot(collections: Iterable<MemoryCollection>): Uint8Ar
   return bytes;
 }
 
-export function decodeSnapshot(bytes: Uint8Array, location: string): SnapshotCollection[] {
+export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
   const fail = (reason: string): never => {
     throw new CorruptDataError({ location, reason, component: 'memory' });
   };
@@ -148,7 +154,7 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): SnapshotCol
     });
   }
   if (offset !== bytes.length) fail('it has trailing bytes after its last vector');
-  return collections;
+  return { collections, aliases: new Map(Object.entries(header.aliases ?? {})) };
 }
 
 function align4(n: number): number {

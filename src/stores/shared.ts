@@ -1,0 +1,202 @@
+/**
+ * Helpers shared by the server-backed Store adapters (Qdrant, Milvus, pgvector): optional-library
+ * loading, batching by count and bytes, bounded parallelism, retries with backoff, and partial-write
+ * reporting. Internal: not part of the public surface.
+ */
+import {
+  AbortedError,
+  InvalidArgumentError,
+  KumikiError,
+  MissingDependencyError,
+  PartialWriteError,
+} from '../core/errors.js';
+import type { RecordId } from '../core/types.js';
+
+/**
+ * Imports an adapter's library on first use, with a typed error naming the package when it is
+ * missing. `load` must be a literal `() => import('pkg')` so bundlers can see it.
+ */
+export async function importOptional<T>(packageName: string, adapter: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new MissingDependencyError({ packageName, adapter, cause: error, component: adapter });
+    }
+    throw error;
+  }
+}
+
+/** Memoises an async factory: the first call starts it, later calls share the promise; a failure is retried next time. */
+export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= factory().catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
+
+export type BatchLimits = {
+  /** Most items per batch. */
+  maxCount: number;
+  /** Most bytes per batch, as measured by `sizeOf`. */
+  maxBytes: number;
+};
+
+/**
+ * Splits items into consecutive batches that respect both limits. An item larger than `maxBytes` on
+ * its own cannot be sent at all: `InvalidArgumentError` names it.
+ */
+export function splitBatches<T>(
+  items: readonly T[],
+  limits: BatchLimits,
+  sizeOf: (item: T) => number,
+  describe: (item: T) => string,
+): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (size > limits.maxBytes) {
+      throw new InvalidArgumentError({
+        argument: 'records',
+        issues: [
+          {
+            path: '',
+            message: `${describe(item)} takes ${size} bytes, more than the ${limits.maxBytes}-byte request limit; shrink its payload`,
+          },
+        ],
+      });
+    }
+    if (current.length > 0 && (current.length >= limits.maxCount || bytes + size > limits.maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Runs `task` over items with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export type RetryOptions = {
+  /** Attempts after the first; default 3. */
+  retries?: number;
+  /** First backoff in ms; doubles each time, with full jitter; default 200. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  abortSignal?: AbortSignal;
+  operation: string;
+};
+
+/** Sleeps, rejecting with `AbortedError` as soon as the signal fires. */
+export function sleep(ms: number, signal: AbortSignal | undefined, operation: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortedError({ operation, cause: signal.reason }));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortedError({ operation, cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Calls `fn` until it succeeds, a non-retryable error occurs, or retries run out. Kumiki errors
+ * decide by `isRetryable` and honour `retryAfterMs` when they carry one.
+ */
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const retries = options.retries ?? 3;
+  const base = options.baseDelayMs ?? 200;
+  const max = options.maxDelayMs ?? 10_000;
+  for (let attempt = 0; ; attempt++) {
+    if (options.abortSignal?.aborted)
+      throw new AbortedError({ operation: options.operation, cause: options.abortSignal.reason });
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      const retryable = KumikiError.isInstance(error) && error.isRetryable;
+      if (!retryable || attempt >= retries) throw error;
+      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+      const backoff = Math.random() * Math.min(max, base * 2 ** attempt);
+      await sleep(retryAfter ?? backoff, options.abortSignal, options.operation);
+    }
+  }
+}
+
+/**
+ * Writes batches with bounded parallelism and retries. When some batches fail for good, throws
+ * `PartialWriteError` listing exactly the ids that were not written (or the first error if nothing
+ * was written at all).
+ */
+export async function writeBatches<T>(options: {
+  collection: string;
+  batches: readonly T[][];
+  idOf: (item: T) => RecordId;
+  concurrency: number;
+  retry: Omit<RetryOptions, 'operation'>;
+  write: (batch: T[]) => Promise<void>;
+  component: string;
+}): Promise<number> {
+  const failures: { batch: T[]; error: unknown }[] = [];
+  let written = 0;
+  await mapLimit(options.batches, options.concurrency, async (batch) => {
+    try {
+      await withRetry(() => options.write(batch), {
+        ...options.retry,
+        operation: `upsert into "${options.collection}"`,
+      });
+      written += batch.length;
+    } catch (error) {
+      failures.push({ batch, error });
+    }
+  });
+  if (failures.length === 0) return written;
+  const first = failures[0]?.error;
+  if (written === 0 || AbortedError.isInstance(first)) throw first;
+  throw new PartialWriteError({
+    collection: options.collection,
+    failedIds: failures.flatMap((failure) => failure.batch.map(options.idOf)),
+    written,
+    cause: first,
+    component: options.component,
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 length of a string, for byte budgets. */
+export function utf8Length(text: string): number {
+  return encoder.encode(text).length;
+}
