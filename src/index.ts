@@ -6,6 +6,7 @@ export {
   type Bm25State,
   createBm25Encoder,
 } from './bm25/index.js';
+export { type ReembedOptions, type ReembedResult, reembed } from './compose/reembed.js';
 export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
 export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
@@ -35,7 +36,9 @@ export {
   InvalidArgumentError,
   KumikiError,
   type KumikiErrorOptions,
+  MissingDependencyError,
   NotFoundError,
+  PartialWriteError,
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
@@ -55,11 +58,13 @@ export type {
 } from './core/runner.js';
 export { sha256Hex } from './core/sha256.js';
 export type {
+  AliasInfo,
   CollectionConfig,
   CollectionInfo,
   CountOptions,
   CreateCollectionOptions,
   DeleteOptions,
+  ExplainedFilter,
   GetOptions,
   Metric,
   OpenCollectionOptions,

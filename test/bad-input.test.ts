@@ -10,6 +10,7 @@ import {
   KumikiError,
   parseFilter,
   reciprocalRankFusion,
+  reembed,
 } from '../src/index.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { storeConformance } from '../src/testing/index.js';
@@ -156,6 +157,13 @@ const cases: [string, () => unknown, RegExp][] = [
     () => storeConformance(test, () => createMemoryStore(), { metrics: ['hamming' as 'dot'] }),
     /metrics\.0/,
   ],
+  [
+    'reembed without an embedder',
+    () => reembed({ store, alias: 'a', target: 'b', text: () => '' } as never),
+    /embedder/,
+  ],
+  ['explain with a bad filter', () => store.explain({ collection: 'c', filter: { op: 'eq' } as never }), /filter/],
+  ['setAlias with a bad alias name', () => store.setAlias?.({ alias: 'a b', collection: 'c' }), /alias/],
   ['createFilePersistence with an empty path', () => createFilePersistence(''), /path must not be empty/],
 ];
 

@@ -11,7 +11,9 @@ import {
   fingerprint,
   InvalidArgumentError,
   KumikiError,
+  MissingDependencyError,
   NotFoundError,
+  PartialWriteError,
   reciprocalRankFusion,
   sha256Hex,
   TimeoutError,
@@ -59,6 +61,18 @@ describe('errors', () => {
     [new UnauthorizedError({ message: 'm' }), 'UnauthorizedError', 'KUMIKI_UNAUTHORIZED', false],
     [new ForbiddenError({ message: 'm' }), 'ForbiddenError', 'KUMIKI_FORBIDDEN', false],
     [new CorruptDataError({ location: 'f', reason: 'r' }), 'CorruptDataError', 'KUMIKI_CORRUPT_DATA', false],
+    [
+      new PartialWriteError({ collection: 'c', failedIds: [1], written: 2 }),
+      'PartialWriteError',
+      'KUMIKI_PARTIAL_WRITE',
+      false,
+    ],
+    [
+      new MissingDependencyError({ packageName: 'pg', adapter: 'pgvector' }),
+      'MissingDependencyError',
+      'KUMIKI_MISSING_DEPENDENCY',
+      false,
+    ],
   ];
   for (const [error, name, code, retryable] of cases) {
     test(`${name} has a stable name, code and retryability`, () => {
