@@ -1,4 +1,5 @@
 export { ConformanceFailure } from './assert.js';
+export { type EmbedderConformanceOptions, embedderConformance } from './embedder-conformance.js';
 export { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
 export { seededRandom } from './random.js';
 export {
