@@ -8,6 +8,11 @@ const library = {
   index: 'src/index.ts',
   'stores/memory/file': 'src/stores/memory/file.ts',
   testing: 'src/testing/index.ts',
+  'stores/milvus': 'src/stores/milvus/index.ts',
+  'stores/qdrant': 'src/stores/qdrant/index.ts',
+  'caches/keyv': 'src/caches/keyv/index.ts',
+  'embedders/openai-compatible': 'src/embedders/openai-compatible/index.ts',
+  'embedders/transformers': 'src/embedders/transformers/index.ts',
 };
 
 export default defineConfig([

@@ -9,6 +9,14 @@ export default defineConfig({
     alias: [
       { find: /^kumiki$/, replacement: source('./src/index.ts') },
       { find: /^kumiki\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^kumiki\/stores\/milvus$/, replacement: source('./src/stores/milvus/index.ts') },
+      { find: /^kumiki\/stores\/qdrant$/, replacement: source('./src/stores/qdrant/index.ts') },
+      { find: /^kumiki\/caches\/keyv$/, replacement: source('./src/caches/keyv/index.ts') },
+      {
+        find: /^kumiki\/embedders\/openai-compatible$/,
+        replacement: source('./src/embedders/openai-compatible/index.ts'),
+      },
+      { find: /^kumiki\/embedders\/transformers$/, replacement: source('./src/embedders/transformers/index.ts') },
       { find: /^kumiki\/stores\/memory\/file$/, replacement: source('./src/stores/memory/file.ts') },
     ],
   },

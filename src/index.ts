@@ -6,6 +6,12 @@ export {
   type Bm25State,
   createBm25Encoder,
 } from './bm25/index.js';
+export {
+  type CachedEmbedder,
+  type EmbeddingCacheOptions,
+  type EmbeddingCacheStats,
+  withEmbeddingCache,
+} from './compose/embedding-cache.js';
 export { type ReembedOptions, type ReembedResult, reembed } from './compose/reembed.js';
 export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
 export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';

@@ -134,16 +134,18 @@ export function embedderConformance(
     for (const role of ['document', 'query'] as const) {
       const { vectors } = await embed(embedder, TEXTS, role);
       equal(vectors.length, TEXTS.length, `${role}: one vector per text`);
-      vectors.forEach((vector, i) => checkVector(vector, embedder.kind, space.dimensions, `${role} vector ${i}`));
+      vectors.forEach((vector, i) => {
+        checkVector(vector, embedder.kind, space.dimensions, `${role} vector ${i}`);
+      });
     }
   });
 
   t('is deterministic', async (embedder) => {
     const first = await embed(embedder, TEXTS);
     const second = await embed(embedder, TEXTS);
-    first.vectors.forEach((vector, i) =>
-      checkClose(vector, second.vectors[i] as typeof vector, 0, `text ${i} embedded twice`),
-    );
+    first.vectors.forEach((vector, i) => {
+      checkClose(vector, second.vectors[i] as typeof vector, 0, `text ${i} embedded twice`);
+    });
   });
 
   t('batching equals one-by-one', async (embedder) => {
@@ -184,7 +186,9 @@ export function embedderConformance(
       );
     }
     const { vectors } = await embed(embedder, ['🙂', '日本語', 'שלום', '\u0301e', 'a\u0000b']);
-    vectors.forEach((vector, i) => checkVector(vector, embedder.kind, space.dimensions, `unicode text ${i}`));
+    vectors.forEach((vector, i) => {
+      checkVector(vector, embedder.kind, space.dimensions, `unicode text ${i}`);
+    });
     equal((await embed(embedder, [])).vectors.length, 0, 'no texts, no vectors');
   });
 

@@ -1,4 +1,5 @@
 export { ConformanceFailure } from './assert.js';
+export { type CacheConformanceOptions, type CacheFactoryContext, cacheConformance } from './cache-conformance.js';
 export { type EmbedderConformanceOptions, embedderConformance } from './embedder-conformance.js';
 export { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
 export { seededRandom } from './random.js';

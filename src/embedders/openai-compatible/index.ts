@@ -1,0 +1,12 @@
+/**
+ * `kumiki/embedders/openai-compatible`: a dense embedder for any server speaking the OpenAI
+ * `/v1/embeddings` protocol (OpenAI, vLLM, TEI, llama-server, Ollama). Needs only fetch.
+ */
+
+export { HttpResponseError, httpDetails } from '../../http/errors.js';
+export {
+  createOpenAICompatibleEmbedder,
+  type OpenAICompatibleEmbedder,
+  type OpenAICompatibleEmbedderOptions,
+  type TokenProvider,
+} from './embedder.js';

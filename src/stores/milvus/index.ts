@@ -1,0 +1,1 @@
+export { createMilvusStore, type MilvusStore, type MilvusStoreOptions } from './milvus-store.js';

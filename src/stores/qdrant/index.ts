@@ -1,0 +1,1 @@
+export { createQdrantStore, type QdrantIndexType, type QdrantStore, type QdrantStoreOptions } from './qdrant-store.js';

@@ -1,0 +1,328 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createBm25Encoder } from '../src/bm25/index.js';
+import { createKeyvCache } from '../src/caches/keyv/index.js';
+import { withEmbeddingCache } from '../src/compose/embedding-cache.js';
+import type { Cache } from '../src/core/cache.js';
+import type { DenseEmbedder, Embedder, EmbedOptions } from '../src/core/embedder.js';
+import { AbortedError, type KumikiError, TimeoutError, throwIfAborted, UnavailableError } from '../src/core/errors.js';
+import { sha256 } from '../src/core/sha256.js';
+import type { SparseVector } from '../src/core/types.js';
+import { embedderConformance } from '../src/testing/embedder-conformance.js';
+import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** A deterministic dense embedder (vectors from SHA-256 of role and text) that records every model call. */
+function countingEmbedder(options: { model?: string; maxBatchSize?: number; gate?: Promise<void> } = {}) {
+  const calls: string[][] = [];
+  const model = options.model ?? 'sha-embed-1';
+  const embedder: DenseEmbedder = {
+    specificationVersion: 'kumiki.embedder.v1',
+    provider: 'test',
+    modelId: model,
+    kind: 'dense',
+    maxBatchSize: options.maxBatchSize ?? 64,
+    supportsParallelCalls: true,
+    async space() {
+      return { provider: 'test', model, dimensions: 16 };
+    },
+    async embed({ values, role, abortSignal }: EmbedOptions) {
+      throwIfAborted(abortSignal, 'test embed');
+      calls.push([...values]);
+      if (options.gate) {
+        await new Promise<void>((resolve, reject) => {
+          abortSignal?.addEventListener('abort', () => reject(new AbortedError({ operation: 'test embed' })));
+          options.gate?.then(resolve);
+        });
+      }
+      const vectors = values.map((text) => {
+        const digest = sha256(`${role}\u0000${model}\u0000${text}`);
+        return Float32Array.from({ length: 16 }, (_, i) => ((digest[i] as number) - 128) / 128);
+      });
+      return { vectors, usage: { tokens: values.length } };
+    },
+  };
+  return { embedder, calls, texts: () => calls.flat() };
+}
+
+/** Wraps an embedder so that every call to its `embed` is counted. */
+function counted<T>(embedder: Embedder<T>) {
+  let calls = 0;
+  const wrapped: Embedder<T> = {
+    ...embedder,
+    embed: (options) => {
+      calls++;
+      return embedder.embed(options);
+    },
+  };
+  return { embedder: wrapped, calls: () => calls };
+}
+
+const documents = Array.from(
+  { length: 1000 },
+  (_, i) => `Document ${i}: ${['retrieval', 'vectors', 'caching', 'redis', 'embeddings'][i % 5]} and topic ${i % 37}`,
+);
+const bm25Corpus = ['The quick brown fox', 'Retrieval grounds answers in documents', 'Caching saves model calls'];
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('the same Embedder contract', () => {
+  embedderConformance(test, () => withEmbeddingCache(createBm25Encoder({ corpus: bm25Corpus }), createKeyvCache()), {
+    name: 'BM25 through a memory cache',
+    tolerance: 0,
+  });
+  embedderConformance(test, () => withEmbeddingCache(countingEmbedder().embedder, createKeyvCache()), {
+    name: 'dense through a memory cache',
+    tolerance: 0,
+  });
+});
+
+describe('withEmbeddingCache', () => {
+  test('1,000 documents embedded twice: the second time makes no model call', async () => {
+    const { embedder, calls, texts } = countingEmbedder();
+    const cached = withEmbeddingCache(embedder, createKeyvCache());
+    const first = await cached.embed({ values: documents, role: 'document' });
+    expect(calls.length).toBe(Math.ceil(1000 / 64));
+    expect(Math.max(...calls.map((batch) => batch.length))).toBeLessThanOrEqual(64);
+    expect(texts().length).toBe(1000);
+    const second = await cached.embed({ values: documents, role: 'document' });
+    expect(calls.length).toBe(Math.ceil(1000 / 64));
+    expect(second.vectors).toEqual(first.vectors);
+    expect(second.usage).toBeUndefined();
+    expect(cached.stats()).toEqual({ hits: 1000, misses: 1000, shared: 0, modelCalls: 16 });
+    const fresh = await embedder.embed({ values: documents.slice(0, 3), role: 'document' });
+    expect(second.vectors.slice(0, 3)).toEqual(fresh.vectors);
+  });
+
+  test('two processes sharing Redis: vectors embedded by one are never recomputed by the other', async () => {
+    const namespace = `xproc-${Date.now()}`;
+    const child = `
+      import { createBm25Encoder } from ${JSON.stringify(pathToFileURL(`${root}src/bm25/index.ts`).href)};
+      import { createKeyvCache } from ${JSON.stringify(pathToFileURL(`${root}src/caches/keyv/index.ts`).href)};
+      import { withEmbeddingCache } from ${JSON.stringify(pathToFileURL(`${root}src/compose/embedding-cache.ts`).href)};
+      const input = JSON.parse(process.argv[1]);
+      const cache = createKeyvCache({ url: input.url, namespace: input.namespace, strict: true });
+      const embedder = withEmbeddingCache(createBm25Encoder({ corpus: input.corpus }), cache);
+      await embedder.embed({ values: input.documents, role: 'document' });
+      await cache.dispose();
+      process.stdout.write(JSON.stringify(embedder.stats()));
+    `;
+    const input = JSON.stringify({ url: redis.url, namespace, corpus: bm25Corpus, documents });
+    const output = await new Promise<string>((resolve, reject) => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', child, input], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk;
+      });
+      proc.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk;
+      });
+      proc.on('error', reject);
+      proc.on('exit', (code) =>
+        code === 0 ? resolve(stdout) : reject(new Error(`child exited with ${code}: ${stderr}`)),
+      );
+    });
+    expect(JSON.parse(output)).toMatchObject({ misses: 1000, hits: 0, modelCalls: 1 });
+
+    const bm25 = createBm25Encoder({ corpus: bm25Corpus });
+    const model = counted(bm25);
+    const cache = createKeyvCache({ url: redis.url, namespace, strict: true });
+    try {
+      const cached = withEmbeddingCache(model.embedder, cache);
+      const { vectors } = await cached.embed({ values: documents, role: 'document' });
+      expect(model.calls()).toBe(0);
+      expect(cached.stats()).toMatchObject({ hits: 1000, misses: 0, modelCalls: 0 });
+      const fresh = await bm25.embed({ values: documents, role: 'document' });
+      expect(vectors).toEqual(fresh.vectors);
+      expect(vectors[0]?.indices).toBeInstanceOf(Uint32Array);
+      expect(vectors[0]?.values).toBeInstanceOf(Float32Array);
+    } finally {
+      await cache.dispose();
+    }
+  });
+
+  test('50 concurrent identical requests make one model call, and each caller gets its own copy', async () => {
+    const { embedder, calls } = countingEmbedder();
+    const cached = withEmbeddingCache(embedder, createKeyvCache());
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => cached.embed({ values: ['the same question'], role: 'query' })),
+    );
+    expect(calls).toEqual([['the same question']]);
+    const vectors = results.map((result) => result.vectors[0] as Float32Array);
+    for (const vector of vectors) expect(vector).toEqual(vectors[0]);
+    expect(new Set(vectors).size).toBe(50);
+    expect(cached.stats()).toEqual({ hits: 0, misses: 1, shared: 49, modelCalls: 1 });
+  });
+
+  test('overlapping batches and repeated texts share model work', async () => {
+    const { embedder, texts } = countingEmbedder({ maxBatchSize: 4 });
+    const cached = withEmbeddingCache(embedder, createKeyvCache());
+    const a = Array.from({ length: 10 }, (_, i) => `text ${i}`);
+    const b = Array.from({ length: 10 }, (_, i) => `text ${i + 5}`);
+    const [left, right, repeated] = await Promise.all([
+      cached.embed({ values: a, role: 'document' }),
+      cached.embed({ values: b, role: 'document' }),
+      cached.embed({ values: ['text 1', 'text 1', 'text 20'], role: 'document' }),
+    ]);
+    expect([...texts()].sort()).toEqual([...new Set([...a, ...b, 'text 20'])].sort());
+    expect(left.vectors[7]).toEqual(right.vectors[2]);
+    expect(repeated.vectors[0]).toEqual(repeated.vectors[1]);
+    expect(repeated.vectors[0]).not.toBe(repeated.vectors[1]);
+  });
+
+  test('another fingerprint or role never returns an old vector', async () => {
+    const cache = createKeyvCache();
+    const v1 = countingEmbedder({ model: 'model-v1' });
+    const v2 = countingEmbedder({ model: 'model-v2' });
+    const one = await withEmbeddingCache(v1.embedder, cache).embed({ values: ['hello'], role: 'document' });
+    const two = await withEmbeddingCache(v2.embedder, cache).embed({ values: ['hello'], role: 'document' });
+    expect(v2.calls.length).toBe(1);
+    expect(two.vectors[0]).not.toEqual(one.vectors[0]);
+    await withEmbeddingCache(v1.embedder, cache).embed({ values: ['hello'], role: 'query' });
+    expect(v1.calls.length).toBe(2);
+    await withEmbeddingCache(v1.embedder, cache, { keyPrefix: 'other' }).embed({ values: ['hello'], role: 'document' });
+    expect(v1.calls.length).toBe(3);
+    await withEmbeddingCache(v1.embedder, cache).embed({ values: ['hello'], role: 'document' });
+    expect(v1.calls.length).toBe(3);
+  });
+
+  test('queries and documents have their own time to live', async () => {
+    const { embedder, calls } = countingEmbedder();
+    const cached = withEmbeddingCache(embedder, createKeyvCache(), { queryTtlMs: 100, documentTtlMs: 60_000 });
+    await cached.embed({ values: ['q'], role: 'query' });
+    await cached.embed({ values: ['d'], role: 'document' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await cached.embed({ values: ['q'], role: 'query' });
+    await cached.embed({ values: ['d'], role: 'document' });
+    expect(calls).toEqual([['q'], ['d'], ['q']]);
+  });
+
+  test('TTLs reach Redis', async () => {
+    const namespace = `ttl-${Date.now()}`;
+    const cache = createKeyvCache({ url: redis.url, namespace, strict: true });
+    try {
+      const cached = withEmbeddingCache(countingEmbedder().embedder, cache, { queryTtlMs: 5_000 });
+      await cached.embed({ values: ['q'], role: 'query' });
+      await cached.embed({ values: ['d'], role: 'document' });
+      const keys = (await redis.command('KEYS', `${namespace}:*`)) as string[];
+      const ttls = Object.fromEntries(
+        await Promise.all(keys.map(async (key) => [key.split(':')[4], Number(await redis.command('PTTL', key))])),
+      );
+      expect(ttls.q).toBeGreaterThan(0);
+      expect(ttls.q).toBeLessThanOrEqual(5_000);
+      expect(ttls.d).toBe(-1);
+    } finally {
+      await cache.dispose();
+    }
+  });
+
+  test('fails open when Redis stops mid-test, and strict mode throws', async () => {
+    const own = await startRedisServer();
+    const errors: KumikiError[] = [];
+    const lenient = createKeyvCache({ url: own.url, onError: (error) => errors.push(error) });
+    const strict = createKeyvCache({ url: own.url, strict: true, onError: () => {} });
+    const { embedder, calls } = countingEmbedder();
+    try {
+      const cached = withEmbeddingCache(embedder, lenient);
+      const before = await cached.embed({ values: ['a', 'b'], role: 'document' });
+      await cached.embed({ values: ['a', 'b'], role: 'document' });
+      expect(calls.length).toBe(1);
+      await withEmbeddingCache(embedder, strict).embed({ values: ['c'], role: 'document' });
+      await own.stop();
+      const after = await cached.embed({ values: ['a', 'b'], role: 'document' });
+      expect(after.vectors).toEqual(before.vectors);
+      expect(calls.length).toBe(3);
+      expect(errors.length).toBe(2);
+      for (const error of errors)
+        expect(UnavailableError.isInstance(error) || TimeoutError.isInstance(error)).toBe(true);
+      expect(errors[0]?.message).toMatch(/could not getMany 2 keys|getMany of 2 keys/);
+      const thrown = await withEmbeddingCache(embedder, strict)
+        .embed({ values: ['c'], role: 'document' })
+        .catch((error: unknown) => error);
+      expect(UnavailableError.isInstance(thrown)).toBe(true);
+    } finally {
+      await lenient.dispose();
+      await strict.dispose();
+    }
+  });
+
+  test('sparse vectors are cached exactly, whatever array types they come in', async () => {
+    const plain: Embedder<SparseVector> = {
+      specificationVersion: 'kumiki.embedder.v1',
+      provider: 'test',
+      modelId: 'plain-sparse',
+      kind: 'sparse',
+      maxBatchSize: 8,
+      supportsParallelCalls: false,
+      space: async () => ({ provider: 'test', model: 'plain-sparse', dimensions: 1000, kind: 'sparse' }),
+      embed: async ({ values }) => ({
+        vectors: values.map((text) => ({ indices: [text.length, 999], values: [0.1 + text.length, -1e-300] })),
+      }),
+    };
+    const model = counted(plain);
+    const cached = withEmbeddingCache(model.embedder, createKeyvCache({ namespace: 'sparse' }));
+    const first = await cached.embed({ values: ['abc', ''], role: 'document' });
+    const second = await cached.embed({ values: ['abc', ''], role: 'document' });
+    expect(model.calls()).toBe(1);
+    expect(second.vectors).toEqual(first.vectors);
+    expect(Array.isArray(second.vectors[0]?.indices)).toBe(true);
+    expect(second.vectors[1]?.values[1]).toBe(-1e-300);
+  });
+
+  test('an aborted caller does not take others down; model errors reach every waiter', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { embedder, calls } = countingEmbedder({ gate });
+    const cached = withEmbeddingCache(embedder, createKeyvCache());
+    const controller = new AbortController();
+    const owner = cached.embed({ values: ['x'], role: 'query', abortSignal: controller.signal });
+    const follower = cached.embed({ values: ['x'], role: 'query' });
+    while (calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    controller.abort();
+    await expect(owner).rejects.toSatisfy(AbortedError.isInstance);
+    open();
+    const { vectors } = await follower;
+    expect(vectors[0]).toBeInstanceOf(Float32Array);
+    expect(calls.length).toBe(2);
+
+    const failing: DenseEmbedder = {
+      ...countingEmbedder().embedder,
+      embed: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw new UnavailableError({ message: 'model server down' });
+      },
+    };
+    const broken = withEmbeddingCache(failing, createKeyvCache());
+    const both = await Promise.allSettled([
+      broken.embed({ values: ['y'], role: 'query' }),
+      broken.embed({ values: ['y'], role: 'query' }),
+    ]);
+    expect(both.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  test('bad arguments give InvalidArgumentError', async () => {
+    const cache: Cache = createKeyvCache();
+    const { embedder } = countingEmbedder();
+    expect(() => withEmbeddingCache({} as never, cache)).toThrow(/embedder must be a kumiki Embedder/);
+    expect(() => withEmbeddingCache(embedder, {} as never)).toThrow(/cache must be a kumiki Cache/);
+    expect(() => withEmbeddingCache(embedder, cache, { queryTtlMs: 0 })).toThrow(/queryTtlMs/);
+    expect(() => withEmbeddingCache(embedder, cache, { extra: 1 } as never)).toThrow(/withEmbeddingCache options/);
+    await expect(withEmbeddingCache(embedder, cache).embed({ values: [1], role: 'query' } as never)).rejects.toThrow(
+      /values must be strings/,
+    );
+  });
+});

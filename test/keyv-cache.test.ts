@@ -1,0 +1,180 @@
+import KeyvRedis from '@keyv/redis';
+import KeyvValkey from '@keyv/valkey';
+import { Keyv } from 'keyv';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createKeyvCache, type KeyvCache, type KeyvCacheErrorContext } from '../src/caches/keyv/index.js';
+import { KumikiError, TimeoutError, UnavailableError } from '../src/core/errors.js';
+import { cacheConformance } from '../src/testing/cache-conformance.js';
+import { type RedisServer, startRedisServer, startRoundTripCounter } from './helpers/redis-server.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('in memory', () => {
+  cacheConformance(test, () => createKeyvCache(), { name: 'memory (default)' });
+  const shared = new Map();
+  cacheConformance(test, ({ namespace }) => createKeyvCache({ store: shared, namespace }), {
+    name: 'memory (one Map, several namespaces)',
+  });
+});
+
+describe('on a real redis-server', () => {
+  cacheConformance(test, ({ namespace }) => createKeyvCache({ url: redis.url, namespace, strict: true }), {
+    name: 'redis (url)',
+  });
+  /** Caches over a client the test opened: disposing the cache leaves it open, so close it too. */
+  const closing = (cache: KeyvCache, close: () => Promise<unknown>): KeyvCache => ({
+    ...cache,
+    dispose: async () => {
+      await cache.dispose();
+      await close();
+    },
+  });
+  cacheConformance(
+    test,
+    ({ namespace }) => {
+      const store = new KeyvValkey(redis.url, { useRedisSets: false });
+      return closing(createKeyvCache({ store, namespace, strict: true }), () => store.disconnect());
+    },
+    { name: 'valkey store (iovalkey)' },
+  );
+  cacheConformance(
+    test,
+    ({ namespace }) => {
+      const keyv = new Keyv(new KeyvRedis(redis.url), { namespace: 'app' });
+      return closing(createKeyvCache({ keyv, namespace, strict: true }), () => keyv.disconnect());
+    },
+    { name: 'redis (a Keyv instance)' },
+  );
+});
+
+describe('keyv cache specifics', () => {
+  test('Redis batches are one round trip: one MGET for getMany, one pipelined MULTI for setMany', async () => {
+    const proxy = await startRoundTripCounter(redis.port);
+    const cache = createKeyvCache({ url: proxy.url, namespace: 'trips' });
+    try {
+      await cache.get('warm-up');
+      const entries = Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: new Float32Array([i, i + 1]) }));
+      await redis.command('CONFIG', 'RESETSTAT');
+      proxy.reset();
+      await cache.setMany(entries);
+      expect(proxy.roundTrips()).toBe(1);
+      proxy.reset();
+      const values = await cache.getMany(entries.map((entry) => entry.key));
+      expect(proxy.roundTrips()).toBe(1);
+      expect(values[7]).toEqual(new Float32Array([7, 8]));
+      const calls = await redis.commandCalls();
+      expect(calls.mget).toBe(1);
+      expect(calls.get).toBeUndefined();
+      expect(calls.set).toBe(200);
+      expect(calls.exec).toBe(1);
+    } finally {
+      await cache.dispose();
+      await proxy.close();
+    }
+  });
+
+  test('values are stored compactly, not as JSON arrays of numbers', async () => {
+    const cache = createKeyvCache({ url: redis.url, namespace: 'compact' });
+    try {
+      const vector = Float32Array.from({ length: 1024 }, (_, i) => Math.cos(i) / 3);
+      await cache.set('v', vector);
+      const stored = String(await redis.command('GET', 'compact:v'));
+      expect(stored.length).toBeLessThan(1024 * 4 * 1.4 + 64);
+      expect(stored).not.toContain(',');
+      expect(await cache.get('v')).toEqual(vector);
+    } finally {
+      await cache.dispose();
+    }
+  });
+
+  test('the default time to live applies, and increment is INCRBY + PEXPIRE on Redis', async () => {
+    const cache = createKeyvCache({ url: redis.url, namespace: 'ttl', ttlMs: 60_000 });
+    try {
+      await cache.set('a', 1);
+      const ttl = Number(await redis.command('PTTL', 'ttl:a'));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      await cache.set('b', 1, { ttlMs: 5_000 });
+      expect(Number(await redis.command('PTTL', 'ttl:b'))).toBeLessThanOrEqual(5_000);
+      expect(await cache.increment('hits', 3, { ttlMs: 10_000 })).toBe(3);
+      expect(await redis.command('GET', 'ttl:hits')).toBe('3');
+      expect(Number(await redis.command('PTTL', 'ttl:hits'))).toBeLessThanOrEqual(10_000);
+      await cache.set('json', 'text');
+      await expect(cache.increment('json', 1)).rejects.toThrow(/not an integer counter/);
+    } finally {
+      await cache.dispose();
+    }
+  });
+
+  test('fails open when Redis goes away, reporting each failure; strict mode throws', async () => {
+    const own = await startRedisServer();
+    const failures: { error: KumikiError; context: KeyvCacheErrorContext }[] = [];
+    const lenient = createKeyvCache({
+      url: own.url,
+      namespace: 'fo',
+      onError: (error, context) => failures.push({ error, context }),
+    });
+    const strict = createKeyvCache({ url: own.url, namespace: 'fo', strict: true, onError: () => {} });
+    try {
+      await lenient.set('k', 'v');
+      expect(await strict.get('k')).toBe('v');
+      await own.stop();
+      expect(await lenient.get('k')).toBeUndefined();
+      expect(await lenient.getMany(['k', 'x'])).toEqual([undefined, undefined]);
+      await lenient.setMany([{ key: 'k', value: 1 }]);
+      expect(await lenient.delete('k')).toBe(false);
+      expect(await lenient.increment('n', 2)).toBe(2);
+      expect(failures.map((failure) => failure.context.operation)).toEqual([
+        'get',
+        'getMany',
+        'setMany',
+        'delete',
+        'increment',
+      ]);
+      for (const { error } of failures) {
+        expect(UnavailableError.isInstance(error) || TimeoutError.isInstance(error)).toBe(true);
+        expect(error.message).toContain(own.url.replace('redis://', ''));
+      }
+      const thrown = await strict.get('k').catch((error: unknown) => error);
+      expect(UnavailableError.isInstance(thrown) || TimeoutError.isInstance(thrown)).toBe(true);
+      expect((thrown as Error).message).toMatch(/could not get key "k"|did not finish/);
+      await expect(strict.setMany([{ key: 'a', value: 1 }])).rejects.toSatisfy(KumikiError.isInstance);
+    } finally {
+      await lenient.dispose();
+      await strict.dispose();
+    }
+  });
+
+  test('a store that never answers times out', async () => {
+    const hanging = new Map<string, unknown>();
+    const store = Object.assign(hanging, { get: () => new Promise(() => {}) });
+    const errors: KumikiError[] = [];
+    const cache = createKeyvCache({ store, timeoutMs: 50, onError: (error) => errors.push(error) });
+    expect(await cache.get('k')).toBeUndefined();
+    expect(TimeoutError.isInstance(errors[0])).toBe(true);
+    expect(errors[0]?.message).toContain('keyv cache get of key "k"');
+  });
+
+  test('bad options and a disposed cache give typed errors', async () => {
+    expect(() => createKeyvCache({ url: 'http://example.com' })).toThrow(/url must start with redis:\/\//);
+    expect(() => createKeyvCache({ url: 'redis://x', store: new Map() })).toThrow(/at most one of keyv, store and url/);
+    expect(() => createKeyvCache({ ttlMs: -1 } as never)).toThrow(/ttlMs/);
+    const clash = createKeyvCache({ keyv: new Keyv({ namespace: 'kumiki' }) });
+    await expect(clash.get('k')).rejects.toThrow(/namespace "kumiki" is a prefix/);
+    const cache = createKeyvCache();
+    await cache.set('a', 1);
+    expect((await cache.keyv()).store).toBeInstanceOf(Map);
+    await cache.dispose();
+    await expect(cache.get('a')).rejects.toThrow(/has been disposed/);
+    expect(cache.capabilities).toEqual({ persistent: false, shared: false });
+    const remote = createKeyvCache({ url: redis.url });
+    expect(remote.capabilities).toEqual({ persistent: true, shared: true });
+    await remote.dispose();
+  });
+});
