@@ -1,34 +1,56 @@
 /**
  * Runs every benchmark and writes docs/benchmarks.md.
  *
- *   npm run bench                 # full size: 100K × 384 dense, all of CISI
- *   npm run bench -- --quick      # 20K vectors, for a smoke run
+ *   npm run bench                 # full size (about 5 minutes)
+ *   npm run bench -- --quick      # smaller inputs, for a smoke run
+ *   npm run bench -- dense bm25   # only the named sections
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runBm25Bench } from './bm25.js';
+import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
+import { runLlamaCppBench } from './llama-cpp.js';
+import { runPgvectorBench } from './pgvector.js';
+import { runTransformersBench } from './transformers.js';
 
 const quick = process.argv.includes('--quick');
+const SECTIONS: Record<string, () => Promise<string>> = {
+  dense: () => runDenseBench(quick ? { n: 20_000, queries: 30 } : {}),
+  bm25: () => runBm25Bench(),
+  pgvector: () => runPgvectorBench(),
+  transformers: () => runTransformersBench(),
+  cache: () => runCacheBench(),
+  'llama-cpp': () => runLlamaCppBench(),
+};
+const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+for (const name of asked) {
+  if (!(name in SECTIONS))
+    throw new Error(`Unknown benchmark "${name}"; choose from: ${Object.keys(SECTIONS).join(', ')}`);
+}
+const chosen = asked.length > 0 ? asked : Object.keys(SECTIONS);
+
 const started = new Date();
-const dense = await runDenseBench(quick ? { n: 20_000, queries: 30 } : {});
-console.log(dense);
-const bm25 = await runBm25Bench();
-console.log(bm25);
+const sections: string[] = [];
+for (const name of chosen) {
+  console.error(`running ${name}…`);
+  const text = (await (SECTIONS[name] as () => Promise<string>)()).trim().replace(/^### /, '## ');
+  console.log(text);
+  sections.push(text);
+}
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
-const text = [
+const header = [
   '# Benchmarks',
   '',
-  `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${started.toISOString().slice(0, 10)}: Node ${process.versions.node}, ` +
-    `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. Every contender runs in the same process, ` +
-    'on the same data, one after another. Timings on a shared 2-core machine vary from run to run by ±30%; ' +
-    'compare rows of one run, not runs.',
+  `Written by \`npm run bench${quick ? ' -- --quick' : ''}${asked.length > 0 ? ` -- ${asked.join(' ')}` : ''}\` on ${started.toISOString().slice(0, 10)}: ` +
+    `Node ${process.versions.node}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. Every contender ` +
+    'runs in the same process, on the same data, one after another. Timings on a shared 2-core machine vary from run ' +
+    'to run by ±30%; compare rows of one run, not runs.',
   '',
-  dense.replace(/^### /, '## ').trim(),
-  '',
-  bm25.trim(),
-  '',
-].join('\n');
-writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), text);
-console.log('wrote docs/benchmarks.md');
+];
+writeFileSync(
+  new URL('../docs/benchmarks.md', import.meta.url),
+  `${[...header, sections.join('\n\n'), ''].join('\n')}`,
+);
+console.error('wrote docs/benchmarks.md');

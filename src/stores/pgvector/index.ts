@@ -1,0 +1,1 @@
+export { createPgvectorStore, type PgvectorStore, type PgvectorStoreOptions } from './pgvector-store.js';
