@@ -4,6 +4,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -21,6 +22,8 @@ import {
 import { embedderConformance } from '../src/testing/index.js';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
+/** The registry keys models by their real path (symlinks resolved), as ../shared may itself be a link. */
+const REAL_MODEL = existsSync(MODEL) ? realpathSync(MODEL) : MODEL;
 
 /** The real GGUF from ../shared; a clear failure naming the path when it is missing. */
 function modelPath(): string {
@@ -48,32 +51,32 @@ describe('shared model registry', () => {
     symlinkSync(modelPath(), link);
     const a = embedder();
     const b = embedder({ modelPath: relative(process.cwd(), link) });
-    expect(usersOf(MODEL)).toEqual([]);
+    expect(usersOf(REAL_MODEL)).toEqual([]);
     const calls = Array.from({ length: 6 }, (_, i) =>
       (i % 2 === 0 ? a : b).embed({ values: [`text ${i}`], role: 'document' }),
     );
     await Promise.all(calls);
-    expect(usersOf(MODEL)).toEqual([
-      { modelPath: MODEL, gpu: false, gpuLayers: 0, logLevel: 'error', users: 2, state: 'ready' },
+    expect(usersOf(REAL_MODEL)).toEqual([
+      { modelPath: REAL_MODEL, gpu: false, gpuLayers: 0, logLevel: 'error', users: 2, state: 'ready' },
     ]);
     const [first, second] = await Promise.all([a.native(), b.native()]);
     expect(first.model).toBe(second.model);
     expect(first.context).not.toBe(second.context);
 
     await a.dispose();
-    expect(usersOf(MODEL)).toMatchObject([{ users: 1 }]);
+    expect(usersOf(REAL_MODEL)).toMatchObject([{ users: 1 }]);
     expect(second.model.disposed).toBe(false);
     const { vectors } = await b.embed({ values: ['still works'], role: 'query' });
     expect(vectors).toHaveLength(1);
     await b.dispose();
-    expect(usersOf(MODEL)).toEqual([]);
+    expect(usersOf(REAL_MODEL)).toEqual([]);
     expect(second.model.disposed).toBe(true);
   });
 
   test('dispose is idempotent, loads nothing when unused, and later calls are refused', async () => {
     const unused = embedder();
     await unused.dispose();
-    expect(usersOf(MODEL)).toEqual([]);
+    expect(usersOf(REAL_MODEL)).toEqual([]);
     const used = embedder();
     await used.embed({ values: ['x'], role: 'document' });
     await used.dispose();
@@ -91,7 +94,7 @@ describe('shared model registry', () => {
     const disposing = e.dispose();
     await expect(pending).rejects.toMatchObject({ name: 'ConflictError' });
     await disposing;
-    expect(usersOf(MODEL)).toEqual([]);
+    expect(usersOf(REAL_MODEL)).toEqual([]);
   });
 });
 
