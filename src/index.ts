@@ -51,16 +51,22 @@ export {
   UnsupportedFilterError,
 } from './core/errors.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
-export type {
-  ChatMessage,
-  ChatRole,
-  FinishReason,
-  GenerateOptions,
-  GenerateResult,
-  ModelRunner,
-  RunnerCapabilities,
-  StreamPart,
-  Usage,
+export {
+  type ChatMessage,
+  type ChatRole,
+  type FinishReason,
+  type GenerateOptions,
+  type GenerateResult,
+  type ModelDescription,
+  type ModelRunner,
+  modelFingerprint,
+  type OutputSchema,
+  type RunnerCapabilities,
+  type StreamPart,
+  type StructuredOutputMode,
+  type ToolCall,
+  type ToolDefinition,
+  type Usage,
 } from './core/runner.js';
 export { sha256Hex } from './core/sha256.js';
 export type {

@@ -3,6 +3,7 @@ export { type CacheConformanceOptions, type CacheFactoryContext, cacheConformanc
 export { type EmbedderConformanceOptions, embedderConformance } from './embedder-conformance.js';
 export { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
 export { seededRandom } from './random.js';
+export { type RunnerConformanceOptions, runnerConformance } from './runner-conformance.js';
 export {
   checkRanking,
   referenceScore,
