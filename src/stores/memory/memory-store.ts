@@ -8,7 +8,7 @@ import {
   NotFoundError,
   throwIfAborted,
 } from '../../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from '../../core/fingerprint.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -24,15 +24,10 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import {
-  denseVectorSchema,
-  type RecordId,
-  recordIdSchema,
-  sparseVectorSchema,
-  vectorRecordSchema,
-} from '../../core/types.js';
+import { type RecordId, recordIdSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter, filterSchema } from '../../filter/ast.js';
+import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
+import { storeArgumentSchemas } from '../schemas.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -90,101 +85,20 @@ const optionsSchema = z
   })
   .strict();
 
-const collectionName = z
-  .string()
-  .min(1, 'collection names must not be empty')
-  .max(255)
-  .regex(
-    /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
-    'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"',
-  );
-const spaceOrFingerprint = z.union([z.string().min(1), embeddingSpaceSchema]);
-const signal = z
-  .custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal')
-  .optional();
-
-const createSchema = z
-  .object({
-    name: collectionName,
-    dimensions: z.number().int().min(1).max(65536).optional(),
-    metric: z.enum(['cosine', 'dot', 'euclidean']).optional(),
-    sparse: z.boolean().optional(),
-    embeddingSpace: spaceOrFingerprint.optional(),
-    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-    ifExists: z.enum(['error', 'open']).optional(),
-    abortSignal: signal,
-  })
-  .strict()
-  .refine((value) => value.dimensions !== undefined || value.sparse !== false, {
-    message: 'a collection needs dense dimensions, sparse vectors, or both',
-  });
-const openSchema = z
-  .object({
-    name: collectionName,
-    embeddingSpace: spaceOrFingerprint.optional(),
-    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const deleteCollectionSchema = z.object({ name: collectionName, abortSignal: signal }).strict();
-const explainSchema = z.object({ collection: collectionName, filter: filterSchema }).strict();
-const aliasSchema = z.object({ alias: collectionName, collection: collectionName, abortSignal: signal }).strict();
-const deleteAliasSchema = z.object({ alias: collectionName, abortSignal: signal }).strict();
-const upsertSchema = z
-  .object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal })
-  .strict();
-const getSchema = z
-  .object({
-    collection: collectionName,
-    ids: z.array(recordIdSchema),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const deleteSchema = z.union([
-  z.object({ collection: collectionName, ids: z.array(recordIdSchema), abortSignal: signal }).strict(),
-  z.object({ collection: collectionName, filter: filterSchema, abortSignal: signal }).strict(),
-]);
-const countSchema = z
-  .object({ collection: collectionName, filter: filterSchema.optional(), abortSignal: signal })
-  .strict();
-const scrollSchema = z
-  .object({
-    collection: collectionName,
-    filter: filterSchema.optional(),
-    limit: z.number().int().min(1).max(10_000).optional(),
-    cursor: z.string().optional(),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const searchSchema = z
-  .object({
-    collection: collectionName,
-    vector: denseVectorSchema.optional(),
-    sparseVector: sparseVectorSchema.optional(),
-    limit: z.number().int().min(1).max(10_000).optional(),
-    filter: filterSchema.optional(),
-    fusion: z
-      .object({
-        method: z.literal('rrf'),
-        k: z.number().positive().optional(),
-        prefetch: z.number().int().min(1).max(10_000).optional(),
-      })
-      .strict()
-      .optional(),
-    scoreThreshold: z.number().optional(),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict()
-  .refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
-    message: 'search needs a vector, a sparseVector, or both (hybrid)',
-  })
-  .refine((value) => value.fusion === undefined || (value.vector !== undefined && value.sparseVector !== undefined), {
-    message: 'fusion applies to hybrid search only: pass both vector and sparseVector, or drop fusion',
-    path: ['fusion'],
-  });
+const {
+  create: createSchema,
+  open: openSchema,
+  deleteCollection: deleteCollectionSchema,
+  explain: explainSchema,
+  setAlias: aliasSchema,
+  deleteAlias: deleteAliasSchema,
+  upsert: upsertSchema,
+  get: getSchema,
+  delete: deleteSchema,
+  count: countSchema,
+  scroll: scrollSchema,
+  search: searchSchema,
+} = storeArgumentSchemas();
 
 function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
   return space === undefined || typeof space === 'string' ? space : fingerprint(space);

@@ -32,18 +32,16 @@ import type {
   UpsertOptions,
 } from '../../core/store.js';
 import {
-  denseVectorSchema,
   type JsonObject,
   type Match,
   type RecordId,
   recordIdSchema,
   type StoredRecord,
-  sparseVectorSchema,
   type VectorRecord,
-  vectorRecordSchema,
 } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter, filterSchema } from '../../filter/ast.js';
+import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
+import { storeArgumentSchemas } from '../schemas.js';
 import { importOptional, lazy, mapLimit, splitBatches, utf8Length, withRetry, writeBatches } from '../shared.js';
 import { checkStatus, type ErrorContext, type MilvusStatus, translateError } from './errors.js';
 import { type MilvusExpression, payloadTerms, TERMS_FIELD, translateFilter } from './filter.js';
@@ -130,94 +128,26 @@ const collectionName = z
     /^[A-Za-z_][A-Za-z0-9_]*$/,
     'Milvus collection names use letters, digits and "_" and start with a letter or "_"',
   );
-const spaceOrFingerprint = z.union([z.string().min(1), embeddingSpaceSchema]);
-const signal = z
-  .custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal')
-  .optional();
-
-const createSchema = z
-  .object({
-    name: collectionName,
-    dimensions: z.number().int().min(1).max(32_768).optional(),
-    metric: z.enum(['cosine', 'dot', 'euclidean']).optional(),
-    sparse: z.boolean().optional(),
-    embeddingSpace: spaceOrFingerprint.optional(),
-    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-    ifExists: z.enum(['error', 'open']).optional(),
-    abortSignal: signal,
-  })
-  .strict()
-  .refine((value) => value.dimensions !== undefined || value.sparse !== false, {
-    message: 'a collection needs dense dimensions, sparse vectors, or both',
-  });
-const openSchema = z
-  .object({
-    name: collectionName,
-    embeddingSpace: spaceOrFingerprint.optional(),
-    sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const nameSchema = z.object({ name: collectionName, abortSignal: signal }).strict();
-const listSchema = z.object({ abortSignal: signal }).strict().optional();
-const explainSchema = z.object({ collection: collectionName, filter: filterSchema }).strict();
-const aliasSchema = z.object({ alias: collectionName, collection: collectionName, abortSignal: signal }).strict();
-const deleteAliasSchema = z.object({ alias: collectionName, abortSignal: signal }).strict();
-const upsertSchema = z
-  .object({ collection: collectionName, records: z.array(vectorRecordSchema), abortSignal: signal })
-  .strict();
-const getSchema = z
-  .object({
-    collection: collectionName,
-    ids: z.array(recordIdSchema),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const deleteSchema = z.union([
-  z.object({ collection: collectionName, ids: z.array(recordIdSchema), abortSignal: signal }).strict(),
-  z.object({ collection: collectionName, filter: filterSchema, abortSignal: signal }).strict(),
-]);
-const countSchema = z
-  .object({ collection: collectionName, filter: filterSchema.optional(), abortSignal: signal })
-  .strict();
-const scrollSchema = z
-  .object({
-    collection: collectionName,
-    filter: filterSchema.optional(),
-    limit: z.number().int().min(1).max(10_000).optional(),
-    cursor: z.string().optional(),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict();
-const searchSchema = z
-  .object({
-    collection: collectionName,
-    vector: denseVectorSchema.optional(),
-    sparseVector: sparseVectorSchema.optional(),
-    limit: z.number().int().min(1).max(10_000).optional(),
-    filter: filterSchema.optional(),
-    fusion: z
-      .object({
-        method: z.literal('rrf'),
-        k: z.number().positive().optional(),
-        prefetch: z.number().int().min(1).max(10_000).optional(),
-      })
-      .strict()
-      .optional(),
-    scoreThreshold: z.number().optional(),
-    includeVectors: z.boolean().optional(),
-    abortSignal: signal,
-  })
-  .strict()
-  .refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
-    message: 'search needs a vector, a sparseVector, or both (hybrid)',
-  })
-  .refine((value) => value.fusion === undefined || (value.vector !== undefined && value.sparseVector !== undefined), {
-    message: 'fusion applies to hybrid search only: pass both vector and sparseVector, or drop fusion',
-    path: ['fusion'],
-  });
+// The Store-method schemas are shared by every store, so that the same mistakes get the same errors.
+const {
+  create: createSchema,
+  open: openSchema,
+  list: listSchema,
+  deleteCollection: nameSchema,
+  explain: explainSchema,
+  setAlias: aliasSchema,
+  deleteAlias: deleteAliasSchema,
+  upsert: upsertSchema,
+  get: getSchema,
+  delete: deleteSchema,
+  count: countSchema,
+  scroll: scrollSchema,
+  search: searchSchema,
+} = storeArgumentSchemas({
+  collectionName,
+  maxDimensions: 32_768,
+  dimensionsMessage: 'Milvus float vectors hold at most 32,768 dimensions',
+});
 
 /** What kumiki stores in the collection's `kumiki.collection` property (JSON). */
 const metaSchema = z.object({
