@@ -10,7 +10,7 @@ import {
   MissingDependencyError,
   PartialWriteError,
 } from '../core/errors.js';
-import type { RecordId } from '../core/types.js';
+import { type RecordId, recordIdSchema } from '../core/types.js';
 
 /**
  * Imports an adapter's library on first use, with a typed error naming the package when it is
@@ -199,4 +199,32 @@ const encoder = new TextEncoder();
 /** UTF-8 length of a string, for byte budgets. */
 export function utf8Length(text: string): number {
   return encoder.encode(text).length;
+}
+
+/** Scroll cursors are the last id returned, as JSON: stable across writes and backends. */
+export function encodeCursor(id: RecordId): string {
+  return JSON.stringify(id);
+}
+
+/** Reads a cursor from `encodeCursor`; a forged one is an `InvalidArgumentError`. */
+export function decodeCursor(cursor: string): RecordId {
+  let value: unknown;
+  try {
+    value = JSON.parse(cursor);
+  } catch {
+    value = undefined;
+  }
+  const parsed = recordIdSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidArgumentError({
+      argument: 'scroll options',
+      issues: [
+        {
+          path: 'cursor',
+          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
+        },
+      ],
+    });
+  }
+  return parsed.data;
 }

@@ -24,10 +24,10 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import { type RecordId, recordIdSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
+import { decodeCursor, encodeCursor } from '../shared.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -473,30 +473,4 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
   };
   return store;
-}
-
-function encodeCursor(id: RecordId): string {
-  return JSON.stringify(id);
-}
-
-function decodeCursor(cursor: string): RecordId {
-  let value: unknown;
-  try {
-    value = JSON.parse(cursor);
-  } catch {
-    value = undefined;
-  }
-  const parsed = recordIdSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new InvalidArgumentError({
-      argument: 'scroll options',
-      issues: [
-        {
-          path: 'cursor',
-          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
-        },
-      ],
-    });
-  }
-  return parsed.data;
 }

@@ -31,18 +31,21 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import {
-  type JsonObject,
-  type Match,
-  type RecordId,
-  recordIdSchema,
-  type StoredRecord,
-  type VectorRecord,
-} from '../../core/types.js';
+import type { JsonObject, Match, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
-import { importOptional, lazy, mapLimit, splitBatches, utf8Length, withRetry, writeBatches } from '../shared.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  importOptional,
+  lazy,
+  mapLimit,
+  splitBatches,
+  utf8Length,
+  withRetry,
+  writeBatches,
+} from '../shared.js';
 import { checkStatus, type ErrorContext, type MilvusStatus, translateError } from './errors.js';
 import { type MilvusExpression, payloadTerms, TERMS_FIELD, translateFilter } from './filter.js';
 import { decodeId, encodeId, MAX_KEY_BYTES } from './keys.js';
@@ -1007,30 +1010,4 @@ function infoFields(name: string, meta: Meta): Omit<CollectionInfo, 'count'> {
     fingerprint: meta.fingerprint,
     sparseFingerprint: meta.sparseFingerprint,
   };
-}
-
-function encodeCursor(id: RecordId): string {
-  return JSON.stringify(id);
-}
-
-function decodeCursor(cursor: string): RecordId {
-  let value: unknown;
-  try {
-    value = JSON.parse(cursor);
-  } catch {
-    value = undefined;
-  }
-  const parsed = recordIdSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new InvalidArgumentError({
-      argument: 'scroll options',
-      issues: [
-        {
-          path: 'cursor',
-          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
-        },
-      ],
-    });
-  }
-  return parsed.data;
 }

@@ -25,17 +25,10 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import {
-  type DenseVectorInput,
-  type Match,
-  type RecordId,
-  recordIdSchema,
-  type SparseVector,
-  type StoredRecord,
-} from '../../core/types.js';
+import type { DenseVectorInput, Match, SparseVector, StoredRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { importOptional, lazy, splitBatches, withRetry, writeBatches } from '../shared.js';
+import { decodeCursor, encodeCursor, importOptional, lazy, splitBatches, withRetry, writeBatches } from '../shared.js';
 import {
   encodeId,
   indicesText,
@@ -742,7 +735,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
       );
       const records = result.rows.slice(0, limit).map(toRecord);
       const last = records.at(-1);
-      return { records, nextCursor: result.rows.length > limit && last ? JSON.stringify(last.id) : undefined };
+      return { records, nextCursor: result.rows.length > limit && last ? encodeCursor(last.id) : undefined };
     },
 
     async search(input: SearchOptions): Promise<Match[]> {
@@ -859,26 +852,4 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
     },
   };
   return store;
-}
-
-function decodeCursor(cursor: string): RecordId {
-  let value: unknown;
-  try {
-    value = JSON.parse(cursor);
-  } catch {
-    value = undefined;
-  }
-  const parsed = recordIdSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new InvalidArgumentError({
-      argument: 'scroll options',
-      issues: [
-        {
-          path: 'cursor',
-          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
-        },
-      ],
-    });
-  }
-  return parsed.data;
 }

@@ -26,19 +26,21 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import {
-  type DenseVectorInput,
-  type Match,
-  type RecordId,
-  recordIdSchema,
-  type SparseVector,
-  type StoredRecord,
-  type VectorRecord,
-} from '../../core/types.js';
+import type { DenseVectorInput, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
-import { importOptional, lazy, mapLimit, splitBatches, utf8Length, withRetry, writeBatches } from '../shared.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  importOptional,
+  lazy,
+  mapLimit,
+  splitBatches,
+  utf8Length,
+  withRetry,
+  writeBatches,
+} from '../shared.js';
 import { translateError } from './errors.js';
 import { META_KEY, type QdrantFilter, qdrantKey, toQdrantFilter } from './filter.js';
 import { ORDER_LEVELS, pointIdOf } from './ids.js';
@@ -788,7 +790,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       const points = await scrollInIdOrder(pages, filter, after, limit + 1);
       const records = points.slice(0, limit).map((point) => toRecord(description, point, includeVectors));
       const lastRecord = records.at(-1);
-      return { records, nextCursor: points.length > limit && lastRecord ? JSON.stringify(lastRecord.id) : undefined };
+      return { records, nextCursor: points.length > limit && lastRecord ? encodeCursor(lastRecord.id) : undefined };
     },
 
     async search(input: SearchOptions): Promise<Match[]> {
@@ -903,26 +905,4 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-function decodeCursor(cursor: string): RecordId {
-  let value: unknown;
-  try {
-    value = JSON.parse(cursor);
-  } catch {
-    value = undefined;
-  }
-  const parsed = recordIdSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new InvalidArgumentError({
-      argument: 'scroll options',
-      issues: [
-        {
-          path: 'cursor',
-          message: 'cursor is not one this store returned; pass nextCursor from the previous page unchanged',
-        },
-      ],
-    });
-  }
-  return parsed.data;
 }
