@@ -1,15 +1,9 @@
 import { z } from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedder.js';
-import {
-  ConflictError,
-  DimensionMismatchError,
-  InvalidArgumentError,
-  KumikiError,
-  throwIfAborted,
-  UnauthorizedError,
-} from '../../core/errors.js';
+import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
+import { functionSchema, resolveToken, type TokenProvider, validHeaders } from '../../http/credentials.js';
 import { describeUrl, httpDetails } from '../../http/errors.js';
 import { type FetchFunction, openHttpRequest } from '../../http/request.js';
 import { lazy, withRetry } from '../../stores/shared.js';
@@ -29,7 +23,6 @@ const BATCH_TOO_LARGE =
 const INPUT_TOO_LONG = /tokens|too long|context|sequence length|longer than/i;
 
 /** Returns the API key or bearer token; called before every request, so rotating tokens work. */
-export type TokenProvider = () => string | Promise<string>;
 
 export type OpenAICompatibleEmbedderOptions = {
   /** Base URL of the API, usually ending in `/v1` (`http://localhost:8000/v1`); requests go to `${baseURL}/embeddings`. */
@@ -70,17 +63,6 @@ export interface OpenAICompatibleEmbedder extends DenseEmbedder {
   embed(options: EmbedOptions): Promise<EmbedResult<Float32Array>>;
   /** Later `embed` calls reject with ConflictError; there is nothing else to release. */
   dispose(): Promise<void>;
-}
-
-const functionSchema = <T>(message: string) => z.custom<T>((value) => typeof value === 'function', message);
-
-function validHeaders(headers: Record<string, string>): boolean {
-  try {
-    new Headers(headers);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const optionsSchema = z
@@ -160,28 +142,6 @@ export function createOpenAICompatibleEmbedder(options: OpenAICompatibleEmbedder
   let dimensions = parsed.dimensions;
   let disposed = false;
 
-  async function resolveApiKey(): Promise<string | undefined> {
-    if (typeof apiKey !== 'function') return apiKey;
-    let token: unknown;
-    try {
-      token = await apiKey();
-    } catch (error) {
-      if (KumikiError.isInstance(error)) throw error;
-      throw new UnauthorizedError({
-        message: `The apiKey function threw instead of returning a token: ${error instanceof Error ? error.message : String(error)}. Fix the token provider.`,
-        cause: error,
-        component: COMPONENT,
-      });
-    }
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new UnauthorizedError({
-        message: `The apiKey function returned ${typeof token === 'string' ? 'an empty string' : `a ${typeof token}`} instead of a token. Return the API key or bearer token as a non-empty string.`,
-        component: COMPONENT,
-      });
-    }
-    return token;
-  }
-
   function checkDimensions(vectors: readonly Float32Array[]): void {
     for (const vector of vectors) {
       if (dimensions === undefined) {
@@ -201,7 +161,7 @@ export function createOpenAICompatibleEmbedder(options: OpenAICompatibleEmbedder
   function request(inputs: readonly string[], abortSignal: AbortSignal | undefined): Promise<BatchResult> {
     return withRetry(
       async () => {
-        const token = await resolveApiKey();
+        const token = await resolveToken(apiKey, COMPONENT);
         const headers = new Headers(parsed.headers);
         headers.set('content-type', 'application/json');
         headers.set('accept', 'application/json');

@@ -3,10 +3,10 @@
  * `/v1/embeddings` protocol (OpenAI, vLLM, TEI, llama-server, Ollama). Needs only fetch.
  */
 
+export type { TokenProvider } from '../../http/credentials.js';
 export { HttpResponseError, httpDetails } from '../../http/errors.js';
 export {
   createOpenAICompatibleEmbedder,
   type OpenAICompatibleEmbedder,
   type OpenAICompatibleEmbedderOptions,
-  type TokenProvider,
 } from './embedder.js';
