@@ -11,6 +11,7 @@ import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
 import { runLlamaCppBench } from './llama-cpp.js';
+import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runPgvectorBench } from './pgvector.js';
 import { runTransformersBench } from './transformers.js';
 
@@ -22,6 +23,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   transformers: () => runTransformersBench(),
   cache: () => runCacheBench(),
   'llama-cpp': () => runLlamaCppBench(),
+  'llama-cpp-runner': () => runLlamaCppRunnerBench(),
 };
 const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 for (const name of asked) {

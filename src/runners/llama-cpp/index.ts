@@ -1,0 +1,19 @@
+/**
+ * `kumiki/runners/llama-cpp`: text generation with a local GGUF model, in-process with llama.cpp (the
+ * `node-llama-cpp` peer dependency, imported on first use). Models are shared per process with the
+ * llama.cpp embedders.
+ */
+
+export {
+  describeLlamaModels,
+  type LlamaGpu,
+  type LlamaGpuLayers,
+  type LlamaLogLevel,
+  type LlamaModelInfo,
+} from '../../llama/registry.js';
+export {
+  createLlamaCppRunner,
+  type LlamaCppRunner,
+  type LlamaCppRunnerNative,
+  type LlamaCppRunnerOptions,
+} from './runner.js';
