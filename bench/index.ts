@@ -13,6 +13,7 @@ import { runDenseBench } from './dense.js';
 import { runLlamaCppBench } from './llama-cpp.js';
 import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runPgvectorBench } from './pgvector.js';
+import { runRouterBench } from './router.js';
 import { runTransformersBench } from './transformers.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,6 +25,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   cache: () => runCacheBench(),
   'llama-cpp': () => runLlamaCppBench(),
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
+  router: () => runRouterBench(),
 };
 const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 for (const name of asked) {

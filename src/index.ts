@@ -13,7 +13,33 @@ export {
   withEmbeddingCache,
 } from './compose/embedding-cache.js';
 export { type ReembedOptions, type ReembedResult, reembed } from './compose/reembed.js';
+export {
+  type CachedGenerateResult,
+  type ResponseCachedRunner,
+  type ResponseCacheOptions,
+  type ResponseCacheStats,
+  withResponseCache,
+} from './compose/response-cache.js';
+export {
+  type CircuitState,
+  createRouterRunner,
+  type EndpointMetrics,
+  type RouterCircuitBreaker,
+  type RouterEndpoint,
+  type RouterHealthCheck,
+  type RouterMetrics,
+  type RouterOptions,
+  type RouterRunner,
+  type RouterStrategy,
+} from './compose/router.js';
 export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
+export {
+  type SemanticCachedRunner,
+  type SemanticCacheOptions,
+  type SemanticCacheStats,
+  type SemanticGenerateResult,
+  withSemanticCache,
+} from './compose/semantic-cache.js';
 export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
   Catalog,

@@ -1,0 +1,235 @@
+import { z } from 'zod';
+import type { DenseEmbedder } from '../core/embedder.js';
+import { throwIfAborted } from '../core/errors.js';
+import {
+  type GenerateOptions,
+  type GenerateResult,
+  type ModelRunner,
+  modelFingerprint,
+  type OutputSchema,
+  type StreamPart,
+} from '../core/runner.js';
+import { sha256Hex } from '../core/sha256.js';
+import type { Store } from '../core/store.js';
+import type { JsonObject } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
+import { f } from '../filter/ast.js';
+import {
+  fromStoredAnswer,
+  readStoredAnswer,
+  recordStream,
+  replayParts,
+  type StoredAnswer,
+  toStoredAnswer,
+} from './response-cache.js';
+import { parseGenerateOptions } from './structured-output.js';
+
+export type SemanticCacheOptions = {
+  /** Dense embedder for the question; the collection is built with its embedding space. */
+  embedder: DenseEmbedder;
+  store: Store;
+  /** Collection of cached answers; created (cosine, the embedder's space) when missing. */
+  collection: string;
+  /** Cosine similarity at or above which a cached answer is returned; default 0.95. */
+  threshold?: number;
+  /**
+   * Who may share answers: a string, or a function of the call's options giving one (a tenant, a user,
+   * a system-prompt version). Answers are only ever looked up within their scope.
+   */
+  scope: string | ((options: GenerateOptions) => string);
+};
+
+export type SemanticCacheStats = {
+  hits: number;
+  misses: number;
+  /** Calls passed straight through: schema or tool calls, or calls with no user text. */
+  bypassed: number;
+};
+
+/** A generate result that says whether it came from the cache and, if so, how close the question was. */
+export type SemanticGenerateResult<T = unknown> = GenerateResult<T> & { cacheHit: boolean; similarity?: number };
+
+export type SemanticCachedRunner = Omit<ModelRunner, 'generate'> & {
+  generate<T = unknown>(options: GenerateOptions & { schema?: OutputSchema<T> }): Promise<SemanticGenerateResult<T>>;
+  stats(): SemanticCacheStats;
+  readonly runner: ModelRunner;
+};
+
+const optionsSchema = z
+  .object({
+    embedder: z.custom<DenseEmbedder>(
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        (value as DenseEmbedder).specificationVersion === 'kumiki.embedder.v1' &&
+        (value as DenseEmbedder).kind === 'dense',
+      'embedder must be a dense kumiki Embedder',
+    ),
+    store: z.custom<Store>(
+      (value) =>
+        typeof value === 'object' && value !== null && (value as Store).specificationVersion === 'kumiki.store.v1',
+      'store must be a kumiki Store',
+    ),
+    collection: z.string().min(1),
+    threshold: z.number().gt(0).max(1).optional(),
+    scope: z.union([z.string().min(1), z.function()], { error: 'scope must be a non-empty string or a function' }),
+  })
+  .strict();
+
+/** The text a question is matched on: the last user message, or the prompt. */
+function questionOf(call: GenerateOptions): string | undefined {
+  if (call.prompt !== undefined) return call.prompt;
+  const users = (call.messages ?? []).filter((message) => message.role === 'user');
+  return users[users.length - 1]?.content;
+}
+
+/**
+ * Wraps a ModelRunner with a semantic cache: a question close enough (cosine similarity ≥ threshold)
+ * to one answered before, in the same scope and for the same model, gets the earlier answer. Calls with
+ * a schema or tools pass through.
+ */
+export function withSemanticCache(runner: ModelRunner, options: SemanticCacheOptions): SemanticCachedRunner {
+  parseArgument(
+    z.custom<ModelRunner>(
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        (value as ModelRunner).specificationVersion === 'kumiki.runner.v1',
+      'runner must be a kumiki ModelRunner',
+    ),
+    runner,
+    'runner',
+  );
+  const parsed = parseArgument(optionsSchema, options, 'withSemanticCache options');
+  const { embedder, store, collection } = options;
+  const threshold = parsed.threshold ?? 0.95;
+  const stats: SemanticCacheStats = { hits: 0, misses: 0, bypassed: 0 };
+  let ready: Promise<string> | undefined;
+
+  /** Opens or creates the collection once; resolves to the model's fingerprint. */
+  const prepare = (): Promise<string> => {
+    ready ??= (async () => {
+      const space = await embedder.space();
+      await store.createCollection({
+        name: collection,
+        dimensions: space.dimensions,
+        metric: 'cosine',
+        embeddingSpace: space,
+        ifExists: 'open',
+      });
+      return modelFingerprint(await runner.describeModel());
+    })().catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+
+  const scopeOf = (call: GenerateOptions): string => {
+    const scope = typeof options.scope === 'function' ? options.scope(call) : options.scope;
+    return parseArgument(z.string().min(1), scope, 'semantic cache scope');
+  };
+
+  type Lookup = { vector: Float32Array; scope: string; model: string; question: string };
+
+  /** Embeds the question and finds the closest cached answer in scope; `undefined` when the call is not cacheable. */
+  const find = async (
+    call: GenerateOptions,
+  ): Promise<{ lookup: Lookup; hit: { answer: StoredAnswer; similarity: number } | undefined } | undefined> => {
+    const question = questionOf(call);
+    if (call.schema !== undefined || call.tools !== undefined || question === undefined) return undefined;
+    const scope = scopeOf(call);
+    const model = await prepare();
+    const { vectors } = await embedder.embed({
+      values: [question],
+      role: 'query',
+      ...(call.abortSignal ? { abortSignal: call.abortSignal } : {}),
+    });
+    const vector = vectors[0] as Float32Array;
+    const [match] = await store.search({
+      collection,
+      vector,
+      limit: 1,
+      filter: f.and(f.eq('scope', scope), f.eq('model', model)),
+      ...(call.abortSignal ? { abortSignal: call.abortSignal } : {}),
+    });
+    const answer = match && match.score >= threshold ? readStoredAnswer(match.payload.answer) : undefined;
+    return {
+      lookup: { vector, scope, model, question },
+      hit: answer && match ? { answer, similarity: match.score } : undefined,
+    };
+  };
+
+  const save = async (lookup: Lookup, answer: StoredAnswer): Promise<void> => {
+    if (answer.finishReason === 'aborted' || answer.finishReason === 'error') return;
+    const { deltas: _deltas, ...kept } = answer;
+    await store.upsert({
+      collection,
+      records: [
+        {
+          id: sha256Hex(JSON.stringify([lookup.scope, lookup.model, lookup.question])).slice(0, 32),
+          vector: lookup.vector,
+          payload: {
+            prompt: lookup.question,
+            answer: kept as unknown as JsonObject,
+            scope: lookup.scope,
+            model: lookup.model,
+          },
+        },
+      ],
+    });
+  };
+
+  async function generate<T = unknown>(
+    options: GenerateOptions & { schema?: OutputSchema<T> },
+  ): Promise<SemanticGenerateResult<T>> {
+    const call = parseGenerateOptions(options);
+    throwIfAborted(call.abortSignal, 'Semantic-cached generate');
+    const found = await find(call);
+    if (found === undefined) {
+      stats.bypassed++;
+      return { ...(await runner.generate<T>(options)), cacheHit: false };
+    }
+    throwIfAborted(call.abortSignal, 'Semantic-cached generate');
+    if (found.hit) {
+      stats.hits++;
+      return { ...fromStoredAnswer<T>(found.hit.answer), cacheHit: true, similarity: found.hit.similarity };
+    }
+    stats.misses++;
+    const result = await runner.generate<T>(options);
+    await save(found.lookup, toStoredAnswer(result as GenerateResult));
+    return { ...result, cacheHit: false };
+  }
+
+  async function* stream(options: GenerateOptions): AsyncGenerator<StreamPart> {
+    const call = parseGenerateOptions(options);
+    throwIfAborted(call.abortSignal, 'Semantic-cached stream');
+    const found = await find(call);
+    if (found === undefined) {
+      stats.bypassed++;
+      yield* runner.stream(options);
+      return;
+    }
+    throwIfAborted(call.abortSignal, 'Semantic-cached stream');
+    if (found.hit) {
+      stats.hits++;
+      yield* replayParts(found.hit.answer);
+      return;
+    }
+    stats.misses++;
+    yield* recordStream(runner.stream(options), (answer) => save(found.lookup, answer));
+  }
+
+  return {
+    specificationVersion: 'kumiki.runner.v1',
+    provider: runner.provider,
+    modelId: runner.modelId,
+    capabilities: runner.capabilities,
+    describeModel: () => runner.describeModel(),
+    generate: generate as SemanticCachedRunner['generate'],
+    stream,
+    stats: () => ({ ...stats }),
+    runner,
+    ...(runner.dispose ? { dispose: () => (runner.dispose as () => Promise<void>)() } : {}),
+  };
+}
