@@ -3,7 +3,7 @@
  *
  *   npm run bench                 # full size (about 5 minutes)
  *   npm run bench -- --quick      # smaller inputs, for a smoke run
- *   npm run bench -- dense bm25   # only the named sections
+ *   npm run bench -- dense bm25   # only the named sections, printed (full runs write docs/benchmarks.md)
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -47,14 +47,18 @@ const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const header = [
   '# Benchmarks',
   '',
-  `Written by \`npm run bench${quick ? ' -- --quick' : ''}${asked.length > 0 ? ` -- ${asked.join(' ')}` : ''}\` on ${started.toISOString().slice(0, 10)}: ` +
+  `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${started.toISOString().slice(0, 10)}: ` +
     `Node ${process.versions.node}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. Every contender ` +
     'runs in the same process, on the same data, one after another. Timings on a shared 2-core machine vary from run ' +
     'to run by ±30%; compare rows of one run, not runs.',
   '',
 ];
-writeFileSync(
-  new URL('../docs/benchmarks.md', import.meta.url),
-  `${[...header, sections.join('\n\n'), ''].join('\n')}`,
-);
-console.error('wrote docs/benchmarks.md');
+if (asked.length > 0) {
+  console.error('partial run: docs/benchmarks.md is left as it is (a full run writes it)');
+} else {
+  writeFileSync(
+    new URL('../docs/benchmarks.md', import.meta.url),
+    `${[...header, sections.join('\n\n'), ''].join('\n')}`,
+  );
+  console.error('wrote docs/benchmarks.md');
+}

@@ -106,7 +106,7 @@ describe('options and errors', () => {
     await expect(e.embed({ values: ['x'], role: 'document' })).rejects.toMatchObject({
       name: 'NotFoundError',
       resourceName: missing,
-      message: `GGUF model file "${missing}" does not exist. Check modelPath: it must point at a local .gguf file (kumiki never downloads models).`,
+      message: `GGUF model file "${missing}" does not exist. Check modelPath: it must point at a local .gguf file (modelPath is never downloaded; pass a URI as \`model\` to download one).`,
     });
     await expect(e.space()).rejects.toMatchObject({ name: 'NotFoundError' });
     await e.dispose();

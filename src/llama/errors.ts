@@ -37,7 +37,7 @@ export function translateLlamaError(error: unknown, context: LlamaErrorContext):
     return new NotFoundError({
       resource: 'GGUF model file',
       name: modelPath,
-      hint: 'Check modelPath: it must point at a local .gguf file (kumiki never downloads models).',
+      hint: 'Check modelPath: it must point at a local .gguf file (modelPath is never downloaded; pass a URI as `model` to download one).',
       cause: error,
       component,
     });

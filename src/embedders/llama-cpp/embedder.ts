@@ -22,6 +22,12 @@ import {
   type LlamaModelLease,
   loadNodeLlamaCpp,
 } from '../../llama/registry.js';
+import {
+  checkModelSource,
+  type LlamaModelSource,
+  modelSourceShape,
+  resolveLlamaModelFile,
+} from '../../llama/resolve.js';
 import { lazy } from '../../stores/shared.js';
 
 const COMPONENT = 'llama-cpp';
@@ -30,9 +36,7 @@ const MAX_BATCH_SIZE_LIMIT = 4096;
 /** Default context cap: the model's training context, but no more than this many tokens. */
 const DEFAULT_CONTEXT_CAP = 2048;
 
-export type LlamaCppEmbedderOptions = {
-  /** Path of a local GGUF file. Resolved against the working directory; never downloaded. */
-  modelPath: string;
+export type LlamaCppEmbedderOptions = LlamaModelSource & {
   /**
    * CPU threads for this embedder's context. Default 1. Always explicit: node-llama-cpp's own default
    * for embedding contexts (6) oversubscribes small machines and runs hundreds of times slower. Capped
@@ -87,7 +91,7 @@ export interface LlamaCppEmbedder extends DenseEmbedder {
 
 const optionsSchema = z
   .object({
-    modelPath: z.string({ error: 'modelPath must be the path of a local .gguf file' }).min(1, 'modelPath is empty'),
+    ...modelSourceShape,
     threads: z.number().int('threads must be an integer').min(1, 'threads must be at least 1').optional(),
     contextSize: z.number().int('contextSize must be an integer').min(8, 'contextSize must be at least 8').optional(),
     batchSize: z.number().int('batchSize must be an integer').min(8, 'batchSize must be at least 8').optional(),
@@ -114,7 +118,8 @@ const optionsSchema = z
       .optional(),
     logLevel: z.enum(LLAMA_LOG_LEVELS, { error: `logLevel must be one of: ${LLAMA_LOG_LEVELS.join(', ')}` }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(checkModelSource);
 
 /** llama.cpp's pooling types, by the number a GGUF stores in `<architecture>.pooling_type`. */
 const POOLING = ['none', 'mean', 'cls', 'last', 'rank'] as const;
@@ -151,8 +156,9 @@ function l2Normalize(values: readonly number[]): Float32Array {
  */
 export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaCppEmbedder {
   const parsed = parseArgument(optionsSchema, options, 'llama.cpp embedder options');
-  const modelPath = resolve(parsed.modelPath);
-  const modelId = basename(modelPath);
+  // With `model`, the URI until the first call resolves it to a file (see load()).
+  let modelPath = parsed.modelPath === undefined ? (parsed.model ?? '') : resolve(parsed.modelPath);
+  let modelId = parsed.modelPath === undefined ? modelPath : basename(modelPath);
   const threads = parsed.threads ?? 1;
   const normalize = parsed.normalize ?? true;
   const queryPrefix = parsed.queryPrefix ?? '';
@@ -172,6 +178,16 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
   const inFlight = new Set<Promise<unknown>>();
 
   async function load(): Promise<State> {
+    if (parsed.model !== undefined) {
+      modelPath = await resolveLlamaModelFile({
+        model: parsed.model,
+        modelsDirectory: parsed.modelsDirectory,
+        offline: parsed.offline,
+        onProgress: parsed.onProgress,
+        component: COMPONENT,
+      });
+      modelId = basename(modelPath);
+    }
     const lease = await acquireLlamaModel({
       modelPath,
       gpu: parsed.gpu,
@@ -364,7 +380,9 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
   return {
     specificationVersion: 'kumiki.embedder.v1',
     provider: 'llama-cpp',
-    modelId,
+    get modelId() {
+      return modelId;
+    },
     kind: 'dense',
     maxBatchSize,
     supportsParallelCalls: true,

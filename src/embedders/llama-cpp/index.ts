@@ -10,6 +10,7 @@ export {
   type LlamaLogLevel,
   type LlamaModelInfo,
 } from '../../llama/registry.js';
+export type { LlamaModelSource, ModelDownloadProgress } from '../../llama/resolve.js';
 export {
   createLlamaCppEmbedder,
   type LlamaCppEmbedder,

@@ -44,6 +44,12 @@ import {
   type LlamaModelLease,
   loadNodeLlamaCpp,
 } from '../../llama/registry.js';
+import {
+  checkModelSource,
+  type LlamaModelSource,
+  modelSourceShape,
+  resolveLlamaModelFile,
+} from '../../llama/resolve.js';
 import { lazy } from '../../stores/shared.js';
 import { grammarSchema } from './grammar-schema.js';
 import { StopScanner } from './stop-scanner.js';
@@ -58,9 +64,7 @@ const STRUCTURED_ATTEMPTS = 3;
 /** Compiled grammars kept per runner, by JSON Schema. */
 const GRAMMAR_CACHE_SIZE = 32;
 
-export type LlamaCppRunnerOptions = {
-  /** Path of a local GGUF file. Resolved against the working directory; never downloaded. */
-  modelPath: string;
+export type LlamaCppRunnerOptions = LlamaModelSource & {
   /**
    * CPU threads for this runner's context. Default 1. Always explicit: node-llama-cpp's own default
    * oversubscribes small machines and runs hundreds of times slower.
@@ -119,7 +123,7 @@ const positiveInt = (name: string) => z.number().int(`${name} must be an integer
 
 const optionsSchema = z
   .object({
-    modelPath: z.string({ error: 'modelPath must be the path of a local .gguf file' }).min(1, 'modelPath is empty'),
+    ...modelSourceShape,
     threads: positiveInt('threads').optional(),
     contextSize: z.number().int('contextSize must be an integer').min(16, 'contextSize must be at least 16').optional(),
     batchSize: z.number().int('batchSize must be an integer').min(8, 'batchSize must be at least 8').optional(),
@@ -141,7 +145,8 @@ const optionsSchema = z
       .optional(),
     logLevel: z.enum(LLAMA_LOG_LEVELS, { error: `logLevel must be one of: ${LLAMA_LOG_LEVELS.join(', ')}` }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(checkModelSource);
 
 type State = {
   lease: LlamaModelLease;
@@ -203,8 +208,9 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
  */
 export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRunner {
   const parsed = parseArgument(optionsSchema, options, 'llama.cpp runner options');
-  const modelPath = resolve(parsed.modelPath);
-  const modelId = basename(modelPath);
+  // With `model`, the URI until the first call resolves it to a file (see load()).
+  let modelPath = parsed.modelPath === undefined ? (parsed.model ?? '') : resolve(parsed.modelPath);
+  let modelId = parsed.modelPath === undefined ? modelPath : basename(modelPath);
   const threads = parsed.threads ?? 1;
   const sequences = parsed.sequences ?? 1;
 
@@ -213,6 +219,16 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
   const grammars = new Map<string, Promise<LlamaGrammar>>();
 
   async function load(): Promise<State> {
+    if (parsed.model !== undefined) {
+      modelPath = await resolveLlamaModelFile({
+        model: parsed.model,
+        modelsDirectory: parsed.modelsDirectory,
+        offline: parsed.offline,
+        onProgress: parsed.onProgress,
+        component: COMPONENT,
+      });
+      modelId = basename(modelPath);
+    }
     const lease = await acquireLlamaModel({
       modelPath,
       gpu: parsed.gpu,
@@ -572,7 +588,9 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
   return {
     specificationVersion: 'kumiki.runner.v1',
     provider: 'llama-cpp',
-    modelId,
+    get modelId() {
+      return modelId;
+    },
     capabilities: { streaming: true, structuredOutput: ['grammar'], tools: false, seed: true },
     describeModel: () => guarded('describe the model', describe),
     generate: <T>(generateOptions: GenerateOptions) =>
