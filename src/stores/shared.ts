@@ -5,11 +5,14 @@
  */
 import {
   AbortedError,
+  ConflictError,
+  DimensionMismatchError,
   InvalidArgumentError,
   KumikiError,
   MissingDependencyError,
   PartialWriteError,
 } from '../core/errors.js';
+import type { Metric } from '../core/store.js';
 import { type RecordId, recordIdSchema } from '../core/types.js';
 
 /**
@@ -227,4 +230,35 @@ export function decodeCursor(cursor: string): RecordId {
     });
   }
   return parsed.data;
+}
+
+/**
+ * `createCollection` on an existing collection: refused unless `ifExists: 'open'`, and then only when
+ * dimensions, metric and sparse support agree (the caller checks the embedding spaces next).
+ */
+export function checkReopen(
+  existing: { dimensions?: number | null | undefined; metric: Metric; sparse: boolean },
+  config: { name: string; ifExists?: 'error' | 'open'; dimensions?: number; metric?: Metric; sparse?: boolean },
+  component: string,
+): void {
+  if (config.ifExists !== 'open') {
+    throw new ConflictError({
+      message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
+      component,
+    });
+  }
+  if (config.dimensions !== undefined && config.dimensions !== existing.dimensions) {
+    throw new DimensionMismatchError({
+      expected: existing.dimensions ?? 0,
+      actual: config.dimensions,
+      context: `Collection "${config.name}" exists with other dimensions`,
+      component,
+    });
+  }
+  if ((config.metric ?? 'cosine') !== existing.metric || (config.sparse ?? true) !== existing.sparse) {
+    throw new ConflictError({
+      message: `Collection "${config.name}" exists with metric ${existing.metric} and sparse ${existing.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
+      component,
+    });
+  }
 }

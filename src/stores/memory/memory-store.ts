@@ -27,7 +27,7 @@ import type {
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
-import { decodeCursor, encodeCursor } from '../shared.js';
+import { checkReopen, decodeCursor, encodeCursor } from '../shared.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -253,27 +253,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       }
       const existing = collections.get(config.name);
       if (existing) {
-        if (config.ifExists !== 'open') {
-          throw new ConflictError({
-            message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
-            component: 'memory',
-          });
-        }
-        const meta = existing.meta;
-        if (config.dimensions !== undefined && config.dimensions !== meta.dimensions) {
-          throw new DimensionMismatchError({
-            expected: meta.dimensions ?? 0,
-            actual: config.dimensions,
-            context: `Collection "${config.name}" exists with other dimensions`,
-            component: 'memory',
-          });
-        }
-        if ((config.metric ?? 'cosine') !== meta.metric || (config.sparse ?? true) !== meta.sparse) {
-          throw new ConflictError({
-            message: `Collection "${config.name}" exists with metric ${meta.metric} and sparse ${meta.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
-            component: 'memory',
-          });
-        }
+        checkReopen(existing.meta, config, 'memory');
         checkSpace(existing, config.embeddingSpace, 'dense');
         checkSpace(existing, config.sparseEmbeddingSpace, 'sparse');
         return existing.info();

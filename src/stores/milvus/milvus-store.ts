@@ -36,6 +36,7 @@ import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
+  checkReopen,
   decodeCursor,
   encodeCursor,
   importOptional,
@@ -574,27 +575,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
           });
         }
         const described = { name: real, meta: readMeta(existing, real) };
-        if (config.ifExists !== 'open') {
-          throw new ConflictError({
-            message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
-            component: COMPONENT,
-          });
-        }
-        const meta = described.meta;
-        if (config.dimensions !== undefined && config.dimensions !== meta.dimensions) {
-          throw new DimensionMismatchError({
-            expected: meta.dimensions ?? 0,
-            actual: config.dimensions,
-            context: `Collection "${config.name}" exists with other dimensions`,
-            component: COMPONENT,
-          });
-        }
-        if ((config.metric ?? 'cosine') !== meta.metric || (config.sparse ?? true) !== meta.sparse) {
-          throw new ConflictError({
-            message: `Collection "${config.name}" exists with metric ${meta.metric} and sparse ${meta.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
-            component: COMPONENT,
-          });
-        }
+        checkReopen(described.meta, config, COMPONENT);
         checkSpace(described, config.embeddingSpace, 'dense');
         checkSpace(described, config.sparseEmbeddingSpace, 'sparse');
         return infoOf(described, config.abortSignal);

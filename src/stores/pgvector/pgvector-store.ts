@@ -28,7 +28,16 @@ import type {
 import type { DenseVectorInput, Match, SparseVector, StoredRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { decodeCursor, encodeCursor, importOptional, lazy, splitBatches, withRetry, writeBatches } from '../shared.js';
+import {
+  checkReopen,
+  decodeCursor,
+  encodeCursor,
+  importOptional,
+  lazy,
+  splitBatches,
+  withRetry,
+  writeBatches,
+} from '../shared.js';
 import {
   encodeId,
   indicesText,
@@ -510,26 +519,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
           })
         ).rows[0];
         if (existing) {
-          if (config.ifExists !== 'open') {
-            throw new ConflictError({
-              message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
-              component: BACKEND,
-            });
-          }
-          if (config.dimensions !== undefined && config.dimensions !== existing.dimensions) {
-            throw new DimensionMismatchError({
-              expected: existing.dimensions ?? 0,
-              actual: config.dimensions,
-              context: `Collection "${config.name}" exists with other dimensions`,
-              component: BACKEND,
-            });
-          }
-          if ((config.metric ?? 'cosine') !== existing.metric || (config.sparse ?? true) !== existing.sparse) {
-            throw new ConflictError({
-              message: `Collection "${config.name}" exists with metric ${existing.metric} and sparse ${existing.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
-              component: BACKEND,
-            });
-          }
+          checkReopen(existing, config, BACKEND);
           checkSpace(existing, config.embeddingSpace, 'dense');
           checkSpace(existing, config.sparseEmbeddingSpace, 'sparse');
           return info(existing, await countRows(client, existing, operation));

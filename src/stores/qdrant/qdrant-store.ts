@@ -31,6 +31,7 @@ import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
+  checkReopen,
   decodeCursor,
   encodeCursor,
   importOptional,
@@ -527,26 +528,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
             component: COMPONENT,
           });
         }
-        if (config.ifExists !== 'open') {
-          throw new ConflictError({
-            message: `Collection "${config.name}" already exists. Pass ifExists: 'open' to open it, or delete it first.`,
-            component: COMPONENT,
-          });
-        }
-        if (config.dimensions !== undefined && config.dimensions !== existing.dimensions) {
-          throw new DimensionMismatchError({
-            expected: existing.dimensions ?? 0,
-            actual: config.dimensions,
-            context: `Collection "${config.name}" exists with other dimensions`,
-            component: COMPONENT,
-          });
-        }
-        if ((config.metric ?? 'cosine') !== existing.metric || (config.sparse ?? true) !== existing.sparse) {
-          throw new ConflictError({
-            message: `Collection "${config.name}" exists with metric ${existing.metric} and sparse ${existing.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
-            component: COMPONENT,
-          });
-        }
+        checkReopen(existing, config, COMPONENT);
         checkSpace(existing, config.embeddingSpace, 'dense');
         checkSpace(existing, config.sparseEmbeddingSpace, 'sparse');
         return infoOf(existing, abortSignal);
