@@ -7,13 +7,21 @@ import {
   AbortedError,
   ConflictError,
   DimensionMismatchError,
+  EmbeddingSpaceMismatchError,
   InvalidArgumentError,
   KumikiError,
   MissingDependencyError,
   PartialWriteError,
 } from '../core/errors.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
 import type { Metric } from '../core/store.js';
-import { type RecordId, recordIdSchema } from '../core/types.js';
+import {
+  type DenseVectorInput,
+  type RecordId,
+  recordIdSchema,
+  type SparseVector,
+  type VectorRecord,
+} from '../core/types.js';
 
 /**
  * Imports an adapter's library on first use, with a typed error naming the package when it is
@@ -259,6 +267,113 @@ export function checkReopen(
     throw new ConflictError({
       message: `Collection "${config.name}" exists with metric ${existing.metric} and sparse ${existing.sparse}, not metric ${config.metric ?? 'cosine'} and sparse ${config.sparse ?? true}.`,
       component,
+    });
+  }
+}
+
+/** What the shared checks need to know about a collection. */
+export type CollectionShape = { name: string; dimensions?: number | null | undefined; sparse: boolean };
+
+/** The fingerprint of an embedding space given as a space or as its fingerprint already. */
+export function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
+  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
+}
+
+/**
+ * Refuses an embedding space other than the one a collection recorded, naming the fields that differ
+ * when both spaces are known. `given` undefined means "not checked".
+ */
+export function checkEmbeddingSpace(
+  recorded: { collection: string; fingerprint: string | null | undefined; space: EmbeddingSpace | null | undefined },
+  given: EmbeddingSpace | string | undefined,
+  kind: 'dense' | 'sparse',
+  component: string,
+): void {
+  const actual = toFingerprint(given);
+  const expected = recorded.fingerprint ?? undefined;
+  if (actual === undefined || actual === expected) return;
+  throw new EmbeddingSpaceMismatchError({
+    collection: recorded.collection,
+    expected: expected ?? `(no ${kind} embedding space recorded)`,
+    actual,
+    ...(recorded.space && typeof given === 'object' ? { differences: diffSpaces(recorded.space, given) } : {}),
+    component,
+  });
+}
+
+/** Checks one record of an upsert batch against the collection's vectors: dimensions, presence, sparse support. */
+export function checkRecordVectors(
+  collection: CollectionShape,
+  record: VectorRecord,
+  index: number,
+  component: string,
+): void {
+  const dims = collection.dimensions ?? undefined;
+  const where = `record ${index} (id ${JSON.stringify(record.id)})`;
+  const problem = (path: string, message: string) =>
+    new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.${path}`, message }] });
+  if (dims !== undefined) {
+    if (record.vector === undefined) {
+      throw problem(
+        'vector',
+        `${where} has no vector; collection "${collection.name}" stores ${dims}-dimensional vectors`,
+      );
+    }
+    if (record.vector.length !== dims) {
+      throw new DimensionMismatchError({
+        expected: dims,
+        actual: record.vector.length,
+        context: `Upsert into "${collection.name}", ${where}`,
+        component,
+      });
+    }
+  } else if (record.vector !== undefined) {
+    throw problem(
+      'vector',
+      `${where} has a dense vector but collection "${collection.name}" was created without dimensions`,
+    );
+  }
+  if (record.sparseVector !== undefined && !collection.sparse) {
+    throw problem(
+      'sparseVector',
+      `${where} has a sparse vector but collection "${collection.name}" was created with sparse: false`,
+    );
+  }
+}
+
+/** Checks a search's query vectors against the collection: dense dimensions and sparse support. */
+export function checkSearchVectors(
+  collection: CollectionShape,
+  vector: DenseVectorInput | undefined,
+  sparseVector: SparseVector | undefined,
+  component: string,
+): void {
+  if (vector) {
+    const dims = collection.dimensions ?? undefined;
+    if (dims === undefined) {
+      throw new InvalidArgumentError({
+        argument: 'search options',
+        issues: [
+          {
+            path: 'vector',
+            message: `collection "${collection.name}" has no dense vectors; search it with sparseVector`,
+          },
+        ],
+      });
+    }
+    if (dims !== vector.length) {
+      throw new DimensionMismatchError({
+        expected: dims,
+        actual: vector.length,
+        context: `Search in "${collection.name}"`,
+        component,
+      });
+    }
+  }
+  if (sparseVector && !collection.sparse) {
+    throw new InvalidArgumentError({
+      argument: 'search options',
+      issues: [{ path: 'sparseVector', message: `collection "${collection.name}" was created with sparse: false` }],
     });
   }
 }

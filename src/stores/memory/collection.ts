@@ -1,8 +1,8 @@
-import { DimensionMismatchError, InvalidArgumentError } from '../../core/errors.js';
 import type { CollectionInfo } from '../../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import type { Filter } from '../../filter/ast.js';
 import { matchesFilter } from '../../filter/evaluate.js';
+import { checkRecordVectors } from '../shared.js';
 import { VectorArena } from './kernel/arena.js';
 
 export type CollectionMeta = Omit<CollectionInfo, 'count'>;
@@ -62,51 +62,8 @@ export class MemoryCollection {
 
   /** Checks a whole batch before touching anything, so a bad record leaves the collection unchanged. */
   checkRecords(records: readonly VectorRecord[]): void {
-    const dims = this.meta.dimensions;
     records.forEach((record, index) => {
-      const where = `record ${index} (id ${JSON.stringify(record.id)})`;
-      if (dims !== undefined) {
-        if (record.vector === undefined) {
-          throw new InvalidArgumentError({
-            argument: 'records',
-            issues: [
-              {
-                path: `${index}.vector`,
-                message: `${where} has no vector; collection "${this.meta.name}" stores ${dims}-dimensional vectors`,
-              },
-            ],
-          });
-        }
-        if (record.vector.length !== dims) {
-          throw new DimensionMismatchError({
-            expected: dims,
-            actual: record.vector.length,
-            context: `Upsert into "${this.meta.name}", ${where}`,
-            component: 'memory',
-          });
-        }
-      } else if (record.vector !== undefined) {
-        throw new InvalidArgumentError({
-          argument: 'records',
-          issues: [
-            {
-              path: `${index}.vector`,
-              message: `${where} has a dense vector but collection "${this.meta.name}" was created without dimensions`,
-            },
-          ],
-        });
-      }
-      if (record.sparseVector !== undefined && !this.meta.sparse) {
-        throw new InvalidArgumentError({
-          argument: 'records',
-          issues: [
-            {
-              path: `${index}.sparseVector`,
-              message: `${where} has a sparse vector but collection "${this.meta.name}" was created with sparse: false`,
-            },
-          ],
-        });
-      }
+      checkRecordVectors(this.meta, record, index, 'memory');
     });
   }
 

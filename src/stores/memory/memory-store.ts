@@ -1,14 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
-import {
-  ConflictError,
-  DimensionMismatchError,
-  EmbeddingSpaceMismatchError,
-  InvalidArgumentError,
-  NotFoundError,
-  throwIfAborted,
-} from '../../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -27,7 +20,14 @@ import type {
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
-import { checkReopen, decodeCursor, encodeCursor } from '../shared.js';
+import {
+  checkEmbeddingSpace,
+  checkReopen,
+  checkSearchVectors,
+  decodeCursor,
+  encodeCursor,
+  toFingerprint,
+} from '../shared.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -99,10 +99,6 @@ const {
   scroll: scrollSchema,
   search: searchSchema,
 } = storeArgumentSchemas();
-
-function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
-  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
-}
 
 /**
  * The embedded Store: in-process, no server, any runtime. Exact dense search on a WebAssembly SIMD
@@ -185,45 +181,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     collection: MemoryCollection,
     given: EmbeddingSpace | string | undefined,
     kind: 'dense' | 'sparse',
-  ): void => {
-    const actual = toFingerprint(given);
-    const expected = kind === 'dense' ? collection.meta.fingerprint : collection.meta.sparseFingerprint;
-    if (actual === undefined || actual === expected) return;
-    const expectedSpace = expected === undefined ? undefined : spaces.get(expected);
-    throw new EmbeddingSpaceMismatchError({
-      collection: collection.meta.name,
-      expected: expected ?? `(no ${kind} embedding space recorded)`,
-      actual,
-      ...(expectedSpace && typeof given === 'object' ? { differences: diffSpaces(expectedSpace, given) } : {}),
-      component: 'memory',
-    });
+  ) => {
+    const recorded = kind === 'dense' ? collection.meta.fingerprint : collection.meta.sparseFingerprint;
+    checkEmbeddingSpace(
+      {
+        collection: collection.meta.name,
+        fingerprint: recorded,
+        space: recorded === undefined ? undefined : spaces.get(recorded),
+      },
+      given,
+      kind,
+      'memory',
+    );
   };
 
   const rememberSpace = (space: EmbeddingSpace | string | undefined): void => {
     if (typeof space === 'object') spaces.set(fingerprint(space), space);
-  };
-
-  const checkQueryDimensions = (collection: MemoryCollection, length: number): void => {
-    const dims = collection.meta.dimensions;
-    if (dims === undefined) {
-      throw new InvalidArgumentError({
-        argument: 'search options',
-        issues: [
-          {
-            path: 'vector',
-            message: `collection "${collection.meta.name}" has no dense vectors; search it with sparseVector`,
-          },
-        ],
-      });
-    }
-    if (dims !== length) {
-      throw new DimensionMismatchError({
-        expected: dims,
-        actual: length,
-        context: `Search in "${collection.meta.name}"`,
-        component: 'memory',
-      });
-    }
   };
 
   const store: MemoryStore = {
@@ -362,15 +335,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const collection = collectionOf(parsed.collection);
       const limit = parsed.limit ?? 10;
       const includeVectors = parsed.includeVectors ?? false;
-      if (parsed.vector) checkQueryDimensions(collection, parsed.vector.length);
-      if (parsed.sparseVector && !collection.meta.sparse) {
-        throw new InvalidArgumentError({
-          argument: 'search options',
-          issues: [
-            { path: 'sparseVector', message: `collection "${collection.meta.name}" was created with sparse: false` },
-          ],
-        });
-      }
+      checkSearchVectors(collection.meta, parsed.vector, parsed.sparseVector, 'memory');
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
       const dense = parsed.vector

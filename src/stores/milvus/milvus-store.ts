@@ -6,15 +6,8 @@ import type {
 } from '@zilliz/milvus2-sdk-node';
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
-import {
-  ConflictError,
-  DimensionMismatchError,
-  EmbeddingSpaceMismatchError,
-  InvalidArgumentError,
-  NotFoundError,
-  throwIfAborted,
-} from '../../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from '../../core/fingerprint.js';
+import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -36,13 +29,17 @@ import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
+  checkEmbeddingSpace,
+  checkRecordVectors,
   checkReopen,
+  checkSearchVectors,
   decodeCursor,
   encodeCursor,
   importOptional,
   lazy,
   mapLimit,
   splitBatches,
+  toFingerprint,
   utf8Length,
   withRetry,
   writeBatches,
@@ -176,10 +173,6 @@ type Row = {
   [FIELDS.dense]?: number[];
   [FIELDS.sparse]?: { indices: number[]; values: number[] };
 };
-
-function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
-  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
-}
 
 /** Sparse vector in the SDK's `{ indices, values }` form, sorted by index (Milvus requires it). */
 function sortedSparse(vector: { indices: ArrayLike<number>; values: ArrayLike<number> }): {
@@ -402,56 +395,31 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
     count: await countRows(described.name, { expr: '', exprValues: {} }, abortSignal),
   });
 
-  const checkSpace = (
-    described: Described,
-    given: EmbeddingSpace | string | undefined,
-    kind: 'dense' | 'sparse',
-  ): void => {
-    const actual = toFingerprint(given);
-    const expected = kind === 'dense' ? described.meta.fingerprint : described.meta.sparseFingerprint;
-    if (actual === undefined || actual === expected) return;
-    const expectedSpace = kind === 'dense' ? described.meta.space : described.meta.sparseSpace;
-    throw new EmbeddingSpaceMismatchError({
-      collection: described.name,
-      expected: expected ?? `(no ${kind} embedding space recorded)`,
-      actual,
-      ...(expectedSpace && typeof given === 'object' ? { differences: diffSpaces(expectedSpace, given) } : {}),
-      component: COMPONENT,
-    });
-  };
+  const checkSpace = (described: Described, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse') =>
+    checkEmbeddingSpace(
+      kind === 'dense'
+        ? { collection: described.name, fingerprint: described.meta.fingerprint, space: described.meta.space }
+        : {
+            collection: described.name,
+            fingerprint: described.meta.sparseFingerprint,
+            space: described.meta.sparseSpace,
+          },
+      given,
+      kind,
+      COMPONENT,
+    );
 
   const filterOf = (filter: Filter | undefined): MilvusExpression | undefined =>
     filter === undefined ? undefined : translateFilter(filter);
 
   const checkRecords = (described: Described, records: readonly VectorRecord[]): void => {
-    const { name, meta } = described;
-    const dims = meta.dimensions;
+    const shape = { name: described.name, dimensions: described.meta.dimensions, sparse: described.meta.sparse };
     records.forEach((record, index) => {
       const where = `record ${index} (id ${JSON.stringify(record.id)})`;
       const issue = (path: string, message: string) =>
         new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.${path}`, message }] });
-      if (dims !== undefined) {
-        if (record.vector === undefined) {
-          throw issue('vector', `${where} has no vector; collection "${name}" stores ${dims}-dimensional vectors`);
-        }
-        if (record.vector.length !== dims) {
-          throw new DimensionMismatchError({
-            expected: dims,
-            actual: record.vector.length,
-            context: `Upsert into "${name}", ${where}`,
-            component: COMPONENT,
-          });
-        }
-      } else if (record.vector !== undefined) {
-        throw issue('vector', `${where} has a dense vector but collection "${name}" was created without dimensions`);
-      }
+      checkRecordVectors(shape, record, index, COMPONENT);
       if (record.sparseVector !== undefined) {
-        if (!meta.sparse) {
-          throw issue(
-            'sparseVector',
-            `${where} has a sparse vector but collection "${name}" was created with sparse: false`,
-          );
-        }
         for (let i = 0; i < record.sparseVector.indices.length; i++) {
           if ((record.sparseVector.indices[i] as number) >= 0xffffffff) {
             throw issue(`sparseVector.indices.${i}`, 'Milvus sparse indices must be below 2^32 - 1');
@@ -828,33 +796,12 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       const { meta } = described;
       const limit = parsed.limit ?? 10;
       const includeVectors = parsed.includeVectors ?? false;
-      if (parsed.vector) {
-        if (meta.dimensions === undefined) {
-          throw new InvalidArgumentError({
-            argument: 'search options',
-            issues: [
-              {
-                path: 'vector',
-                message: `collection "${described.name}" has no dense vectors; search it with sparseVector`,
-              },
-            ],
-          });
-        }
-        if (meta.dimensions !== parsed.vector.length) {
-          throw new DimensionMismatchError({
-            expected: meta.dimensions,
-            actual: parsed.vector.length,
-            context: `Search in "${parsed.collection}"`,
-            component: COMPONENT,
-          });
-        }
-      }
-      if (parsed.sparseVector && !meta.sparse) {
-        throw new InvalidArgumentError({
-          argument: 'search options',
-          issues: [{ path: 'sparseVector', message: `collection "${described.name}" was created with sparse: false` }],
-        });
-      }
+      checkSearchVectors(
+        { name: described.name, dimensions: meta.dimensions, sparse: meta.sparse },
+        parsed.vector,
+        parsed.sparseVector,
+        COMPONENT,
+      );
       const filter = filterOf(parsed.filter);
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;

@@ -1,14 +1,7 @@
 import type { Pool, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
-import {
-  ConflictError,
-  DimensionMismatchError,
-  EmbeddingSpaceMismatchError,
-  InvalidArgumentError,
-  NotFoundError,
-  throwIfAborted,
-} from '../../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { sha256Hex } from '../../core/sha256.js';
 import type {
   AliasInfo,
@@ -29,12 +22,15 @@ import type { DenseVectorInput, Match, SparseVector, StoredRecord } from '../../
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import {
+  checkEmbeddingSpace,
   checkReopen,
+  checkSearchVectors,
   decodeCursor,
   encodeCursor,
   importOptional,
   lazy,
   splitBatches,
+  toFingerprint,
   withRetry,
   writeBatches,
 } from '../shared.js';
@@ -121,10 +117,6 @@ export type PgvectorStore = Store &
   };
 
 type Queryable = Pick<PoolClient, 'query'>;
-
-function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
-  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
-}
 
 function addressOf(options: { connectionString?: string; pool?: object; poolConfig?: PoolConfig }): string | undefined {
   const config = (options.pool as { options?: PoolConfig } | undefined)?.options ?? options.poolConfig;
@@ -382,41 +374,18 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
     count,
   });
 
-  const checkSpace = (meta: CatalogRow, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse'): void => {
-    const actual = toFingerprint(given);
-    const expected = (kind === 'dense' ? meta.fingerprint : meta.sparse_fingerprint) ?? undefined;
-    if (actual === undefined || actual === expected) return;
-    const expectedSpace = kind === 'dense' ? meta.space : meta.sparse_space;
-    throw new EmbeddingSpaceMismatchError({
-      collection: meta.name,
-      expected: expected ?? `(no ${kind} embedding space recorded)`,
-      actual,
-      ...(expectedSpace && typeof given === 'object' ? { differences: diffSpaces(expectedSpace, given) } : {}),
-      component: BACKEND,
-    });
-  };
+  const checkSpace = (meta: CatalogRow, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse') =>
+    checkEmbeddingSpace(
+      kind === 'dense'
+        ? { collection: meta.name, fingerprint: meta.fingerprint, space: meta.space }
+        : { collection: meta.name, fingerprint: meta.sparse_fingerprint, space: meta.sparse_space },
+      given,
+      kind,
+      BACKEND,
+    );
 
   const where = (filter: Filter | undefined, params: unknown[]): string =>
     filter === undefined ? 'TRUE' : filterToSql(filter, params);
-
-  const checkQueryDimensions = (meta: CatalogRow, length: number): void => {
-    if (meta.dimensions === null) {
-      throw new InvalidArgumentError({
-        argument: 'search options',
-        issues: [
-          { path: 'vector', message: `collection "${meta.name}" has no dense vectors; search it with sparseVector` },
-        ],
-      });
-    }
-    if (meta.dimensions !== length) {
-      throw new DimensionMismatchError({
-        expected: meta.dimensions,
-        actual: length,
-        context: `Search in "${meta.name}"`,
-        component: BACKEND,
-      });
-    }
-  };
 
   const searchDense = async (
     pool: Pool,
@@ -737,13 +706,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
       const [dense, sparse] = await withCollection(pool, parsed.collection, operation, parsed.abortSignal, (meta) => {
-        if (parsed.vector) checkQueryDimensions(meta, parsed.vector.length);
-        if (parsed.sparseVector && !meta.sparse) {
-          throw new InvalidArgumentError({
-            argument: 'search options',
-            issues: [{ path: 'sparseVector', message: `collection "${meta.name}" was created with sparse: false` }],
-          });
-        }
+        checkSearchVectors(meta, parsed.vector, parsed.sparseVector, BACKEND);
         const common = { limit: depth, filter: parsed.filter, includeVectors };
         return Promise.all([
           parsed.vector ? searchDense(pool, meta, { ...common, vector: parsed.vector }, parsed.abortSignal) : [],

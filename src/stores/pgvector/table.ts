@@ -7,10 +7,11 @@
  * index" test), `payload jsonb` and `payload_exact text` (the exact JSON, only when jsonb would turn
  * a `-0` into `0`).
  */
-import { DimensionMismatchError, InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import type { Metric } from '../../core/store.js';
 import type { JsonObject, Match, RecordId, StoredRecord, VectorRecord } from '../../core/types.js';
+import { checkRecordVectors } from '../shared.js';
 import {
   decodeId,
   encodeId,
@@ -104,41 +105,14 @@ export function createTableSql(
 
 /** Validates a whole batch and turns it into rows; the last of duplicate ids wins. */
 export function prepareRows(meta: CatalogRow, records: readonly VectorRecord[]): Row[] {
-  const dims = meta.dimensions ?? undefined;
   const rows = new Map<string, Row>();
   records.forEach((record, index) => {
+    checkRecordVectors(meta, record, index, BACKEND);
     const where = `record ${index} (id ${JSON.stringify(record.id)})`;
     const problem = (path: string, message: string) =>
       new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}${path}`, message }] });
-    if (dims !== undefined) {
-      if (record.vector === undefined) {
-        throw problem(
-          '.vector',
-          `${where} has no vector; collection "${meta.name}" stores ${dims}-dimensional vectors`,
-        );
-      }
-      if (record.vector.length !== dims) {
-        throw new DimensionMismatchError({
-          expected: dims,
-          actual: record.vector.length,
-          context: `Upsert into "${meta.name}", ${where}`,
-          component: BACKEND,
-        });
-      }
-    } else if (record.vector !== undefined) {
-      throw problem(
-        '.vector',
-        `${where} has a dense vector but collection "${meta.name}" was created without dimensions`,
-      );
-    }
     let sparse: { indices: number[]; values: number[] } | undefined;
     if (record.sparseVector !== undefined) {
-      if (!meta.sparse) {
-        throw problem(
-          '.sparseVector',
-          `${where} has a sparse vector but collection "${meta.name}" was created with sparse: false`,
-        );
-      }
       sparse = sortedSparse(record.sparseVector);
       const largest = sparse.indices.at(-1);
       if (largest !== undefined && largest >= SPARSE_DIMENSIONS) {

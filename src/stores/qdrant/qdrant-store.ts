@@ -1,15 +1,8 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
-import {
-  ConflictError,
-  DimensionMismatchError,
-  EmbeddingSpaceMismatchError,
-  InvalidArgumentError,
-  NotFoundError,
-  throwIfAborted,
-} from '../../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from '../../core/fingerprint.js';
+import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -26,18 +19,22 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import type { DenseVectorInput, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
+import type { Match, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
+  checkEmbeddingSpace,
+  checkRecordVectors,
   checkReopen,
+  checkSearchVectors,
   decodeCursor,
   encodeCursor,
   importOptional,
   lazy,
   mapLimit,
   splitBatches,
+  toFingerprint,
   utf8Length,
   withRetry,
   writeBatches,
@@ -173,9 +170,6 @@ type Description = CollectionMeta & {
 
 type Api = ReturnType<QdrantClient['api']>;
 type Init = { signal: AbortSignal };
-function toFingerprint(space: EmbeddingSpace | string | undefined): string | undefined {
-  return space === undefined || typeof space === 'string' ? space : fingerprint(space);
-}
 
 /**
  * A kumiki Store on a Qdrant server (≥ 1.16; built against 1.18) through `@qdrant/js-client-rest`,
@@ -300,23 +294,19 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     count: await countPoints(description.addressedAs, undefined, abortSignal),
   });
 
-  const checkSpace = (
-    description: Description,
-    given: EmbeddingSpace | string | undefined,
-    kind: 'dense' | 'sparse',
-  ): void => {
-    const actual = toFingerprint(given);
-    const expected = kind === 'dense' ? description.fingerprint : description.sparseFingerprint;
-    if (actual === undefined || actual === expected) return;
-    const expectedSpace = kind === 'dense' ? description.embeddingSpace : description.sparseEmbeddingSpace;
-    throw new EmbeddingSpaceMismatchError({
-      collection: description.name,
-      expected: expected ?? `(no ${kind} embedding space recorded)`,
-      actual,
-      ...(expectedSpace && typeof given === 'object' ? { differences: diffSpaces(expectedSpace, given) } : {}),
-      component: COMPONENT,
-    });
-  };
+  const checkSpace = (description: Description, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse') =>
+    checkEmbeddingSpace(
+      kind === 'dense'
+        ? { collection: description.name, fingerprint: description.fingerprint, space: description.embeddingSpace }
+        : {
+            collection: description.name,
+            fingerprint: description.sparseFingerprint,
+            space: description.sparseEmbeddingSpace,
+          },
+      given,
+      kind,
+      COMPONENT,
+    );
 
   const aliasTargets = async (abortSignal?: AbortSignal): Promise<Map<string, string>> => {
     const result = await call({ operation: 'list aliases', abortSignal }, (api, init) =>
@@ -349,51 +339,8 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
   // ---- records ---------------------------------------------------------------------------------
 
   const checkRecords = (description: Description, records: readonly VectorRecord[]): void => {
-    const dims = description.dimensions;
     records.forEach((record, index) => {
-      const where = `record ${index} (id ${JSON.stringify(record.id)})`;
-      if (dims !== undefined) {
-        if (record.vector === undefined) {
-          throw new InvalidArgumentError({
-            argument: 'records',
-            issues: [
-              {
-                path: `${index}.vector`,
-                message: `${where} has no vector; collection "${description.name}" stores ${dims}-dimensional vectors`,
-              },
-            ],
-          });
-        }
-        if (record.vector.length !== dims) {
-          throw new DimensionMismatchError({
-            expected: dims,
-            actual: record.vector.length,
-            context: `Upsert into "${description.name}", ${where}`,
-            component: COMPONENT,
-          });
-        }
-      } else if (record.vector !== undefined) {
-        throw new InvalidArgumentError({
-          argument: 'records',
-          issues: [
-            {
-              path: `${index}.vector`,
-              message: `${where} has a dense vector but collection "${description.name}" was created without dimensions`,
-            },
-          ],
-        });
-      }
-      if (record.sparseVector !== undefined && !description.sparse) {
-        throw new InvalidArgumentError({
-          argument: 'records',
-          issues: [
-            {
-              path: `${index}.sparseVector`,
-              message: `${where} has a sparse vector but collection "${description.name}" was created with sparse: false`,
-            },
-          ],
-        });
-      }
+      checkRecordVectors(description, record, index, COMPONENT);
     });
   };
 
@@ -464,41 +411,6 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       // Qdrant reports Euclidean *distance*; kumiki scores are higher-is-closer.
       score: description.metric === 'euclidean' && point.score !== undefined ? -point.score : (point.score ?? 0),
     }));
-
-  const checkQuery = (
-    description: Description,
-    vector: DenseVectorInput | undefined,
-    sparse: SparseVector | undefined,
-  ) => {
-    if (vector) {
-      const dims = description.dimensions;
-      if (dims === undefined) {
-        throw new InvalidArgumentError({
-          argument: 'search options',
-          issues: [
-            {
-              path: 'vector',
-              message: `collection "${description.name}" has no dense vectors; search it with sparseVector`,
-            },
-          ],
-        });
-      }
-      if (dims !== vector.length) {
-        throw new DimensionMismatchError({
-          expected: dims,
-          actual: vector.length,
-          context: `Search in "${description.name}"`,
-          component: COMPONENT,
-        });
-      }
-    }
-    if (sparse && !description.sparse) {
-      throw new InvalidArgumentError({
-        argument: 'search options',
-        issues: [{ path: 'sparseVector', message: `collection "${description.name}" was created with sparse: false` }],
-      });
-    }
-  };
 
   // ---- the store ---------------------------------------------------------------------------------
 
@@ -780,7 +692,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       throwIfAborted(parsed.abortSignal, 'search');
       const filter = parsed.filter ? toQdrantFilter(parsed.filter) : undefined;
       const description = await describe(parsed.collection, parsed.abortSignal);
-      checkQuery(description, parsed.vector, parsed.sparseVector);
+      checkSearchVectors(description, parsed.vector, parsed.sparseVector, COMPONENT);
       const limit = parsed.limit ?? 10;
       const includeVectors = parsed.includeVectors ?? false;
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
