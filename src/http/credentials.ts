@@ -42,3 +42,30 @@ export async function resolveToken(
   }
   return token;
 }
+
+/**
+ * Option fields every client of an OpenAI-compatible server shares: where it is, how to authenticate,
+ * and how long and how often to try. Spread into each adapter's options schema.
+ */
+export const serverConnectionShape = {
+  baseURL: z
+    .string({ error: 'baseURL must be a string' })
+    .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
+      message: 'baseURL must be an http(s) URL such as http://localhost:8000/v1',
+    })
+    .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), {
+      message: 'baseURL must not contain credentials; pass them as apiKey or headers',
+    }),
+  apiKey: z
+    .union([
+      z.string().min(1, 'apiKey must not be empty'),
+      functionSchema<TokenProvider>('apiKey must be a string or a function returning one'),
+    ])
+    .optional(),
+  headers: z
+    .record(z.string(), z.string(), { error: 'headers must map names to string values' })
+    .refine(validHeaders, { message: 'headers must have valid HTTP header names and values' })
+    .optional(),
+  timeoutMs: z.number().int('timeoutMs must be an integer').min(1, 'timeoutMs must be at least 1').optional(),
+  retries: z.number().int('retries must be an integer').min(0, 'retries must be at least 0').optional(),
+};

@@ -3,7 +3,7 @@ import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedd
 import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
-import { functionSchema, resolveToken, type TokenProvider, validHeaders } from '../../http/credentials.js';
+import { functionSchema, resolveToken, serverConnectionShape, type TokenProvider } from '../../http/credentials.js';
 import { describeUrl, httpDetails } from '../../http/errors.js';
 import { type FetchFunction, openHttpRequest } from '../../http/request.js';
 import { lazy, withRetry } from '../../stores/shared.js';
@@ -67,21 +67,8 @@ export interface OpenAICompatibleEmbedder extends DenseEmbedder {
 
 const optionsSchema = z
   .object({
-    baseURL: z
-      .string({ error: 'baseURL must be a string' })
-      .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
-        message: 'baseURL must be an http(s) URL such as http://localhost:8000/v1',
-      })
-      .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), {
-        message: 'baseURL must not contain credentials; pass them as apiKey or headers',
-      }),
+    ...serverConnectionShape,
     model: z.string({ error: 'model must be a string' }).min(1, 'model must name the model'),
-    apiKey: z
-      .union([
-        z.string().min(1, 'apiKey must not be empty'),
-        functionSchema<TokenProvider>('apiKey must be a string or a function returning one'),
-      ])
-      .optional(),
     dimensions: z.number().int('dimensions must be an integer').min(1, 'dimensions must be at least 1').optional(),
     encodingFormat: z.enum(['float', 'base64'], { error: "encodingFormat must be 'float' or 'base64'" }).optional(),
     maxBatchSize: z
@@ -89,12 +76,6 @@ const optionsSchema = z
       .int('maxBatchSize must be an integer')
       .min(1, 'maxBatchSize must be at least 1')
       .optional(),
-    headers: z
-      .record(z.string(), z.string(), { error: 'headers must map names to string values' })
-      .refine(validHeaders, { message: 'headers must have valid HTTP header names and values' })
-      .optional(),
-    timeoutMs: z.number().int('timeoutMs must be an integer').min(1, 'timeoutMs must be at least 1').optional(),
-    retries: z.number().int('retries must be an integer').min(0, 'retries must be at least 0').optional(),
     queryPrefix: z.string().optional(),
     documentPrefix: z.string().optional(),
     revision: z.string().min(1, 'revision must not be empty').optional(),

@@ -21,7 +21,7 @@ import type {
   Usage,
 } from '../../core/runner.js';
 import { parseArgument } from '../../core/validate.js';
-import { functionSchema, resolveToken, type TokenProvider, validHeaders } from '../../http/credentials.js';
+import { functionSchema, resolveToken, serverConnectionShape, type TokenProvider } from '../../http/credentials.js';
 import { bodyExcerpt, describeUrl } from '../../http/errors.js';
 import { type FetchFunction, type HttpExchange, openHttpRequest } from '../../http/request.js';
 import { withRetry } from '../../stores/shared.js';
@@ -81,27 +81,8 @@ export interface OpenAICompatibleRunner extends ModelRunner {
 
 const optionsSchema = z
   .object({
-    baseURL: z
-      .string({ error: 'baseURL must be a string' })
-      .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
-        message: 'baseURL must be an http(s) URL such as http://localhost:8000/v1',
-      })
-      .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), {
-        message: 'baseURL must not contain credentials; pass them as apiKey or headers',
-      }),
+    ...serverConnectionShape,
     model: z.string({ error: 'model must be a string' }).min(1, 'model must name the served model'),
-    apiKey: z
-      .union([
-        z.string().min(1, 'apiKey must not be empty'),
-        functionSchema<TokenProvider>('apiKey must be a string or a function returning one'),
-      ])
-      .optional(),
-    headers: z
-      .record(z.string(), z.string(), { error: 'headers must map names to string values' })
-      .refine(validHeaders, { message: 'headers must have valid HTTP header names and values' })
-      .optional(),
-    timeoutMs: z.number().int('timeoutMs must be an integer').min(1, 'timeoutMs must be at least 1').optional(),
-    retries: z.number().int('retries must be an integer').min(0, 'retries must be at least 0').optional(),
     flavor: z
       .enum(['openai', 'vllm', 'llama-server', 'ollama'], {
         error: "flavor must be 'openai', 'vllm', 'llama-server' or 'ollama'",
