@@ -8,12 +8,14 @@
  *
  * `describeLlamaModels()` reports what is loaded (a diagnostics API, re-exported by the adapters).
  */
+
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
+import { z } from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
 import { importOptional } from '../stores/shared.js';
 import { translateLlamaError } from './errors.js';
@@ -270,3 +272,19 @@ export function ggufRevision(file: GgufFile, component: string): Promise<string>
   }
   return pending;
 }
+
+/** Option fields the llama.cpp embedder and runner share: which hardware loads the model, and its revision. */
+export const llamaLoadShape = {
+  revision: z.string().min(1, 'revision is empty').optional(),
+  gpu: z
+    .union([z.literal(false), z.enum(['auto', 'cuda', 'vulkan', 'metal'])], {
+      error: "gpu must be false, 'auto', 'cuda', 'vulkan' or 'metal'",
+    })
+    .optional(),
+  gpuLayers: z
+    .union([z.number().int().nonnegative(), z.enum(['auto', 'max'])], {
+      error: "gpuLayers must be a non-negative integer, 'auto' or 'max'",
+    })
+    .optional(),
+  logLevel: z.enum(LLAMA_LOG_LEVELS, { error: `logLevel must be one of: ${LLAMA_LOG_LEVELS.join(', ')}` }).optional(),
+};

@@ -15,11 +15,11 @@ import { translateLlamaError } from '../../llama/errors.js';
 import {
   acquireLlamaModel,
   ggufRevision,
-  LLAMA_LOG_LEVELS,
   type LlamaGpu,
   type LlamaGpuLayers,
   type LlamaLogLevel,
   type LlamaModelLease,
+  llamaLoadShape,
   loadNodeLlamaCpp,
 } from '../../llama/registry.js';
 import {
@@ -105,18 +105,7 @@ const optionsSchema = z
       .max(MAX_BATCH_SIZE_LIMIT, `maxBatchSize must be at most ${MAX_BATCH_SIZE_LIMIT}`)
       .optional(),
     overflow: z.enum(['truncate', 'error'], { error: "overflow must be 'truncate' or 'error'" }).optional(),
-    revision: z.string().min(1, 'revision is empty').optional(),
-    gpu: z
-      .union([z.literal(false), z.enum(['auto', 'cuda', 'vulkan', 'metal'])], {
-        error: "gpu must be false, 'auto', 'cuda', 'vulkan' or 'metal'",
-      })
-      .optional(),
-    gpuLayers: z
-      .union([z.number().int().nonnegative(), z.enum(['auto', 'max'])], {
-        error: "gpuLayers must be a non-negative integer, 'auto' or 'max'",
-      })
-      .optional(),
-    logLevel: z.enum(LLAMA_LOG_LEVELS, { error: `logLevel must be one of: ${LLAMA_LOG_LEVELS.join(', ')}` }).optional(),
+    ...llamaLoadShape,
   })
   .strict()
   .superRefine(checkModelSource);

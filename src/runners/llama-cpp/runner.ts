@@ -37,11 +37,11 @@ import { translateLlamaError } from '../../llama/errors.js';
 import {
   acquireLlamaModel,
   ggufRevision,
-  LLAMA_LOG_LEVELS,
   type LlamaGpu,
   type LlamaGpuLayers,
   type LlamaLogLevel,
   type LlamaModelLease,
+  llamaLoadShape,
   loadNodeLlamaCpp,
 } from '../../llama/registry.js';
 import {
@@ -132,18 +132,7 @@ const optionsSchema = z
     temperature: z.number().min(0, 'temperature must be at least 0').max(2, 'temperature must be at most 2').optional(),
     topP: z.number().gt(0, 'topP must be above 0').max(1, 'topP must be at most 1').optional(),
     topK: z.number().int('topK must be an integer').nonnegative('topK must not be negative').optional(),
-    revision: z.string().min(1, 'revision is empty').optional(),
-    gpu: z
-      .union([z.literal(false), z.enum(['auto', 'cuda', 'vulkan', 'metal'])], {
-        error: "gpu must be false, 'auto', 'cuda', 'vulkan' or 'metal'",
-      })
-      .optional(),
-    gpuLayers: z
-      .union([z.number().int().nonnegative(), z.enum(['auto', 'max'])], {
-        error: "gpuLayers must be a non-negative integer, 'auto' or 'max'",
-      })
-      .optional(),
-    logLevel: z.enum(LLAMA_LOG_LEVELS, { error: `logLevel must be one of: ${LLAMA_LOG_LEVELS.join(', ')}` }).optional(),
+    ...llamaLoadShape,
   })
   .strict()
   .superRefine(checkModelSource);
