@@ -40,19 +40,23 @@ export {
   type SemanticGenerateResult,
   withSemanticCache,
 } from './compose/semantic-cache.js';
+export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal } from './core/auth.js';
 export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
   Catalog,
   CatalogCapabilities,
+  DatasetField,
   DatasetInfo,
   DatasetRef,
   IngestionRun,
   LineageEdge,
+  RunStatus,
 } from './core/catalog.js';
 export type {
   DenseEmbedder,
   Embedder,
   EmbeddingRole,
+  TokenCounter,
   EmbedOptions,
   EmbedResult,
   SparseEmbedder,
@@ -71,6 +75,7 @@ export {
   MissingDependencyError,
   NotFoundError,
   PartialWriteError,
+  RateLimitedError,
   TimeoutError,
   UnauthorizedError,
   UnavailableError,

@@ -10,6 +10,13 @@ export type EmbedOptions = {
   abortSignal?: AbortSignal;
 };
 
+/** Counts tokens the way the embedding model does, so splitters can size chunks in tokens. */
+export type TokenCounter = {
+  /** Identifies the tokenizer (e.g. the model id); part of the chunker settings a ledger records. */
+  readonly id: string;
+  count(text: string): number;
+};
+
 export type EmbedResult<TVector> = {
   vectors: TVector[];
   usage?: { tokens: number };
@@ -31,6 +38,8 @@ export type Embedder<TVector = Float32Array> = {
   /** Describes the embedding space; may load the model to discover its dimensions. */
   space(): Promise<EmbeddingSpace>;
   embed(options: EmbedOptions): Promise<EmbedResult<TVector>>;
+  /** The model's tokenizer, when the adapter has one (may load the model). */
+  tokenizer?(): Promise<TokenCounter>;
   dispose?(): Promise<void>;
 };
 

@@ -266,6 +266,29 @@ export class PartialWriteError extends KumikiError {
   static override isInstance = isNamed<PartialWriteError>('PartialWriteError');
 }
 
+/** A caller used up its allowance (requests or tokens per window). Retry after `retryAfterMs`. */
+export class RateLimitedError extends KumikiError {
+  readonly retryAfterMs: number;
+  readonly limit: number;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      limit: number;
+      retryAfterMs: number;
+      scope: string;
+    },
+  ) {
+    super('KUMIKI_RATE_LIMITED', {
+      ...options,
+      isRetryable: true,
+      message: `Rate limit of ${options.limit} ${options.scope} reached. Retry in ${Math.ceil(options.retryAfterMs / 1000)} s.`,
+    });
+    this.name = 'RateLimitedError';
+    this.retryAfterMs = options.retryAfterMs;
+    this.limit = options.limit;
+  }
+  static override isInstance = isNamed<RateLimitedError>('RateLimitedError');
+}
+
 /** An optional library an adapter needs is not installed. */
 export class MissingDependencyError extends KumikiError {
   readonly packageName: string;
