@@ -1,0 +1,323 @@
+import { z } from 'zod';
+import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
+import { type Filter, filterSchema } from '../filter/ast.js';
+import { functionSchema } from '../http/credentials.js';
+import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from './schemas.js';
+import { withSpan } from './telemetry.js';
+
+export type RetrievalMode = 'dense' | 'sparse' | 'hybrid';
+
+/** Where a retrieved chunk came from: enough to cite it and to find it again. */
+export type Citation = {
+  /** The source's URI, as ingested. */
+  source: string;
+  title?: string;
+  heading?: string;
+  /** Position of the chunk in its source (0-based). */
+  chunk: number;
+  /** Character offsets of the chunk in the source's text. */
+  start: number;
+  end: number;
+  modifiedAt?: string;
+};
+
+export type RetrievedChunk = { id: RecordId; text: string; score: number; citation: Citation; payload: JsonObject };
+
+/**
+ * Re-orders candidates, e.g. with a cross-encoder. Returns the chunks to keep, best first, with their
+ * new scores; it may drop candidates but must not invent them.
+ */
+export type Reranker = (
+  query: string,
+  chunks: RetrievedChunk[],
+  options: { abortSignal?: AbortSignal },
+) => Promise<RetrievedChunk[]>;
+
+export type RetrieveOptions = {
+  store: Store;
+  collection: string;
+  query: string;
+  /** Default: `hybrid` with both embedders, otherwise the one given. */
+  mode?: RetrievalMode;
+  embedder?: DenseEmbedder;
+  sparseEmbedder?: SparseEmbedder;
+  /** Chunks returned, default 5. */
+  limit?: number;
+  filter?: Filter;
+  /**
+   * Maximal marginal relevance: picks chunks that are relevant and unlike those already picked.
+   * `lambda` 1 is pure relevance, 0 pure diversity (default 0.5); `candidates` fetched first (default 4 × limit).
+   */
+  mmr?: { lambda?: number; candidates?: number };
+  rerank?: Reranker;
+  /** Candidates fetched for the reranker, default 4 × limit. */
+  rerankCandidates?: number;
+  /** Chunks scoring below this (in the store's score, before reranking) are dropped. */
+  minScore?: number;
+  abortSignal?: AbortSignal;
+};
+
+const optionsSchema = z
+  .object({
+    store: storeSchema,
+    collection: z.string().min(1, 'collection must not be empty'),
+    query: z.string().refine((value) => value.trim().length > 0, 'query must contain text'),
+    mode: z.enum(['dense', 'sparse', 'hybrid']).optional(),
+    embedder: denseEmbedderSchema.optional(),
+    sparseEmbedder: sparseEmbedderSchema.optional(),
+    limit: z.number().int().min(1).max(1000).optional(),
+    filter: filterSchema.optional(),
+    mmr: z
+      .object({
+        lambda: z.number().min(0).max(1).optional(),
+        candidates: z.number().int().min(1).max(10_000).optional(),
+      })
+      .strict()
+      .optional(),
+    rerank: functionSchema<Reranker>(
+      'rerank must be a function (query, chunks, options) => Promise<chunks>',
+    ).optional(),
+    rerankCandidates: z.number().int().min(1).max(10_000).optional(),
+    minScore: z.number().refine(Number.isFinite, 'minScore must be finite').optional(),
+    abortSignal: abortSignalSchema.optional(),
+  })
+  .strict()
+  .superRefine((options, ctx) => {
+    const mode = options.mode;
+    if ((mode === 'dense' || mode === 'hybrid') && !options.embedder)
+      ctx.addIssue({ code: 'custom', path: ['embedder'], message: `mode "${mode}" needs a dense embedder` });
+    if ((mode === 'sparse' || mode === 'hybrid') && !options.sparseEmbedder)
+      ctx.addIssue({ code: 'custom', path: ['sparseEmbedder'], message: `mode "${mode}" needs a sparse embedder` });
+    if (!mode && !options.embedder && !options.sparseEmbedder)
+      ctx.addIssue({ code: 'custom', path: ['embedder'], message: 'give an embedder, a sparseEmbedder or both' });
+  });
+
+/** The retrieval mode `retrieve` uses for these embedders. */
+export function resolveMode(options: Pick<RetrieveOptions, 'mode' | 'embedder' | 'sparseEmbedder'>): RetrievalMode {
+  if (options.mode) return options.mode;
+  if (options.embedder && options.sparseEmbedder) return 'hybrid';
+  return options.embedder ? 'dense' : 'sparse';
+}
+
+/**
+ * Finds the chunks that best answer `query`: dense, sparse (BM25) or hybrid (reciprocal-rank fusion)
+ * search over any Store, with filters, an optional reranker and MMR diversification. Every result
+ * carries its citation. Reads collections written by `ingest()` (payload `text`, `source`, `chunk`, …).
+ */
+export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk[]> {
+  const parsed = parseArgument(optionsSchema, options, 'retrieve options');
+  const mode = resolveMode(parsed);
+  const limit = parsed.limit ?? 5;
+  const fetch = Math.max(
+    limit,
+    parsed.mmr ? (parsed.mmr.candidates ?? 4 * limit) : 0,
+    parsed.rerank ? (parsed.rerankCandidates ?? 4 * limit) : 0,
+  );
+  return withSpan(
+    'kumiki.retrieve',
+    { 'kumiki.collection': parsed.collection, 'kumiki.retrieve.mode': mode, 'kumiki.retrieve.limit': limit },
+    async (span) => {
+      const [vector, sparseVector] = await Promise.all([
+        mode === 'sparse' ? undefined : embedQuery(parsed.embedder as DenseEmbedder, parsed.query, parsed.abortSignal),
+        mode === 'dense'
+          ? undefined
+          : embedQuery(parsed.sparseEmbedder as SparseEmbedder, parsed.query, parsed.abortSignal),
+      ]);
+      const matches = await withSpan(
+        'kumiki.store.search',
+        { 'kumiki.store.provider': parsed.store.provider, 'kumiki.collection': parsed.collection },
+        () =>
+          parsed.store.search({
+            collection: parsed.collection,
+            ...(vector ? { vector } : {}),
+            ...(sparseVector ? { sparseVector } : {}),
+            ...(mode === 'hybrid' ? { fusion: { method: 'rrf' as const } } : {}),
+            limit: fetch,
+            ...(parsed.filter ? { filter: parsed.filter } : {}),
+            ...(parsed.mmr ? { includeVectors: true } : {}),
+            ...(parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {}),
+          }),
+      );
+      const relevant = parsed.minScore === undefined ? matches : matches.filter((m) => m.score >= parsed.minScore!);
+      let chunks = relevant.map((match) => toChunk(match, parsed.collection));
+      if (parsed.rerank && chunks.length > 0) {
+        const rerank = parsed.rerank;
+        const candidates = chunks;
+        chunks = await withSpan('kumiki.rerank', { 'kumiki.rerank.candidates': candidates.length }, async () =>
+          checkReranked(await rerank(parsed.query, candidates, { abortSignal: parsed.abortSignal }), candidates),
+        );
+      }
+      if (parsed.mmr) {
+        const byId = new Map(relevant.map((match) => [match.id, match]));
+        chunks = maximalMarginalRelevance(chunks, byId, limit, parsed.mmr.lambda ?? 0.5);
+      }
+      const results = chunks.slice(0, limit);
+      span.setAttribute('kumiki.retrieve.results', results.length);
+      return results;
+    },
+  );
+}
+
+async function embedQuery<T>(
+  embedder: {
+    embed(options: { values: string[]; role: 'query'; abortSignal?: AbortSignal }): Promise<{ vectors: T[] }>;
+    provider: string;
+    modelId: string;
+  },
+  query: string,
+  abortSignal: AbortSignal | undefined,
+): Promise<T> {
+  return withSpan(
+    'kumiki.embed',
+    {
+      'kumiki.embedder.provider': embedder.provider,
+      'kumiki.embedder.model': embedder.modelId,
+      'kumiki.embed.count': 1,
+    },
+    async () => {
+      const { vectors } = await embedder.embed({
+        values: [query],
+        role: 'query',
+        ...(abortSignal ? { abortSignal } : {}),
+      });
+      const vector = vectors[0];
+      if (vector === undefined)
+        throw new InvalidArgumentError({
+          argument: 'embedder',
+          issues: [{ path: '', message: `${embedder.provider} returned no vector for the query` }],
+        });
+      return vector;
+    },
+  );
+}
+
+const optionalString = (value: unknown) => (typeof value === 'string' ? value : undefined);
+const integer = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) ? value : undefined);
+
+/** A stored chunk as a retrieval result; records without the fields ingest writes are refused, not skipped. */
+export function toChunk(match: Match, collection: string): RetrievedChunk {
+  const { payload } = match;
+  const text = optionalString(payload.text);
+  const source = optionalString(payload.source);
+  if (text === undefined || source === undefined) {
+    throw new InvalidArgumentError({
+      argument: 'collection',
+      issues: [
+        {
+          path: '',
+          message: `record ${JSON.stringify(match.id)} in "${collection}" has no string payload.text and payload.source; retrieve() reads collections written by ingest(), or records carrying those fields`,
+        },
+      ],
+    });
+  }
+  const citation: Citation = {
+    source,
+    chunk: integer(payload.chunk) ?? 0,
+    start: integer(payload.start) ?? 0,
+    end: integer(payload.end) ?? text.length,
+  };
+  for (const key of ['title', 'heading', 'modifiedAt'] as const) {
+    const value = optionalString(payload[key]);
+    if (value !== undefined) citation[key] = value;
+  }
+  return { id: match.id, text, score: match.score, citation, payload };
+}
+
+function checkReranked(reranked: unknown, candidates: readonly RetrievedChunk[]): RetrievedChunk[] {
+  const known = new Set(candidates.map((chunk) => chunk.id));
+  if (!Array.isArray(reranked) || reranked.some((chunk) => !known.has((chunk as RetrievedChunk)?.id))) {
+    throw new InvalidArgumentError({
+      argument: 'rerank',
+      issues: [
+        { path: '', message: 'the reranker must return an array of the chunks it was given (it may drop some)' },
+      ],
+    });
+  }
+  return reranked as RetrievedChunk[];
+}
+
+type Similarity = (a: Match, b: Match) => number;
+
+/** Cosine similarity of two matches: dense vectors when both have them, otherwise sparse. */
+const similarity: Similarity = (a, b) => {
+  if (a.vector && b.vector) return cosine(a.vector, b.vector);
+  if (a.sparseVector && b.sparseVector) return sparseCosine(a.sparseVector, b.sparseVector);
+  return 0;
+};
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+function sparseCosine(a: SparseVector, b: SparseVector): number {
+  const weights = new Map<number, number>();
+  let na = 0;
+  for (let i = 0; i < a.indices.length; i++) {
+    const value = a.values[i] as number;
+    weights.set(a.indices[i] as number, value);
+    na += value * value;
+  }
+  let dot = 0;
+  let nb = 0;
+  for (let i = 0; i < b.indices.length; i++) {
+    const value = b.values[i] as number;
+    nb += value * value;
+    dot += (weights.get(b.indices[i] as number) ?? 0) * value;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/**
+ * Greedy MMR over candidates in relevance order. Relevance is the candidate's score scaled to [0, 1]
+ * within the candidate set, so it is comparable to cosine similarity whatever the metric or fusion.
+ */
+export function maximalMarginalRelevance(
+  chunks: readonly RetrievedChunk[],
+  matches: ReadonlyMap<RecordId, Match>,
+  limit: number,
+  lambda: number,
+): RetrievedChunk[] {
+  if (chunks.length === 0) return [];
+  const scores = chunks.map((chunk) => chunk.score);
+  const low = Math.min(...scores);
+  const span = Math.max(...scores) - low;
+  const relevance = chunks.map((chunk) => (span === 0 ? 1 : (chunk.score - low) / span));
+  const picked: number[] = [];
+  const left = new Set(chunks.keys());
+  while (picked.length < limit && left.size > 0) {
+    let best = -1;
+    let bestValue = Number.NEGATIVE_INFINITY;
+    for (const i of left) {
+      const candidate = matches.get((chunks[i] as RetrievedChunk).id) as Match;
+      let redundancy = 0;
+      for (const j of picked) {
+        redundancy = Math.max(
+          redundancy,
+          similarity(candidate, matches.get((chunks[j] as RetrievedChunk).id) as Match),
+        );
+      }
+      const value = lambda * (relevance[i] as number) - (1 - lambda) * redundancy;
+      if (value > bestValue) {
+        bestValue = value;
+        best = i;
+      }
+    }
+    picked.push(best);
+    left.delete(best);
+  }
+  return picked.map((i) => chunks[i] as RetrievedChunk);
+}
