@@ -8,6 +8,7 @@ const library = {
   index: 'src/index.ts',
   'stores/memory/file': 'src/stores/memory/file.ts',
   testing: 'src/testing/index.ts',
+  'auth/oidc': 'src/auth/oidc/index.ts',
   'runners/llama-cpp': 'src/runners/llama-cpp/index.ts',
   'runners/openai-compatible': 'src/runners/openai-compatible/index.ts',
   'stores/pgvector': 'src/stores/pgvector/index.ts',

@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^kumiki$/, replacement: source('./src/index.ts') },
       { find: /^kumiki\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^kumiki\/auth\/oidc$/, replacement: source('./src/auth/oidc/index.ts') },
       { find: /^kumiki\/runners\/llama-cpp$/, replacement: source('./src/runners/llama-cpp/index.ts') },
       { find: /^kumiki\/runners\/openai-compatible$/, replacement: source('./src/runners/openai-compatible/index.ts') },
       { find: /^kumiki\/stores\/pgvector$/, replacement: source('./src/stores/pgvector/index.ts') },
