@@ -1,6 +1,17 @@
 // kumiki: the root entry. Runtime-neutral: no `node:` modules and no adapter libraries load from here.
 
 export {
+  ACCESS_ACTIONS,
+  type ClaimMapping,
+  claimMappingSchema,
+  compileNamePattern,
+  createPolicy,
+  type PolicyOptions,
+  type PolicyRule,
+  principalFromClaims,
+} from './auth/policy.js';
+export { type ScopeCacheOptions, type ScopeStoreOptions, scopeCache, scopeStore } from './auth/scoped.js';
+export {
   type Bm25Encoder,
   type Bm25Options,
   type Bm25State,
@@ -56,10 +67,10 @@ export type {
   DenseEmbedder,
   Embedder,
   EmbeddingRole,
-  TokenCounter,
   EmbedOptions,
   EmbedResult,
   SparseEmbedder,
+  TokenCounter,
 } from './core/embedder.js';
 export {
   AbortedError,
@@ -139,6 +150,37 @@ export {
   parseFilter,
 } from './filter/ast.js';
 export { evaluateFilter, filterFields } from './filter/evaluate.js';
+export {
+  type AnswerOptions,
+  type AnswerPart,
+  type AnswerResult,
+  type AnswerSource,
+  answer,
+  citedSources,
+  DEFAULT_INSTRUCTIONS,
+  DEFAULT_NO_ANSWER,
+  groundedMessages,
+  streamAnswer,
+} from './pipeline/answer.js';
+export {
+  CHUNK_FIELDS,
+  type IngestOptions,
+  type IngestPhase,
+  type IngestProgress,
+  type IngestReport,
+  ingest,
+} from './pipeline/ingest.js';
+export { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './pipeline/ledger.js';
+export { type ChunkProvenance, explainChunk } from './pipeline/provenance.js';
+export {
+  type Citation,
+  type Reranker,
+  type RetrievalMode,
+  type RetrievedChunk,
+  type RetrieveOptions,
+  retrieve,
+} from './pipeline/retrieve.js';
+export type { Chunk, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,
   type MemoryStore,
