@@ -9,6 +9,9 @@ export default defineConfig({
     alias: [
       { find: /^kumiki$/, replacement: source('./src/index.ts') },
       { find: /^kumiki\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^kumiki\/catalogs\/datahub$/, replacement: source('./src/catalogs/datahub/index.ts') },
+      { find: /^kumiki\/catalogs\/local\/file$/, replacement: source('./src/catalogs/local/file.ts') },
+      { find: /^kumiki\/catalogs\/local$/, replacement: source('./src/catalogs/local/index.ts') },
       { find: /^kumiki\/auth\/oidc$/, replacement: source('./src/auth/oidc/index.ts') },
       { find: /^kumiki\/runners\/llama-cpp$/, replacement: source('./src/runners/llama-cpp/index.ts') },
       { find: /^kumiki\/runners\/openai-compatible$/, replacement: source('./src/runners/openai-compatible/index.ts') },

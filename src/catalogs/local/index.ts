@@ -1,0 +1,189 @@
+import { z } from 'zod';
+import type { Catalog, DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
+import { parseArgument } from '../../core/validate.js';
+import type { SnapshotPersistence } from '../../stores/memory/memory-store.js';
+import {
+  edgeKey,
+  matches,
+  newestFirst,
+  parseDataset,
+  parseEdges,
+  parseRef,
+  parseRun,
+  parseRunId,
+  parseSearch,
+  refKey,
+  walkUpstream,
+} from './model.js';
+import { type CatalogSnapshot, decodeCatalog, encodeCatalog } from './snapshot.js';
+
+export type LocalCatalogOptions = {
+  /**
+   * Where the catalog is kept: every write resolves after a snapshot holding it is saved. Without it
+   * the catalog lives and dies with the process. In Node, `createLocalCatalog({ path })` from
+   * `kumiki/catalogs/local/file` keeps it in a crash-safe file.
+   */
+  persistence?: SnapshotPersistence;
+};
+
+export type LocalCatalog = Catalog & {
+  /** The file or persistence location, when the catalog is persistent. */
+  readonly location: string | undefined;
+};
+
+export const persistenceSchema = z.custom<SnapshotPersistence>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as SnapshotPersistence).load === 'function' &&
+    typeof (value as SnapshotPersistence).save === 'function',
+  'persistence must have load() and save() methods',
+);
+
+const optionsSchema = z.object({ persistence: persistenceSchema.optional() }).strict();
+
+type State = {
+  datasets: Map<string, DatasetInfo>;
+  runs: Map<string, IngestionRun>;
+  edges: Map<string, LineageEdge>;
+};
+
+const emptyState = (): State => ({ datasets: new Map(), runs: new Map(), edges: new Map() });
+
+function toSnapshot(state: State): CatalogSnapshot {
+  return { datasets: [...state.datasets.values()], runs: [...state.runs.values()], edges: [...state.edges.values()] };
+}
+
+function fromSnapshot(snapshot: CatalogSnapshot): State {
+  const state = emptyState();
+  for (const dataset of snapshot.datasets) state.datasets.set(refKey(dataset), dataset);
+  for (const run of snapshot.runs) state.runs.set(run.id, run);
+  for (const edge of snapshot.edges) state.edges.set(edgeKey(edge), edge);
+  return state;
+}
+
+/**
+ * The embedded catalog, for any runtime: in memory by default, or kept through `persistence`. For a
+ * crash-safe file in Node use `createLocalCatalog({ path })` from `kumiki/catalogs/local/file`.
+ *
+ * Writes are serialised: each one is applied, then the whole catalog is saved (temporary file,
+ * fsync, atomic rename) before the call resolves. A failed save rolls the change back, so memory and
+ * disk never disagree. A file whose checksum or format is wrong is refused with `CorruptDataError`.
+ */
+export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCatalog {
+  const config = parseArgument(optionsSchema, options, 'local catalog options');
+  const persistence = config.persistence;
+  const location = persistence?.location;
+  let state: State | undefined;
+  let saved: Uint8Array | undefined;
+  let loading: Promise<State> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const load = async (): Promise<State> => {
+    const bytes = await persistence?.load();
+    const loaded = bytes ? fromSnapshot(decodeCatalog(bytes, persistence?.location ?? 'catalog')) : emptyState();
+    saved = bytes;
+    state = loaded;
+    return loaded;
+  };
+
+  const ready = (): Promise<State> => {
+    if (state) return Promise.resolve(state);
+    loading ??= load().finally(() => {
+      loading = undefined;
+    });
+    return loading;
+  };
+
+  /** Runs a mutation after every earlier one, saving the result; a failed save restores the last saved state. */
+  const write = (mutate: (current: State) => void): Promise<void> => {
+    const task = queue.then(async () => {
+      const current = await ready();
+      mutate(current);
+      if (!persistence) return;
+      const bytes = encodeCatalog(toSnapshot(current));
+      try {
+        await persistence.save(bytes);
+        saved = bytes;
+      } catch (error) {
+        state = saved ? fromSnapshot(decodeCatalog(saved, persistence.location)) : emptyState();
+        throw error;
+      }
+    });
+    queue = task.catch(() => undefined);
+    return task;
+  };
+
+  return {
+    specificationVersion: 'kumiki.catalog.v2',
+    provider: 'local',
+    capabilities: { search: true, persistent: location !== undefined },
+    location,
+
+    async registerDataset(dataset) {
+      const info = parseDataset(dataset);
+      await write((current) => {
+        current.datasets.set(refKey(info), info);
+      });
+    },
+
+    async getDataset(dataset) {
+      const ref = parseRef(dataset);
+      const current = await ready();
+      const found = current.datasets.get(refKey(ref));
+      return found ? structuredClone(found) : undefined;
+    },
+
+    async recordRun(run) {
+      const parsed = parseRun(run);
+      await write((current) => {
+        current.runs.set(parsed.id, parsed);
+      });
+    },
+
+    async getRun(id) {
+      const runId = parseRunId(id);
+      const found = (await ready()).runs.get(runId);
+      return found ? structuredClone(found) : undefined;
+    },
+
+    async addLineage(edges) {
+      const parsed = parseEdges(edges);
+      if (parsed.length === 0) return;
+      await write((current) => {
+        for (const edge of parsed) current.edges.set(edgeKey(edge), edge);
+      });
+    },
+
+    async getLineage(dataset) {
+      const ref = parseRef(dataset);
+      const current = await ready();
+      const upstream = await walkUpstream(ref, async (level) => {
+        const wanted = new Set(level.map(refKey));
+        const byDataset = new Map<string, LineageEdge[]>();
+        for (const edge of current.edges.values()) {
+          const key = refKey(edge.downstream);
+          if (!wanted.has(key)) continue;
+          byDataset.set(key, [...(byDataset.get(key) ?? []), edge]);
+        }
+        return byDataset;
+      });
+      const key = refKey(ref);
+      const runs = newestFirst([...current.runs.values()].filter((run) => refKey(run.output) === key));
+      return structuredClone({ upstream, runs });
+    },
+
+    async searchDatasets(query, searchOptions) {
+      const { query: text, kind, limit } = parseSearch(query, searchOptions);
+      const current = await ready();
+      const found = [...current.datasets.values()]
+        .filter((dataset) => (kind === undefined || dataset.kind === kind) && matches(dataset, text))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1));
+      return structuredClone(found.slice(0, limit));
+    },
+
+    async dispose() {
+      await queue;
+    },
+  };
+}
