@@ -162,6 +162,7 @@ export {
   groundedMessages,
   streamAnswer,
 } from './pipeline/answer.js';
+export { decodeEntities, type HtmlText, htmlToText } from './pipeline/html.js';
 export {
   CHUNK_FIELDS,
   type IngestOptions,
@@ -171,6 +172,23 @@ export {
   ingest,
 } from './pipeline/ingest.js';
 export { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './pipeline/ledger.js';
+export {
+  APPLICATION_JSON,
+  APPLICATION_NDJSON,
+  EXTENSION_CONTENT_TYPES,
+  fromIterable,
+  fromStrings,
+  guessContentType,
+  stringUri,
+  TEXT_HTML,
+  TEXT_MARKDOWN,
+  TEXT_PLAIN,
+  type TextItem,
+  type TextToDocumentOptions,
+  textToDocument,
+  textToDocuments,
+  type UnsupportedPolicy,
+} from './pipeline/loaders.js';
 export { type ChunkProvenance, explainChunk } from './pipeline/provenance.js';
 export {
   type Citation,
@@ -180,6 +198,12 @@ export {
   type RetrieveOptions,
   retrieve,
 } from './pipeline/retrieve.js';
+export {
+  createRecursiveSplitter,
+  DEFAULT_SEPARATORS,
+  type RecursiveSplitterOptions,
+  type SplitUnit,
+} from './pipeline/splitter.js';
 export type { Chunk, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,

@@ -328,3 +328,28 @@ describe('options and errors', () => {
     }
   });
 });
+
+describe('tokenizer()', () => {
+  test('counts tokens with the shared model: model.tokenize(text).length, id names the GGUF and its hash', async () => {
+    const e = embedder();
+    try {
+      const counter = await e.tokenizer();
+      const { model } = await e.native();
+      const space = await e.space();
+      expect(counter.id).toBe(`llama-cpp/${space.model}@${space.revision}`);
+      for (const text of [
+        '',
+        'hello world',
+        'Once upon a time there was a little cat.',
+        'über 猫 😀',
+        'a'.repeat(500),
+      ]) {
+        expect(counter.count(text)).toBe(model.tokenize(text).length);
+      }
+      expect(counter.count('Once upon a time')).toBeGreaterThan(0);
+    } finally {
+      await e.dispose();
+    }
+    await expect(e.tokenizer()).rejects.toMatchObject({ name: 'ConflictError' });
+  });
+});

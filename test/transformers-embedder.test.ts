@@ -390,3 +390,25 @@ describe('downloads from a hub (a local HTTP server standing in for huggingface.
 test('no request left this machine', () => {
   expect(outsideRequests).toBe(0);
 });
+
+describe('tokenizer()', () => {
+  test('counts tokens exactly as the model tokenizer encodes them (special tokens included)', async () => {
+    const embedder = create();
+    const counter = await embedder.tokenizer();
+    const { tokenizer } = await embedder.native();
+    expect(counter.id).toBe(`transformers.js/${folder}@main`);
+    const texts = [
+      '',
+      'hello world',
+      'the quick brown fox jumps over the lazy dog',
+      'über 猫 😀 naïve',
+      'x'.repeat(300),
+    ];
+    for (const text of texts) expect(counter.count(text)).toBe(tokenizer.encode(text).length);
+    // No truncation: a long text counts all its tokens, more than the model's limit.
+    const { extra } = await embedder.space();
+    expect(counter.count('the cat '.repeat(600))).toBeGreaterThan(extra?.maxLength as number);
+    await embedder.dispose();
+    await expect(embedder.tokenizer()).rejects.toMatchObject({ name: 'ConflictError' });
+  });
+});

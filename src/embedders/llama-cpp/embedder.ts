@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
-import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedder.js';
+import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import {
   AbortedError,
   ConflictError,
@@ -85,6 +85,11 @@ export interface LlamaCppEmbedder extends DenseEmbedder {
   readonly modelId: string;
   /** Loads the model (once, shared) and creates this embedder's context, if not done yet. */
   native(): Promise<LlamaCppEmbedderNative>;
+  /**
+   * Counts tokens with the shared model's tokenizer (`model.tokenize(text).length`: no prefix, no
+   * BOS/EOS); loads the model if needed. Its id names the GGUF and its revision (content hash).
+   */
+  tokenizer(): Promise<TokenCounter>;
   /** Closes this embedder's context and releases its hold on the shared model. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -381,6 +386,13 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
       guarded('get the llama.cpp instance', async () => {
         const state = await init();
         return { llama: state.lease.llama, model: state.lease.model, context: state.context };
+      }),
+    tokenizer: () =>
+      guarded('get the tokenizer', async (): Promise<TokenCounter> => {
+        const state = await init();
+        const { model, revision } = await space();
+        const { model: llamaModel } = state.lease;
+        return { id: `llama-cpp/${model}@${revision}`, count: (text: string) => llamaModel.tokenize(text).length };
       }),
     async dispose() {
       if (disposed) return;

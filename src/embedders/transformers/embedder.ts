@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo, Tensor } from '@huggingface/transformers';
 import { z } from 'zod';
-import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedder.js';
+import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import { AbortedError, ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
@@ -67,6 +67,11 @@ export interface TransformersEmbedder extends DenseEmbedder {
   embed(options: EmbedOptions): Promise<EmbedResult<Float32Array>>;
   /** The tokenizer and model (loads them if needed): an escape hatch. */
   native(): Promise<TransformersNative>;
+  /**
+   * Counts tokens as `embed` does (special tokens included, no prefix, no truncation); loads the model
+   * if needed. Its id names the model and revision.
+   */
+  tokenizer(): Promise<TokenCounter>;
   /**
    * Waits for running `embed` calls to stop (they stop at their next batch), then releases the ONNX
    * session. Afterwards every method throws ConflictError; create a new embedder instead.
@@ -343,6 +348,15 @@ export function createTransformersEmbedder(options: TransformersEmbedderOptions)
       assertUsable();
       const { tokenizer, model } = await track(load());
       return { tokenizer, model };
+    },
+
+    async tokenizer() {
+      assertUsable();
+      const { tokenizer } = await track(load());
+      return {
+        id: `transformers.js/${modelId}@${revision}`,
+        count: (text: string) => tokenizer.encode(text).length,
+      };
     },
 
     async dispose() {

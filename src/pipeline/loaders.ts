@@ -1,0 +1,486 @@
+/**
+ * Turning content into SourceDocuments (runtime-neutral: no file system here; see loaders-node.ts).
+ * Markdown and plain text stay as written, HTML becomes text, JSON readable `path: value` lines,
+ * JSONL one document per line. Nothing is dropped silently: bad content throws InvalidArgumentError
+ * naming the source, or, with `onUnsupported: 'skip'`, is reported to `onSkip`.
+ */
+import { z } from 'zod';
+import { InvalidArgumentError } from '../core/errors.js';
+import { sha256Hex } from '../core/sha256.js';
+import { type JsonObject, type JsonValue, jsonObjectSchema } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
+import { htmlToText } from './html.js';
+import type { SourceDocument } from './types.js';
+
+export const TEXT_PLAIN = 'text/plain';
+export const TEXT_MARKDOWN = 'text/markdown';
+export const TEXT_HTML = 'text/html';
+export const APPLICATION_JSON = 'application/json';
+export const APPLICATION_NDJSON = 'application/x-ndjson';
+
+/** File extensions (lower case, with the dot) and the content type each is read as. */
+export const EXTENSION_CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.md': TEXT_MARKDOWN,
+  '.markdown': TEXT_MARKDOWN,
+  '.html': TEXT_HTML,
+  '.htm': TEXT_HTML,
+  '.json': APPLICATION_JSON,
+  '.jsonl': APPLICATION_NDJSON,
+  '.ndjson': APPLICATION_NDJSON,
+  '.txt': TEXT_PLAIN,
+};
+
+/** Other spellings of the supported types. */
+const ALIASES: Record<string, string> = {
+  'text/x-markdown': TEXT_MARKDOWN,
+  'application/xhtml+xml': TEXT_HTML,
+  'text/json': APPLICATION_JSON,
+  'application/jsonl': APPLICATION_NDJSON,
+  'application/x-jsonlines': APPLICATION_NDJSON,
+  'application/jsonlines': APPLICATION_NDJSON,
+  'application/ndjson': APPLICATION_NDJSON,
+};
+
+export type UnsupportedPolicy = 'error' | 'skip';
+
+export type TextToDocumentOptions = {
+  /** MIME type of `content`; default: guessed from the uri's extension (unknown → `text/plain`). */
+  contentType?: string;
+  /** Last modification time, ISO 8601. */
+  modifiedAt?: string;
+  /** App-defined fields copied into every chunk's payload. */
+  metadata?: JsonObject;
+  /** JSON and JSONL: use only these top-level fields (in this order) as the text. */
+  textFields?: string[];
+  /** JSONL: each line is a record whose `textField` (a string) is the text; other fields go to metadata. */
+  textField?: string;
+  /** JSONL records: the field that identifies a record (uri `…#<id>` instead of `…#L<line>`). */
+  idField?: string;
+  /** Binary or unsupported content: throw InvalidArgumentError (default) or skip it and call `onSkip`. */
+  onUnsupported?: UnsupportedPolicy;
+  /** Receives every source skipped, with the reason; required with `onUnsupported: 'skip'`. */
+  onSkip?: (uri: string, reason: string) => void;
+};
+
+const fieldName = z.string().min(1, 'field names must not be empty');
+
+export const textToDocumentOptionsShape = {
+  contentType: z.string().min(1, 'contentType must be a MIME type such as text/markdown').optional(),
+  modifiedAt: z.iso.datetime({ offset: true, error: 'modifiedAt must be an ISO 8601 date-time' }).optional(),
+  metadata: jsonObjectSchema.optional(),
+  textFields: z.array(fieldName).min(1, 'textFields must name at least one field').optional(),
+  textField: fieldName.optional(),
+  idField: fieldName.optional(),
+  onUnsupported: z.enum(['error', 'skip'], { error: "onUnsupported must be 'error' or 'skip'" }).optional(),
+  onSkip: z
+    .custom<(uri: string, reason: string) => void>((value) => typeof value === 'function', 'onSkip must be a function')
+    .optional(),
+};
+
+/** Shared checks: skipping needs someone to tell, and idField only makes sense with textField. */
+export function checkSkipOptions(
+  value: { onUnsupported?: UnsupportedPolicy; onSkip?: unknown; idField?: string; textField?: string },
+  context: z.core.$RefinementCtx,
+): void {
+  if (value.onUnsupported === 'skip' && value.onSkip === undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['onSkip'],
+      message: "onUnsupported: 'skip' needs an onSkip callback, so that skipped sources are reported",
+    });
+  }
+  if (value.idField !== undefined && value.textField === undefined) {
+    context.addIssue({ code: 'custom', path: ['idField'], message: 'idField needs textField (JSONL records)' });
+  }
+}
+
+const optionsSchema = z.object(textToDocumentOptionsShape).strict().superRefine(checkSkipOptions);
+const uriSchema = z.string().min(1, 'uri must not be empty');
+const contentSchema = z.string({ error: 'content must be a string (decode bytes as UTF-8 first)' });
+
+/** The content type a uri's extension suggests; `text/plain` when unknown. */
+export function guessContentType(uri: string): string {
+  const path = uri.replace(/[?#].*$/, '').toLowerCase();
+  const dot = path.lastIndexOf('.');
+  if (dot === -1 || dot < path.lastIndexOf('/')) return TEXT_PLAIN;
+  return EXTENSION_CONTENT_TYPES[path.slice(dot)] ?? TEXT_PLAIN;
+}
+
+/** `text/HTML; charset=utf-8` → `text/html`; aliases → the canonical type. */
+function normalizeContentType(contentType: string): string {
+  const base = (contentType.split(';')[0] as string).trim().toLowerCase();
+  return ALIASES[base] ?? base;
+}
+
+function invalid(uri: string, message: string, cause?: unknown): InvalidArgumentError {
+  return new InvalidArgumentError({
+    argument: 'content',
+    issues: [{ path: '', message: `${uri}: ${message}` }],
+    cause,
+  });
+}
+
+/** `uri: why` for an unsupported source: thrown, or reported and skipped. Returns true when skipped. */
+function unsupported(uri: string, reason: string, options: TextToDocumentOptions): true {
+  if (options.onUnsupported === 'skip') {
+    options.onSkip?.(uri, reason);
+    return true;
+  }
+  throw invalid(uri, `${reason}; pass onUnsupported: 'skip' (with onSkip) to skip such sources`);
+}
+
+/** Line and column (1-based) of a character offset. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+}
+
+const JSON_LITERAL = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON strings must not hold raw control characters.
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+
+/**
+ * The offset of the first syntax error in invalid JSON (engines do not always say). Only runs after
+ * JSON.parse failed, so it needs no values, just the grammar.
+ */
+function jsonErrorOffset(text: string): number {
+  let at = 0;
+  const space = () => {
+    while (at < text.length && ' \t\n\r'.includes(text[at] as string)) at++;
+  };
+  const token = (pattern: RegExp) => {
+    pattern.lastIndex = at;
+    if (!pattern.test(text)) throw at;
+    at = pattern.lastIndex;
+  };
+  const expect = (char: string) => {
+    if (text[at] !== char) throw at;
+    at++;
+  };
+  const value = (): void => {
+    space();
+    const char = text[at];
+    if (char === '{' || char === '[') {
+      const close = char === '{' ? '}' : ']';
+      at++;
+      space();
+      if (text[at] === close) {
+        at++;
+        return;
+      }
+      for (;;) {
+        if (close === '}') {
+          space();
+          token(JSON_STRING);
+          space();
+          expect(':');
+        }
+        value();
+        space();
+        if (text[at] === close) {
+          at++;
+          return;
+        }
+        expect(',');
+      }
+    }
+    token(char === '"' ? JSON_STRING : JSON_LITERAL);
+  };
+  try {
+    value();
+    space();
+    return at;
+  } catch (offset) {
+    return offset as number;
+  }
+}
+
+/** Parses JSON; on failure the message names the uri, the line and the column. */
+function parseJson(text: string, where: string, line = 0): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (error) {
+    const offset = jsonErrorOffset(text);
+    const place = line > 0 ? `line ${line}, column ${offset + 1}` : lineColumn(text, offset);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidArgumentError({
+      argument: 'content',
+      issues: [{ path: '', message: `${where}: invalid JSON at ${place} (${reason})` }],
+      cause: error,
+    });
+  }
+}
+
+const isObject = (value: JsonValue): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function scalar(value: JsonValue): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** `path: value` lines for every leaf (`a.b`, `list[0]`); empty containers as `[]` / `{}`. */
+function jsonLines(value: JsonValue, path: string, lines: string[]): void {
+  if (Array.isArray(value)) {
+    if (value.length === 0 && path) lines.push(`${path}: []`);
+    for (const [index, item] of value.entries()) jsonLines(item, `${path}[${index}]`, lines);
+  } else if (isObject(value)) {
+    const entries = Object.entries(value);
+    if (entries.length === 0 && path) lines.push(`${path}: {}`);
+    for (const [key, item] of entries) jsonLines(item, path ? `${path}.${key}` : key, lines);
+  } else {
+    lines.push(path ? `${path}: ${scalar(value)}` : scalar(value));
+  }
+}
+
+function readableJson(value: JsonValue): string {
+  const lines: string[] = [];
+  jsonLines(value, '', lines);
+  return lines.join('\n');
+}
+
+/** The chosen fields of one object, as text: strings as written, other values as `path: value` lines. */
+function pickFields(value: JsonValue, fields: readonly string[], where: string): string {
+  if (!isObject(value)) throw invalid(where, `textFields needs JSON objects, found ${JSON.stringify(value)}`);
+  const parts: string[] = [];
+  for (const field of fields) {
+    const item = value[field];
+    if (item === undefined || item === null) continue;
+    parts.push(typeof item === 'string' ? item : readableJson({ [field]: item }));
+  }
+  if (parts.length === 0) {
+    throw invalid(where, `none of the textFields (${fields.join(', ')}) is present; fix the data or textFields`);
+  }
+  return parts.join('\n\n');
+}
+
+function jsonText(value: JsonValue, options: TextToDocumentOptions, where: string): string {
+  const fields = options.textFields;
+  if (fields === undefined) return readableJson(value);
+  if (Array.isArray(value)) {
+    return value.map((item, index) => pickFields(item, fields, `${where} [${index}]`)).join('\n\n');
+  }
+  return pickFields(value, fields, where);
+}
+
+/** First `# ` heading outside code fences. */
+function markdownTitle(text: string): string | undefined {
+  let fence: string | undefined;
+  for (const line of text.split('\n')) {
+    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
+    if (marker !== undefined) {
+      if (fence === undefined) fence = marker[0];
+      else if (marker[0] === fence) fence = undefined;
+      continue;
+    }
+    if (fence !== undefined) continue;
+    const heading = /^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/.exec(line);
+    if (heading?.[1]) return heading[1];
+  }
+  return undefined;
+}
+
+function base(uri: string, contentType: string, text: string, options: TextToDocumentOptions): SourceDocument {
+  return {
+    uri,
+    text,
+    contentType,
+    ...(options.modifiedAt === undefined ? {} : { modifiedAt: options.modifiedAt }),
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+  };
+}
+
+function jsonlDocuments(uri: string, text: string, options: TextToDocumentOptions): SourceDocument[] {
+  const documents: SourceDocument[] = [];
+  const seen = new Map<string, number>();
+  const lines = text.split('\n');
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const number = index + 1;
+    const where = `${uri} line ${number}`;
+    const value = parseJson(line, uri, number);
+    let lineUri = `${uri}#L${number}`;
+    let document: SourceDocument;
+    if (options.textField === undefined) {
+      document = base(lineUri, APPLICATION_NDJSON, jsonText(value, options, where), options);
+    } else {
+      if (!isObject(value)) throw invalid(where, 'textField needs each line to be a JSON object');
+      const { [options.textField]: body, ...rest } = value;
+      if (typeof body !== 'string') {
+        throw invalid(
+          where,
+          `field "${options.textField}" (textField) must be a string, found ${JSON.stringify(body)}`,
+        );
+      }
+      if (options.idField !== undefined) {
+        const id = value[options.idField];
+        if (typeof id !== 'string' && typeof id !== 'number') {
+          throw invalid(where, `field "${options.idField}" (idField) must be a string or number`);
+        }
+        const previous = seen.get(String(id));
+        if (previous !== undefined) {
+          throw invalid(where, `id ${JSON.stringify(id)} (idField) repeats the record on line ${previous}`);
+        }
+        seen.set(String(id), number);
+        lineUri = `${uri}#${encodeURIComponent(String(id))}`;
+      }
+      document = base(lineUri, APPLICATION_NDJSON, body, {
+        ...options,
+        metadata: { ...rest, ...options.metadata },
+      });
+    }
+    documents.push(document);
+  }
+  return documents;
+}
+
+/**
+ * Converts content to SourceDocuments by content type (given, or guessed from the uri's extension).
+ * JSONL gives one document per non-blank line; every other type one document, or none when skipped.
+ */
+export function textToDocuments(uri: string, content: string, options: TextToDocumentOptions = {}): SourceDocument[] {
+  const checkedUri = parseArgument(uriSchema, uri, 'uri');
+  const checkedContent = parseArgument(contentSchema, content, 'content');
+  const parsed = parseArgument(optionsSchema, options, 'textToDocuments options');
+  if (checkedContent.includes('\u0000')) {
+    unsupported(checkedUri, 'binary content (contains NUL bytes)', parsed);
+    return [];
+  }
+  const contentType = normalizeContentType(parsed.contentType ?? guessContentType(checkedUri));
+  const text = checkedContent.replace(/^\ufeff/, '').replace(/\r\n?/g, '\n');
+  if (contentType === APPLICATION_NDJSON) return jsonlDocuments(checkedUri, text, parsed);
+  if (parsed.textField !== undefined) {
+    throw invalid(checkedUri, 'textField and idField apply to JSONL only; use textFields for JSON');
+  }
+  if (contentType === APPLICATION_JSON) {
+    return [base(checkedUri, contentType, jsonText(parseJson(text, checkedUri), parsed, checkedUri), parsed)];
+  }
+  if (parsed.textFields !== undefined) throw invalid(checkedUri, 'textFields applies to JSON and JSONL only');
+  if (contentType === TEXT_HTML) {
+    const { text: converted, title } = htmlToText(text);
+    return [{ ...base(checkedUri, contentType, converted, parsed), ...(title === undefined ? {} : { title }) }];
+  }
+  if (contentType === TEXT_MARKDOWN) {
+    const title = markdownTitle(text);
+    return [{ ...base(checkedUri, contentType, text, parsed), ...(title === undefined ? {} : { title }) }];
+  }
+  if (contentType.startsWith('text/')) return [base(checkedUri, contentType, text, parsed)];
+  unsupported(checkedUri, `unsupported content type ${contentType}`, parsed);
+  return [];
+}
+
+/**
+ * Converts content that is exactly one document (not JSONL). Binary or unsupported content always
+ * throws InvalidArgumentError here; use `textToDocuments` for JSONL and for skipping.
+ */
+export function textToDocument(uri: string, content: string, options: TextToDocumentOptions = {}): SourceDocument {
+  const parsed = parseArgument(optionsSchema, options, 'textToDocument options');
+  const contentType = normalizeContentType(parsed.contentType ?? guessContentType(String(uri)));
+  if (contentType === APPLICATION_NDJSON || parsed.onUnsupported === 'skip') {
+    throw new InvalidArgumentError({
+      argument: 'textToDocument options',
+      issues: [
+        {
+          path: '',
+          message: `${String(uri)}: JSONL and onUnsupported: 'skip' can give zero or many documents; use textToDocuments`,
+        },
+      ],
+    });
+  }
+  const [document] = textToDocuments(uri, content, parsed);
+  return document as SourceDocument;
+}
+
+/** A document given as text, with optional identity and fields (becomes `text/plain`). */
+export type TextItem = {
+  uri?: string;
+  text: string;
+  metadata?: JsonObject;
+  title?: string;
+  modifiedAt?: string;
+};
+
+const noNul = (text: string) => !text.includes('\u0000');
+const binaryMessage = 'text contains NUL bytes (binary content); decode it to text first';
+const textItemSchema = z
+  .object({
+    uri: uriSchema.optional(),
+    text: z.string({ error: 'text must be a string' }).refine(noNul, binaryMessage),
+    metadata: jsonObjectSchema.optional(),
+    title: z.string().optional(),
+    modifiedAt: textToDocumentOptionsShape.modifiedAt,
+  })
+  .strict();
+const documentSchema = textItemSchema.extend({
+  uri: uriSchema,
+  contentType: z.string().min(1, 'contentType must be a MIME type'),
+});
+const stringItemSchema = z.string().refine(noNul, binaryMessage);
+
+/** Content-addressed uri of a text given without one: `string:` + 16 hex digits of its SHA-256. */
+export function stringUri(text: string): string {
+  return `string:${sha256Hex(text).slice(0, 16)}`;
+}
+
+/** Checks one item (string, SourceDocument when it has a contentType, else a TextItem) and builds its document. */
+function checkItem(item: unknown, index: number, argument: string): SourceDocument {
+  const withIndex = (value: unknown) => ({ [index]: value });
+  if (typeof item === 'string') {
+    const text = parseArgument(z.object({ [index]: stringItemSchema }), withIndex(item), argument)[index] as string;
+    return { uri: stringUri(text), text, contentType: TEXT_PLAIN };
+  }
+  if (typeof item !== 'object' || item === null) {
+    throw new InvalidArgumentError({
+      argument,
+      issues: [{ path: String(index), message: 'each item must be a string, a SourceDocument or { uri?, text, … }' }],
+    });
+  }
+  const schema = 'contentType' in item ? documentSchema : textItemSchema;
+  const { uri, ...rest } = parseArgument(z.object({ [index]: schema }), withIndex(item), argument)[index] as z.output<
+    typeof textItemSchema
+  >;
+  return { contentType: TEXT_PLAIN, ...rest, uri: uri ?? stringUri(rest.text) };
+}
+
+/**
+ * Documents from strings (uri `string:<sha256, 16 hex>`, `text/plain`) or `{ uri?, text, … }` items.
+ * Every item is checked before the first is yielded; a bad one throws InvalidArgumentError naming its index.
+ */
+export function fromStrings(items: readonly (string | TextItem)[]): AsyncIterable<SourceDocument> {
+  const list = parseArgument(z.array(z.unknown(), { error: 'items must be an array' }), items, 'fromStrings items');
+  const documents = list.map((item, index) => checkItem(item, index, 'fromStrings items'));
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* documents;
+    },
+  };
+}
+
+const iterableSchema = z.custom<Iterable<unknown> | AsyncIterable<unknown>>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    (Symbol.asyncIterator in value || Symbol.iterator in value) &&
+    typeof (value as Record<symbol, unknown>)[
+      Symbol.asyncIterator in value ? Symbol.asyncIterator : Symbol.iterator
+    ] === 'function',
+  'items must be an Iterable or AsyncIterable (an array, a generator, a stream of documents)',
+);
+
+/**
+ * Documents from any (async) iterable of strings, SourceDocuments (passed through as they are) or
+ * `{ uri?, text, … }` items, lazily: each item is checked when reached; a bad one throws
+ * InvalidArgumentError naming its index.
+ */
+export function fromIterable(
+  items: Iterable<string | SourceDocument | TextItem> | AsyncIterable<string | SourceDocument | TextItem>,
+): AsyncIterable<SourceDocument> {
+  const source = parseArgument(iterableSchema, items, 'fromIterable items');
+  return {
+    async *[Symbol.asyncIterator]() {
+      let index = 0;
+      for await (const item of source) yield checkItem(item, index++, 'fromIterable items');
+    },
+  };
+}
