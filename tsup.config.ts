@@ -8,6 +8,7 @@ const library = {
   index: 'src/index.ts',
   'stores/memory/file': 'src/stores/memory/file.ts',
   testing: 'src/testing/index.ts',
+  'eval': 'src/eval/index.ts',
   'node': 'src/node.ts',
   'catalogs/datahub': 'src/catalogs/datahub/index.ts',
   'catalogs/local/file': 'src/catalogs/local/file.ts',
@@ -24,6 +25,9 @@ const library = {
   'embedders/transformers': 'src/embedders/transformers/index.ts',
 };
 
+/** Libraries `kumiki eval` compares with when installed (dev dependencies: never bundled). */
+const COMPARISON_LIBRARIES = ['minisearch', 'wink-bm25-text-search', 'wink-nlp-utils'];
+
 export default defineConfig([
   {
     entry: library,
@@ -34,7 +38,7 @@ export default defineConfig([
     target: 'node20',
     platform: 'neutral',
     outDir: 'dist',
-    external: [/^node:/],
+    external: [/^node:/, ...COMPARISON_LIBRARIES],
   },
   {
     entry: { 'cli/index': 'src/cli/index.ts' },
@@ -43,5 +47,6 @@ export default defineConfig([
     platform: 'node',
     outDir: 'dist',
     define: { __KUMIKI_VERSION__: JSON.stringify(version) },
+    external: COMPARISON_LIBRARIES,
   },
 ]);

@@ -10,6 +10,8 @@ import { cpus, totalmem } from 'node:os';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
+import { runEvalBench } from './eval.js';
+import { runGatewayBench } from './gateway.js';
 import { runLlamaCppBench } from './llama-cpp.js';
 import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runPgvectorBench } from './pgvector.js';
@@ -26,6 +28,8 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   'llama-cpp': () => runLlamaCppBench(),
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
   router: () => runRouterBench(),
+  eval: () => runEvalBench(),
+  gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };
 const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 for (const name of asked) {

@@ -1,33 +1,69 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { runDemo, SAMPLE_QUESTIONS } from './demo.js';
+import { KumikiError } from '../core/errors.js';
+import type { RetrievalMode } from '../pipeline/retrieve.js';
+import { askCommand, ingestCommand, lineageCommand, type Output, searchCommand } from './commands.js';
+import { type ConfigOverrides, loadConfig } from './config.js';
+import { displaySource, runDemo, SAMPLE_QUESTIONS } from './demo.js';
+import { openWorkspace, type Workspace } from './workspace.js';
 
 /** Replaced with package.json's version by the build (tsup.config.ts). */
 declare const __KUMIKI_VERSION__: string;
 
-const HELP = `kumiki — retrieval and model-serving toolkit
+const HELP = `kumiki — retrieval-augmented generation toolkit
 
 Usage:
-  kumiki demo [folder] [--query <text>]... [--limit <n>] [--json]
-      Index the Markdown files under <folder> (default: docs) with BM25 in the
-      embedded memory store and print the best passages for each question, with
-      their sources. Runs offline; no model is downloaded.
-  kumiki --help | --version
+  kumiki ingest <path>... [--prune]         Load files/folders (text, Markdown, HTML, JSON, JSONL), split,
+                                            embed and store them; unchanged sources cost nothing.
+  kumiki search <query> [--limit n] [--mode dense|sparse|hybrid]
+  kumiki ask <question>                     Answer with cited passages (a model is needed to generate).
+  kumiki catalog lineage <id>               Where a chunk, source or collection came from.
+  kumiki eval [--data <cisi folder>] [--mode lexical|dense|hybrid]... [--limit n] [--no-compare]
+  kumiki serve [--port n] [--hostname h]    Start the OpenAI-compatible gateway.
+  kumiki demo [folder] [--query <text>]... [--limit n] [--fresh]
+                                            Ingest docs/ and answer sample questions (offline).
+Options:
+  --config <file>       Config file (default ./kumiki.config.json; see docs/cli.md). Without one: the
+                        embedded store in ./.kumiki, BM25 retrieval, the local catalog, no model.
+  --data-dir <dir>      Override the config's dataDir.     --collection <name>  Override the collection.
+  --model <file.gguf>   Generate answers with llama.cpp.   --url <baseURL>      ... or an OpenAI-compatible
+  --model-name <name>   server (with its model name).
+  --json                Machine-readable output.           --quiet              No progress on stderr.
+  --help, --version
 `;
 
-function excerpt(text: string, width = 220): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > width ? `${flat.slice(0, width)}…` : flat;
-}
+class UsageError extends Error {}
+
+const positiveInteger = (value: string | undefined, flag: string): number | undefined => {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new UsageError(`${flag} must be a positive integer, got "${value}".`);
+  return number;
+};
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      collection: { type: 'string' },
+      model: { type: 'string' },
+      url: { type: 'string' },
+      'model-name': { type: 'string' },
       query: { type: 'string', short: 'q', multiple: true },
       limit: { type: 'string', short: 'k' },
+      mode: { type: 'string', multiple: true },
+      prune: { type: 'boolean' },
+      fresh: { type: 'boolean' },
+      data: { type: 'string' },
+      'no-compare': { type: 'boolean' },
+      port: { type: 'string' },
+      hostname: { type: 'string' },
       json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -41,49 +77,139 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return values.help ? 0 : 1;
   }
-  if (command !== 'demo') {
-    process.stderr.write(`Unknown command "${command}".\n\n${HELP}`);
-    return 1;
-  }
-  const limit = values.limit === undefined ? 3 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) {
-    process.stderr.write(`--limit must be a positive integer, got "${values.limit}".\n`);
-    return 1;
-  }
-  const folder = rest[0] ?? 'docs';
-  const started = performance.now();
-  const { passages, files, results } = await runDemo(folder, values.query ?? SAMPLE_QUESTIONS, limit);
-  if (values.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        results.map((r) => ({
-          question: r.question,
-          matches: r.matches.map((m) => ({
-            score: m.score,
-            source: m.passage.source,
-            heading: m.passage.heading,
-            text: m.passage.text,
-          })),
-        })),
-        null,
-        2,
-      )}\n`,
-    );
-    return 0;
-  }
-  process.stdout.write(
-    `Indexed ${passages} passages from ${files} files under ${folder}/ with BM25 in the memory store (${Math.round(performance.now() - started)} ms).\n`,
-  );
-  for (const { question, matches } of results) {
-    process.stdout.write(`\nQ: ${question}\n`);
-    if (matches.length === 0) process.stdout.write('   (no passage shares a term with the question)\n');
-    matches.forEach((match, i) => {
-      process.stdout.write(
-        `  [${i + 1}] ${match.passage.source} § ${match.passage.heading}  (score ${match.score.toFixed(2)})\n      ${excerpt(match.passage.text)}\n`,
+  const out: Output = {
+    json: values.json === true,
+    write: (text) => process.stdout.write(`${text}\n`),
+    error: (text) => process.stderr.write(`${text}\n`),
+  };
+  const overrides: ConfigOverrides = {
+    ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+    ...(values.collection ? { collection: values.collection } : {}),
+    ...(values.model ? { modelPath: values.model } : {}),
+    ...(values.url ? { modelURL: values.url } : {}),
+    ...(values['model-name'] ? { modelName: values['model-name'] } : {}),
+  };
+  const limit = positiveInteger(values.limit, '--limit');
+  const withWorkspace = async (task: (workspace: Workspace) => Promise<unknown>) => {
+    const workspace = await openWorkspace(await loadConfig(values.config, overrides));
+    try {
+      await task(workspace);
+    } finally {
+      await workspace.close();
+    }
+  };
+  const text = (what: string) => {
+    const value = rest.join(' ').trim();
+    if (!value) throw new UsageError(`kumiki ${command} needs ${what}.`);
+    return value;
+  };
+
+  switch (command) {
+    case 'demo': {
+      const answers = await runDemo(
+        {
+          folder: rest[0] ?? 'docs',
+          questions: values.query ?? SAMPLE_QUESTIONS,
+          limit: limit ?? 3,
+          fresh: values.fresh === true,
+          quiet: values.quiet === true,
+          config: values.config,
+          overrides,
+        },
+        out,
       );
-    });
+      if (out.json) {
+        out.write(
+          JSON.stringify(
+            answers.map(({ question, answer, passages }) => ({
+              question,
+              answer,
+              passages: passages.map((p) => ({
+                id: p.id,
+                score: p.score,
+                source: displaySource(p.citation.source),
+                heading: p.citation.heading,
+                text: p.text,
+              })),
+            })),
+            null,
+            2,
+          ),
+        );
+      }
+      return 0;
+    }
+    case 'ingest':
+      if (rest.length === 0) throw new UsageError('kumiki ingest needs at least one file or folder.');
+      await withWorkspace((workspace) =>
+        ingestCommand(workspace, rest, { prune: values.prune === true, quiet: values.quiet === true }, out),
+      );
+      return 0;
+    case 'search': {
+      const query = text('a query');
+      const mode = values.mode?.[0];
+      if (mode !== undefined && !['dense', 'sparse', 'hybrid'].includes(mode))
+        throw new UsageError(`--mode must be dense, sparse or hybrid, got "${mode}".`);
+      await withWorkspace((workspace) =>
+        searchCommand(
+          workspace,
+          query,
+          { ...(limit ? { limit } : {}), ...(mode ? { mode: mode as RetrievalMode } : {}) },
+          out,
+        ),
+      );
+      return 0;
+    }
+    case 'ask': {
+      const question = text('a question');
+      await withWorkspace((workspace) => askCommand(workspace, question, out));
+      return 0;
+    }
+    case 'catalog': {
+      if (rest[0] !== 'lineage' || !rest[1])
+        throw new UsageError('Usage: kumiki catalog lineage <chunk id | source URI | collection>.');
+      const id = rest[1];
+      await withWorkspace((workspace) => lineageCommand(workspace, id, out));
+      return 0;
+    }
+    case 'eval': {
+      const { evaluateRetrieval, formatEvaluation } = await import('../eval/index.js');
+      const modes = values.mode as ('lexical' | 'dense' | 'hybrid')[] | undefined;
+      const config = await loadConfig(values.config, overrides);
+      const { openEmbedder } = await import('./config.js');
+      const embedder = await openEmbedder(config);
+      try {
+        const result = await evaluateRetrieval({
+          dataDirectory: values.data ?? '../shared/data/cisi',
+          ...(modes ? { modes } : {}),
+          ...(embedder ? { embedder } : {}),
+          ...(limit ? { limit } : {}),
+          compare: values['no-compare'] !== true,
+          onProgress: (done, total, phase) => {
+            if (!values.quiet && !out.json) process.stderr.write(`\r\x1b[2K${phase} ${done}/${total}`);
+          },
+        });
+        if (!values.quiet && !out.json) process.stderr.write('\n');
+        out.write(out.json ? JSON.stringify(result, null, 2) : formatEvaluation(result));
+      } finally {
+        await embedder?.dispose?.();
+      }
+      return 0;
+    }
+    case 'serve': {
+      const { serve } = await import('./serve.js');
+      const config = await loadConfig(values.config, overrides);
+      const port = values.port === undefined ? undefined : Number(values.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+        throw new UsageError(`--port must be 0 to 65535, got "${values.port}".`);
+      if (port !== undefined) config.gateway.port = port;
+      if (values.hostname) config.gateway.hostname = values.hostname;
+      await serve(config, out);
+      return 0;
+    }
+    default:
+      throw new UsageError(`Unknown command "${command}".\n\n${HELP}`);
   }
-  return 0;
 }
 
 main(process.argv.slice(2)).then(
@@ -91,7 +217,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`kumiki: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (error instanceof UsageError) process.stderr.write(`${error.message}\n`);
+    else if (KumikiError.isInstance(error)) process.stderr.write(`${error.name}: ${error.message}\n`);
+    else if (error instanceof Error && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      process.stderr.write(`${error.message}\n\n${HELP}`);
+    else process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   },
 );

@@ -496,11 +496,13 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         });
         const edges = changed.map((source) => ({ upstream: source, downstream: collectionRef, via: runId }));
         for (const source of changed) await target.registerDataset({ ...source });
+        // The model's edge is recorded by runs that wrote or removed something, not by no-op runs.
+        const wrote = changed.length > 0 || report.deleted > 0;
         for (const [space, print] of [
           [denseSpace, denseFingerprint],
           [sparseSpace, sparseFingerprint],
         ] as const) {
-          if (!space || !print) continue;
+          if (!space || !print || !wrote) continue;
           const model: DatasetRef = { kind: 'model', name: print };
           await target.registerDataset({
             ...model,

@@ -1,0 +1,77 @@
+import { mkdir } from 'node:fs/promises';
+import type { Bm25Encoder } from '../bm25/encoder.js';
+import { createBm25Encoder } from '../bm25/index.js';
+import type { Catalog } from '../core/catalog.js';
+import type { DenseEmbedder } from '../core/embedder.js';
+import { NotFoundError } from '../core/errors.js';
+import type { ModelRunner } from '../core/runner.js';
+import type { Store } from '../core/store.js';
+import type { Ledger } from '../pipeline/ledger.js';
+import { createFileLedger } from '../pipeline/ledger-file.js';
+import type { RetrieveOptions } from '../pipeline/retrieve.js';
+import { dataFile, type KumikiConfig, openCatalog, openEmbedder, openRunner, openStore } from './config.js';
+
+/** Everything a command needs, built from the config; `close()` releases it all. */
+export type Workspace = {
+  config: KumikiConfig;
+  store: Store;
+  embedder: DenseEmbedder | undefined;
+  bm25: Bm25Encoder | undefined;
+  catalog: Catalog | undefined;
+  ledger: Ledger;
+  /** Loaded on first use: only `ask` and `serve` need a model. */
+  runner(): Promise<ModelRunner | undefined>;
+  /** `retrieve` options for the configured collection and embedders (add `query`). */
+  retrieval(): Omit<RetrieveOptions, 'query'>;
+  close(): Promise<void>;
+};
+
+export async function openWorkspace(config: KumikiConfig): Promise<Workspace> {
+  await mkdir(config.dataDir, { recursive: true });
+  const [store, embedder, catalog] = await Promise.all([openStore(config), openEmbedder(config), openCatalog(config)]);
+  const bm25 = config.lexical ? createBm25Encoder() : undefined;
+  if (bm25) await fitStatistics(store, config.collection, bm25);
+  let runner: Promise<ModelRunner | undefined> | undefined;
+  return {
+    config,
+    store,
+    embedder,
+    bm25,
+    catalog,
+    ledger: createFileLedger(dataFile(config, 'ledger.jsonl')),
+    runner: () => {
+      runner ??= openRunner(config);
+      return runner;
+    },
+    retrieval: () => ({
+      store,
+      collection: config.collection,
+      ...(embedder ? { embedder } : {}),
+      ...(bm25 ? { sparseEmbedder: bm25 } : {}),
+      limit: config.retrieval.limit,
+      ...(config.retrieval.mmr ? { mmr: config.retrieval.mmr } : {}),
+      ...(config.retrieval.minScore !== undefined ? { minScore: config.retrieval.minScore } : {}),
+    }),
+    async close() {
+      const model = await runner;
+      await Promise.all([store.dispose(), embedder?.dispose?.(), catalog?.dispose?.(), model?.dispose?.()]);
+    },
+  };
+}
+
+/**
+ * BM25 weights need the statistics of everything stored. They are rebuilt from the collection on
+ * start, so they always match it exactly, whatever happened to earlier processes.
+ */
+async function fitStatistics(store: Store, collection: string, bm25: Bm25Encoder): Promise<void> {
+  let cursor: string | undefined;
+  try {
+    do {
+      const page = await store.scroll({ collection, limit: 1000, ...(cursor ? { cursor } : {}) });
+      bm25.addDocuments(page.records.map((record) => String(record.payload.text ?? '')));
+      cursor = page.nextCursor;
+    } while (cursor);
+  } catch (error) {
+    if (!NotFoundError.isInstance(error)) throw error;
+  }
+}

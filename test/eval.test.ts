@@ -1,0 +1,215 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { createSparseIndex, runKumikiStore, runMiniSearch, runWink } from '../bench/bm25.js';
+import { cisiDirectory } from '../bench/cisi.js';
+import { createBm25Encoder } from '../src/bm25/index.js';
+import { AbortedError, InvalidArgumentError, NotFoundError } from '../src/core/errors.js';
+import {
+  averagePrecision,
+  documentText,
+  type EvaluationRow,
+  evaluateRankings,
+  evaluateRetrieval,
+  formatEvaluation,
+  loadCisi,
+  ndcgAt,
+  recallAt,
+} from '../src/eval/index.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.js';
+
+const dataDirectory = cisiDirectory();
+const round = (value: number | null) => (value === null ? null : Number(value.toFixed(3)));
+const figures = (row: { ndcg10: number | null; map: number | null; recall100: number | null }) => [
+  round(row.ndcg10),
+  round(row.map),
+  round(row.recall100),
+];
+
+describe('metrics on hand-computed cases', () => {
+  const relevant = new Set(['a', 'c']);
+
+  test('nDCG@k with binary gains', () => {
+    // Hits at ranks 1 and 3: DCG = 1 + 1/log2(4) = 1.5; ideal = 1 + 1/log2(3).
+    expect(ndcgAt(['a', 'b', 'c'], relevant, 10)).toBeCloseTo(1.5 / (1 + 1 / Math.log2(3)), 12);
+    expect(ndcgAt(['c', 'a'], relevant, 10)).toBe(1);
+    // Cut-off: only rank 1 counts at k = 1, and the ideal has one document.
+    expect(ndcgAt(['b', 'a'], relevant, 1)).toBe(0);
+    expect(ndcgAt(['a', 'b'], relevant, 1)).toBe(1);
+    // Fewer results than k: the ideal still counts every relevant document up to k.
+    expect(ndcgAt(['a'], relevant, 10)).toBeCloseTo(1 / (1 + 1 / Math.log2(3)), 12);
+    expect(ndcgAt([], relevant, 10)).toBe(0);
+    expect(ndcgAt(['a', 'b'], new Set(), 10)).toBe(0);
+  });
+
+  test('average precision counts relevant documents never retrieved as misses', () => {
+    // Hits at ranks 1 and 3: (1/1 + 2/3) / 2.
+    expect(averagePrecision(['a', 'b', 'c'], relevant)).toBeCloseTo((1 + 2 / 3) / 2, 12);
+    // Only one of two relevant documents retrieved, at rank 2: (1/2) / 2.
+    expect(averagePrecision(['b', 'a'], relevant)).toBeCloseTo(0.25, 12);
+    expect(averagePrecision([], relevant)).toBe(0);
+    expect(averagePrecision(['a'], new Set())).toBe(0);
+  });
+
+  test('recall@k', () => {
+    expect(recallAt(['a', 'b', 'c'], relevant, 2)).toBe(0.5);
+    expect(recallAt(['a', 'b', 'c'], relevant, 3)).toBe(1);
+    // Fewer results than k.
+    expect(recallAt(['c'], relevant, 100)).toBe(0.5);
+    expect(recallAt(['a'], new Set(), 100)).toBe(0);
+  });
+
+  test('means over the judged queries; a query without a ranking scores 0', () => {
+    const cisi = {
+      documents: [],
+      queries: [
+        { id: '1', text: 'x' },
+        { id: '2', text: 'y' },
+      ],
+      queryCount: 2,
+      relevant: new Map([
+        ['1', new Set(['a'])],
+        ['2', new Set(['b'])],
+      ]),
+    };
+    expect(evaluateRankings(cisi, new Map([['1', ['a']]]))).toEqual({ ndcg10: 0.5, map: 0.5, recall100: 0.5 });
+  });
+
+  test('bad arguments are refused with InvalidArgumentError', () => {
+    expect(() => ndcgAt(['a'], relevant, 0)).toThrow(InvalidArgumentError);
+    expect(() => recallAt(['a'], relevant, 1.5)).toThrow(InvalidArgumentError);
+    expect(() => averagePrecision('a' as unknown as string[], relevant)).toThrow(InvalidArgumentError);
+    expect(() => ndcgAt(['a'], ['a'] as unknown as Set<string>)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('evaluateRetrieval on CISI', () => {
+  test('lexical through ingest + retrieve ranks as bench/bm25.ts does; the comparison rows match it too', async () => {
+    const cisi = loadCisi(dataDirectory);
+    const phases = new Set<string>();
+    let last: [number, number] = [0, 0];
+    const result = await evaluateRetrieval({
+      dataDirectory,
+      modes: ['lexical'],
+      limit: 100,
+      onProgress: (done, total, phase) => {
+        expect(done).toBeGreaterThan(last[0]);
+        last = [done, total];
+        phases.add(phase);
+      },
+    });
+    expect(result.dataset).toEqual({ documents: 1460, queries: 112, judged: 76, judgements: 3114 });
+    expect(result.limit).toBe(100);
+    expect(last[0]).toBe(last[1]);
+    expect(phases.size).toBe(6);
+
+    const byName = (system: string) => result.rows.find((row) => row.system === system) as EvaluationRow;
+    const lexical = result.rows[0] as EvaluationRow;
+    expect(lexical.mode).toBe('lexical (BM25)');
+
+    // The bench ranks the full list; nDCG@10 and Recall@100 only see the first 100.
+    const bench = await runKumikiStore(cisi);
+    expect(round(lexical.ndcg10)).toBe(round(bench.ndcg10));
+    expect(round(lexical.recall100)).toBe(round(bench.recall100));
+    expect([round(bench.ndcg10), round(bench.recall100)]).toEqual([0.4, 0.455]);
+    // MAP is over the first `limit` results: compare with the bench's encoder and index cut at 100.
+    const texts = cisi.documents.map(documentText);
+    const encoder = createBm25Encoder({ corpus: texts });
+    const search = createSparseIndex((await encoder.embed({ values: texts, role: 'document' })).vectors);
+    const rankings = new Map<string, string[]>();
+    for (const query of cisi.queries) {
+      const [vector] = (await encoder.embed({ values: [query.text], role: 'query' })).vectors;
+      rankings.set(
+        query.id,
+        search(vector as NonNullable<typeof vector>, 100).map((hit) => cisi.documents[hit.doc]?.id as string),
+      );
+    }
+    expect(figures(lexical)).toEqual(figures(evaluateRankings(cisi, rankings)));
+    // The full-depth MAP of the bench is higher: the last 1,360 positions add a little.
+    expect(bench.map).toBeGreaterThan(lexical.map as number);
+
+    for (const [row, reference] of [
+      [byName('wink-bm25-text-search'), runWink(cisi)],
+      [byName('minisearch'), runMiniSearch(cisi)],
+    ] as const) {
+      expect(row.mode).toBe('lexical');
+      expect(round(row.ndcg10)).toBe(round(reference.ndcg10));
+      expect(round(row.recall100)).toBe(round(reference.recall100));
+      expect(row.map).toBeLessThanOrEqual(reference.map);
+      expect(row.indexMs).toBeGreaterThan(0);
+    }
+    expect(result.rows.map((row) => row.mode)).toEqual(['lexical (BM25)', 'lexical', 'lexical']);
+
+    const table = formatEvaluation(result);
+    expect(table).toContain('| system | mode | nDCG@10 | MAP@100 | Recall@100 |');
+    expect(table).toContain(`| ${lexical.system} | lexical (BM25) | 0.400 |`);
+    expect(table).toContain('76 of its 112 queries');
+  });
+
+  test('dense and hybrid run with a real (trigram) embedder; without one they are skipped with the reason', async () => {
+    const embedder = trigramEmbedder(256, 'trigram-256');
+    const result = await evaluateRetrieval({ dataDirectory, modes: ['dense', 'hybrid'], embedder, compare: false });
+    expect(result.rows.map((row) => row.mode)).toEqual(['dense', 'hybrid (RRF)']);
+    for (const row of result.rows) {
+      for (const value of [row.ndcg10, row.map, row.recall100]) {
+        expect(value).toBeGreaterThan(0);
+        expect(value).toBeLessThanOrEqual(1);
+      }
+      expect(row.note).toContain('test/trigram-256');
+    }
+    // The corpus was embedded once for both rows (1,460 documents in batches of 64), plus one call per query each.
+    expect(embedder.calls).toBe(Math.ceil(1460 / 64) + 2 * 76);
+
+    const skipped = await evaluateRetrieval({ dataDirectory, modes: ['hybrid'], compare: false });
+    expect(skipped.rows).toEqual([
+      {
+        system: 'kumiki (ingest + retrieve, memory store)',
+        mode: 'hybrid (RRF)',
+        ndcg10: null,
+        map: null,
+        recall100: null,
+        indexMs: null,
+        queryMs: null,
+        note: 'skipped: needs a dense embedder (the embedder option); none given',
+      },
+    ]);
+    expect(formatEvaluation(skipped)).toContain('| — | — | — | — | — | skipped: needs a dense embedder');
+  });
+
+  test('an aborted signal stops the run with AbortedError', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      evaluateRetrieval({ dataDirectory, modes: ['lexical'], abortSignal: controller.signal }),
+    ).rejects.toBeInstanceOf(AbortedError);
+  });
+});
+
+describe('errors', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'kumiki-eval-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test('a missing data directory is a NotFoundError naming the path', async () => {
+    const missing = join(scratch, 'no-such-folder');
+    const error = await evaluateRetrieval({ dataDirectory: missing }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect((error as NotFoundError).message).toContain(missing);
+    expect((error as NotFoundError).resourceName).toBe(missing);
+  });
+
+  test('a missing file is a NotFoundError naming the file', () => {
+    writeFileSync(join(scratch, 'CISI.ALL'), '.I 1\n.T A\n.W text\n');
+    writeFileSync(join(scratch, 'CISI.REL'), '1 1 0 0.0\n');
+    expect(() => loadCisi(scratch)).toThrow(join(scratch, 'CISI.QRY'));
+  });
+
+  test('bad options are InvalidArgumentError', async () => {
+    await expect(evaluateRetrieval({ dataDirectory: '' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(evaluateRetrieval({ dataDirectory, limit: 5000 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(evaluateRetrieval({ dataDirectory, modes: ['sparse' as 'lexical'] })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    expect(() => formatEvaluation({} as never)).toThrow(InvalidArgumentError);
+  });
+});
