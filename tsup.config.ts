@@ -8,6 +8,7 @@ const library = {
   index: 'src/index.ts',
   'stores/memory/file': 'src/stores/memory/file.ts',
   testing: 'src/testing/index.ts',
+  'gateway': 'src/gateway/index.ts',
   'eval': 'src/eval/index.ts',
   'node': 'src/node.ts',
   'catalogs/datahub': 'src/catalogs/datahub/index.ts',

@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^kumiki$/, replacement: source('./src/index.ts') },
       { find: /^kumiki\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^kumiki\/gateway$/, replacement: source('./src/gateway/index.ts') },
       { find: /^kumiki\/eval$/, replacement: source('./src/eval/index.ts') },
       { find: /^kumiki\/node$/, replacement: source('./src/node.ts') },
       { find: /^kumiki\/catalogs\/datahub$/, replacement: source('./src/catalogs/datahub/index.ts') },

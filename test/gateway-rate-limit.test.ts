@@ -1,0 +1,139 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createKeyvCache, type KeyvCache } from '../src/caches/keyv/index.js';
+import type { Authenticator } from '../src/core/auth.js';
+import { UnauthorizedError } from '../src/core/errors.js';
+import { createGateway, type GatewayRateLimit, type ServedGateway, serveGateway } from '../src/gateway/index.js';
+import { retryAfterMs } from '../src/gateway/rate-limit.js';
+import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
+import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
+import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
+
+/** Bearer <subject> → that principal: enough to tell callers apart. */
+const bySubject: Authenticator = async (request) => {
+  const subject = request.headers.get('authorization')?.replace(/^Bearer\s+/i, '');
+  if (!subject) throw new UnauthorizedError({ message: 'Send Authorization: Bearer <subject>.' });
+  return { subject, tenant: undefined, roles: [], scopes: [], claims: {} };
+};
+
+let redis: RedisServer;
+let vllm: FakeVllm;
+const caches: KeyvCache[] = [];
+const servers: ServedGateway[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  vllm = await startFakeVllm();
+});
+
+afterAll(async () => {
+  for (const server of servers) await server.close();
+  for (const cache of caches) await cache.dispose();
+  await vllm?.close();
+  await redis?.stop();
+});
+
+/** Two gateway instances, each with its own Redis connection, sharing counters under `prefix`. */
+async function twoInstances(limits: Omit<GatewayRateLimit, 'cache'>): Promise<[string, string]> {
+  const urls: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const cache = createKeyvCache({ url: redis.url, namespace: 'gw', strict: true });
+    caches.push(cache);
+    const app = createGateway({
+      models: {
+        chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', flavor: 'vllm', retries: 0 }),
+      },
+      authenticate: bySubject,
+      rateLimit: { cache, ...limits },
+    });
+    const served = await serveGateway(app);
+    servers.push(served);
+    urls.push(served.url);
+  }
+  return urls as [string, string];
+}
+
+const clientFor = (url: string, subject: string) =>
+  new OpenAI({ baseURL: `${url}/v1`, apiKey: subject, maxRetries: 0 });
+const ask = (client: OpenAI) =>
+  client.chat.completions.create({
+    model: 'chat',
+    messages: [{ role: 'user', content: 'hello there' }],
+    max_tokens: 5,
+  });
+
+describe('rate limits shared through real Redis', () => {
+  test('requests per minute: the allowance is enforced across two instances', async () => {
+    const [a, b] = await twoInstances({ requestsPerMinute: 5, prefix: `rpm-${Date.now()}` });
+    const onA = clientFor(a, 'carol');
+    const onB = clientFor(b, 'carol');
+    for (const client of [onA, onB, onA, onB, onA]) await ask(client);
+    const error = await ask(onB).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    const limited = error as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(limited.code).toBe('rate_limit_exceeded');
+    expect(limited.type).toBe('requests');
+    const retryAfter = Number(limited.headers?.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(120);
+    // Refused requests are not counted, and another caller has its own allowance.
+    expect(await ask(onA).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(ask(clientFor(b, 'dave'))).resolves.toMatchObject({ object: 'chat.completion' });
+    const metrics = await (await fetch(`${b}/metrics`)).text();
+    expect(metrics).toMatch(/^kumiki_gateway_rate_limited_total\{limit="requests"\} 1$/m);
+    expect(metrics).toMatch(
+      /^kumiki_gateway_requests_total\{route="\/v1\/chat\/completions",method="POST",status="429"\} 1$/m,
+    );
+  });
+
+  test('tokens per minute: usage recorded on one instance blocks the caller on the other', async () => {
+    const [a, b] = await twoInstances({ tokensPerMinute: 20, prefix: `tpm-${Date.now()}` });
+    const first = await ask(clientFor(a, 'erin'));
+    const used = first.usage?.total_tokens ?? 0;
+    expect(used).toBeGreaterThan(0);
+    let calls = 1;
+    let refusal: unknown;
+    // Keep asking on B until the shared token count passes the limit.
+    while (refusal === undefined && calls < 50) {
+      refusal = await ask(clientFor(b, 'erin')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      calls++;
+    }
+    expect(refusal).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((refusal as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('tokens');
+    // The requests that went through used at least the limit between them (each ≥ `used`).
+    expect((calls - 1) * used).toBeGreaterThanOrEqual(20);
+    expect(await ask(clientFor(a, 'erin')).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  test('a Redis outage refuses with 503, not a silent pass', async () => {
+    const own = await startRedisServer();
+    const cache = createKeyvCache({ url: own.url, namespace: 'gw', strict: true, timeoutMs: 500, onError: () => {} });
+    caches.push(cache);
+    const app = createGateway({
+      models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', retries: 0 }) },
+      authenticate: bySubject,
+      rateLimit: { cache, requestsPerMinute: 100 },
+    });
+    const ok = await app.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
+    expect(ok.status).toBe(200);
+    await own.stop();
+    const down = await app.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: { code: string } }).error.code).toBe('service_unavailable');
+  });
+});
+
+describe('retry-after of the sliding window', () => {
+  test('waits until the weighted estimate is back under the limit', () => {
+    // Previous window full (10), current 0, limit 5: half the window must pass.
+    expect(retryAfterMs(10, 0, 5, 0)).toBe(30_000);
+    expect(retryAfterMs(10, 0, 5, 20_000)).toBe(10_000);
+    // Current window over on its own: its end, plus the part of the next one that lets it decay.
+    expect(retryAfterMs(0, 10, 5, 15_000)).toBe(45_000 + 30_000);
+    // Never less than a second.
+    expect(retryAfterMs(1, 0, 5, 59_999)).toBe(1_000);
+  });
+});
