@@ -12,6 +12,7 @@ import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
 import { runEvalBench } from './eval.js';
 import { runGatewayBench } from './gateway.js';
+import { runIngestBench } from './ingest.js';
 import { runLlamaCppBench } from './llama-cpp.js';
 import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runPgvectorBench } from './pgvector.js';
@@ -28,6 +29,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   'llama-cpp': () => runLlamaCppBench(),
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
   router: () => runRouterBench(),
+  ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };
