@@ -1,22 +1,20 @@
-import { createBm25Encoder, createMemoryStore, f } from 'kumiki';
+import { createBm25Encoder, createMemoryStore, f, fromStrings, ingest, retrieve } from 'kumiki';
 
-const docs = [
-  { id: 'a', text: 'Reciprocal rank fusion combines dense and sparse rankings.', lang: 'en' },
-  { id: 'b', text: 'BM25 weighs rare terms more than common ones.', lang: 'en' },
-  { id: 'c', text: 'BM25 gewichtet seltene Begriffe stärker.', lang: 'de' },
-];
-const bm25 = createBm25Encoder({ corpus: docs.map((d) => d.text) });
 const store = createMemoryStore();
-await store.createCollection({ name: 'notes', sparse: true, sparseEmbeddingSpace: await bm25.space() });
+const bm25 = createBm25Encoder(); // lexical retrieval, no model download; add `embedder` for dense or hybrid
+const notes = fromStrings([
+  { uri: 'notes/rrf', text: 'Reciprocal rank fusion combines dense and sparse rankings.', metadata: { lang: 'en' } },
+  { uri: 'notes/bm25', text: 'BM25 weighs rare terms more than common ones.', metadata: { lang: 'en' } },
+  { uri: 'notes/bm25-de', text: 'BM25 gewichtet seltene Begriffe stärker.', metadata: { lang: 'de' } },
+]);
+const report = await ingest({ store, collection: 'notes', documents: notes, sparseEmbedder: bm25 });
+console.log(`${report.added} sources added, ${report.chunksWritten} chunks written`);
 
-const { vectors } = await bm25.embed({ values: docs.map((d) => d.text), role: 'document' });
-await store.upsert({
+const hits = await retrieve({
+  store,
   collection: 'notes',
-  records: docs.map((d, i) => ({ id: d.id, sparseVector: vectors[i]!, payload: { text: d.text, lang: d.lang } })),
+  query: 'how does BM25 weigh terms?',
+  sparseEmbedder: bm25,
+  filter: f.eq('metadata.lang', 'en'),
 });
-
-const {
-  vectors: [query],
-} = await bm25.embed({ values: ['how does BM25 weigh terms?'], role: 'query' });
-const hits = await store.search({ collection: 'notes', sparseVector: query!, filter: f.eq('lang', 'en'), limit: 3 });
-console.log(hits.map((h) => `${h.score.toFixed(2)}  ${h.payload.text}`));
+console.log(hits.map((hit) => `${hit.score.toFixed(2)}  ${hit.citation.source}  ${hit.text}`));

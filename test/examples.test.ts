@@ -11,10 +11,11 @@ test('the README example runs and finds the English BM25 notes only', async () =
   const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
   try {
     await import('../examples/readme.js');
-    const [lines] = log.mock.calls[0] as [string[]];
-    // Only note b shares terms with the question in English; note c matches the terms but is German.
+    expect(log.mock.calls[0]).toEqual(['3 sources added, 3 chunks written']);
+    const [lines] = log.mock.calls[1] as [string[]];
+    // Only one English note shares terms with the question; the German one matches them but is filtered out.
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\d+\.\d\d {2}BM25 weighs rare terms more than common ones\.$/);
+    expect(lines[0]).toMatch(/^\d+\.\d\d {2}notes\/bm25 {2}BM25 weighs rare terms more than common ones\.$/);
   } finally {
     log.mockRestore();
   }
