@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createMemoryStore, type Store } from '../src/index.js';
+import { createMemoryStore } from '../src/index.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { crashCorpus, crashSplitter } from './fixtures/ingest-corpus.js';
+import { collectionContents } from './helpers/collection-contents.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
 const child = fileURLToPath(new URL('./fixtures/ingest-child.ts', import.meta.url));
@@ -40,21 +41,6 @@ function runChild(directory: string, version: number, options: { killAt?: string
   );
 }
 
-/** Records by id with the fields a fresh ingest of the same corpus determines. */
-async function contents(store: Store) {
-  const records: Record<string, unknown> = {};
-  let cursor: string | undefined;
-  do {
-    const page = await store.scroll({ collection: 'notes', cursor, limit: 500, includeVectors: true });
-    for (const record of page.records) {
-      const { runId: _runId, ingestedAt: _ingestedAt, ...payload } = record.payload;
-      records[String(record.id)] = { payload, vector: Array.from(record.vector ?? []) };
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
-  return records;
-}
-
 let root: string;
 let baseline: string;
 let expected: Record<string, unknown>;
@@ -71,13 +57,13 @@ beforeAll(async () => {
     embedder: trigramEmbedder(32, 'trigram'),
     splitter: crashSplitter,
   });
-  expected = await contents(fresh);
+  expected = await collectionContents(fresh, 'notes');
 }, 60_000);
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 async function checkFinalState(directory: string) {
   const store = createMemoryStore({ persistence: createFilePersistence(join(directory, 'store.snapshot')) });
-  const actual = await contents(store);
+  const actual = await collectionContents(store, 'notes');
   expect(actual).toEqual(expected);
   const entries = await createFileLedger(join(directory, 'ledger.jsonl')).entries();
   expect(entries.map((entry) => entry.source).sort()).toEqual(

@@ -11,6 +11,7 @@ import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger, type Ledger } from '../src/pipeline/ledger.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
+import { collectionContents } from './helpers/collection-contents.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
 const TOPICS = ['rivers and their deltas', 'violin making in Cremona', 'steam engines', 'the Dewey decimal system'];
@@ -24,21 +25,6 @@ function corpus(count: number, edit: (i: number) => string = () => ''): SourceDo
 }
 
 const splitter = createRecursiveSplitter({ chunkSize: 120, chunkOverlap: 10, unit: 'characters' });
-
-/** Every record of a collection, by id, with the fields a fresh ingest determines. */
-async function contents(store: Store, collection: string) {
-  const records: Record<string, unknown> = {};
-  let cursor: string | undefined;
-  do {
-    const page = await store.scroll({ collection, cursor, limit: 500, includeVectors: true });
-    for (const record of page.records) {
-      const { runId: _runId, ingestedAt: _ingestedAt, ...payload } = record.payload;
-      records[String(record.id)] = { payload, vector: Array.from(record.vector ?? []) };
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
-  return records;
-}
 
 async function run(documents: SourceDocument[], setup: { store?: Store; ledger?: Ledger; prune?: boolean } = {}) {
   const store = setup.store ?? createMemoryStore();
@@ -126,7 +112,7 @@ describe('ingest', () => {
     expect(log[1]).toBe(`delete:${JSON.stringify(oldIds)}`);
     // The collection is exactly what a fresh ingest of the new corpus gives.
     const fresh = await run(after);
-    expect(await contents(first.store, 'notes')).toEqual(await contents(fresh.store, 'notes'));
+    expect(await collectionContents(first.store, 'notes')).toEqual(await collectionContents(fresh.store, 'notes'));
   });
 
   test('prune removes the chunks of sources that vanished, and only when asked', async () => {
@@ -139,7 +125,9 @@ describe('ingest', () => {
     ).toBeGreaterThan(0);
     const pruned = await run(fewer, { store: first.store, ledger: first.ledger, prune: true });
     expect(pruned.report).toMatchObject({ deleted: 1, unchanged: 4, embeddingCalls: 0 });
-    expect(await contents(first.store, 'notes')).toEqual(await contents((await run(fewer)).store, 'notes'));
+    expect(await collectionContents(first.store, 'notes')).toEqual(
+      await collectionContents((await run(fewer)).store, 'notes'),
+    );
     expect((await first.ledger.entries()).map((e) => e.source).sort()).toEqual(fewer.map((d) => d.uri).sort());
   });
 
@@ -228,7 +216,9 @@ describe('ingest', () => {
     // The corpus changes again before the re-run: leftovers of the failed version must go too.
     const edited = corpus(12, (i) => (i % 4 === 0 ? 'Third version.' : ''));
     await run(edited, { store, ledger });
-    expect(await contents(store, 'notes')).toEqual(await contents((await run(edited)).store, 'notes'));
+    expect(await collectionContents(store, 'notes')).toEqual(
+      await collectionContents((await run(edited)).store, 'notes'),
+    );
     for (const entry of await ledger.entries()) {
       expect(entry.pending).toBeUndefined();
       expect(entry.stale).toBeUndefined();
