@@ -459,7 +459,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
                 ],
               });
             }
-            if (embedder === dense) chunksEmbedded += values.length;
+            if (embedder === (dense ?? sparse)) chunksEmbedded += values.length;
             progress('embed');
             return vectors as T[];
           },
