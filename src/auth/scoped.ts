@@ -8,7 +8,7 @@ import type { Cache, CacheValue } from '../core/cache.js';
 import { ForbiddenError } from '../core/errors.js';
 import type { CollectionInfo, Store } from '../core/store.js';
 import type { JsonObject, RecordId, StoredRecord } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
+import { implementing, parseArgument } from '../core/validate.js';
 import { type Filter, f, parseFilter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
 
@@ -257,14 +257,7 @@ const scopeCacheOptionsSchema = z
  * reaches another partition (the prefix is an unambiguous JSON array).
  */
 export function scopeCache(cache: Cache, principal: Principal, options: ScopeCacheOptions = {}): Cache {
-  parseArgument(
-    z.custom<Cache>(
-      (value) => typeof value === 'object' && value !== null && typeof (value as Cache).get === 'function',
-      'cache must be a kumiki Cache',
-    ),
-    cache,
-    'cache',
-  );
+  parseArgument(implementing<Cache>('cache must be a kumiki Cache', { methods: ['get'] }), cache, 'cache');
   parseArgument(principalSchema, principal, 'principal');
   const parsed = parseArgument(scopeCacheOptionsSchema, options, 'options');
   const tenant = resolveTenant(principal, parsed.defaultTenant, 'cache access');

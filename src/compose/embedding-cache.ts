@@ -5,7 +5,7 @@ import { AbortedError, throwIfAborted } from '../core/errors.js';
 import { type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { SparseVector } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
+import { implementing, parseArgument } from '../core/validate.js';
 
 export type EmbeddingCacheOptions = {
   /** First part of every key; default `emb`. Change it to drop everything cached before. */
@@ -56,14 +56,9 @@ const embedderSchema = z.custom<Embedder<unknown>>(
   'embedder must be a kumiki Embedder (specificationVersion kumiki.embedder.v1)',
 );
 
-const cacheSchema = z.custom<Cache>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Cache).getMany === 'function' &&
-    typeof (value as Cache).setMany === 'function',
-  'cache must be a kumiki Cache (with getMany and setMany)',
-);
+const cacheSchema = implementing<Cache>('cache must be a kumiki Cache (with getMany and setMany)', {
+  methods: ['getMany', 'setMany'],
+});
 
 const embedSchema = z
   .object({

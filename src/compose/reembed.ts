@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../core/errors.js';
+import { abortSignalSchema, denseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Metric, Store } from '../core/store.js';
 import type { StoredRecord, VectorRecord } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
@@ -27,16 +28,10 @@ export type ReembedResult = { previous: string; current: string; records: number
 
 const optionsSchema = z
   .object({
-    store: z.custom<Store>(
-      (value) => typeof value === 'object' && value !== null && 'upsert' in value,
-      'store must be a kumiki Store',
-    ),
+    store: storeSchema,
     alias: z.string().min(1),
     target: z.string().min(1),
-    embedder: z.custom<DenseEmbedder>(
-      (value) => typeof value === 'object' && value !== null && (value as DenseEmbedder).kind === 'dense',
-      'embedder must be a dense Embedder',
-    ),
+    embedder: denseEmbedderSchema,
     text: z.custom<ReembedOptions['text']>(
       (value) => typeof value === 'function',
       'text must be a function of a record',
@@ -44,7 +39,7 @@ const optionsSchema = z
     metric: z.enum(['cosine', 'dot', 'euclidean']).optional(),
     batchSize: z.number().int().min(1).max(10_000).optional(),
     onProgress: z.custom<ReembedOptions['onProgress']>((value) => typeof value === 'function').optional(),
-    abortSignal: z.custom<AbortSignal>((value) => value instanceof AbortSignal).optional(),
+    abortSignal: abortSignalSchema.optional(),
   })
   .strict();
 

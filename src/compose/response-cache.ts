@@ -14,7 +14,7 @@ import {
   type Usage,
 } from '../core/runner.js';
 import { sha256Hex } from '../core/sha256.js';
-import { parseArgument } from '../core/validate.js';
+import { implementing, parseArgument } from '../core/validate.js';
 import { parseGenerateOptions, resolveOutputSchema, resolveTools } from './structured-output.js';
 
 export type ResponseCacheOptions = {
@@ -69,22 +69,11 @@ const optionsSchema = z
   })
   .strict();
 
-const cacheSchema = z.custom<Cache>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Cache).get === 'function' &&
-    typeof (value as Cache).set === 'function',
-  'cache must be a kumiki Cache (with get and set)',
-);
+const cacheSchema = implementing<Cache>('cache must be a kumiki Cache (with get and set)', { methods: ['get', 'set'] });
 
-const runnerSchema = z.custom<ModelRunner>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    (value as ModelRunner).specificationVersion === 'kumiki.runner.v1' &&
-    typeof (value as ModelRunner).generate === 'function',
+const runnerSchema = implementing<ModelRunner>(
   'runner must be a kumiki ModelRunner (specificationVersion kumiki.runner.v1)',
+  { fields: { specificationVersion: 'kumiki.runner.v1' }, methods: ['generate'] },
 );
 
 const storedSchema = z.object({

@@ -17,7 +17,7 @@ import type {
   RunnerCapabilities,
   StreamPart,
 } from '../core/runner.js';
-import { parseArgument } from '../core/validate.js';
+import { implementing, parseArgument } from '../core/validate.js';
 import { parseGenerateOptions } from './structured-output.js';
 
 /** One primary endpoint of a router: any ModelRunner (a vLLM server, llama.cpp in-process, …). */
@@ -97,15 +97,10 @@ export type RouterRunner = ModelRunner & {
   dispose(): Promise<void>;
 };
 
-const runnerSchema = z.custom<ModelRunner>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    (value as ModelRunner).specificationVersion === 'kumiki.runner.v1' &&
-    typeof (value as ModelRunner).generate === 'function' &&
-    typeof (value as ModelRunner).stream === 'function',
-  'must be a kumiki ModelRunner (specificationVersion kumiki.runner.v1)',
-);
+const runnerSchema = implementing<ModelRunner>('must be a kumiki ModelRunner (specificationVersion kumiki.runner.v1)', {
+  fields: { specificationVersion: 'kumiki.runner.v1' },
+  methods: ['generate', 'stream'],
+});
 
 const optionsSchema = z
   .object({

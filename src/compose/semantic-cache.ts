@@ -12,7 +12,7 @@ import {
 import { sha256Hex } from '../core/sha256.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
+import { implementing, parseArgument } from '../core/validate.js';
 import { f } from '../filter/ast.js';
 import {
   fromStoredAnswer,
@@ -57,19 +57,10 @@ export type SemanticCachedRunner = Omit<ModelRunner, 'generate'> & {
 
 const optionsSchema = z
   .object({
-    embedder: z.custom<DenseEmbedder>(
-      (value) =>
-        typeof value === 'object' &&
-        value !== null &&
-        (value as DenseEmbedder).specificationVersion === 'kumiki.embedder.v1' &&
-        (value as DenseEmbedder).kind === 'dense',
-      'embedder must be a dense kumiki Embedder',
-    ),
-    store: z.custom<Store>(
-      (value) =>
-        typeof value === 'object' && value !== null && (value as Store).specificationVersion === 'kumiki.store.v1',
-      'store must be a kumiki Store',
-    ),
+    embedder: implementing<DenseEmbedder>('embedder must be a dense kumiki Embedder', {
+      fields: { specificationVersion: 'kumiki.embedder.v1', kind: 'dense' },
+    }),
+    store: implementing<Store>('store must be a kumiki Store', { fields: { specificationVersion: 'kumiki.store.v1' } }),
     collection: z.string().min(1),
     threshold: z.number().gt(0).max(1).optional(),
     scope: z.union([z.string().min(1), z.function()], { error: 'scope must be a non-empty string or a function' }),
@@ -90,13 +81,9 @@ function questionOf(call: GenerateOptions): string | undefined {
  */
 export function withSemanticCache(runner: ModelRunner, options: SemanticCacheOptions): SemanticCachedRunner {
   parseArgument(
-    z.custom<ModelRunner>(
-      (value) =>
-        typeof value === 'object' &&
-        value !== null &&
-        (value as ModelRunner).specificationVersion === 'kumiki.runner.v1',
-      'runner must be a kumiki ModelRunner',
-    ),
+    implementing<ModelRunner>('runner must be a kumiki ModelRunner', {
+      fields: { specificationVersion: 'kumiki.runner.v1' },
+    }),
     runner,
     'runner',
   );

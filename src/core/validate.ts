@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
 
 /**
@@ -15,4 +15,25 @@ export function parseArgument<S extends z.ZodType>(schema: S, value: unknown, ar
       message: issue.message,
     })),
   });
+}
+
+/**
+ * A schema accepting objects that implement a kumiki interface: `fields` must hold exactly these values
+ * (e.g. `specificationVersion`, `kind`) and `methods` must be functions. Adapters are checked this way
+ * rather than by class, so wrappers and objects from another copy of kumiki pass.
+ */
+export function implementing<T>(
+  message: string,
+  shape: { fields?: Readonly<Record<string, unknown>>; methods?: readonly string[] },
+): z.ZodType<T> {
+  const fields = Object.entries(shape.fields ?? {});
+  const methods = shape.methods ?? [];
+  return z.custom<T>((value) => {
+    if (typeof value !== 'object' || value === null) return false;
+    const object = value as Record<string, unknown>;
+    return (
+      fields.every(([key, expected]) => object[key] === expected) &&
+      methods.every((name) => typeof object[name] === 'function')
+    );
+  }, message);
 }

@@ -5,9 +5,10 @@ import type { Authenticator, Authorizer, Principal } from '../core/auth.js';
 import type { Cache } from '../core/cache.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import type { ModelRunner } from '../core/runner.js';
+import { denseEmbedderSchema, runnerSchema, storeSchema } from '../core/schemas.js';
+import { implementing } from '../core/validate.js';
 import { functionSchema } from '../http/credentials.js';
 import type { RetrieveOptions } from '../pipeline/retrieve.js';
-import { denseEmbedderSchema, runnerSchema, storeSchema } from '../pipeline/schemas.js';
 
 /** How one searchable collection is retrieved; the request supplies query, limit, filter and mode. */
 export type RetrieveConfig = Omit<RetrieveOptions, 'query' | 'limit' | 'filter' | 'abortSignal' | 'mode'> & {
@@ -123,13 +124,9 @@ export const optionsSchema = z
       .optional(),
     rateLimit: z
       .object({
-        cache: z.custom<Cache>(
-          (value) =>
-            typeof value === 'object' &&
-            value !== null &&
-            (value as Cache).specificationVersion === 'kumiki.cache.v1' &&
-            typeof (value as Cache).increment === 'function',
+        cache: implementing<Cache>(
           'rateLimit.cache must be a kumiki Cache with increment() (e.g. createKeyvCache({ url: "redis://…" }))',
+          { fields: { specificationVersion: 'kumiki.cache.v1' }, methods: ['increment'] },
         ),
         requestsPerMinute: z.number().int().min(1, 'requestsPerMinute must be at least 1').optional(),
         tokensPerMinute: z.number().int().min(1, 'tokensPerMinute must be at least 1').optional(),

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { ChatMessage, FinishReason, ModelRunner, Usage } from '../core/runner.js';
+import { abortSignalSchema, runnerSchema } from '../core/schemas.js';
 import { parseArgument } from '../core/validate.js';
 import { type Citation, type RetrievedChunk, type RetrieveOptions, retrieve } from './retrieve.js';
-import { abortSignalSchema, runnerSchema } from './schemas.js';
 import { withSpan } from './telemetry.js';
 
 /** A numbered source given to the model: `[n]` in the answer refers to it. */

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { Catalog, IngestionRun } from '../core/catalog.js';
 import { NotFoundError } from '../core/errors.js';
+import { catalogSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { RecordId } from '../core/types.js';
 import { recordIdSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { type RetrievedChunk, toChunk } from './retrieve.js';
-import { catalogSchema, storeSchema } from './schemas.js';
 
 export type ChunkProvenance = {
   chunk: RetrievedChunk;

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';
+import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { type Filter, filterSchema } from '../filter/ast.js';
 import { functionSchema } from '../http/credentials.js';
-import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from './schemas.js';
 import { withSpan } from './telemetry.js';
 
 export type RetrievalMode = 'dense' | 'sparse' | 'hybrid';
@@ -162,15 +162,7 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
   );
 }
 
-async function embedQuery<T>(
-  embedder: {
-    embed(options: { values: string[]; role: 'query'; abortSignal?: AbortSignal }): Promise<{ vectors: T[] }>;
-    provider: string;
-    modelId: string;
-  },
-  query: string,
-  abortSignal: AbortSignal | undefined,
-): Promise<T> {
+async function embedQuery<T>(embedder: Embedder<T>, query: string, abortSignal: AbortSignal | undefined): Promise<T> {
   return withSpan(
     'kumiki.embed',
     {

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import type { Catalog } from './catalog.js';
+import type { DenseEmbedder, SparseEmbedder } from './embedder.js';
+import type { ModelRunner } from './runner.js';
+import type { Store } from './store.js';
+import { implementing } from './validate.js';
+
+export const storeSchema = implementing<Store>('store must be a kumiki Store', { methods: ['search', 'upsert'] });
+export const denseEmbedderSchema = implementing<DenseEmbedder>('embedder must be a dense Embedder', {
+  fields: { kind: 'dense' },
+  methods: ['embed'],
+});
+export const sparseEmbedderSchema = implementing<SparseEmbedder>(
+  'sparseEmbedder must be a sparse Embedder (e.g. createBm25Encoder())',
+  { fields: { kind: 'sparse' }, methods: ['embed'] },
+);
+export const runnerSchema = implementing<ModelRunner>('runner must be a kumiki ModelRunner', {
+  methods: ['stream', 'generate'],
+});
+export const catalogSchema = implementing<Catalog>('catalog must be a kumiki Catalog', {
+  methods: ['recordRun', 'addLineage'],
+});
+export const abortSignalSchema = z.custom<AbortSignal>(
+  (value) => value instanceof AbortSignal,
+  'must be an AbortSignal',
+);
