@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { KumikiError } from '../core/errors.js';
 import type { RetrievalMode } from '../pipeline/retrieve.js';
 import { askCommand, ingestCommand, lineageCommand, type Output, searchCommand } from './commands.js';
-import { type ConfigOverrides, loadConfig } from './config.js';
+import { type ConfigOverrides, loadConfig, openEmbedder } from './config.js';
 import { displaySource, runDemo, SAMPLE_QUESTIONS } from './demo.js';
 import { openWorkspace, type Workspace } from './workspace.js';
 
@@ -90,8 +90,8 @@ async function main(argv: string[]): Promise<number> {
     ...(values['model-name'] ? { modelName: values['model-name'] } : {}),
   };
   const limit = positiveInteger(values.limit, '--limit');
-  const withWorkspace = async (task: (workspace: Workspace) => Promise<unknown>) => {
-    const workspace = await openWorkspace(await loadConfig(values.config, overrides));
+  const withWorkspace = async (task: (workspace: Workspace) => Promise<unknown>, retrieval = true) => {
+    const workspace = await openWorkspace(await loadConfig(values.config, overrides), { retrieval });
     try {
       await task(workspace);
     } finally {
@@ -169,14 +169,13 @@ async function main(argv: string[]): Promise<number> {
       if (rest[0] !== 'lineage' || !rest[1])
         throw new UsageError('Usage: kumiki catalog lineage <chunk id | source URI | collection>.');
       const id = rest[1];
-      await withWorkspace((workspace) => lineageCommand(workspace, id, out));
+      await withWorkspace((workspace) => lineageCommand(workspace, id, out), false);
       return 0;
     }
     case 'eval': {
       const { evaluateRetrieval, formatEvaluation } = await import('../eval/index.js');
       const modes = values.mode as ('lexical' | 'dense' | 'hybrid')[] | undefined;
       const config = await loadConfig(values.config, overrides);
-      const { openEmbedder } = await import('./config.js');
       const embedder = await openEmbedder(config);
       try {
         const result = await evaluateRetrieval({

@@ -26,10 +26,16 @@ export type Workspace = {
   close(): Promise<void>;
 };
 
-export async function openWorkspace(config: KumikiConfig): Promise<Workspace> {
+/** `retrieval: false` for commands that neither search nor write (no embedder, no BM25 statistics). */
+export async function openWorkspace(config: KumikiConfig, options: { retrieval?: boolean } = {}): Promise<Workspace> {
   await mkdir(config.dataDir, { recursive: true });
-  const [store, embedder, catalog] = await Promise.all([openStore(config), openEmbedder(config), openCatalog(config)]);
-  const bm25 = config.lexical ? createBm25Encoder() : undefined;
+  const retrieval = options.retrieval ?? true;
+  const [store, embedder, catalog] = await Promise.all([
+    openStore(config),
+    retrieval ? openEmbedder(config) : undefined,
+    openCatalog(config),
+  ]);
+  const bm25 = retrieval && config.lexical ? createBm25Encoder() : undefined;
   if (bm25) await fitStatistics(store, config.collection, bm25);
   let runner: Promise<ModelRunner | undefined> | undefined;
   return {

@@ -3,6 +3,13 @@ import type { Catalog, DatasetRef } from '../core/catalog.js';
 import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, throwIfAborted } from '../core/errors.js';
 import { type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
+import {
+  abortSignalSchema,
+  catalogSchema,
+  denseEmbedderSchema,
+  sparseEmbedderSchema,
+  storeSchema,
+} from '../core/schemas.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { Metric, Store } from '../core/store.js';
 import type { JsonObject, SparseVector, VectorRecord } from '../core/types.js';
@@ -10,7 +17,6 @@ import { parseArgument } from '../core/validate.js';
 import { functionSchema } from '../http/credentials.js';
 import { mapLimit } from '../stores/shared.js';
 import { createMemoryLedger, type Ledger, type LedgerEntry } from './ledger.js';
-import { abortSignalSchema, catalogSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from './schemas.js';
 import { createRecursiveSplitter } from './splitter.js';
 import { withSpan } from './telemetry.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
@@ -495,7 +501,8 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           },
         });
         const edges = changed.map((source) => ({ upstream: source, downstream: collectionRef, via: runId }));
-        for (const source of changed) await target.registerDataset({ ...source });
+        // Several at a time: the local catalog saves them in groups, DataHub receives parallel requests.
+        await mapLimit(changed, 16, (source) => target.registerDataset({ ...source }));
         // The model's edge is recorded by runs that wrote or removed something, not by no-op runs.
         const wrote = changed.length > 0 || report.deleted > 0;
         for (const [space, print] of [

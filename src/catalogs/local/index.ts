@@ -95,23 +95,40 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
     return loading;
   };
 
-  /** Runs a mutation after every earlier one, saving the result; a failed save restores the last saved state. */
-  const write = (mutate: (current: State) => void): Promise<void> => {
-    const task = queue.then(async () => {
-      const current = await ready();
-      mutate(current);
-      if (!persistence) return;
-      const bytes = encodeCatalog(toSnapshot(current));
-      try {
-        await persistence.save(bytes);
-        saved = bytes;
-      } catch (error) {
-        state = saved ? fromSnapshot(decodeCatalog(saved, persistence.location)) : emptyState();
-        throw error;
-      }
+  type Pending = { mutate: (current: State) => void; resolve: () => void; reject: (error: unknown) => void };
+  let pending: Pending[] = [];
+
+  /**
+   * Applies a mutation after every earlier one and resolves once a save including it is on disk.
+   * Mutations that arrive while a save runs are applied together and saved once (group commit); a
+   * failed save restores the last saved state and rejects every mutation it carried.
+   */
+  const write = (mutate: (current: State) => void): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ mutate, resolve, reject });
+      if (pending.length === 1) queue = queue.then(flush);
     });
-    queue = task.catch(() => undefined);
-    return task;
+
+  const flush = async (): Promise<void> => {
+    const group = pending;
+    pending = [];
+    try {
+      const current = await ready();
+      for (const { mutate } of group) mutate(current);
+      if (persistence) {
+        const bytes = encodeCatalog(toSnapshot(current));
+        try {
+          await persistence.save(bytes);
+          saved = bytes;
+        } catch (error) {
+          state = saved ? fromSnapshot(decodeCatalog(saved, persistence.location)) : emptyState();
+          throw error;
+        }
+      }
+      for (const { resolve } of group) resolve();
+    } catch (error) {
+      for (const { reject } of group) reject(error);
+    }
   };
 
   return {
