@@ -83,6 +83,8 @@ export {
   InvalidArgumentError,
   KumikiError,
   type KumikiErrorOptions,
+  LockedError,
+  type LockHolder,
   MissingDependencyError,
   NotFoundError,
   PartialWriteError,
@@ -115,6 +117,7 @@ export type {
   AliasInfo,
   CollectionConfig,
   CollectionInfo,
+  CollectionState,
   CountOptions,
   CreateCollectionOptions,
   DeleteOptions,
@@ -164,14 +167,21 @@ export {
 } from './pipeline/answer.js';
 export { decodeEntities, type HtmlText, htmlToText } from './pipeline/html.js';
 export {
-  CHUNK_FIELDS,
   type IngestOptions,
   type IngestPhase,
   type IngestProgress,
   type IngestReport,
   ingest,
 } from './pipeline/ingest.js';
-export { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './pipeline/ledger.js';
+export { CHUNK_FIELDS } from './pipeline/ingest-catalog.js';
+export type { LedgerCheck } from './pipeline/ingest-ledger.js';
+export {
+  createMemoryLedger,
+  type Ledger,
+  type LedgerChanges,
+  type LedgerEntry,
+  type LedgerMark,
+} from './pipeline/ledger.js';
 export {
   APPLICATION_JSON,
   APPLICATION_NDJSON,
@@ -204,6 +214,7 @@ export {
   type RecursiveSplitterOptions,
   type SplitUnit,
 } from './pipeline/splitter.js';
+export { bindStatistics } from './pipeline/statistics.js';
 export type { Chunk, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,

@@ -63,7 +63,7 @@ beforeAll(async () => {
   vllm = await startFakeVllm();
   slowVllm = await startFakeVllm({ chunkDelayMs: 50 });
   const store = createMemoryStore();
-  await store.createCollection({ name: 'docs-v1', dimensions: 26 });
+  await store.createCollection({ name: 'docs-v1', dimensions: 26, embeddingSpace: await embedder.space() });
   const texts = ['the cat sat on the mat', 'quantum chromodynamics lecture', 'a cat and a dog'];
   const { vectors } = await embedder.embed({ values: texts.slice(0, 2), role: 'document' });
   const { vectors: more } = await embedder.embed({ values: texts.slice(2), role: 'document' });

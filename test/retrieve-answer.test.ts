@@ -132,7 +132,7 @@ describe('retrieve', () => {
       InvalidArgumentError,
     );
     const bare = createMemoryStore();
-    await bare.createCollection({ name: 'raw', dimensions: 64 });
+    await bare.createCollection({ name: 'raw', dimensions: 64, embeddingSpace: await embedder.space() });
     await bare.upsert({
       collection: 'raw',
       records: [

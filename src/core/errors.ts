@@ -108,13 +108,17 @@ export class EmbeddingSpaceMismatchError extends KumikiError {
       expected: string;
       actual: string;
       differences?: readonly string[];
+      /** Set when the collection recorded no space of this kind at all (e.g. a BM25 query on a dense-only collection). */
+      missing?: 'dense' | 'sparse';
     },
   ) {
     const differences = options.differences ?? [];
     const detail = differences.length > 0 ? ` (differs in: ${differences.join(', ')})` : '';
     super('KUMIKI_EMBEDDING_SPACE_MISMATCH', {
       ...options,
-      message: `Collection "${options.collection}" was built with embedding space ${options.expected}, not ${options.actual}${detail}. Open it with the same embedder settings, or re-embed into a new collection.`,
+      message: options.missing
+        ? `Collection "${options.collection}" records no ${options.missing} embedding space (it was created without ${options.missing === 'dense' ? 'embeddingSpace' : 'sparseEmbeddingSpace'}, or ingested without a ${options.missing} embedder), so ${options.missing} vectors from ${options.actual} cannot be compared with it. Search it in a mode it was built for, or create it with that embedder's space and ingest again.`
+        : `Collection "${options.collection}" was built with embedding space ${options.expected}, not ${options.actual}${detail}. Open it with the same embedder settings, or re-embed into a new collection.`,
     });
     this.name = 'EmbeddingSpaceMismatchError';
     this.expected = options.expected;
@@ -222,14 +226,24 @@ export class ForbiddenError extends KumikiError {
   static override isInstance = isNamed<ForbiddenError>('ForbiddenError');
 }
 
+const CORRUPT_WHAT: Record<string, string> = { ledger: 'ledger journal', catalog: 'catalog file', memory: 'snapshot' };
+
 /** Stored data failed its integrity check (torn write, wrong format, checksum mismatch). */
 export class CorruptDataError extends KumikiError {
   readonly location: string;
-  constructor(options: Omit<KumikiErrorOptions, 'message'> & { location: string; reason: string }) {
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message'> & {
+      location: string;
+      reason: string;
+      /** What the file should have been, for the message; default from `component` (`ledger` → `ledger journal`). */
+      what?: string;
+    },
+  ) {
+    const what = options.what ?? CORRUPT_WHAT[options.component ?? ''] ?? 'snapshot';
     super('KUMIKI_CORRUPT_DATA', {
       ...options,
       isRetryable: false,
-      message: `${options.location} is not a valid kumiki snapshot: ${options.reason}. It was not loaded; restore it from a backup or delete it to start empty.`,
+      message: `${options.location} is not a valid kumiki ${what}: ${options.reason}. It was not loaded or changed; restore it from a backup, or move it away to start empty.`,
     });
     this.name = 'CorruptDataError';
     this.location = options.location;
@@ -315,4 +329,39 @@ function safeJson(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** Who holds a writer lock: enough to find the process. */
+export type LockHolder = { pid: number; host: string; since: string };
+
+/**
+ * Another writer holds the lock on a data file (a ledger journal, a snapshot, a catalog file), so this
+ * one may not write now. Retryable: the holder releases it when it finishes, and a lock whose holder
+ * died is taken over.
+ */
+export class LockedError extends KumikiError {
+  readonly location: string;
+  readonly holder: LockHolder | undefined;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message'> & {
+      location: string;
+      holder: LockHolder | undefined;
+      waitedMs: number;
+      /** Who holds it, when that is not another process (e.g. `another ingest in this process`). */
+      heldBy?: string;
+    },
+  ) {
+    const who = options.holder
+      ? `process ${options.holder.pid} on ${options.holder.host} (since ${options.holder.since})`
+      : (options.heldBy ?? 'another writer');
+    super('KUMIKI_LOCKED', {
+      ...options,
+      isRetryable: options.isRetryable ?? true,
+      message: `${options.location} is locked by ${who}${options.waitedMs > 0 ? `; waited ${options.waitedMs} ms` : ''}. Only one writer at a time: wait for it to finish (or pass a lock timeout to wait), or stop it.`,
+    });
+    this.name = 'LockedError';
+    this.location = options.location;
+    this.holder = options.holder;
+  }
+  static override isInstance = isNamed<LockedError>('LockedError');
 }

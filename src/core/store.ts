@@ -3,6 +3,7 @@ import type { EmbeddingSpace } from './fingerprint.js';
 import type {
   DenseVectorInput,
   JsonObject,
+  JsonValue,
   Match,
   RecordId,
   SparseVector,
@@ -35,6 +36,24 @@ export type CollectionInfo = {
   fingerprint: string | undefined;
   sparseFingerprint: string | undefined;
   count: number;
+  /**
+   * A random id the store gave the collection when it was created: a collection deleted and created
+   * again under the same name gets a new one. `undefined` on stores (or collections from older
+   * versions) that cannot keep one. `ingest` compares it with its ledger.
+   */
+  epoch?: string;
+  /**
+   * A counter of the writes (upserts, deletes) the collection has committed, kept with its data, on
+   * stores that can keep it atomically (the memory store). `undefined` elsewhere.
+   */
+  version?: number;
+};
+
+/** A small JSON document kept with a collection (`getCollectionState`). */
+export type CollectionState = {
+  value: JsonValue;
+  /** True when no record was written or deleted since the state was set (the state describes the data). */
+  current: boolean;
 };
 
 type Common = { collection: string; abortSignal?: AbortSignal };
@@ -83,6 +102,13 @@ export type SearchOptions = Common & {
   /** Drop matches scoring below this (dense or sparse search only). */
   scoreThreshold?: number;
   includeVectors?: boolean;
+  /**
+   * The dense query vector's embedding space (or its fingerprint): the search is refused with
+   * `EmbeddingSpaceMismatchError` when the collection was built with another one.
+   */
+  embeddingSpace?: EmbeddingSpace | string;
+  /** The same check for the sparse query vector (e.g. the BM25 encoder's space). */
+  sparseEmbeddingSpace?: EmbeddingSpace | string;
 };
 
 export type StoreCapabilities = {
@@ -138,6 +164,22 @@ export type Store = {
   /** Returns whether the alias existed. */
   deleteAlias?(options: { alias: string; abortSignal?: AbortSignal }): Promise<boolean>;
   listAliases?(options?: { abortSignal?: AbortSignal }): Promise<AliasInfo[]>;
+  /**
+   * Reads a small JSON document kept with a collection under `key` (e.g. BM25 statistics), or
+   * `undefined` when none is set. Only on stores that keep `version` (the memory store).
+   */
+  getCollectionState?(options: {
+    collection: string;
+    key: string;
+    abortSignal?: AbortSignal;
+  }): Promise<CollectionState | undefined>;
+  /** Sets (or, with `value: undefined`, removes) that document; it is saved with the collection's data. */
+  setCollectionState?(options: {
+    collection: string;
+    key: string;
+    value: JsonValue | undefined;
+    abortSignal?: AbortSignal;
+  }): Promise<void>;
   dispose(): Promise<void>;
 };
 

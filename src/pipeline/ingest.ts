@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { randomHex } from '../core/bytes.js';
 import type { Catalog, DatasetRef } from '../core/catalog.js';
 import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, throwIfAborted } from '../core/errors.js';
@@ -11,13 +12,16 @@ import {
   storeSchema,
 } from '../core/schemas.js';
 import { sha256Hex } from '../core/sha256.js';
-import type { Metric, Store } from '../core/store.js';
-import type { JsonObject, SparseVector, VectorRecord } from '../core/types.js';
+import type { CollectionInfo, Metric, Store } from '../core/store.js';
+import type { JsonObject, RecordId, SparseVector, VectorRecord } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { functionSchema } from '../http/credentials.js';
 import { mapLimit } from '../stores/shared.js';
-import { createMemoryLedger, type Ledger, type LedgerEntry } from './ledger.js';
+import { recordIngestCatalog } from './ingest-catalog.js';
+import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
+import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';
 import { createRecursiveSplitter } from './splitter.js';
+import { bindStatistics, keepsStatistics, statisticsWriter } from './statistics.js';
 import { withSpan } from './telemetry.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
@@ -47,6 +51,10 @@ export type IngestReport = {
   /** Calls made to the embedders (dense and sparse together). */
   embeddingCalls: number;
   durationMs: number;
+  /** How the ledger was judged against the store before the run (see docs/pipeline.md). */
+  ledger: LedgerCheck;
+  /** Things the caller should know that did not stop the run, e.g. a ledger that described another store. */
+  warnings: string[];
 };
 
 export type IngestOptions = {
@@ -61,6 +69,11 @@ export type IngestOptions = {
   splitter?: Splitter;
   /** Default: an in-memory ledger (a new process re-ingests everything); use `createFileLedger` to persist. */
   ledger?: Ledger;
+  /**
+   * How long to wait, in ms, when another ingest holds the ledger (in this process or, for a file
+   * ledger, in another one) before failing with `LockedError`. Default 0: fail at once.
+   */
+  lockTimeoutMs?: number;
   catalog?: Catalog;
   /** Name of the store in catalog entries (`<storeName>/<collection>`), default the store's provider. */
   storeName?: string;
@@ -111,10 +124,15 @@ const optionsSchema = z
       .optional(),
     ledger: z
       .custom<Ledger>(
-        (value) => typeof value === 'object' && value !== null && typeof (value as Ledger).write === 'function',
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          typeof (value as Ledger).write === 'function' &&
+          typeof (value as Ledger).entries === 'function',
         'ledger must be a Ledger (createMemoryLedger, createFileLedger)',
       )
       .optional(),
+    lockTimeoutMs: z.number().int().min(0).optional(),
     catalog: catalogSchema.optional(),
     storeName: z.string().min(1).optional(),
     prune: z.boolean().optional(),
@@ -133,33 +151,28 @@ const optionsSchema = z
     path: ['embedder'],
   });
 
-/** A sparse embedder that keeps corpus statistics (the BM25 encoder). */
-type StatisticalEmbedder = SparseEmbedder & {
-  addDocuments(texts: readonly string[]): void;
-  removeDocuments(texts: readonly string[]): void;
-};
-const keepsStatistics = (embedder: SparseEmbedder | undefined): embedder is StatisticalEmbedder =>
-  typeof (embedder as Partial<StatisticalEmbedder> | undefined)?.addDocuments === 'function' &&
-  typeof (embedder as Partial<StatisticalEmbedder> | undefined)?.removeDocuments === 'function';
-
 type Work = { document: SourceDocument; key: string; contentHash: string; chunks: Chunk[]; ids: string[] };
 
 /** Chunk ids are derived from the source and its version key, so rewriting a version is idempotent. */
 export const chunkId = (source: string, key: string, index: number) =>
   `${sha256Hex(`${source}\n${key}`).slice(0, 32)}-${index}`;
 
-const newRunId = () =>
-  `run-${new Date().toISOString().replace(/[-:.]/g, '')}-${sha256Hex(String(Math.random())).slice(0, 8)}`;
+const newRunId = () => `run-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomHex(4)}`;
 
 /**
  * Loads sources into a collection: splits them, embeds the chunks and writes them, keeping a ledger
  * per source so that a re-run only does the work that changed.
  *
- * - Unchanged sources (same text, chunker settings, embedding spaces, title, metadata) cost nothing.
+ * - Unchanged sources (same text, chunker settings, embedding spaces, title, metadata) cost nothing,
+ *   as long as the ledger still describes the collection (same epoch, no lost writes); otherwise its
+ *   entries are checked against the store first, and the report says why.
  * - A changed source's new chunks are written before its old ones are deleted.
  * - `prune: true` removes the chunks of sources this run did not see.
  * - Killed at any point, the next run ends in exactly the state a clean run would have left: the
- *   ledger records intent before each write and cleans up whatever an interrupted write left.
+ *   ledger records intent before each write and removal and cleans up whatever an interrupted run left.
+ * - One ingest at a time per ledger: a second one fails with `LockedError` (or waits `lockTimeoutMs`).
+ * - A sparse embedder with corpus statistics (BM25) gets the collection's statistics before the run
+ *   and they are saved with the collection after each write.
  * - With a `catalog`, the run, its sources, the collection's fields and the embedding model go to it
  *   with lineage source → collection and model → collection.
  */
@@ -173,6 +186,9 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
   const ledger = parsed.ledger ?? createMemoryLedger();
   const dense = parsed.embedder;
   const sparse = parsed.sparseEmbedder;
+  const statistics = keepsStatistics(sparse)
+    ? statisticsWriter({ store, collection, embedder: sparse, ...signal })
+    : undefined;
   const report: IngestReport = {
     runId,
     collection,
@@ -184,6 +200,8 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     chunksDeleted: 0,
     embeddingCalls: 0,
     durationMs: 0,
+    ledger: { trusted: true, reason: undefined, sourcesChecked: 0, sourcesMissing: 0 },
+    warnings: [],
   };
   let sources = 0;
   let chunksEmbedded = 0;
@@ -203,8 +221,8 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     const sparseFingerprint = sparseSpace ? fingerprint(sparseSpace) : undefined;
     const splitter =
       parsed.splitter ?? createRecursiveSplitter(dense?.tokenizer ? { tokenizer: await dense.tokenizer() } : {});
-    const collectionRef: DatasetRef = {
-      kind: 'collection',
+    const collectionRef = {
+      kind: 'collection' as const,
       name: `${parsed.storeName ?? store.provider}/${collection}`,
     };
     const catalog = parsed.catalog;
@@ -216,13 +234,32 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       ...(denseFingerprint ? { embeddingFingerprint: denseFingerprint } : {}),
       ...(dense ? { embeddingModel: dense.modelId } : sparse ? { embeddingModel: sparse.modelId } : {}),
     };
-    await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
+    const release = await holdLedger(ledger, parsed.lockTimeoutMs ?? 0, abortSignal);
     const changedSources: DatasetRef[] = [];
     const known = new Map<string, LedgerEntry>();
+    let info: CollectionInfo | undefined;
     try {
-      await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
+      await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
+      info = await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
+      if (keepsStatistics(sparse)) await bindStatistics({ store, collection, embedder: sparse, info, ...signal });
+      statistics?.begin();
 
       for (const entry of await ledger.entries()) if (entry.collection === collection) known.set(entry.source, entry);
+      const mark = (await ledger.marks?.())?.find((candidate) => candidate.collection === collection);
+      report.ledger = await checkLedger({
+        store,
+        collection,
+        info,
+        known,
+        mark,
+        ledgerKeepsMarks: typeof ledger.marks === 'function',
+        ...signal,
+      });
+      if (!report.ledger.trusted && report.ledger.sourcesMissing > 0) {
+        report.warnings.push(
+          `The ledger at ${ledger.location} did not describe collection "${collection}" (${report.ledger.reason}); ${report.ledger.sourcesMissing} of ${report.ledger.sourcesChecked} sources it lists were missing from the store and are written again.`,
+        );
+      }
 
       progress('recover');
       await recover(known);
@@ -282,25 +319,35 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       if (batch.length > 0) await write(batch);
 
       if (parsed.prune) {
-        progress('prune');
-        for (const entry of known.values()) {
-          if (seen.has(entry.source)) continue;
-          await deleteChunks(entry.chunkIds);
-          await ledger.write({ remove: [{ collection, source: entry.source }] });
-          report.deleted++;
+        const gone = [...known.values()].filter((entry) => !seen.has(entry.source));
+        if (gone.length > 0) {
+          progress('prune');
+          await prune(gone);
         }
       }
 
       report.durationMs = Math.round(performance.now() - started);
       if (catalog) {
         progress('catalog');
-        await recordCatalog(catalog, changedSources);
+        await recordIngestCatalog({
+          catalog,
+          run: runBase,
+          collection: collectionRef,
+          collectionName: collection,
+          changed: changedSources,
+          wrote: changedSources.length > 0 || report.deleted > 0,
+          spaces: {
+            dense: { space: denseSpace, fingerprint: denseFingerprint },
+            sparse: { space: sparseSpace, fingerprint: sparseFingerprint },
+          },
+          stats: { ...numbers(report), sources },
+        });
       }
-      for (const [name, value] of Object.entries(report))
-        if (typeof value === 'number') span.setAttribute(`kumiki.ingest.${name}`, value);
+      for (const [name, value] of Object.entries(numbers(report))) span.setAttribute(`kumiki.ingest.${name}`, value);
       progress('done');
       return report;
     } catch (error) {
+      statistics?.invalidate();
       await catalog
         ?.recordRun({
           ...runBase,
@@ -311,12 +358,50 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         })
         .catch(() => undefined);
       throw error;
+    } finally {
+      statistics?.end();
+      await release();
     }
 
-    /** Deletes whatever an interrupted run left: versions being written and superseded ones. */
+    /**
+     * Writes to the ledger with a mark of where the collection stands now (its epoch and, on stores
+     * that keep one, its write version), so the next run can tell whether the ledger still describes it.
+     */
+    async function commit(changes: LedgerChanges) {
+      const epoch = info?.epoch;
+      if (epoch !== undefined && info?.version !== undefined) {
+        info = await store.openCollection({ name: collection, ...signal });
+      }
+      await ledger.write(
+        epoch === undefined
+          ? changes
+          : {
+              ...changes,
+              mark: { collection, epoch, ...(info?.version !== undefined ? { version: info.version } : {}) },
+            },
+      );
+    }
+
+    /** Saves the sparse statistics with the collection after a write (stores that keep collection state). */
+    async function saveStatistics() {
+      if (!statistics) return;
+      if (info?.version !== undefined) info = await store.openCollection({ name: collection, ...signal });
+      await statistics.save(info);
+    }
+
+    /** Deletes whatever an interrupted run left: versions being written, superseded ones, removals. */
     async function recover(entries: Map<string, LedgerEntry>) {
+      let changed = false;
       for (const entry of [...entries.values()]) {
-        if (!entry.pending && !entry.stale) continue;
+        if (!entry.pending && !entry.stale && !entry.removing) continue;
+        changed = true;
+        if (entry.removing) {
+          await deleteChunks(idsOf(entry));
+          await commit({ remove: [{ collection, source: entry.source }] });
+          entries.delete(entry.source);
+          report.deleted++;
+          continue;
+        }
         const committed = new Set(entry.chunkIds);
         const leftovers = [...(entry.pending?.chunkIds ?? []), ...(entry.stale ?? [])].filter(
           (id) => !committed.has(id),
@@ -324,13 +409,24 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         await deleteChunks([...new Set(leftovers)]);
         const { pending: _pending, stale: _stale, ...clean } = entry;
         if (clean.key === '') {
-          await ledger.write({ remove: [{ collection, source: entry.source }] });
+          await commit({ remove: [{ collection, source: entry.source }] });
           entries.delete(entry.source);
         } else {
-          await ledger.write({ put: [clean] });
+          await commit({ put: [clean] });
           entries.set(entry.source, clean);
         }
       }
+      if (changed) await saveStatistics();
+    }
+
+    /** Removes sources this run did not see: marked first, so a kill half-way is finished by the next run. */
+    async function prune(gone: LedgerEntry[]) {
+      await commit({ put: gone.map((entry) => ({ ...entry, removing: true as const })) });
+      await deleteChunks([...new Set(gone.flatMap(idsOf))]);
+      await commit({ remove: gone.map((entry) => ({ collection, source: entry.source })) });
+      for (const entry of gone) known.delete(entry.source);
+      report.deleted += gone.length;
+      await saveStatistics();
     }
 
     async function write(works: Work[]) {
@@ -345,18 +441,19 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           ingestedAt: startedAt,
         });
         // 1. Intent: these ids may appear in the store from now on.
-        await ledger.write({
+        await commit({
           put: works.map((work) => ({
             ...(known.get(work.document.uri) ?? empty(work.document.uri, work.contentHash)),
             pending: { key: work.key, chunkIds: work.ids },
           })),
         });
         // 2. Embed and write the new chunks.
+        const ids = works.flatMap((work) => work.ids);
         const texts = works.flatMap((work) => work.chunks.map((chunk) => chunk.text));
         progress('embed');
         const [denseVectors, sparseVectors] = await Promise.all([
           dense ? embedAll(dense, texts) : undefined,
-          sparse ? embedSparse(sparse, texts) : undefined,
+          sparse ? embedSparse(sparse, ids, texts) : undefined,
         ]);
         const records: VectorRecord[] = [];
         let offset = 0;
@@ -405,12 +502,12 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           };
           return stale.length > 0 ? { ...entry, stale } : entry;
         });
-        await ledger.write({ put: committed });
+        await commit({ put: committed });
         // 4. Delete what the new versions replaced, then clear the stale lists.
         const stale = committed.flatMap((entry) => entry.stale ?? []);
         if (stale.length > 0) {
           await deleteChunks(stale);
-          await ledger.write({
+          await commit({
             put: committed.filter((entry) => entry.stale).map(({ stale: _stale, ...entry }) => entry),
           });
         }
@@ -418,6 +515,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           const { stale: _stale, ...clean } = entry;
           known.set(entry.source, clean);
         }
+        await saveStatistics();
         progress('write');
       });
     }
@@ -426,15 +524,14 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       return (await embedBatches<Float32Array>(embedder, texts)).flat();
     }
 
-    async function embedSparse(embedder: SparseEmbedder, texts: string[]): Promise<SparseVector[]> {
-      // BM25 weights depend on corpus statistics: count the new texts before weighting them.
-      if (keepsStatistics(embedder)) embedder.addDocuments(texts);
-      try {
-        return (await embedBatches<SparseVector>(embedder, texts)).flat();
-      } catch (error) {
-        if (keepsStatistics(embedder)) embedder.removeDocuments(texts);
-        throw error;
+    async function embedSparse(embedder: SparseEmbedder, ids: RecordId[], texts: string[]): Promise<SparseVector[]> {
+      // BM25 weights depend on corpus statistics: chunks about to be replaced leave them, the new
+      // texts join them, before any of the new texts is weighted.
+      if (keepsStatistics(embedder)) {
+        await statistics?.removeStored(ids);
+        embedder.addDocuments(texts);
       }
+      return (await embedBatches<SparseVector>(embedder, texts)).flat();
     }
 
     async function embedBatches<T>(embedder: DenseEmbedder | SparseEmbedder, texts: string[]): Promise<T[][]> {
@@ -479,74 +576,26 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         'kumiki.store.delete',
         { 'kumiki.store.provider': store.provider, 'kumiki.collection': collection, 'kumiki.records': ids.length },
         async () => {
-          if (keepsStatistics(sparse)) {
-            const gone = await store.get({ collection, ids, ...signal });
-            sparse.removeDocuments(gone.map((record) => String(record.payload.text ?? '')));
-          }
+          await statistics?.removeStored(ids);
           const { deleted } = await store.delete({ collection, ids, ...signal });
           report.chunksDeleted += deleted;
         },
       );
     }
-
-    async function recordCatalog(target: Catalog, changed: DatasetRef[]) {
-      await withSpan('kumiki.catalog.record', { 'kumiki.catalog.provider': target.provider }, async () => {
-        await target.registerDataset({
-          ...collectionRef,
-          description: `Chunks written by kumiki ingest into ${collection}`,
-          fields: CHUNK_FIELDS,
-          properties: {
-            ...(denseFingerprint ? { embeddingFingerprint: denseFingerprint } : {}),
-            ...(sparseFingerprint ? { sparseFingerprint } : {}),
-          },
-        });
-        const edges = changed.map((source) => ({ upstream: source, downstream: collectionRef, via: runId }));
-        // Several at a time: the local catalog saves them in groups, DataHub receives parallel requests.
-        await mapLimit(changed, 16, (source) => target.registerDataset({ ...source }));
-        // The model's edge is recorded by runs that wrote or removed something, not by no-op runs.
-        const wrote = changed.length > 0 || report.deleted > 0;
-        for (const [space, print] of [
-          [denseSpace, denseFingerprint],
-          [sparseSpace, sparseFingerprint],
-        ] as const) {
-          if (!space || !print || !wrote) continue;
-          const model: DatasetRef = { kind: 'model', name: print };
-          await target.registerDataset({
-            ...model,
-            description: `${space.provider} ${space.model}`,
-            properties: spaceProperties(space),
-          });
-          edges.push({ upstream: model, downstream: collectionRef, via: runId });
-        }
-        await target.addLineage(edges);
-        await target.recordRun({
-          ...runBase,
-          status: 'succeeded',
-          inputs: changed,
-          finishedAt: new Date().toISOString(),
-          stats: { ...report, sources },
-        });
-      });
-    }
   });
 }
 
-/** The payload fields of every chunk ingest writes (described to catalogs as the collection's schema). */
-export const CHUNK_FIELDS = [
-  { name: 'text', type: 'string', description: 'the chunk text' },
-  { name: 'source', type: 'string', description: 'URI of the source document' },
-  { name: 'title', type: 'string', description: 'title of the source, when it has one' },
-  { name: 'heading', type: 'string', description: 'nearest heading above the chunk' },
-  { name: 'chunk', type: 'number', description: 'position of the chunk in its source' },
-  { name: 'start', type: 'number', description: 'character offset of the chunk in the source text' },
-  { name: 'end', type: 'number', description: 'character offset just after the chunk' },
-  { name: 'contentType', type: 'string', description: 'MIME type of the source' },
-  { name: 'modifiedAt', type: 'string', description: 'modification time of the source (ISO 8601)' },
-  { name: 'sourceHash', type: 'string', description: 'SHA-256 of the source text' },
-  { name: 'runId', type: 'string', description: 'ingestion run that wrote the chunk' },
-  { name: 'ingestedAt', type: 'string', description: 'start time of that run (ISO 8601)' },
-  { name: 'metadata', type: 'object', description: 'fields the application attached to the source' },
+/** Every chunk id an entry may have in the store: committed, being written, superseded. */
+const idsOf = (entry: LedgerEntry): string[] => [
+  ...new Set([...entry.chunkIds, ...(entry.pending?.chunkIds ?? []), ...(entry.stale ?? [])]),
 ];
+
+/** The report's counters, for spans and the catalog. */
+function numbers(report: IngestReport): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(report).filter((pair): pair is [string, number] => typeof pair[1] === 'number'),
+  );
+}
 
 function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: string): JsonObject {
   const { document } = work;
@@ -567,16 +616,6 @@ function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: strin
   };
 }
 
-function spaceProperties(space: EmbeddingSpace): JsonObject {
-  return {
-    provider: space.provider,
-    model: space.model,
-    ...(space.kind !== undefined ? { kind: space.kind } : {}),
-    ...(space.dimensions !== undefined ? { dimensions: space.dimensions } : {}),
-    ...(space.revision !== undefined ? { revision: space.revision } : {}),
-  };
-}
-
 async function ensureCollection(
   store: Store,
   collection: string,
@@ -584,8 +623,8 @@ async function ensureCollection(
   sparseSpace: EmbeddingSpace | undefined,
   metric: Metric | undefined,
   abortSignal: AbortSignal | undefined,
-) {
-  await withSpan(
+): Promise<CollectionInfo> {
+  return withSpan(
     'kumiki.store.createCollection',
     { 'kumiki.store.provider': store.provider, 'kumiki.collection': collection },
     () =>

@@ -6,8 +6,9 @@ import { z } from 'zod';
  * `key` identifies the stored version completely (content hash, chunker settings, embedding spaces,
  * title and metadata): a source whose key is unchanged costs nothing to re-ingest. `pending` is the
  * version being written (its chunk ids may be partly in the store) and `stale` the chunk ids of
- * superseded versions not yet deleted; both are cleared when a write completes, and whatever a crash
- * leaves in them is cleaned up by the next ingest.
+ * superseded versions not yet deleted; both are cleared when a write completes. `removing` marks a
+ * source that `prune` is deleting: its chunks may be partly gone already. Whatever a crash leaves in
+ * these fields is cleaned up by the next ingest before it does anything else.
  */
 export type LedgerEntry = {
   collection: string;
@@ -21,23 +22,39 @@ export type LedgerEntry = {
   ingestedAt: string;
   pending?: { key: string; chunkIds: string[] };
   stale?: string[];
+  removing?: true;
 };
+
+/**
+ * Where a collection stood when the ledger last recorded a write to it: the collection's `epoch`
+ * and, on stores that keep one, its write `version`. `ingest` trusts the ledger's entries for a
+ * collection only while the store still shows that epoch and at least that version; otherwise it
+ * checks the entries against the store's contents.
+ */
+export type LedgerMark = { collection: string; epoch: string; version?: number };
 
 export type LedgerChanges = {
   put?: readonly LedgerEntry[];
   remove?: readonly { collection: string; source: string }[];
+  mark?: LedgerMark;
 };
 
 /**
  * Where `ingest()` keeps its per-source records. `write` is durable when it resolves: after a crash,
- * `entries()` returns every write that resolved (and possibly the one in flight, whole or not at all
- * per entry).
+ * `entries()` returns every write that resolved (and possibly the one in flight, whole or not at all).
+ * A ledger that several processes can share offers `acquire`/`release`: `ingest` holds it for its
+ * whole run, so two writers never interleave.
  */
 export type Ledger = {
   /** Where the ledger lives, for messages (`memory`, a file path). */
   readonly location: string;
   entries(): Promise<LedgerEntry[]>;
   write(changes: LedgerChanges): Promise<void>;
+  /** The last mark of each collection (see `LedgerMark`); a ledger without it is always checked against the store. */
+  marks?(): Promise<LedgerMark[]>;
+  /** Takes exclusive use across processes, waiting up to `timeoutMs`, else `LockedError` naming the holder. */
+  acquire?(options: { timeoutMs: number; abortSignal?: AbortSignal }): Promise<void>;
+  release?(): Promise<void>;
   dispose?(): Promise<void>;
 };
 
@@ -55,27 +72,42 @@ export const ledgerEntrySchema = z
       .strict()
       .optional(),
     stale: z.array(z.string()).optional(),
+    removing: z.literal(true).optional(),
   })
+  .strict();
+
+export const ledgerMarkSchema = z
+  .object({ collection: z.string().min(1), epoch: z.string().min(1), version: z.number().int().min(0).optional() })
   .strict();
 
 export const ledgerKey = (collection: string, source: string) => JSON.stringify([collection, source]);
 
-/** Applies changes to a map of entries keyed by `ledgerKey`. */
-export function applyLedgerChanges(entries: Map<string, LedgerEntry>, changes: LedgerChanges): void {
-  for (const entry of changes.put ?? []) entries.set(ledgerKey(entry.collection, entry.source), structuredClone(entry));
-  for (const { collection, source } of changes.remove ?? []) entries.delete(ledgerKey(collection, source));
+/** A ledger's contents: entries by `ledgerKey`, marks by collection. */
+export type LedgerState = { entries: Map<string, LedgerEntry>; marks: Map<string, LedgerMark> };
+
+export const emptyLedgerState = (): LedgerState => ({ entries: new Map(), marks: new Map() });
+
+/** Applies changes to a ledger's contents. */
+export function applyLedgerChanges(state: LedgerState, changes: LedgerChanges): void {
+  for (const entry of changes.put ?? [])
+    state.entries.set(ledgerKey(entry.collection, entry.source), structuredClone(entry));
+  for (const { collection, source } of changes.remove ?? []) state.entries.delete(ledgerKey(collection, source));
+  if (changes.mark) state.marks.set(changes.mark.collection, { ...changes.mark });
 }
 
 /** A ledger in memory: for tests and short-lived processes (a restart re-ingests everything). */
 export function createMemoryLedger(): Ledger {
-  const entries = new Map<string, LedgerEntry>();
+  const state = emptyLedgerState();
   return {
     location: 'memory',
     async entries() {
-      return [...entries.values()].map((entry) => structuredClone(entry));
+      return [...state.entries.values()].map((entry) => structuredClone(entry));
+    },
+    async marks() {
+      return [...state.marks.values()].map((mark) => ({ ...mark }));
     },
     async write(changes) {
-      applyLedgerChanges(entries, changes);
+      applyLedgerChanges(state, changes);
     },
   };
 }

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import { fingerprint } from '../core/fingerprint.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { type Filter, filterSchema } from '../filter/ast.js';
 import { functionSchema } from '../http/credentials.js';
+import { bindStatistics, keepsStatistics } from './statistics.js';
 import { withSpan } from './telemetry.js';
 
 export type RetrievalMode = 'dense' | 'sparse' | 'hybrid';
@@ -121,11 +123,24 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
     'kumiki.retrieve',
     { 'kumiki.collection': parsed.collection, 'kumiki.retrieve.mode': mode, 'kumiki.retrieve.limit': limit },
     async (span) => {
-      const [vector, sparseVector] = await Promise.all([
-        mode === 'sparse' ? undefined : embedQuery(parsed.embedder as DenseEmbedder, parsed.query, parsed.abortSignal),
-        mode === 'dense'
-          ? undefined
-          : embedQuery(parsed.sparseEmbedder as SparseEmbedder, parsed.query, parsed.abortSignal),
+      const denseEmbedder = mode === 'sparse' ? undefined : (parsed.embedder as DenseEmbedder);
+      const sparseEmbedder = mode === 'dense' ? undefined : (parsed.sparseEmbedder as SparseEmbedder);
+      const signal = parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {};
+      const [[vector, embeddingSpace], [sparseVector, sparseEmbeddingSpace]] = await Promise.all([
+        denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : [undefined, undefined],
+        (async () => {
+          if (!sparseEmbedder) return [undefined, undefined] as const;
+          // BM25 query weights come from the collection's statistics, restored when this process has not got them.
+          if (keepsStatistics(sparseEmbedder)) {
+            await bindStatistics({
+              store: parsed.store,
+              collection: parsed.collection,
+              embedder: sparseEmbedder,
+              ...signal,
+            });
+          }
+          return queryVector(sparseEmbedder, parsed.query, parsed.abortSignal);
+        })(),
       ]);
       const matches = await withSpan(
         'kumiki.store.search',
@@ -133,8 +148,8 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
         () =>
           parsed.store.search({
             collection: parsed.collection,
-            ...(vector ? { vector } : {}),
-            ...(sparseVector ? { sparseVector } : {}),
+            ...(vector ? { vector, embeddingSpace } : {}),
+            ...(sparseVector ? { sparseVector, sparseEmbeddingSpace } : {}),
             ...(mode === 'hybrid' ? { fusion: { method: 'rrf' as const } } : {}),
             limit: fetch,
             ...(parsed.filter ? { filter: parsed.filter } : {}),
@@ -160,6 +175,16 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
       return results;
     },
   );
+}
+
+/** The query's vector and the fingerprint of the space it lives in (the store checks it against the collection). */
+async function queryVector<T>(
+  embedder: Embedder<T>,
+  query: string,
+  abortSignal: AbortSignal | undefined,
+): Promise<readonly [T, string]> {
+  const [vector, space] = await Promise.all([embedQuery(embedder, query, abortSignal), embedder.space()]);
+  return [vector, fingerprint(space)] as const;
 }
 
 async function embedQuery<T>(embedder: Embedder<T>, query: string, abortSignal: AbortSignal | undefined): Promise<T> {

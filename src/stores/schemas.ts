@@ -108,6 +108,8 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
           .optional(),
         scoreThreshold: z.number().optional(),
         includeVectors: z.boolean().optional(),
+        embeddingSpace: spaceOrFingerprint.optional(),
+        sparseEmbeddingSpace: spaceOrFingerprint.optional(),
         abortSignal: signal,
       })
       .strict()

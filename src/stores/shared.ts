@@ -296,6 +296,7 @@ export function checkEmbeddingSpace(
     collection: recorded.collection,
     expected: expected ?? `(no ${kind} embedding space recorded)`,
     actual,
+    ...(expected === undefined ? { missing: kind } : {}),
     ...(recorded.space && typeof given === 'object' ? { differences: diffSpaces(recorded.space, given) } : {}),
     component,
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { startsWithAscii } from '../../core/bytes.js';
 import type { DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
 import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
@@ -43,7 +44,7 @@ export function decodeCatalog(bytes: Uint8Array, location: string): CatalogSnaps
   const corrupt = (reason: string, cause?: unknown) =>
     new CorruptDataError({ location, reason, component: 'catalog', ...(cause === undefined ? {} : { cause }) });
   if (bytes.length < PREAMBLE) throw corrupt(`it is ${bytes.length} bytes long, shorter than the 16-byte header`);
-  if (decoder.decode(bytes.subarray(0, 8)) !== MAGIC) throw corrupt('it does not start with the KUMIKIC1 marker');
+  if (!startsWithAscii(bytes, MAGIC)) throw corrupt('it does not start with the KUMIKIC1 marker');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(8, true);
   if (bytes.length !== PREAMBLE + length) {

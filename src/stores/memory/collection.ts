@@ -1,11 +1,25 @@
 import type { CollectionInfo } from '../../core/store.js';
-import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  Match,
+  RecordId,
+  SparseVector,
+  StoredRecord,
+  VectorRecord,
+} from '../../core/types.js';
 import type { Filter } from '../../filter/ast.js';
 import { matchesFilter } from '../../filter/evaluate.js';
 import { checkRecordVectors } from '../shared.js';
 import { VectorArena } from './kernel/arena.js';
 
-export type CollectionMeta = Omit<CollectionInfo, 'count'>;
+export type CollectionMeta = Omit<CollectionInfo, 'count' | 'version'>;
+
+/** A document kept with the collection and the data version it was written at. */
+export type StateEntry = { value: JsonValue; version: number };
+
+/** Puts back what a write or delete changed (used when the snapshot holding it cannot be saved). */
+export type Undo = () => void;
 
 type SparseRow = { indices: Uint32Array; values: Float32Array };
 type Posting = { rows: Uint32Array; values: Float32Array; length: number };
@@ -43,9 +57,13 @@ export class MemoryCollection {
   private readonly rowOf = new Map<string, number>();
   private sortedIds: RecordId[] | undefined;
   private postings: Map<number, Posting> | undefined;
+  /** Writes and deletes committed so far (saved with the data). */
+  version: number;
+  readonly states = new Map<string, StateEntry>();
 
-  constructor(meta: CollectionMeta, options: { quantized: boolean }) {
+  constructor(meta: CollectionMeta, options: { quantized: boolean; version?: number }) {
     this.meta = meta;
+    this.version = options.version ?? 0;
     this.arena =
       meta.dimensions === undefined
         ? undefined
@@ -57,7 +75,7 @@ export class MemoryCollection {
   }
 
   info(): CollectionInfo {
-    return { ...this.meta, count: this.size };
+    return { ...this.meta, count: this.size, version: this.version };
   }
 
   /** Checks a whole batch before touching anything, so a bad record leaves the collection unchanged. */
@@ -67,8 +85,9 @@ export class MemoryCollection {
     });
   }
 
-  /** Writes records that passed `checkRecords`. Later duplicates of an id win. */
-  write(records: readonly VectorRecord[]): void {
+  /** Writes records that passed `checkRecords`. Later duplicates of an id win. Returns how to undo it. */
+  write(records: readonly VectorRecord[]): Undo {
+    const before = this.capture(records.map((record) => record.id));
     for (const record of records) {
       const key = idKey(record.id);
       let row = this.rowOf.get(key);
@@ -85,6 +104,43 @@ export class MemoryCollection {
       this.sparseRows[row] = record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector);
       if (this.arena && record.vector) this.arena.write(row, record.vector);
     }
+    return () => this.restore(before);
+  }
+
+  /** The current state of these ids: their records, or `undefined` for ids not stored. */
+  private capture(ids: readonly RecordId[]): Map<string, { id: RecordId; record: VectorRecord | undefined }> {
+    const before = new Map<string, { id: RecordId; record: VectorRecord | undefined }>();
+    for (const id of ids) {
+      const key = idKey(id);
+      if (before.has(key)) continue;
+      const row = this.rowOf.get(key);
+      if (row === undefined) {
+        before.set(key, { id, record: undefined });
+        continue;
+      }
+      const sparse = this.sparseRows[row];
+      before.set(key, {
+        id,
+        record: {
+          id,
+          payload: this.payloads[row] as JsonObject,
+          ...(this.arena ? { vector: this.arena.read(row) } : {}),
+          ...(sparse ? { sparseVector: sparse } : {}),
+        },
+      });
+    }
+    return before;
+  }
+
+  private restore(before: Map<string, { id: RecordId; record: VectorRecord | undefined }>): void {
+    const absent: RecordId[] = [];
+    const present: VectorRecord[] = [];
+    for (const { id, record } of before.values()) {
+      if (record) present.push(record);
+      else absent.push(id);
+    }
+    this.deleteIds(absent);
+    this.write(present);
   }
 
   has(id: RecordId): boolean {
@@ -111,9 +167,11 @@ export class MemoryCollection {
     return deleted;
   }
 
-  deleteWhere(filter: Filter): number {
-    const doomed = this.matchingRows(filter).map((row) => this.ids[row] as RecordId);
-    return this.deleteIds(doomed);
+  /** Deletes these ids (or the records matching a filter); returns the count and how to undo it. */
+  delete(target: { ids: readonly RecordId[] } | { filter: Filter }): { deleted: number; undo: Undo } {
+    const ids = 'ids' in target ? target.ids : this.matchingRows(target.filter).map((row) => this.ids[row] as RecordId);
+    const before = this.capture(ids);
+    return { deleted: this.deleteIds(ids), undo: () => this.restore(before) };
   }
 
   count(filter: Filter | undefined): number {

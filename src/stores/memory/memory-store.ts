@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
+import { randomHex } from '../../core/bytes.js';
 import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import type {
@@ -17,9 +18,11 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
+import type { JsonValue } from '../../core/types.js';
+import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { storeArgumentSchemas } from '../schemas.js';
+import { abortSignalSchema, storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
@@ -42,14 +45,24 @@ export type SnapshotPersistence = {
   load(): Promise<Uint8Array | undefined>;
   /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
   save(snapshot: Uint8Array): Promise<void>;
+  /**
+   * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
+   * and says whether another writer saved since this object last loaded or saved. The store calls it
+   * before it changes anything and reloads when `changed`, so writers in several processes take turns
+   * instead of overwriting each other's data.
+   */
+  acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
+  /** Releases the lock taken by `acquire`. */
+  release?(): Promise<void>;
 };
 
 export type MemoryStoreOptions = {
   /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
   persistence?: SnapshotPersistence;
   /**
-   * `write` (default): every mutating call resolves after a snapshot that includes it is saved.
-   * `manual`: snapshots are saved only by `flush()` and `dispose()`.
+   * `write` (default): every mutating call resolves after a snapshot that includes it is saved; a
+   * call whose save fails is rolled back and rejects. `manual`: snapshots are saved only by `flush()`
+   * and `dispose()`, and the writer lock is held from the first change until then.
    */
   durability?: 'write' | 'manual';
   /**
@@ -60,6 +73,14 @@ export type MemoryStoreOptions = {
   quantization?: 'none' | 'int8';
   /** Candidate multiplier for int8 re-scoring; default 4. */
   rescore?: number;
+};
+
+/** What a change did and how to take it back (`undo` undefined: nothing changed). */
+type Change<T> = {
+  result: T;
+  undo: (() => void) | undefined;
+  /** Runs once the change is kept (saved, or no save needed): frees what `undo` would have needed. */
+  kept?: () => void;
 };
 
 export type MemoryStore = Store & {
@@ -84,6 +105,15 @@ const optionsSchema = z
     rescore: z.number().int().min(1).max(64).optional(),
   })
   .strict();
+
+const getStateSchema = z
+  .object({
+    collection: z.string().min(1, 'collection must not be empty'),
+    key: z.string().min(1, 'key must not be empty'),
+    abortSignal: abortSignalSchema.optional(),
+  })
+  .strict();
+const setStateSchema = getStateSchema.extend({ value: jsonValueSchema.optional() });
 
 const {
   create: createSchema,
@@ -117,51 +147,94 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const spaces = new Map<string, EmbeddingSpace>();
   let disposed = false;
 
+  /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
+  const reload = async (): Promise<void> => {
+    const bytes = await persistence?.load();
+    for (const collection of collections.values()) collection.dispose();
+    collections.clear();
+    aliases.clear();
+    if (!bytes) return;
+    const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
+    for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
+    for (const { meta, version, states, records } of snapshot.collections) {
+      const collection = new MemoryCollection(meta, { quantized, version });
+      for (const [key, entry] of states) collection.states.set(key, entry);
+      collection.write(
+        records.map((record) => ({
+          id: record.id,
+          payload: record.payload as never,
+          ...(record.vector ? { vector: record.vector } : {}),
+          ...(record.sparse ? { sparseVector: record.sparse } : {}),
+        })),
+      );
+      collections.set(meta.name, collection);
+    }
+  };
+
   let loaded: Promise<void> | undefined;
   const ready = (): Promise<void> => {
     if (disposed)
       return Promise.reject(
         new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }),
       );
-    loaded ??= (async () => {
-      const bytes = await persistence?.load();
-      if (!bytes) return;
-      const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
-      for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-      for (const { meta, records } of snapshot.collections) {
-        const collection = new MemoryCollection(meta, { quantized });
-        collection.write(
-          records.map((record) => ({
-            id: record.id,
-            payload: record.payload as never,
-            ...(record.vector ? { vector: record.vector } : {}),
-            ...(record.sparse ? { sparseVector: record.sparse } : {}),
-          })),
-        );
-        collections.set(meta.name, collection);
-      }
-    })();
+    loaded ??= reload();
     return loaded;
   };
 
-  // Saves are chained so they never overlap; a save covers every change made before it starts.
-  let version = 0;
-  let savedVersion = 0;
-  let saveChain: Promise<void> = Promise.resolve();
-  const save = (): Promise<void> => {
-    if (!persistence) return Promise.resolve();
-    const run = saveChain.then(async () => {
-      if (savedVersion === version) return;
-      const target = version;
-      await persistence.save(encodeSnapshot(collections.values(), aliases));
-      savedVersion = target;
+  // Changes are applied one at a time: take the lock (reloading if another process saved), apply,
+  // save, and roll back if the save fails, so memory never holds a write the file does not.
+  let queue: Promise<unknown> = Promise.resolve();
+  let locked = false;
+  /** Undo steps of changes not saved yet (`manual` durability). */
+  let unsaved = 0;
+  const save = async (): Promise<void> => {
+    if (!persistence) return;
+    await persistence.save(encodeSnapshot(collections.values(), aliases));
+  };
+  const release = async (): Promise<void> => {
+    if (!locked) return;
+    locked = false;
+    await persistence?.release?.();
+  };
+  const mutate = <T>(operation: string, abortSignal: AbortSignal | undefined, change: () => Change<T>): Promise<T> => {
+    const run = queue.then(async () => {
+      await ready();
+      throwIfAborted(abortSignal, operation);
+      if (persistence?.acquire && !locked) {
+        const { changed } = await persistence.acquire(abortSignal ? { abortSignal } : {});
+        locked = true;
+        if (changed && unsaved === 0) await reload();
+      }
+      const { result, undo, kept } = change();
+      if (!persistence || !undo || durability === 'manual') {
+        if (persistence && undo) unsaved++;
+        kept?.();
+        return result;
+      }
+      try {
+        await save();
+      } catch (error) {
+        undo();
+        throw error;
+      } finally {
+        await release();
+      }
+      kept?.();
+      return result;
     });
-    saveChain = run.catch(() => undefined);
+    queue = run.catch(() => undefined);
     return run;
   };
-  const changed = async (): Promise<void> => {
-    version++;
-    if (durability === 'write') await save();
+  const flush = (): Promise<void> => {
+    const run = queue.then(async () => {
+      await ready();
+      if (unsaved === 0) return;
+      await save();
+      unsaved = 0;
+      await release();
+    });
+    queue = run.catch(() => undefined);
+    return run;
   };
 
   const collectionOf = (name: string): MemoryCollection => {
@@ -214,37 +287,51 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
     async createCollection(input: CreateCollectionOptions): Promise<CollectionInfo> {
       const config = parseArgument(createSchema, input, 'createCollection options');
-      await ready();
-      throwIfAborted(config.abortSignal, 'createCollection');
       rememberSpace(config.embeddingSpace);
       rememberSpace(config.sparseEmbeddingSpace);
-      if (aliases.has(config.name)) {
-        throw new ConflictError({
-          message: `"${config.name}" is an alias (of "${aliases.get(config.name)}"); pick another collection name or delete the alias.`,
-          component: 'memory',
-        });
-      }
-      const existing = collections.get(config.name);
-      if (existing) {
+      const reopen = (existing: MemoryCollection): CollectionInfo => {
         checkReopen(existing.meta, config, 'memory');
         checkSpace(existing, config.embeddingSpace, 'dense');
         checkSpace(existing, config.sparseEmbeddingSpace, 'sparse');
         return existing.info();
+      };
+      // Opening an existing collection changes nothing, so it takes no lock.
+      await ready();
+      const found = collections.get(config.name);
+      if (found && !aliases.has(config.name)) {
+        throwIfAborted(config.abortSignal, 'createCollection');
+        return reopen(found);
       }
-      const collection = new MemoryCollection(
-        {
-          name: config.name,
-          dimensions: config.dimensions,
-          metric: config.metric ?? 'cosine',
-          sparse: config.sparse ?? true,
-          fingerprint: toFingerprint(config.embeddingSpace),
-          sparseFingerprint: toFingerprint(config.sparseEmbeddingSpace),
-        },
-        { quantized },
-      );
-      collections.set(config.name, collection);
-      await changed();
-      return collection.info();
+      return mutate('createCollection', config.abortSignal, () => {
+        if (aliases.has(config.name)) {
+          throw new ConflictError({
+            message: `"${config.name}" is an alias (of "${aliases.get(config.name)}"); pick another collection name or delete the alias.`,
+            component: 'memory',
+          });
+        }
+        const existing = collections.get(config.name);
+        if (existing) return { result: reopen(existing), undo: undefined };
+        const collection = new MemoryCollection(
+          {
+            name: config.name,
+            dimensions: config.dimensions,
+            metric: config.metric ?? 'cosine',
+            sparse: config.sparse ?? true,
+            fingerprint: toFingerprint(config.embeddingSpace),
+            sparseFingerprint: toFingerprint(config.sparseEmbeddingSpace),
+            epoch: randomHex(16),
+          },
+          { quantized },
+        );
+        collections.set(config.name, collection);
+        return {
+          result: collection.info(),
+          undo: () => {
+            collections.delete(config.name);
+            collection.dispose();
+          },
+        };
+      });
     },
 
     async openCollection(input: OpenCollectionOptions): Promise<CollectionInfo> {
@@ -262,32 +349,45 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
 
     async deleteCollection(input: { name: string; abortSignal?: AbortSignal }): Promise<boolean> {
-      const { name } = parseArgument(deleteCollectionSchema, input, 'deleteCollection options');
-      await ready();
-      if (aliases.has(name)) {
-        throw new ConflictError({
-          message: `"${name}" is an alias of "${aliases.get(name)}"; delete the alias with deleteAlias, or the collection by its own name.`,
-          component: 'memory',
-        });
-      }
-      const collection = collections.get(name);
-      if (!collection) return false;
-      collection.dispose();
-      collections.delete(name);
-      for (const [alias, target] of aliases) if (target === name) aliases.delete(alias);
-      await changed();
-      return true;
+      const { name, abortSignal } = parseArgument(deleteCollectionSchema, input, 'deleteCollection options');
+      return mutate('deleteCollection', abortSignal, () => {
+        if (aliases.has(name)) {
+          throw new ConflictError({
+            message: `"${name}" is an alias of "${aliases.get(name)}"; delete the alias with deleteAlias, or the collection by its own name.`,
+            component: 'memory',
+          });
+        }
+        const collection = collections.get(name);
+        if (!collection) return { result: false, undo: undefined };
+        collections.delete(name);
+        const dropped = [...aliases].filter(([, target]) => target === name);
+        for (const [alias] of dropped) aliases.delete(alias);
+        return {
+          result: true,
+          undo: () => {
+            collections.set(name, collection);
+            for (const [alias, target] of dropped) aliases.set(alias, target);
+          },
+          kept: () => collection.dispose(),
+        };
+      });
     },
 
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
       const { collection: name, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
-      await ready();
-      throwIfAborted(abortSignal, 'upsert');
-      const collection = collectionOf(name);
-      collection.checkRecords(records);
-      collection.write(records);
-      await changed();
-      return { upserted: records.length };
+      return mutate('upsert', abortSignal, () => {
+        const collection = collectionOf(name);
+        collection.checkRecords(records);
+        const undo = collection.write(records);
+        collection.version++;
+        return {
+          result: { upserted: records.length },
+          undo: () => {
+            undo();
+            collection.version--;
+          },
+        };
+      });
     },
 
     async get(input: GetOptions) {
@@ -298,12 +398,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
     async delete(input: DeleteOptions): Promise<{ deleted: number }> {
       const parsed = parseArgument(deleteSchema, input, 'delete options');
-      await ready();
-      throwIfAborted(parsed.abortSignal, 'delete');
-      const collection = collectionOf(parsed.collection);
-      const deleted = 'ids' in parsed ? collection.deleteIds(parsed.ids) : collection.deleteWhere(parsed.filter);
-      if (deleted > 0) await changed();
-      return { deleted };
+      return mutate('delete', parsed.abortSignal, () => {
+        const collection = collectionOf(parsed.collection);
+        const { deleted, undo } = collection.delete('ids' in parsed ? { ids: parsed.ids } : { filter: parsed.filter });
+        if (deleted === 0) return { result: { deleted }, undo: undefined };
+        collection.version++;
+        return {
+          result: { deleted },
+          undo: () => {
+            undo();
+            collection.version--;
+          },
+        };
+      });
     },
 
     async count(input: CountOptions): Promise<number> {
@@ -336,6 +443,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const limit = parsed.limit ?? 10;
       const includeVectors = parsed.includeVectors ?? false;
       checkSearchVectors(collection.meta, parsed.vector, parsed.sparseVector, 'memory');
+      checkSpace(collection, parsed.embeddingSpace, 'dense');
+      checkSpace(collection, parsed.sparseEmbeddingSpace, 'sparse');
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
       const dense = parsed.vector
@@ -368,32 +477,79 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
 
     async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {
-      const { alias, collection } = parseArgument(aliasSchema, input, 'setAlias options');
-      await ready();
-      if (collections.has(alias)) {
-        throw new ConflictError({
-          message: `"${alias}" is a collection; an alias cannot take its name.`,
-          component: 'memory',
-        });
-      }
-      if (!collections.has(collection)) {
-        throw new NotFoundError({
-          resource: 'Collection',
-          name: collection,
-          hint: 'Aliases point at collections by their own names.',
-          component: 'memory',
-        });
-      }
-      aliases.set(alias, collection);
-      await changed();
+      const { alias, collection, abortSignal } = parseArgument(aliasSchema, input, 'setAlias options');
+      return mutate('setAlias', abortSignal, () => {
+        if (collections.has(alias)) {
+          throw new ConflictError({
+            message: `"${alias}" is a collection; an alias cannot take its name.`,
+            component: 'memory',
+          });
+        }
+        if (!collections.has(collection)) {
+          throw new NotFoundError({
+            resource: 'Collection',
+            name: collection,
+            hint: 'Aliases point at collections by their own names.',
+            component: 'memory',
+          });
+        }
+        const previous = aliases.get(alias);
+        aliases.set(alias, collection);
+        return {
+          result: undefined,
+          undo: () => {
+            if (previous === undefined) aliases.delete(alias);
+            else aliases.set(alias, previous);
+          },
+        };
+      });
     },
 
     async deleteAlias(input: { alias: string; abortSignal?: AbortSignal }): Promise<boolean> {
-      const { alias } = parseArgument(deleteAliasSchema, input, 'deleteAlias options');
+      const { alias, abortSignal } = parseArgument(deleteAliasSchema, input, 'deleteAlias options');
+      return mutate('deleteAlias', abortSignal, () => {
+        const previous = aliases.get(alias);
+        if (previous === undefined) return { result: false, undo: undefined };
+        aliases.delete(alias);
+        return { result: true, undo: () => aliases.set(alias, previous) };
+      });
+    },
+
+    async getCollectionState(input: { collection: string; key: string; abortSignal?: AbortSignal }) {
+      const { collection: name, key } = parseArgument(getStateSchema, input, 'getCollectionState options');
       await ready();
-      if (!aliases.delete(alias)) return false;
-      await changed();
-      return true;
+      const collection = collectionOf(name);
+      const entry = collection.states.get(key);
+      return entry === undefined
+        ? undefined
+        : { value: structuredClone(entry.value), current: entry.version === collection.version };
+    },
+
+    async setCollectionState(input: {
+      collection: string;
+      key: string;
+      value: JsonValue | undefined;
+      abortSignal?: AbortSignal;
+    }): Promise<void> {
+      const {
+        collection: name,
+        key,
+        value,
+        abortSignal,
+      } = parseArgument(setStateSchema, input, 'setCollectionState options');
+      return mutate('setCollectionState', abortSignal, () => {
+        const collection = collectionOf(name);
+        const previous = collection.states.get(key);
+        if (value === undefined) collection.states.delete(key);
+        else collection.states.set(key, { value: structuredClone(value), version: collection.version });
+        return {
+          result: undefined,
+          undo: () => {
+            if (previous === undefined) collection.states.delete(key);
+            else collection.states.set(key, previous);
+          },
+        };
+      });
     },
 
     async listAliases(): Promise<AliasInfo[]> {
@@ -401,16 +557,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return [...aliases].map(([alias, collection]) => ({ alias, collection }));
     },
 
-    async flush(): Promise<void> {
-      await ready();
-      await save();
-    },
+    flush,
 
     async dispose(): Promise<void> {
       if (disposed) return;
       if (loaded) {
         await loaded.catch(() => undefined);
-        await save();
+        await flush();
+        await queue;
+        await release();
       }
       disposed = true;
       for (const collection of collections.values()) collection.dispose();

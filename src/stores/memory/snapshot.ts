@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { startsWithAscii } from '../../core/bytes.js';
 import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
-import { jsonObjectSchema, recordIdSchema } from '../../core/types.js';
-import type { CollectionMeta, MemoryCollection } from './collection.js';
+import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
+import type { CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
 
 /**
  * Snapshot format, version 1 (little-endian):
@@ -24,7 +25,12 @@ export type SnapshotRecord = {
   sparse: { indices: Uint32Array; values: Float32Array } | undefined;
 };
 
-export type SnapshotCollection = { meta: CollectionMeta; records: SnapshotRecord[] };
+export type SnapshotCollection = {
+  meta: CollectionMeta;
+  version: number;
+  states: Map<string, StateEntry>;
+  records: SnapshotRecord[];
+};
 
 const headerSchema = z.object({
   aliases: z.record(z.string(), z.string()).optional(),
@@ -37,7 +43,12 @@ const headerSchema = z.object({
         sparse: z.boolean(),
         fingerprint: z.string().optional(),
         sparseFingerprint: z.string().optional(),
+        epoch: z.string().optional(),
+        version: z.number().int().nonnegative().optional(),
       }),
+      state: z
+        .record(z.string(), z.object({ value: jsonValueSchema, version: z.number().int().nonnegative() }))
+        .optional(),
       records: z.array(
         z.object({
           id: recordIdSchema,
@@ -74,14 +85,17 @@ export function encodeSnapshot(
         floatCount += row.vector.length;
       }
     }
-    const { dimensions, fingerprint, sparseFingerprint, ...rest } = collection.meta;
+    const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
       meta: {
         ...rest,
         ...(dimensions === undefined ? {} : { dimensions }),
         ...(fingerprint === undefined ? {} : { fingerprint }),
         ...(sparseFingerprint === undefined ? {} : { sparseFingerprint }),
+        ...(epoch === undefined ? {} : { epoch }),
+        version: collection.version,
       },
+      ...(collection.states.size > 0 ? { state: Object.fromEntries(collection.states) } : {}),
       records,
     });
   }
@@ -107,7 +121,7 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
     throw new CorruptDataError({ location, reason, component: 'memory' });
   };
   if (bytes.length < PREAMBLE) fail(`it is ${bytes.length} bytes long, shorter than the header`);
-  if (decoder.decode(bytes.subarray(0, 8)) !== MAGIC) fail('it does not start with the kumiki snapshot marker');
+  if (!startsWithAscii(bytes, MAGIC)) fail('it does not start with the kumiki snapshot marker');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bodyLength = view.getUint32(8, true);
   if (bytes.length !== PREAMBLE + bodyLength) {
@@ -149,7 +163,10 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
         sparse: entry.meta.sparse,
         fingerprint: entry.meta.fingerprint,
         sparseFingerprint: entry.meta.sparseFingerprint,
+        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
       },
+      version: entry.meta.version ?? 0,
+      states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       records,
     });
   }

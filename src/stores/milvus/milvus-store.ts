@@ -802,6 +802,8 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
         parsed.sparseVector,
         COMPONENT,
       );
+      checkSpace(described, parsed.embeddingSpace, 'dense');
+      checkSpace(described, parsed.sparseEmbeddingSpace, 'sparse');
       const filter = filterOf(parsed.filter);
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;

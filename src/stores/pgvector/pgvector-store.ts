@@ -707,6 +707,8 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
       const [dense, sparse] = await withCollection(pool, parsed.collection, operation, parsed.abortSignal, (meta) => {
         checkSearchVectors(meta, parsed.vector, parsed.sparseVector, BACKEND);
+        checkSpace(meta, parsed.embeddingSpace, 'dense');
+        checkSpace(meta, parsed.sparseEmbeddingSpace, 'sparse');
         const common = { limit: depth, filter: parsed.filter, includeVectors };
         return Promise.all([
           parsed.vector ? searchDense(pool, meta, { ...common, vector: parsed.vector }, parsed.abortSignal) : [],

@@ -693,6 +693,8 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       const filter = parsed.filter ? toQdrantFilter(parsed.filter) : undefined;
       const description = await describe(parsed.collection, parsed.abortSignal);
       checkSearchVectors(description, parsed.vector, parsed.sparseVector, COMPONENT);
+      checkSpace(description, parsed.embeddingSpace, 'dense');
+      checkSpace(description, parsed.sparseEmbeddingSpace, 'sparse');
       const limit = parsed.limit ?? 10;
       const includeVectors = parsed.includeVectors ?? false;
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
