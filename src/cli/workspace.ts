@@ -3,7 +3,6 @@ import type { Bm25Encoder } from '../bm25/encoder.js';
 import { createBm25Encoder } from '../bm25/index.js';
 import type { Catalog } from '../core/catalog.js';
 import type { DenseEmbedder } from '../core/embedder.js';
-import { NotFoundError } from '../core/errors.js';
 import type { ModelRunner } from '../core/runner.js';
 import type { Store } from '../core/store.js';
 import type { Ledger } from '../pipeline/ledger.js';
@@ -35,8 +34,9 @@ export async function openWorkspace(config: KumikiConfig, options: { retrieval?:
     retrieval ? openEmbedder(config) : undefined,
     openCatalog(config),
   ]);
+  // BM25 statistics are restored from the collection by ingest and retrieve themselves.
   const bm25 = retrieval && config.lexical ? createBm25Encoder() : undefined;
-  if (bm25) await fitStatistics(store, config.collection, bm25);
+  const ledger = createFileLedger(dataFile(config, 'ledger.jsonl'));
   let runner: Promise<ModelRunner | undefined> | undefined;
   return {
     config,
@@ -44,7 +44,7 @@ export async function openWorkspace(config: KumikiConfig, options: { retrieval?:
     embedder,
     bm25,
     catalog,
-    ledger: createFileLedger(dataFile(config, 'ledger.jsonl')),
+    ledger,
     runner: () => {
       runner ??= openRunner(config);
       return runner;
@@ -60,24 +60,13 @@ export async function openWorkspace(config: KumikiConfig, options: { retrieval?:
     }),
     async close() {
       const model = await runner;
-      await Promise.all([store.dispose(), embedder?.dispose?.(), catalog?.dispose?.(), model?.dispose?.()]);
+      await Promise.all([
+        store.dispose(),
+        ledger.dispose?.(),
+        embedder?.dispose?.(),
+        catalog?.dispose?.(),
+        model?.dispose?.(),
+      ]);
     },
   };
-}
-
-/**
- * BM25 weights need the statistics of everything stored. They are rebuilt from the collection on
- * start, so they always match it exactly, whatever happened to earlier processes.
- */
-async function fitStatistics(store: Store, collection: string, bm25: Bm25Encoder): Promise<void> {
-  let cursor: string | undefined;
-  try {
-    do {
-      const page = await store.scroll({ collection, limit: 1000, ...(cursor ? { cursor } : {}) });
-      bm25.addDocuments(page.records.map((record) => String(record.payload.text ?? '')));
-      cursor = page.nextCursor;
-    } while (cursor);
-  } catch (error) {
-    if (!NotFoundError.isInstance(error)) throw error;
-  }
 }

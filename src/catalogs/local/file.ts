@@ -35,7 +35,7 @@ const optionsSchema = z
  */
 export function createLocalCatalog(options: FileLocalCatalogOptions = {}): LocalCatalog {
   const config = parseArgument(optionsSchema, options, 'local catalog options');
-  const persistence = config.path ? createFilePersistence(config.path) : config.persistence;
+  const persistence = config.path ? createFilePersistence(config.path, { component: 'catalog' }) : config.persistence;
   return createCatalog(persistence ? { persistence } : {});
 }
 

@@ -68,7 +68,9 @@ function fromSnapshot(snapshot: CatalogSnapshot): State {
  *
  * Writes are serialised: each one is applied, then the whole catalog is saved (temporary file,
  * fsync, atomic rename) before the call resolves. A failed save rolls the change back, so memory and
- * disk never disagree. A file whose checksum or format is wrong is refused with `CorruptDataError`.
+ * disk never disagree. With a persistence that locks (the file one), writers in several processes
+ * take turns and each reloads what the others saved before it writes. A file whose checksum or
+ * format is wrong is refused with `CorruptDataError`.
  */
 export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCatalog {
   const config = parseArgument(optionsSchema, options, 'local catalog options');
@@ -112,8 +114,16 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
   const flush = async (): Promise<void> => {
     const group = pending;
     pending = [];
+    let locked = false;
     try {
-      const current = await ready();
+      await ready();
+      // Another process may have saved since this one loaded: take the lock and reload first.
+      if (persistence?.acquire) {
+        const { changed } = await persistence.acquire();
+        locked = true;
+        if (changed) await load();
+      }
+      const current = state as State;
       for (const { mutate } of group) mutate(current);
       if (persistence) {
         const bytes = encodeCatalog(toSnapshot(current));
@@ -128,6 +138,8 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
       for (const { resolve } of group) resolve();
     } catch (error) {
       for (const { reject } of group) reject(error);
+    } finally {
+      if (locked) await persistence?.release?.();
     }
   };
 
