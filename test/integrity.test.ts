@@ -1,0 +1,276 @@
+/**
+ * Regression tests for the integrity defects reproduced on 82eac9a (issue 11): each test names the
+ * item it guards and fails on that commit.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createLocalCatalog } from '../src/catalogs/local/file.js';
+import {
+  CorruptDataError,
+  createBm25Encoder,
+  createMemoryStore,
+  type DeleteOptions,
+  EmbeddingSpaceMismatchError,
+  fromStrings,
+  retrieve,
+  type SnapshotPersistence,
+  type Store,
+  UnavailableError,
+} from '../src/index.js';
+import { ingest } from '../src/pipeline/ingest.js';
+import { createMemoryLedger } from '../src/pipeline/ledger.js';
+import { createFileLedger } from '../src/pipeline/ledger-file.js';
+import type { SourceDocument } from '../src/pipeline/types.js';
+import { createFilePersistence } from '../src/stores/memory/file.js';
+import { collectionContents } from './helpers/collection-contents.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.js';
+
+let directory: string;
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'kumiki-integrity-'));
+});
+afterAll(() => rm(directory, { recursive: true, force: true }));
+
+const doc = (uri: string, text: string): SourceDocument => ({ uri, text, contentType: 'text/plain' });
+const A = doc('mem://a', 'Reciprocal rank fusion combines dense and sparse rankings into one list.');
+const B = doc('mem://b', 'BM25 weighs rare terms more than common ones, and saturates term frequency.');
+const C = doc('mem://c', 'Lighthouses guide ships along rocky coasts at night.');
+
+/** A store whose `delete` throws right after it succeeded, once `armed`: a process killed at that moment. */
+function dyingAfterDelete(store: Store) {
+  const state = { armed: false };
+  const wrapped: Store = {
+    ...store,
+    delete: async (options: DeleteOptions) => {
+      const result = await store.delete(options);
+      if (state.armed) throw new Error('killed after the delete');
+      return result;
+    },
+  };
+  return { store: wrapped, state };
+}
+
+const sources = async (store: Store, collection = 'notes') =>
+  [
+    ...new Set(
+      Object.values(await collectionContents(store, collection)).map(
+        (r) => (r as { payload: { source: string } }).payload.source,
+      ),
+    ),
+  ].sort();
+
+describe('data loss', () => {
+  test('item 1: a prune killed after its delete does not lose the source: the next run writes it again', async () => {
+    const base = createMemoryStore();
+    const ledger = createMemoryLedger();
+    const embedder = trigramEmbedder(16, 'trigram');
+    await ingest({ store: base, collection: 'notes', documents: [A, B], embedder, ledger });
+    const dying = dyingAfterDelete(base);
+    dying.state.armed = true;
+    await expect(
+      ingest({ store: dying.store, collection: 'notes', documents: [A], embedder, ledger, prune: true }),
+    ).rejects.toThrow(/killed after the delete/);
+    const third = await ingest({ store: base, collection: 'notes', documents: [A, B], embedder, ledger });
+    expect(third).toMatchObject({ unchanged: 1, added: 1 });
+    expect(await sources(base)).toEqual(['mem://a', 'mem://b']);
+  });
+
+  test('item 3: BM25 ingest recovers after a kill when each process makes its own encoder', async () => {
+    const dir = await mkdtemp(join(directory, 'bm25-'));
+    const open = () => ({
+      store: createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) }),
+      ledger: createFileLedger(join(dir, 'ledger.jsonl')),
+      bm25: createBm25Encoder(),
+    });
+    const first = open();
+    await ingest({
+      store: first.store,
+      collection: 'notes',
+      documents: [A, B],
+      sparseEmbedder: first.bm25,
+      ledger: first.ledger,
+    });
+    await first.store.dispose();
+    await first.ledger.dispose?.();
+    // The second process is killed after writing B's new version, before committing it.
+    const second = open();
+    const upsert = second.store.upsert;
+    second.store.upsert = async (options) => {
+      const result = await upsert(options);
+      throw Object.assign(new Error('killed after the upsert'), { result });
+    };
+    await expect(
+      ingest({
+        store: second.store,
+        collection: 'notes',
+        documents: [A, doc('mem://b', `${B.text} Edited.`)],
+        sparseEmbedder: second.bm25,
+        ledger: second.ledger,
+      }),
+    ).rejects.toThrow(/killed after the upsert/);
+    await second.store.dispose();
+    await second.ledger.dispose?.();
+    const third = open();
+    const report = await ingest({
+      store: third.store,
+      collection: 'notes',
+      documents: [A, doc('mem://b', `${B.text} Edited.`)],
+      sparseEmbedder: third.bm25,
+      ledger: third.ledger,
+    });
+    expect(report).toMatchObject({ unchanged: 1, updated: 1 });
+    // The statistics equal a clean ingest of the final texts.
+    const clean = createBm25Encoder();
+    await ingest({
+      store: createMemoryStore(),
+      collection: 'notes',
+      documents: [A, doc('mem://b', `${B.text} Edited.`)],
+      sparseEmbedder: clean,
+    });
+    expect(third.bm25.exportState()).toEqual(clean.exportState());
+    await third.store.dispose();
+    await third.ledger.dispose?.();
+  });
+
+  test('item 5: a write whose snapshot cannot be saved is rolled back, never saved later by another write', async () => {
+    const dir = await mkdtemp(join(directory, 'rollback-'));
+    const file = createFilePersistence(join(dir, 'store.kmk'));
+    const flaky = { fail: false };
+    const persistence: SnapshotPersistence = {
+      ...file,
+      location: file.location,
+      load: () => file.load(),
+      save: async (bytes) => {
+        if (flaky.fail) throw new UnavailableError({ message: 'disk full', component: 'memory' });
+        return file.save(bytes);
+      },
+    };
+    const store = createMemoryStore({ persistence });
+    await store.createCollection({ name: 'c', dimensions: 2 });
+    await store.upsert({ collection: 'c', records: [{ id: 'kept', vector: [1, 0] }] });
+    flaky.fail = true;
+    await expect(store.upsert({ collection: 'c', records: [{ id: 'lost', vector: [0, 1] }] })).rejects.toThrow(
+      /disk full/,
+    );
+    await expect(store.delete({ collection: 'c', ids: ['kept'] })).rejects.toThrow(/disk full/);
+    expect((await store.get({ collection: 'c', ids: ['kept', 'lost'] })).map((r) => r.id)).toEqual(['kept']);
+    flaky.fail = false;
+    await store.upsert({ collection: 'c', records: [{ id: 'later', vector: [1, 1] }] });
+    await store.dispose();
+    const reopened = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+    expect((await reopened.scroll({ collection: 'c' })).records.map((r) => r.id)).toEqual(['kept', 'later']);
+  });
+
+  test('item 5: temporary files a killed writer left are removed when the snapshot is opened', async () => {
+    const dir = await mkdtemp(join(directory, 'tmp-'));
+    const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+    await store.createCollection({ name: 'c', dimensions: 2 });
+    await store.dispose();
+    // pid 2^22 + 1 is above Linux's pid_max default range: no process has it.
+    await writeFile(join(dir, `.store.kmk.${2 ** 22 + 1}.1700000000000.0.tmp`), 'half a snapshot');
+    const reopened = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+    await reopened.listCollections();
+    expect(await readdir(dir)).toEqual(['store.kmk']);
+  });
+});
+
+describe('silently wrong results', () => {
+  test('item 7: a file ledger beside an in-memory store does not call missing sources unchanged', async () => {
+    const dir = await mkdtemp(join(directory, 'mismatch-'));
+    const documents = () =>
+      fromStrings([
+        { uri: 'a', text: A.text },
+        { uri: 'b', text: B.text },
+        { uri: 'c', text: C.text },
+      ]);
+    const runOnce = async () => {
+      const store = createMemoryStore();
+      const bm25 = createBm25Encoder();
+      const ledger = createFileLedger(join(dir, 'ledger.jsonl'));
+      const report = await ingest({ store, collection: 'notes', documents: documents(), sparseEmbedder: bm25, ledger });
+      await ledger.dispose?.();
+      const hits = await retrieve({ store, collection: 'notes', query: 'lighthouses and ships', sparseEmbedder: bm25 });
+      return { report, hits };
+    };
+    await runOnce();
+    const second = await runOnce();
+    expect(second.report).toMatchObject({ unchanged: 0, added: 3 });
+    expect(second.report.ledger).toMatchObject({ trusted: false, sourcesChecked: 3, sourcesMissing: 3 });
+    expect(second.report.ledger.reason).toMatch(/describes another collection/);
+    expect(second.report.warnings[0]).toMatch(/3 of 3 sources it lists were missing/);
+    expect(second.hits[0]?.citation.source).toBe('c');
+  });
+
+  test('item 8: a new process ranks with the collection BM25 statistics, not empty ones', async () => {
+    const dir = await mkdtemp(join(directory, 'stats-'));
+    const path = join(dir, 'store.kmk');
+    const writer = createMemoryStore({ persistence: createFilePersistence(path) });
+    const bm25 = createBm25Encoder();
+    await ingest({ store: writer, collection: 'notes', documents: [A, B, C], sparseEmbedder: bm25 });
+    const before = await retrieve({ store: writer, collection: 'notes', query: 'rare terms', sparseEmbedder: bm25 });
+    await writer.dispose();
+    const reader = createMemoryStore({ persistence: createFilePersistence(path) });
+    const fresh = createBm25Encoder();
+    const after = await retrieve({ store: reader, collection: 'notes', query: 'rare terms', sparseEmbedder: fresh });
+    expect(fresh.stats().documentCount).toBe(3);
+    expect(after.map((hit) => [hit.id, hit.score])).toEqual(before.map((hit) => [hit.id, hit.score]));
+    // Restored from the state saved with the collection, not rebuilt from the texts.
+    expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.sparse-statistics' }))?.current).toBe(
+      true,
+    );
+  });
+
+  test('item 9: retrieve refuses another model of the same dimensions and a BM25 query on a dense-only collection', async () => {
+    const store = createMemoryStore();
+    await ingest({ store, collection: 'dense', documents: [A, B], embedder: trigramEmbedder(16, 'model-a') });
+    await expect(
+      retrieve({ store, collection: 'dense', query: 'fusion', embedder: trigramEmbedder(16, 'model-b') }),
+    ).rejects.toBeInstanceOf(EmbeddingSpaceMismatchError);
+    const sparseOnDense = retrieve({
+      store,
+      collection: 'dense',
+      query: 'fusion',
+      sparseEmbedder: createBm25Encoder(),
+    });
+    await expect(sparseOnDense).rejects.toBeInstanceOf(EmbeddingSpaceMismatchError);
+    await expect(sparseOnDense).rejects.toThrow(/records no sparse embedding space/);
+  });
+});
+
+describe('files', () => {
+  test('item 13: a snapshot or catalog file starting with non-UTF-8 bytes is CorruptDataError, not TypeError', async () => {
+    const dir = await mkdtemp(join(directory, 'binary-'));
+    const bytes = Uint8Array.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0, 0, 0, 0, 0, 0, 1, 2]);
+    await writeFile(join(dir, 'store.kmk'), bytes);
+    await writeFile(join(dir, 'catalog.kcat'), bytes);
+    const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+    await expect(store.listCollections()).rejects.toBeInstanceOf(CorruptDataError);
+    const catalog = createLocalCatalog({ path: join(dir, 'catalog.kcat') });
+    const failure = await catalog.getRun('r').catch((error: unknown) => error);
+    expect(CorruptDataError.isInstance(failure)).toBe(true);
+    expect((failure as Error).message).toMatch(/is not a valid kumiki catalog file/);
+  });
+
+  test('item 14: the file store, catalog and ledger create their folders; errors name the component', async () => {
+    const dir = await mkdtemp(join(directory, 'folders-'));
+    const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'a/b/store.kmk')) });
+    await store.createCollection({ name: 'c', dimensions: 2 });
+    await store.dispose();
+    const catalog = createLocalCatalog({ path: join(dir, 'c/d/catalog.kcat') });
+    await catalog.registerDataset({ kind: 'source', name: 'x' });
+    const ledger = createFileLedger(join(dir, 'e/f/ledger.jsonl'));
+    await ledger.write({ mark: { collection: 'c', epoch: 'e' } });
+    await ledger.dispose?.();
+    expect((await readdir(dir)).sort()).toEqual(['a', 'c', 'e']);
+    // A folder that cannot be made (a file is in the way): a non-retryable error naming the catalog.
+    await writeFile(join(dir, 'blocker'), '');
+    const blocked = createLocalCatalog({ path: join(dir, 'blocker/catalog.kcat') });
+    const failure = await blocked.registerDataset({ kind: 'source', name: 'x' }).catch((error: unknown) => error);
+    expect(UnavailableError.isInstance(failure)).toBe(true);
+    expect(failure).toMatchObject({ component: 'catalog', isRetryable: false });
+    expect((failure as Error).message).toMatch(/catalog file/);
+    expect(await readFile(join(dir, 'blocker'), 'utf8')).toBe('');
+  });
+});
