@@ -64,6 +64,8 @@ import {
 } from './schemas.js';
 import {
   CATALOG_COLUMNS,
+  CATALOG_EPOCH,
+  CATALOG_SELECT,
   type CatalogRow,
   createTableSql,
   DENSE_DISTANCE,
@@ -313,7 +315,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
   ): Promise<CatalogRow> => {
     const result = await run<CatalogRow>(
       pool,
-      `SELECT ${CATALOG_COLUMNS} FROM ${catalog}
+      `SELECT ${CATALOG_SELECT} FROM ${catalog}
        WHERE name = coalesce((SELECT collection FROM ${aliasTable} WHERE alias = $1), $1)`,
       [name],
       { operation },
@@ -372,6 +374,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
     fingerprint: meta.fingerprint ?? undefined,
     sparseFingerprint: meta.sparse_fingerprint ?? undefined,
     count,
+    ...(meta.epoch ? { epoch: `pg:${meta.epoch}` } : {}),
   });
 
   const checkSpace = (meta: CatalogRow, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse') =>
@@ -483,7 +486,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
           });
         }
         const existing = (
-          await query<CatalogRow>(client, `SELECT ${CATALOG_COLUMNS} FROM ${catalog} WHERE name = $1`, [config.name], {
+          await query<CatalogRow>(client, `SELECT ${CATALOG_SELECT} FROM ${catalog} WHERE name = $1`, [config.name], {
             operation,
           })
         ).rows[0];
@@ -509,9 +512,9 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
           sparse_space: typeof config.sparseEmbeddingSpace === 'object' ? config.sparseEmbeddingSpace : null,
           search_index: index === 'exact' || config.dimensions === undefined ? 'exact' : 'hnsw',
         };
-        await query(
+        const inserted = await query<{ epoch: string }>(
           client,
-          `INSERT INTO ${catalog} (${CATALOG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          `INSERT INTO ${catalog} (${CATALOG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${CATALOG_EPOCH}`,
           [
             meta.name,
             meta.table_name,
@@ -529,7 +532,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
         for (const statement of createTableSql(meta, table(meta.table_name), index)) {
           await query(client, statement, [], { operation });
         }
-        return info(meta, 0);
+        return info({ ...meta, ...(inserted.rows[0] ?? {}) }, 0);
       });
     },
 
@@ -548,7 +551,7 @@ export function createPgvectorStore(options: PgvectorStoreOptions = {}): Pgvecto
       const operation = 'listCollections';
       const pool = await start(operation, parsed?.abortSignal);
       const rows = (
-        await run<CatalogRow>(pool, `SELECT ${CATALOG_COLUMNS} FROM ${catalog} ORDER BY name`, [], { operation })
+        await run<CatalogRow>(pool, `SELECT ${CATALOG_SELECT} FROM ${catalog} ORDER BY name`, [], { operation })
       ).rows;
       return Promise.all(rows.map(async (meta) => info(meta, await countRows(pool, meta, operation))));
     },

@@ -39,6 +39,8 @@ export type CatalogRow = {
   space: EmbeddingSpace | null;
   sparse_space: EmbeddingSpace | null;
   search_index: 'exact' | 'hnsw';
+  /** When the collection was created (microseconds), the collection's epoch; absent on a row being inserted. */
+  epoch?: string;
 };
 
 /** A record as a SELECT of `selectColumns` returns it. */
@@ -67,6 +69,10 @@ export type Row = {
 
 export const CATALOG_COLUMNS =
   'name, table_name, dimensions, metric, sparse, fingerprint, sparse_fingerprint, space, sparse_space, search_index';
+/** The creation time (to the microsecond) is the collection's epoch: a table created again gets another. */
+export const CATALOG_EPOCH = `to_char(created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') AS epoch`;
+/** The catalog columns as read back, with the epoch. */
+export const CATALOG_SELECT = `${CATALOG_COLUMNS}, ${CATALOG_EPOCH}`;
 
 /** pgvector's distance operator, HNSW operator class and the contract's score for each metric. */
 export const DENSE_DISTANCE: Record<
