@@ -139,6 +139,7 @@ export type {
   StoredRecord,
   VectorRecord,
 } from './core/types.js';
+export { type Wrapped, type WrapperMembers, wrapEmbedder, wrapRunner } from './core/wrap.js';
 export {
   FILTER_OPERATORS,
   type FieldFilter,
