@@ -10,7 +10,14 @@ export {
   type PolicyRule,
   principalFromClaims,
 } from './auth/policy.js';
-export { type ScopeCacheOptions, type ScopeStoreOptions, scopeCache, scopeStore } from './auth/scoped.js';
+export {
+  type ScopeCacheOptions,
+  type ScopeStoreOptions,
+  scopeCache,
+  scopeStore,
+  type TenantIdSpace,
+  tenantIdSpace,
+} from './auth/scoped.js';
 export {
   type Bm25Encoder,
   type Bm25Options,
@@ -142,6 +149,7 @@ export type {
   StoredRecord,
   VectorRecord,
 } from './core/types.js';
+export { type Wrapped, type WrapperMembers, wrapEmbedder, wrapRunner } from './core/wrap.js';
 export {
   FILTER_OPERATORS,
   type FieldFilter,

@@ -1,16 +1,26 @@
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { createPolicy, principalFromClaims } from '../src/auth/policy.js';
-import { scopeCache, scopeStore } from '../src/auth/scoped.js';
+import { scopeCache, scopeStore, tenantIdSpace } from '../src/auth/scoped.js';
 import { createKeyvCache } from '../src/caches/keyv/index.js';
 import type { Principal } from '../src/core/auth.js';
-import { ForbiddenError, InvalidArgumentError, UnauthorizedError } from '../src/core/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidArgumentError,
+  PartialWriteError,
+  UnauthorizedError,
+} from '../src/core/errors.js';
 import type { Store } from '../src/core/store.js';
 import type { JsonObject, RecordId } from '../src/core/types.js';
 import { type Filter, f } from '../src/filter/ast.js';
 import { matchesFilter } from '../src/filter/evaluate.js';
+import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
+import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { cacheConformance, storeConformance } from '../src/testing/index.js';
+import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
 const principal = (
   tenant: string | undefined,
@@ -67,7 +77,10 @@ describe('scopeStore', () => {
     const globex = as(principal('globex'));
     await acme.upsert({ collection: 'docs', records: [{ id: 1, vector: [1, 0], payload: { title: 'a' } }] });
     await globex.upsert({ collection: 'docs', records: [{ id: 2, vector: [1, 0], payload: { title: 'g' } }] });
-    expect((await base.get({ collection: 'docs', ids: [1] }))[0]?.payload).toEqual({ title: 'a', tenant: 'acme' });
+    const stored = tenantIdSpace('acme').toStored(1);
+    expect(await base.get({ collection: 'docs', ids: [stored] })).toEqual([
+      { id: stored, payload: { title: 'a', tenant: 'acme' } },
+    ]);
     expect(await acme.get({ collection: 'docs', ids: [1, 2] })).toEqual([{ id: 1, payload: { title: 'a' } }]);
     expect(await acme.count({ collection: 'docs' })).toBe(1);
     expect(await acme.count({ collection: 'docs', filter: f.eq('tenant', 'globex') })).toBe(0);
@@ -77,20 +90,125 @@ describe('scopeStore', () => {
     expect(await base.count({ collection: 'docs' })).toBe(2);
   });
 
-  test('refuses records naming another tenant and ids taken by another tenant', async () => {
+  test('two tenants using the same id write two records; no error tells one about the other', async () => {
     const { base, as } = await setup();
     const acme = as(principal('acme'));
     const globex = as(principal('globex'));
-    await globex.upsert({ collection: 'docs', records: [{ id: 'x', vector: [0, 1], payload: { v: 1 } }] });
+    await globex.upsert({ collection: 'docs', records: [{ id: 'x', vector: [0, 1], payload: { v: 'g' } }] });
+    await acme.upsert({ collection: 'docs', records: [{ id: 'x', vector: [1, 0], payload: { v: 'a' } }] });
+    expect(await acme.get({ collection: 'docs', ids: ['x'] })).toEqual([{ id: 'x', payload: { v: 'a' } }]);
+    expect(await globex.get({ collection: 'docs', ids: ['x'] })).toEqual([{ id: 'x', payload: { v: 'g' } }]);
+    expect(await base.count({ collection: 'docs' })).toBe(2);
+    expect(await acme.delete({ collection: 'docs', ids: ['x'] })).toEqual({ deleted: 1 });
+    expect(await globex.get({ collection: 'docs', ids: ['x'] })).toEqual([{ id: 'x', payload: { v: 'g' } }]);
     await expect(
       acme.upsert({ collection: 'docs', records: [{ id: 'y', vector: [1, 0], payload: { tenant: 'globex' } }] }),
     ).rejects.toThrow(ForbiddenError);
-    await expect(acme.upsert({ collection: 'docs', records: [{ id: 'x', vector: [1, 0] }] })).rejects.toThrow(
-      /taken by a record this principal cannot access/,
-    );
-    expect((await base.get({ collection: 'docs', ids: ['x'] }))[0]?.payload).toEqual({ v: 1, tenant: 'globex' });
     await acme.upsert({ collection: 'docs', records: [{ id: 'y', vector: [1, 0], payload: { tenant: 'acme' } }] });
     expect(await acme.count({ collection: 'docs' })).toBe(1);
+    await expect(acme.upsert({ collection: 'docs', records: [{ id: '', vector: [1, 0] }] })).rejects.toThrow(
+      /Invalid upsert options: records\.0\.id: string ids must not be empty/,
+    );
+    await expect(acme.get({ collection: 'docs', ids: [1.5] })).rejects.toThrow(InvalidArgumentError);
+    await expect(acme.delete({ collection: 'docs', ids: 'y' as never })).rejects.toThrow(InvalidArgumentError);
+  });
+
+  test('both tenants can ingest the same document (chunk ids derive from uri and content)', async () => {
+    // ingest opens the collection with createCollection({ ifExists: 'open' }), which needs "admin".
+    const { base, as: scoped } = await setup({ authorizer: adminPolicy });
+    const as = (who: Principal) => scoped({ ...who, roles: ['admin'] });
+    const embedder = trigramEmbedder(2, 'tiny');
+    const documents = [{ uri: 'mem://handbook', contentType: 'text/plain', text: 'Holidays: twenty days a year.' }];
+    const reports = [];
+    for (const tenant of ['acme', 'globex']) {
+      reports.push(await ingest({ store: as(principal(tenant)), collection: 'handbook', documents, embedder }));
+    }
+    expect(reports.map((report) => report.added)).toEqual([1, 1]);
+    const acmeChunks = await as(principal('acme')).scroll({ collection: 'handbook' });
+    const globexChunks = await as(principal('globex')).scroll({ collection: 'handbook' });
+    expect(acmeChunks.records.map((record) => record.id)).toEqual(globexChunks.records.map((record) => record.id));
+    expect(await base.count({ collection: 'handbook' })).toBe(2 * acmeChunks.records.length);
+    await as(principal('acme')).delete({ collection: 'handbook', filter: f.exists('source') });
+    expect((await as(principal('globex')).scroll({ collection: 'handbook' })).records).toEqual(globexChunks.records);
+  });
+
+  test('a record with the tenant field but written outside the scoped store is reported, not misnamed', async () => {
+    const { base, as } = await setup();
+    await base.upsert({ collection: 'docs', records: [{ id: 'legacy', vector: [1, 0], payload: { tenant: 'acme' } }] });
+    const acme = as(principal('acme'));
+    expect(await acme.get({ collection: 'docs', ids: ['legacy'] })).toEqual([]);
+    await expect(acme.scroll({ collection: 'docs' })).rejects.toThrow(ConflictError);
+    await expect(acme.search({ collection: 'docs', vector: [1, 0] })).rejects.toThrow(
+      /"legacy" in collection "docs" has tenant "acme" but lies outside that tenant's id space/,
+    );
+    expect(await as(principal('globex')).scroll({ collection: 'docs' })).toEqual({
+      records: [],
+      nextCursor: undefined,
+    });
+    // The migration docs/auth.md describes: rewrite through the scoped store, delete the original.
+    const space = tenantIdSpace('acme');
+    const { records } = await base.scroll({ collection: 'docs', filter: f.exists('tenant'), includeVectors: true });
+    for (const record of records) {
+      if (typeof record.payload.tenant !== 'string' || space.fromStored(record.id) !== undefined) continue;
+      const { tenant, ...payload } = record.payload;
+      const writer = as({ ...principal(tenant), subject: 'migration' });
+      await writer.upsert({ collection: 'docs', records: [{ ...record, payload }] });
+      await base.delete({ collection: 'docs', ids: [record.id] });
+    }
+    expect((await acme.scroll({ collection: 'docs' })).records.map((record) => record.id)).toEqual(['legacy']);
+  });
+
+  test('a partial write names the caller’s ids, so that retrying them is safe', async () => {
+    const { base } = await setup();
+    const failing: Store = {
+      ...base,
+      upsert: async ({ collection, records }) => {
+        throw new PartialWriteError({ collection, written: 1, failedIds: records.slice(1).map((record) => record.id) });
+      },
+    };
+    const error = await scopeStore(failing, principal('acme'))
+      .upsert({ collection: 'docs', records: [1, 'two', 3].map((id) => ({ id, vector: [1, 0] })) })
+      .catch((caught: unknown) => caught);
+    expect(PartialWriteError.isInstance(error)).toBe(true);
+    expect((error as PartialWriteError).failedIds).toEqual(['two', 3]);
+    expect((error as PartialWriteError).message).toContain('"two", 3');
+  });
+
+  test('tenant id spaces: round trips, same order as the ids, fixed overhead, disjoint between tenants', () => {
+    const key = (value: RecordId) => `${typeof value}:${value}`;
+    const ordered = (ids: RecordId[]) =>
+      [...ids].sort((a, b) => (typeof a !== typeof b ? (typeof a === 'number' ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0));
+    const anyId: fc.Arbitrary<RecordId> = fc.oneof(
+      fc.maxSafeInteger(),
+      fc.integer({ min: -3, max: 3 }),
+      fc.string({ minLength: 1, unit: 'binary' }),
+    );
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.uniqueArray(anyId, { selector: key }),
+        (a, b, ids) => {
+          const space = tenantIdSpace(a);
+          const other = tenantIdSpace(b);
+          const stored = ids.map(space.toStored);
+          for (const [i, id] of ids.entries()) {
+            const mapped = stored[i] as string;
+            expect(space.fromStored(mapped)).toBe(id);
+            expect(mapped.length).toBe(typeof id === 'number' ? 31 : id.length + 17);
+            if (a !== b) expect(other.fromStored(mapped)).toBeUndefined();
+          }
+          expect(ordered(stored).map((id) => space.fromStored(id))).toEqual(ordered(ids));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(tenantIdSpace('acme').fromStored(1)).toBeUndefined();
+    expect(
+      tenantIdSpace('acme').fromStored(`${tenantIdSpace('acme').toStored('x').slice(0, 16)}iffffffffffffff`),
+    ).toBeUndefined();
+    expect(() => tenantIdSpace('')).toThrow(InvalidArgumentError);
+    expect(() => tenantIdSpace('acme').toStored(1.5)).toThrow(/Invalid id: numeric ids must be safe integers/);
   });
 
   test('delete by ids and by filter only removes own records', async () => {
@@ -103,7 +221,8 @@ describe('scopeStore', () => {
     expect(
       await acme.delete({ collection: 'docs', filter: f.or(f.eq('tenant', 'globex'), f.exists('tenant')) }),
     ).toEqual({ deleted: 0 });
-    expect((await base.get({ collection: 'docs', ids: [1, 2] })).map((record) => record.id)).toEqual([2]);
+    const stored = [tenantIdSpace('acme').toStored(1), tenantIdSpace('globex').toStored(2)];
+    expect((await base.get({ collection: 'docs', ids: stored })).map((record) => record.id)).toEqual([stored[1]]);
   });
 
   test('explain shows the mandatory tenant condition ANDed with the caller filter', async () => {
@@ -117,7 +236,8 @@ describe('scopeStore', () => {
     expect(() => scopeStore(base, principal(undefined))).toThrow(ForbiddenError);
     const shared = scopeStore(base, principal(undefined), { defaultTenant: 'public' });
     await shared.upsert({ collection: 'docs', records: [{ id: 'p', vector: [1, 1] }] });
-    expect((await base.get({ collection: 'docs', ids: ['p'] }))[0]?.payload).toEqual({ tenant: 'public' });
+    const stored = tenantIdSpace('public').toStored('p');
+    expect((await base.get({ collection: 'docs', ids: [stored] }))[0]?.payload).toEqual({ tenant: 'public' });
     expect(() => scopeStore(base, principal('acme'), { tenantField: 'meta.tenant' })).toThrow(InvalidArgumentError);
   });
 
@@ -196,8 +316,9 @@ describe('scopeStore', () => {
       { requiredKeys: [] },
     );
     const owner = fc.option(fc.constantFrom(...tenants), { nil: undefined });
+    // Ids are unique per owner only: two tenants (and unscoped data) may use the same id.
     const records = fc.uniqueArray(fc.record({ id, owner, payload }), {
-      selector: (record) => `${typeof record.id}:${record.id}`,
+      selector: (record) => `${record.owner}|${typeof record.id}:${record.id}`,
       maxLength: 14,
     });
 
@@ -210,26 +331,28 @@ describe('scopeStore', () => {
         async (recordList, me, filter, ids) => {
           const base = createMemoryStore();
           await base.createCollection({ name: 'c', dimensions: 2 });
-          // Stored payloads (what the reference evaluator sees) by id key.
-          const stored = new Map<string, { id: RecordId; owner: string | undefined; payload: JsonObject }>();
+          const key = (value: RecordId) => `${typeof value}:${value}`;
+          // What each record's payload is in the store (what the reference evaluator sees).
+          const written: { id: RecordId; owner: string | undefined; payload: JsonObject; original: JsonObject }[] = [];
           for (const [i, record] of recordList.entries()) {
             const vector = [1, i];
             if (record.owner === undefined) {
-              // A record written without any tenant (legacy data): visible to nobody through a scope.
+              // A record written without any tenant (unscoped data): visible to nobody through a scope.
               await base.upsert({ collection: 'c', records: [{ id: record.id, vector, payload: record.payload }] });
-              stored.set(`${typeof record.id}:${record.id}`, { ...record, payload: record.payload });
+              written.push({ ...record, original: record.payload });
             } else {
               const writer = scopeStore(base, principal(record.owner));
               await writer.upsert({ collection: 'c', records: [{ id: record.id, vector, payload: record.payload }] });
-              stored.set(`${typeof record.id}:${record.id}`, {
+              written.push({
                 ...record,
                 payload: { ...record.payload, tenant: record.owner },
+                original: record.payload,
               });
             }
           }
-          const mine = [...stored.values()].filter((record) => record.owner === me);
+          expect(await base.count({ collection: 'c' })).toBe(recordList.length);
+          const mine = written.filter((record) => record.owner === me);
           const expected = mine.filter((record) => !filter || matchesFilter(filter, record.payload));
-          const key = (value: RecordId) => `${typeof value}:${value}`;
           const sorted = (list: RecordId[]) => list.map(key).sort();
           const scoped = scopeStore(base, principal(me));
 
@@ -243,8 +366,7 @@ describe('scopeStore', () => {
               ...(cursor ? { cursor } : {}),
             });
             for (const record of page.records) {
-              const original = recordList.find((candidate) => key(candidate.id) === key(record.id));
-              expect(record.payload).toEqual(original?.payload);
+              expect(record.payload).toEqual(mine.find((candidate) => key(candidate.id) === key(record.id))?.original);
               scrolled.push(record.id);
             }
             cursor = page.nextCursor;
@@ -264,24 +386,94 @@ describe('scopeStore', () => {
           const wanted = ids.filter((value) => mineKeys.has(key(value)));
           expect(got.map((record) => key(record.id))).toEqual(wanted.map(key));
 
-          const othersBefore = [...stored.values()].filter((record) => record.owner !== me).map((record) => record.id);
+          const othersBefore = written.filter((record) => record.owner !== me);
           const deletedByIds = await scoped.delete({ collection: 'c', ids });
           expect(deletedByIds.deleted).toBe(new Set(wanted.map(key)).size);
+          let deletedByFilter = 0;
           if (filter) {
             const remaining = mine.filter((record) => !wanted.some((value) => key(value) === key(record.id)));
-            const deletedByFilter = await scoped.delete({ collection: 'c', filter });
-            expect(deletedByFilter.deleted).toBe(
-              remaining.filter((record) => matchesFilter(filter, record.payload)).length,
-            );
+            deletedByFilter = (await scoped.delete({ collection: 'c', filter })).deleted;
+            expect(deletedByFilter).toBe(remaining.filter((record) => matchesFilter(filter, record.payload)).length);
           }
-          const othersAfter = await base.get({ collection: 'c', ids: othersBefore });
-          expect(othersAfter).toHaveLength(othersBefore.length);
+          // Every other tenant still reads all of its records, and only this tenant's records are gone.
+          expect(await base.count({ collection: 'c' })).toBe(
+            recordList.length - deletedByIds.deleted - deletedByFilter,
+          );
+          for (const other of new Set(othersBefore.map((record) => record.owner))) {
+            if (other === undefined) continue;
+            const theirs = othersBefore.filter((record) => record.owner === other);
+            const seen = await scopeStore(base, principal(other)).get({
+              collection: 'c',
+              ids: theirs.map((record) => record.id),
+            });
+            expect(seen.map((record) => record.payload)).toEqual(theirs.map((record) => record.original));
+          }
           await base.dispose();
         },
       ),
       { numRuns: 120 },
     );
   }, 60_000);
+});
+
+describe('two tenants writing the same new id at once', () => {
+  let server: PgliteServer | undefined;
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const stores: [string, () => Promise<Store>][] = [
+    ['memory', async () => createMemoryStore()],
+    [
+      'pgvector (PGlite over the wire)',
+      async () => {
+        server ??= await startPgliteServer();
+        return createPgvectorStore({ connectionString: server.connectionString, poolConfig: { max: 1 } });
+      },
+    ],
+  ];
+  let runs = 0;
+  test.each(stores)(
+    'both records are kept, separately, on %s',
+    async (_name, open) => {
+      const base = await open();
+      try {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.uniqueArray(fc.constantFrom('acme', 'globex', 'ACME', 'acme ', 'a"]b', '1'), {
+              minLength: 2,
+              maxLength: 2,
+            }),
+            fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom('doc-1#0', '1', 'é')),
+            async ([first, second], id) => {
+              const collection = `race_${runs++}`;
+              await base.createCollection({ name: collection, dimensions: 2 });
+              const tenants = [first as string, second as string];
+              const results = await Promise.allSettled(
+                tenants.map((tenant, i) =>
+                  scopeStore(base, principal(tenant)).upsert({
+                    collection,
+                    records: [{ id, vector: [1, i], payload: { by: tenant } }],
+                  }),
+                ),
+              );
+              expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+              for (const tenant of tenants) {
+                const view = scopeStore(base, principal(tenant));
+                expect(await view.get({ collection, ids: [id] })).toEqual([{ id, payload: { by: tenant } }]);
+                expect(await view.count({ collection })).toBe(1);
+              }
+              expect(await base.count({ collection })).toBe(2);
+              await base.deleteCollection({ name: collection });
+            },
+          ),
+          { numRuns: 50 },
+        );
+      } finally {
+        await base.dispose();
+      }
+    },
+    120_000,
+  );
 });
 
 describe('scopeCache', () => {

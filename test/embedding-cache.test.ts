@@ -5,12 +5,16 @@ import { createBm25Encoder } from '../src/bm25/index.js';
 import { createKeyvCache } from '../src/caches/keyv/index.js';
 import { withEmbeddingCache } from '../src/compose/embedding-cache.js';
 import type { Cache } from '../src/core/cache.js';
-import type { DenseEmbedder, Embedder, EmbedOptions } from '../src/core/embedder.js';
+import type { DenseEmbedder, Embedder, EmbedOptions, TokenCounter } from '../src/core/embedder.js';
 import { AbortedError, type KumikiError, TimeoutError, throwIfAborted, UnavailableError } from '../src/core/errors.js';
 import { sha256 } from '../src/core/sha256.js';
 import type { SparseVector } from '../src/core/types.js';
+import { ingest } from '../src/pipeline/ingest.js';
+import { createMemoryLedger } from '../src/pipeline/ledger.js';
+import { createMemoryStore } from '../src/stores/memory/index.js';
 import { embedderConformance } from '../src/testing/embedder-conformance.js';
 import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -312,6 +316,33 @@ describe('withEmbeddingCache', () => {
       broken.embed({ values: ['y'], role: 'query' }),
     ]);
     expect(both.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  test('keeps the wrapped embedder’s tokenizer, so ingest chunks the same and re-embeds nothing', async () => {
+    // Adding the cache once switched chunking from tokens to characters (4 chunks became 9) and
+    // made the ledger see new chunker settings, so the whole corpus was embedded again.
+    const base = trigramEmbedder(32, 'trigram-tokens');
+    const words: TokenCounter = { id: 'words', count: (text) => text.split(/\s+/).filter(Boolean).length };
+    let disposed = 0;
+    const plain: DenseEmbedder & { calls: number } = Object.assign(base, {
+      tokenizer: async () => words,
+      dispose: async () => {
+        disposed++;
+      },
+    });
+    const text = Array.from({ length: 40 }, (_, i) => `Sentence ${i} talks about caching embeddings.`).join(' ');
+    const documents = [{ uri: 'mem://a', contentType: 'text/plain', text }];
+    const store = createMemoryStore();
+    const ledger = createMemoryLedger();
+    const first = await ingest({ store, ledger, collection: 'c', documents, embedder: plain });
+    const cached = withEmbeddingCache(plain, createKeyvCache());
+    const again = await ingest({ store, ledger, collection: 'c', documents, embedder: cached });
+    expect(again).toMatchObject({ unchanged: 1, updated: 0, chunksWritten: 0, embeddingCalls: 0 });
+    const fresh = await ingest({ store: createMemoryStore(), collection: 'c', documents, embedder: cached });
+    expect(fresh.chunksWritten).toBe(first.chunksWritten);
+    expect(await cached.tokenizer?.()).toBe(words);
+    await cached.dispose?.();
+    expect(disposed).toBe(1);
   });
 
   test('bad arguments give InvalidArgumentError', async () => {

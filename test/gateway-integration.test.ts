@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTokenVerifier } from '../src/auth/oidc/index.js';
+import { scopeStore } from '../src/auth/scoped.js';
 import { createGateway, type GatewayLogEntry, type ServedGateway, serveGateway } from '../src/gateway/index.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
@@ -27,21 +28,20 @@ describe('real OpenID provider → real token → openai client → gateway', ()
       { tenant: 'globex', text: 'globex holiday policy: thirty days' },
     ];
     const { vectors } = await embedder.embed({ values: docs.map((doc) => doc.text), role: 'document' });
-    await store.upsert({
-      collection: 'handbook',
-      records: docs.map((doc, index) => ({
-        id: doc.tenant,
-        vector: vectors[index] as Float32Array,
-        payload: {
-          text: doc.text,
-          source: `${doc.tenant}.md`,
-          chunk: 0,
-          start: 0,
-          end: doc.text.length,
-          tenant: doc.tenant,
-        },
-      })),
-    });
+    // Each tenant's records are written through a scoped store, so they live in the tenant's id space.
+    for (const [index, doc] of docs.entries()) {
+      const loader = { subject: 'loader', tenant: doc.tenant, roles: [], scopes: [], claims: {} };
+      await scopeStore(store, loader).upsert({
+        collection: 'handbook',
+        records: [
+          {
+            id: doc.tenant,
+            vector: vectors[index] as Float32Array,
+            payload: { text: doc.text, source: `${doc.tenant}.md`, chunk: 0, start: 0, end: doc.text.length },
+          },
+        ],
+      });
+    }
     const app = createGateway({
       embedders: { trigram: embedder },
       search: { collections: { handbook: { store, collection: 'handbook', embedder } }, scopeByTenant: true },

@@ -151,6 +151,72 @@ describe('keyv cache specifics', () => {
     }
   });
 
+  /** Entries no kumiki cache wrote: not JSON for keyv, or kumiki forms with broken contents. */
+  const garbled = [
+    'not json',
+    '{"value":"j1',
+    '{"value":"f%%%%"}',
+    '{"value":"b!!!!"}',
+    '{"value":"fAAA"}',
+    '{"value":"t[\\"~fA$A=\\"]"}',
+    '{"value":"t[\\"~bA\\"]"}',
+    '{"value":"jnot json"}',
+    '{"value":"x"}',
+    '{"value":7}',
+  ];
+
+  test('a garbled entry on Redis is a miss, also in strict mode, and fails nothing else', async () => {
+    const errors: KumikiError[] = [];
+    const onError = (error: KumikiError) => errors.push(error);
+    const keyv = new Keyv(new KeyvRedis(redis.url), { namespace: 'app' });
+    const caches = [
+      { cache: createKeyvCache({ url: redis.url, namespace: 'garbled', strict: true, onError }), prefix: 'garbled:' },
+      { cache: createKeyvCache({ keyv, namespace: 'garbled', strict: true, onError }), prefix: 'app:garbled:' },
+    ];
+    try {
+      for (const { cache, prefix } of caches) {
+        await cache.setMany([
+          { key: 'a', value: new Float32Array([1, 2]) },
+          { key: 'c', value: { n: new Uint8Array([3]) } },
+        ]);
+        for (const raw of garbled) {
+          await redis.command('SET', `${prefix}b`, raw);
+          expect(await cache.getMany(['a', 'b', 'c']), raw).toEqual([
+            new Float32Array([1, 2]),
+            undefined,
+            { n: new Uint8Array([3]) },
+          ]);
+          expect(await cache.get('b'), raw).toBeUndefined();
+        }
+        await cache.set('b', 'rewritten');
+        expect(await cache.get('b')).toBe('rewritten');
+      }
+      expect(errors).toEqual([]);
+    } finally {
+      for (const { cache } of caches) await cache.dispose();
+      await keyv.disconnect();
+    }
+  });
+
+  test('a garbled entry in memory is a miss: in the default Map and in a Keyv with a serializer', async () => {
+    const map = new Map<string, unknown>();
+    const plain = createKeyvCache({ store: map, namespace: 'm', strict: true });
+    const serializing = new Map<string, unknown>();
+    const viaKeyv = createKeyvCache({ keyv: new Keyv({ store: serializing }), namespace: 'm', strict: true });
+    await plain.set('a', 1);
+    await viaKeyv.set('a', 1);
+    const [key] = [...serializing.keys()];
+    for (const raw of garbled) {
+      // kumiki's own Map holds keyv's data object; a Keyv with a serializer holds its JSON string.
+      map.set('m:b', raw.startsWith('{"value":"') && raw.endsWith('"}') ? { value: JSON.parse(raw).value } : raw);
+      serializing.set(String(key).replace(/a$/, 'b'), raw);
+      for (const cache of [plain, viaKeyv]) {
+        expect(await cache.getMany(['a', 'b']), raw).toEqual([1, undefined]);
+        expect(await cache.get('b'), raw).toBeUndefined();
+      }
+    }
+  });
+
   test('a store that never answers times out', async () => {
     const hanging = new Map<string, unknown>();
     const store = Object.assign(hanging, { get: () => new Promise(() => {}) });

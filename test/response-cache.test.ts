@@ -277,3 +277,34 @@ describe('withSemanticCache', () => {
     expect(runner.stats()).toEqual({ hits: 1, misses: 1, bypassed: 2 });
   });
 });
+
+describe('both caches keep the wrapped runner whole', () => {
+  test('adapter extras, a live modelId getter, describeModel and dispose pass through', async () => {
+    let model = 'fake-vllm';
+    let disposed = 0;
+    const base = remote();
+    const inner: ModelRunner & { native(): string } = Object.defineProperties(
+      { ...base, native: () => 'client handle', dispose: async () => void disposed++ },
+      { modelId: { get: () => model, enumerable: true } },
+    );
+    const semantic = withSemanticCache(inner, {
+      embedder: trigramEmbedder(64),
+      store: createMemoryStore(),
+      collection: 'answers',
+      scope: 'everyone',
+    });
+    const both = withResponseCache(semantic, createKeyvCache());
+    for (const runner of [semantic, both] as const) {
+      expect(runner.native()).toBe('client handle');
+      expect(runner.capabilities).toEqual(base.capabilities);
+      expect(await runner.describeModel()).toEqual(await base.describeModel());
+    }
+    model = 'reloaded';
+    expect(both.modelId).toBe('reloaded');
+    await both.dispose?.();
+    expect(disposed).toBe(1);
+    const answer = await both.generate(seeded);
+    expect(answer.cacheHit).toBe(false);
+    expect((await both.generate(seeded)).cacheHit).toBe(true);
+  });
+});

@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import type { AccessAction, Authorizer, Principal } from '../core/auth.js';
 import type { Cache, CacheValue } from '../core/cache.js';
-import { ForbiddenError } from '../core/errors.js';
+import { ConflictError, ForbiddenError, PartialWriteError } from '../core/errors.js';
+import { sha256 } from '../core/sha256.js';
 import type { CollectionInfo, Store } from '../core/store.js';
-import type { JsonObject, RecordId, StoredRecord } from '../core/types.js';
+import { type JsonObject, type RecordId, recordIdSchema, type StoredRecord } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { type Filter, f, parseFilter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
@@ -68,13 +69,71 @@ function resolveTenant(principal: Principal, defaultTenant: string | undefined, 
   return tenant;
 }
 
+const ID_SPACE_VERSION = 'kumiki.scopeStore.v1';
+/** Length of a tenant's key: 12 bytes of SHA-256, base64url. */
+const KEY_LENGTH = 16;
+/** Integers are stored as `n + 2^53` in this many hex digits, so that string order is numeric order. */
+const INTEGER_DIGITS = 14;
+const INTEGER_OFFSET = 2n ** 53n;
+const INTEGER_BODY = /^[0-9a-f]{14}$/;
+
+/** Where one tenant's records live in the store under a scoped view. */
+export type TenantIdSpace = {
+  /** The id a record the tenant calls `id` has in the underlying store. */
+  toStored(id: RecordId): string;
+  /** The tenant's own id for an id of the underlying store; `undefined` when it is outside this tenant's space. */
+  fromStored(id: RecordId): RecordId | undefined;
+};
+
 /**
- * A view of `store` for one principal. Every read (`get`, `scroll`, `count`, `search`) and every
- * delete is restricted to records whose `tenantField` equals the principal's tenant (and, with
- * `aclField`, that list the principal's subject or a role), whatever filter or ids the caller passes.
- * Every upsert stamps the tenant; a record naming another tenant is refused with `ForbiddenError`, and
- * so is an upsert whose id already belongs to a record the principal cannot see. Returned payloads
- * leave the tenant field out. Collection counts are the principal's own records.
+ * The id space `scopeStore` gives `tenant`'s records in the underlying store: a 16-character key
+ * derived from the tenant (base64url of 96 bits of SHA-256), a tag, then the id: `s` + the string
+ * itself (17 characters more), or `i` + 14 hex digits for an integer (31 characters in all), so
+ * that within one tenant the stored ids sort as the tenant's ids do (integers ascending, then
+ * strings by code unit). Two tenants' spaces never share an id, whatever ids they use.
+ */
+export function tenantIdSpace(tenant: string): TenantIdSpace {
+  const checked = parseArgument(z.string().min(1, 'tenant must not be empty'), tenant, 'tenant');
+  const digest = sha256(`${ID_SPACE_VERSION}\u0000${checked}`).subarray(0, 12);
+  const key = btoa(String.fromCharCode(...digest))
+    .replaceAll('+', '-')
+    .replaceAll('/', '_');
+  return {
+    toStored: (id) => {
+      const checkedId = parseArgument(recordIdSchema, id, 'id');
+      return typeof checkedId === 'number'
+        ? `${key}i${(BigInt(checkedId) + INTEGER_OFFSET).toString(16).padStart(INTEGER_DIGITS, '0')}`
+        : `${key}s${checkedId}`;
+    },
+    fromStored: (id) => {
+      if (typeof id !== 'string' || !id.startsWith(key)) return undefined;
+      const body = id.slice(KEY_LENGTH + 1);
+      const tag = id[KEY_LENGTH];
+      if (tag === 's') return body.length > 0 ? body : undefined;
+      if (tag !== 'i' || !INTEGER_BODY.test(body)) return undefined;
+      const value = Number(BigInt(`0x${body}`) - INTEGER_OFFSET);
+      return Number.isSafeInteger(value) ? value : undefined;
+    },
+  };
+}
+
+const upsertIdsSchema = z
+  .object({ records: z.array(z.object({ id: recordIdSchema }).loose(), { error: 'records must be an array' }) })
+  .loose();
+const idsSchema = z.object({ ids: z.array(recordIdSchema, { error: 'ids must be an array' }) }).loose();
+
+type OptionalStoreMethod = { [K in keyof Store]-?: undefined extends Store[K] ? K : never }[keyof Store];
+
+/**
+ * A view of `store` for one principal. Every record it writes lives in the principal's tenant id
+ * space (`tenantIdSpace`): the id a caller passes is mapped on the way in and back on the way out,
+ * so two tenants using the same id (the same document, the same chunk ids) write two records, and
+ * no id a caller passes can reach another tenant's record. Every read (`get`, `scroll`, `count`,
+ * `search`) and every delete is also restricted to records whose `tenantField` equals the
+ * principal's tenant (and, with `aclField`, that list the principal's subject or a role), whatever
+ * filter the caller passes. Every upsert stamps the tenant; a record naming another tenant is
+ * refused with `ForbiddenError`. Returned payloads leave the tenant field out. Collection counts are
+ * the principal's own records.
  */
 export function scopeStore(store: Store, principal: Principal, options: ScopeStoreOptions = {}): Store {
   const parsed = parseArgument(scopeStoreOptionsSchema, options, 'options');
@@ -83,10 +142,12 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
   const tenant = resolveTenant(principal, parsed.defaultTenant, 'store access');
   const authorizer = parsed.authorizer;
   const aclField = parsed.aclField;
+  const space = tenantIdSpace(tenant);
   const scope: Filter = aclField
     ? f.and(f.eq(tenantField, tenant), f.containsAny(aclField, [principal.subject, ...principal.roles]))
     : f.eq(tenantField, tenant);
   const within = (filter: Filter | undefined): Filter => (filter ? f.and(scope, parseFilter(filter)) : scope);
+  const signal = (abortSignal: AbortSignal | undefined) => (abortSignal ? { abortSignal } : {});
 
   const check = (action: AccessAction, collection: string) => {
     if (action === 'admin' && !authorizer) {
@@ -103,20 +164,29 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     }
   };
 
-  const strip = <T extends StoredRecord>(record: T): T => {
-    if (!Object.hasOwn(record.payload, tenantField)) return record;
+  /** A stored record as the principal sees it: its own id, no tenant field. */
+  const present = <T extends StoredRecord>(record: T, collection: string): T => {
+    const id = space.fromStored(record.id);
+    if (id === undefined) {
+      // The scope filter matched a record outside the tenant's id space: it was written to the
+      // underlying store directly (or by kumiki 0.1's scopeStore) with the tenant in tenantField.
+      throw new ConflictError({
+        component: COMPONENT,
+        message: `Record ${JSON.stringify(record.id)} in collection "${collection}" has ${tenantField} "${tenant}" but lies outside that tenant's id space, so a scoped store cannot name it. It was written to the store directly (or by an older scopeStore); rewrite it through scopeStore for that tenant and delete the original (see docs/auth.md, "Records written outside a scoped store").`,
+      });
+    }
     const { [tenantField]: _tenant, ...payload } = record.payload;
-    return { ...record, payload };
+    return { ...record, id, payload };
   };
 
   const scopedInfo = async (info: CollectionInfo, abortSignal?: AbortSignal): Promise<CollectionInfo> => ({
     ...info,
-    count: await store.count({ collection: info.name, filter: scope, ...(abortSignal ? { abortSignal } : {}) }),
+    count: await store.count({ collection: info.name, filter: scope, ...signal(abortSignal) }),
   });
 
-  /** The records among `ids` this principal can see. */
+  /** The records among `ids` (mapped) this principal can see, with their stored ids. */
   const visible = async (collection: string, ids: readonly RecordId[], abortSignal?: AbortSignal) => {
-    const found = await store.get({ collection, ids, ...(abortSignal ? { abortSignal } : {}) });
+    const found = await store.get({ collection, ids, ...signal(abortSignal) });
     return found.filter((record) => matchesFilter(scope, record.payload));
   };
 
@@ -145,6 +215,8 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     },
     async upsert(upsertOptions) {
       check('write', upsertOptions.collection);
+      parseArgument(upsertIdsSchema, upsertOptions, 'upsert options');
+      const { collection, abortSignal } = upsertOptions;
       const records = upsertOptions.records.map((record, index) => {
         const current = record.payload?.[tenantField];
         if (current !== undefined && current !== tenant) {
@@ -153,41 +225,55 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
             message: `records.${index}: payload.${tenantField} names another tenant than the caller's ("${tenant}"). Leave ${tenantField} out; the scoped store sets it.`,
           });
         }
-        return { ...record, payload: { ...(record.payload ?? {}), [tenantField]: tenant } as JsonObject };
+        const payload = { ...(record.payload ?? {}), [tenantField]: tenant } as JsonObject;
+        return { ...record, id: space.toStored(record.id), payload };
       });
-      const ids = [...new Map(records.map((record) => [`${typeof record.id}:${record.id}`, record.id])).values()];
-      const existing = await store.get({
-        collection: upsertOptions.collection,
-        ids,
-        ...(upsertOptions.abortSignal ? { abortSignal: upsertOptions.abortSignal } : {}),
-      });
-      const foreign = existing.find((record) => !matchesFilter(scope, record.payload));
-      if (foreign) {
-        throw new ForbiddenError({
-          component: COMPONENT,
-          message: `Record id ${JSON.stringify(foreign.id)} in collection "${upsertOptions.collection}" is taken by a record this principal cannot access; use another id.`,
+      if (aclField) {
+        // Within a tenant, ids are shared: a record another member's ACL hides must not be replaced.
+        const ids = [...new Set(records.map((record) => record.id))];
+        const hidden = (await store.get({ collection, ids, ...signal(abortSignal) })).find(
+          (record) => !matchesFilter(scope, record.payload),
+        );
+        if (hidden) {
+          throw new ForbiddenError({
+            component: COMPONENT,
+            message: `Record id ${JSON.stringify(space.fromStored(hidden.id))} in collection "${collection}" is taken by a record of this tenant that principal "${principal.subject}" may not read (${aclField}); use another id.`,
+          });
+        }
+      }
+      try {
+        return await store.upsert({ ...upsertOptions, records });
+      } catch (error) {
+        if (!PartialWriteError.isInstance(error)) throw error;
+        // The ids to retry are the caller's, not the stored ones.
+        throw new PartialWriteError({
+          collection,
+          written: error.written,
+          failedIds: error.failedIds.map((id) => space.fromStored(id) ?? id),
+          isRetryable: error.isRetryable,
+          cause: error,
+          component: error.component ?? COMPONENT,
         });
       }
-      return store.upsert({ ...upsertOptions, records });
     },
     async get(getOptions) {
       check('read', getOptions.collection);
-      const found = await store.get(getOptions);
-      return found.filter((record) => matchesFilter(scope, record.payload)).map(strip);
+      parseArgument(idsSchema, getOptions, 'get options');
+      const found = await store.get({ ...getOptions, ids: getOptions.ids.map(space.toStored) });
+      return found
+        .filter((record) => matchesFilter(scope, record.payload))
+        .map((record) => present(record, getOptions.collection));
     },
     async delete(deleteOptions) {
       check('delete', deleteOptions.collection);
       const { collection, abortSignal } = deleteOptions;
       if (deleteOptions.filter !== undefined) {
-        return store.delete({
-          collection,
-          filter: within(deleteOptions.filter),
-          ...(abortSignal ? { abortSignal } : {}),
-        });
+        return store.delete({ collection, filter: within(deleteOptions.filter), ...signal(abortSignal) });
       }
-      const own = await visible(collection, deleteOptions.ids, abortSignal);
+      parseArgument(idsSchema, deleteOptions, 'delete options');
+      const own = await visible(collection, deleteOptions.ids.map(space.toStored), abortSignal);
       if (own.length === 0) return { deleted: 0 };
-      return store.delete({ collection, ids: own.map((record) => record.id), ...(abortSignal ? { abortSignal } : {}) });
+      return store.delete({ collection, ids: own.map((record) => record.id), ...signal(abortSignal) });
     },
     async count(countOptions) {
       check('read', countOptions.collection);
@@ -196,12 +282,12 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     async scroll(scrollOptions) {
       check('read', scrollOptions.collection);
       const page = await store.scroll({ ...scrollOptions, filter: within(scrollOptions.filter) });
-      return { ...page, records: page.records.map(strip) };
+      return { ...page, records: page.records.map((record) => present(record, scrollOptions.collection)) };
     },
     async search(searchOptions) {
       check('search', searchOptions.collection);
       const matches = await store.search({ ...searchOptions, filter: within(searchOptions.filter) });
-      return matches.map(strip);
+      return matches.map((match) => present(match, searchOptions.collection));
     },
     async explain(explainOptions) {
       check('read', explainOptions.collection);
@@ -211,28 +297,30 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
       // The underlying store belongs to the caller, who disposes it; a scoped view holds nothing.
     },
   };
-  const { setAlias, deleteAlias, listAliases } = store;
-  if (setAlias) {
-    scoped.setAlias = async (aliasOptions) => {
-      check('admin', aliasOptions.alias);
-      check('admin', aliasOptions.collection);
-      return setAlias.call(store, aliasOptions);
-    };
-  }
-  if (deleteAlias) {
-    scoped.deleteAlias = async (aliasOptions) => {
-      check('admin', aliasOptions.alias);
-      return deleteAlias.call(store, aliasOptions);
-    };
-  }
-  if (listAliases) {
-    scoped.listAliases = async (aliasOptions) => {
-      const aliases = await listAliases.call(store, aliasOptions);
-      return authorizer
-        ? aliases.filter((info) => authorizer.can(principal, 'read', { kind: 'collection', name: info.alias }))
-        : aliases;
-    };
-  }
+
+  /** Exposes an optional Store method only when `store` has it, wrapped with its access check. */
+  const optional = <K extends OptionalStoreMethod>(
+    key: K,
+    wrap: (inner: NonNullable<Store[K]>) => NonNullable<Store[K]>,
+  ): void => {
+    const inner = store[key];
+    if (inner) scoped[key] = wrap((inner as (...args: never[]) => unknown).bind(store) as NonNullable<Store[K]>);
+  };
+  optional('setAlias', (setAlias) => async (aliasOptions) => {
+    check('admin', aliasOptions.alias);
+    check('admin', aliasOptions.collection);
+    return setAlias(aliasOptions);
+  });
+  optional('deleteAlias', (deleteAlias) => async (aliasOptions) => {
+    check('admin', aliasOptions.alias);
+    return deleteAlias(aliasOptions);
+  });
+  optional('listAliases', (listAliases) => async (aliasOptions) => {
+    const aliases = await listAliases(aliasOptions);
+    return authorizer
+      ? aliases.filter((info) => authorizer.can(principal, 'read', { kind: 'collection', name: info.alias }))
+      : aliases;
+  });
   return scoped;
 }
 

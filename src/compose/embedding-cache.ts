@@ -6,6 +6,7 @@ import { type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { SparseVector } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
+import { wrapEmbedder } from '../core/wrap.js';
 
 export type EmbeddingCacheOptions = {
   /** First part of every key; default `emb`. Change it to drop everything cached before. */
@@ -29,7 +30,10 @@ export type EmbeddingCacheStats = {
   modelCalls: number;
 };
 
-/** An Embedder with the same contract as the one it wraps, plus cache statistics. */
+/**
+ * The wrapped embedder with a caching `embed`, plus cache statistics. Every other member (`space`,
+ * `tokenizer`, `dispose`, an adapter's extras) is the wrapped embedder's own.
+ */
 export type CachedEmbedder<TVector> = Embedder<TVector> & {
   /** Counters since creation. */
   stats(): EmbeddingCacheStats;
@@ -352,19 +356,7 @@ export function withEmbeddingCache<TVector>(
     return { vectors, ...extra };
   }
 
-  const wrapped: CachedEmbedder<AnyVector> = {
-    specificationVersion: 'kumiki.embedder.v1',
-    provider: embedder.provider,
-    modelId: embedder.modelId,
-    kind: embedder.kind as CachedEmbedder<AnyVector>['kind'],
-    maxBatchSize: embedder.maxBatchSize,
-    supportsParallelCalls: embedder.supportsParallelCalls,
-    space: () => inner.space(),
-    embed,
-    stats: () => ({ ...stats }),
-    embedder: inner,
-    cache,
-    ...(embedder.dispose ? { dispose: () => inner.dispose?.() ?? Promise.resolve() } : {}),
-  };
+  // Every member but these (space, tokenizer, dispose, adapter extras) is the wrapped embedder's own.
+  const wrapped = wrapEmbedder(inner, { embed, stats: () => ({ ...stats }), embedder: inner, cache });
   return wrapped as unknown as CachedEmbedder<TVector>;
 }

@@ -7,7 +7,6 @@ import {
   type GenerateResult,
   type ModelRunner,
   modelFingerprint,
-  type OutputSchema,
   type StreamPart,
   type StructuredOutputMode,
   type ToolCall,
@@ -15,6 +14,7 @@ import {
 } from '../core/runner.js';
 import { sha256Hex } from '../core/sha256.js';
 import { implementing, parseArgument } from '../core/validate.js';
+import { type Wrapped, wrapRunner } from '../core/wrap.js';
 import { parseGenerateOptions, resolveOutputSchema, resolveTools } from './structured-output.js';
 
 export type ResponseCacheOptions = {
@@ -41,14 +41,21 @@ export type ResponseCacheStats = {
 /** A generate result that says whether it came from the cache. */
 export type CachedGenerateResult<T = unknown> = GenerateResult<T> & { cacheHit: boolean };
 
-/** A ModelRunner that answers repeated calls from a Cache. */
-export type ResponseCachedRunner = Omit<ModelRunner, 'generate'> & {
-  generate<T = unknown>(options: GenerateOptions & { schema?: OutputSchema<T> }): Promise<CachedGenerateResult<T>>;
-  stats(): ResponseCacheStats;
-  /** The wrapped runner. */
-  readonly runner: ModelRunner;
-  readonly cache: Cache;
-};
+/**
+ * A ModelRunner that answers repeated calls from a Cache. Every member but these (`describeModel`,
+ * `capabilities`, `dispose`, an adapter's extras) is the wrapped runner's own.
+ */
+export type ResponseCachedRunner<R extends ModelRunner = ModelRunner> = Wrapped<
+  R,
+  {
+    generate<T = unknown>(options: GenerateOptions<T>): Promise<CachedGenerateResult<T>>;
+    stream(options: GenerateOptions): AsyncIterable<StreamPart>;
+    stats(): ResponseCacheStats;
+    /** The wrapped runner. */
+    readonly runner: R;
+    readonly cache: Cache;
+  }
+>;
 
 /** What is stored per answer (JSON only). `deltas` is present when the answer was recorded from a stream. */
 export type StoredAnswer = {
@@ -203,11 +210,11 @@ function callIdentity(call: GenerateOptions): unknown[] {
  * a seed the runner honours, or no temperature and no seed) go straight to the runner unless
  * `cacheNondeterministic` is set. Streams are replayed from the cache and recorded on a miss.
  */
-export function withResponseCache(
-  runner: ModelRunner,
+export function withResponseCache<R extends ModelRunner>(
+  runner: R,
   cache: Cache,
   options: ResponseCacheOptions = {},
-): ResponseCachedRunner {
+): ResponseCachedRunner<R> {
   parseArgument(runnerSchema, runner, 'runner');
   parseArgument(cacheSchema, cache, 'cache');
   const parsed = parseArgument(optionsSchema, options, 'withResponseCache options');
@@ -244,9 +251,7 @@ export function withResponseCache(
     return resolveOutputSchema(call.schema).validator.safeParse(stored.object).success ? stored : undefined;
   };
 
-  async function generate<T = unknown>(
-    options: GenerateOptions & { schema?: OutputSchema<T> },
-  ): Promise<CachedGenerateResult<T>> {
+  async function generate<T = unknown>(options: GenerateOptions<T>): Promise<CachedGenerateResult<T>> {
     const call = parseGenerateOptions(options);
     throwIfAborted(call.abortSignal, 'Cached generate');
     if (!reproducible(call)) {
@@ -287,17 +292,12 @@ export function withResponseCache(
     yield* recordStream(runner.stream(options), (answer) => save(key, answer));
   }
 
-  return {
-    specificationVersion: 'kumiki.runner.v1',
-    provider: runner.provider,
-    modelId: runner.modelId,
-    capabilities: runner.capabilities,
-    describeModel: () => runner.describeModel(),
-    generate: generate as ResponseCachedRunner['generate'],
+  // describeModel, capabilities, dispose and any other member are the wrapped runner's own.
+  return wrapRunner(runner, {
+    generate,
     stream,
     stats: () => ({ ...stats }),
     runner,
     cache,
-    ...(runner.dispose ? { dispose: () => (runner.dispose as () => Promise<void>)() } : {}),
-  };
+  });
 }

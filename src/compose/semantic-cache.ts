@@ -6,13 +6,13 @@ import {
   type GenerateResult,
   type ModelRunner,
   modelFingerprint,
-  type OutputSchema,
   type StreamPart,
 } from '../core/runner.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
+import { type Wrapped, wrapRunner } from '../core/wrap.js';
 import { f } from '../filter/ast.js';
 import {
   fromStoredAnswer,
@@ -49,11 +49,17 @@ export type SemanticCacheStats = {
 /** A generate result that says whether it came from the cache and, if so, how close the question was. */
 export type SemanticGenerateResult<T = unknown> = GenerateResult<T> & { cacheHit: boolean; similarity?: number };
 
-export type SemanticCachedRunner = Omit<ModelRunner, 'generate'> & {
-  generate<T = unknown>(options: GenerateOptions & { schema?: OutputSchema<T> }): Promise<SemanticGenerateResult<T>>;
-  stats(): SemanticCacheStats;
-  readonly runner: ModelRunner;
-};
+/** Like `ResponseCachedRunner`: every member but these is the wrapped runner's own. */
+export type SemanticCachedRunner<R extends ModelRunner = ModelRunner> = Wrapped<
+  R,
+  {
+    generate<T = unknown>(options: GenerateOptions<T>): Promise<SemanticGenerateResult<T>>;
+    stream(options: GenerateOptions): AsyncIterable<StreamPart>;
+    stats(): SemanticCacheStats;
+    /** The wrapped runner. */
+    readonly runner: R;
+  }
+>;
 
 const optionsSchema = z
   .object({
@@ -79,7 +85,10 @@ function questionOf(call: GenerateOptions): string | undefined {
  * to one answered before, in the same scope and for the same model, gets the earlier answer. Calls with
  * a schema or tools pass through.
  */
-export function withSemanticCache(runner: ModelRunner, options: SemanticCacheOptions): SemanticCachedRunner {
+export function withSemanticCache<R extends ModelRunner>(
+  runner: R,
+  options: SemanticCacheOptions,
+): SemanticCachedRunner<R> {
   parseArgument(
     implementing<ModelRunner>('runner must be a kumiki ModelRunner', {
       fields: { specificationVersion: 'kumiki.runner.v1' },
@@ -167,9 +176,7 @@ export function withSemanticCache(runner: ModelRunner, options: SemanticCacheOpt
     });
   };
 
-  async function generate<T = unknown>(
-    options: GenerateOptions & { schema?: OutputSchema<T> },
-  ): Promise<SemanticGenerateResult<T>> {
+  async function generate<T = unknown>(options: GenerateOptions<T>): Promise<SemanticGenerateResult<T>> {
     const call = parseGenerateOptions(options);
     throwIfAborted(call.abortSignal, 'Semantic-cached generate');
     const found = await find(call);
@@ -207,16 +214,11 @@ export function withSemanticCache(runner: ModelRunner, options: SemanticCacheOpt
     yield* recordStream(runner.stream(options), (answer) => save(found.lookup, answer));
   }
 
-  return {
-    specificationVersion: 'kumiki.runner.v1',
-    provider: runner.provider,
-    modelId: runner.modelId,
-    capabilities: runner.capabilities,
-    describeModel: () => runner.describeModel(),
-    generate: generate as SemanticCachedRunner['generate'],
+  // describeModel, capabilities, dispose and any other member are the wrapped runner's own.
+  return wrapRunner(runner, {
+    generate,
     stream,
     stats: () => ({ ...stats }),
     runner,
-    ...(runner.dispose ? { dispose: () => (runner.dispose as () => Promise<void>)() } : {}),
-  };
+  });
 }

@@ -27,7 +27,8 @@ export type ToolDefinition = {
 
 export type ToolCall = { id: string; name: string; arguments: unknown };
 
-export type GenerateOptions = {
+/** One generate or stream call. `T` is the type of the structured answer `schema` describes. */
+export type GenerateOptions<T = unknown> = {
   /** Chat messages, rendered with the model's own template; or use `prompt` for plain completion. */
   messages?: readonly ChatMessage[];
   prompt?: string;
@@ -37,7 +38,7 @@ export type GenerateOptions = {
   seed?: number;
   stop?: readonly string[];
   /** Ask for a structured answer; the result carries the parsed, validated `object`. */
-  schema?: OutputSchema;
+  schema?: OutputSchema<T>;
   tools?: readonly ToolDefinition[];
   toolChoice?: 'auto' | 'none' | 'required' | { name: string };
   abortSignal?: AbortSignal;
@@ -101,7 +102,7 @@ export type ModelRunner = {
   readonly modelId: string;
   readonly capabilities: RunnerCapabilities;
   describeModel(): Promise<ModelDescription>;
-  generate<T = unknown>(options: GenerateOptions & { schema?: OutputSchema<T> }): Promise<GenerateResult<T>>;
+  generate<T = unknown>(options: GenerateOptions<T>): Promise<GenerateResult<T>>;
   stream(options: GenerateOptions): AsyncIterable<StreamPart>;
   dispose?(): Promise<void>;
 };

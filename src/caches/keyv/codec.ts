@@ -29,8 +29,15 @@ function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-/** Decodes base64 into a fresh, plain `Uint8Array` (not a `Buffer`, not a view into a pool). */
-function fromBase64(text: string): Uint8Array {
+/** Canonical padded base64, as `toBase64` writes it. Node's decoder skips anything else silently. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Decodes base64 into a fresh, plain `Uint8Array` (not a `Buffer`, not a view into a pool);
+ * `undefined` when `text` is not canonical base64 (a garbled entry must not read as other bytes).
+ */
+function fromBase64(text: string): Uint8Array | undefined {
+  if (!BASE64.test(text)) return undefined;
   const decoded = Buffer.from(text, 'base64');
   const bytes = new Uint8Array(decoded.length);
   bytes.set(decoded);
@@ -43,7 +50,7 @@ function floatsToBase64(vector: Float32Array): string {
 
 function floatsFromBase64(text: string): Float32Array | undefined {
   const bytes = fromBase64(text);
-  if (bytes.length % 4 !== 0) return undefined;
+  if (bytes === undefined || bytes.length % 4 !== 0) return undefined;
   return new Float32Array(littleEndian(bytes).buffer);
 }
 
@@ -117,13 +124,12 @@ function reviveTagged(_key: string, inner: unknown): unknown {
   if (typeof inner !== 'string' || !inner.startsWith('~')) return inner;
   const tag = inner[1];
   if (tag === '~') return inner.slice(1);
-  if (tag === 'b') return fromBase64(inner.slice(2));
-  const floats = tag === 'f' ? floatsFromBase64(inner.slice(2)) : undefined;
-  if (floats === undefined) throw new Malformed();
-  return floats;
+  const binary = tag === 'b' ? fromBase64(inner.slice(2)) : tag === 'f' ? floatsFromBase64(inner.slice(2)) : undefined;
+  if (binary === undefined) throw new Malformed();
+  return binary;
 }
 
-/** Reads a stored string form; `undefined` when it is not one (written by something else). */
+/** Reads a stored string form; `undefined` when it is not one (written by something else, or garbled). */
 export function decodeValue(stored: unknown): CacheValue | undefined {
   if (typeof stored !== 'string' || stored.length === 0) return undefined;
   const body = stored.slice(1);

@@ -179,6 +179,29 @@ function throttledWarning(): (error: KumikiError) => void {
   };
 }
 
+const TOLERANT = Symbol.for('kumiki.keyv.tolerantDeserialize');
+
+/**
+ * Makes keyv's deserializer read an entry it cannot parse (garbled, or written by another program)
+ * as missing, instead of throwing: with `throwOnErrors`, one such entry would otherwise fail a whole
+ * `getMany` as if the store were down. Idempotent, so two caches can share one Keyv.
+ */
+function tolerateUnreadableEntries(keyv: Keyv): void {
+  const deserialize = keyv.deserialize as (((data: string) => unknown) & { [TOLERANT]?: true }) | undefined;
+  if (deserialize === undefined || deserialize[TOLERANT]) return;
+  const tolerant = Object.assign(
+    async (data: string) => {
+      try {
+        return await deserialize.call(keyv, data);
+      } catch {
+        return undefined;
+      }
+    },
+    { [TOLERANT]: true as const },
+  );
+  keyv.deserialize = tolerant as unknown as Keyv['deserialize'];
+}
+
 /** Redis refuses INCRBY on a value that is not an integer: that is the caller's mistake, not an outage. */
 function isNotACounter(error: unknown): boolean {
   return error instanceof Error && /not an integer|overflow/i.test(error.message);
@@ -264,6 +287,7 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       });
     }
     keyv.throwOnErrors = true;
+    tolerateUnreadableEntries(keyv);
     const store = keyv.store as Partial<NodeRedisStore>;
     if (typeof store.throwOnErrors === 'boolean') store.throwOnErrors = true;
     const keyvKey = (key: string) =>
