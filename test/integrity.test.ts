@@ -214,12 +214,73 @@ describe('silently wrong results', () => {
     const reader = createMemoryStore({ persistence: createFilePersistence(path) });
     const fresh = createBm25Encoder();
     const after = await retrieve({ store: reader, collection: 'notes', query: 'rare terms', sparseEmbedder: fresh });
-    expect(fresh.stats().documentCount).toBe(3);
     expect(after.map((hit) => [hit.id, hit.score])).toEqual(before.map((hit) => [hit.id, hit.score]));
     // Restored from the state saved with the collection, not rebuilt from the texts.
     expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.sparse-statistics' }))?.current).toBe(
       true,
     );
+  });
+
+  test('one BM25 encoder serves several collections at once, each ranked with its own statistics', async () => {
+    const store = createMemoryStore();
+    const shared = createBm25Encoder();
+    const small = [A, B];
+    const large = [A, B, C, doc('mem://d', 'Ships and rare lighthouses.'), doc('mem://e', 'Terms, terms, terms.')];
+    await ingest({ store, collection: 'small', documents: small, sparseEmbedder: shared });
+    await ingest({ store, collection: 'large', documents: large, sparseEmbedder: shared });
+    const alone = async (collection: string) => {
+      const own = createBm25Encoder();
+      return (await retrieve({ store, collection, query: 'rare terms and ships', sparseEmbedder: own })).map((hit) => [
+        hit.id,
+        hit.score,
+      ]);
+    };
+    const expected = { small: await alone('small'), large: await alone('large') };
+    // A store that answers after random delays, as a server would, so the calls interleave.
+    const delay = () => new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4)));
+    const slow: Store = {
+      ...store,
+      openCollection: async (options) => (await delay(), store.openCollection(options)),
+      getCollectionState: async (options) => (await delay(), store.getCollectionState?.(options)),
+      scroll: async (options) => (await delay(), store.scroll(options)),
+      search: async (options) => (await delay(), store.search(options)),
+    };
+    const concurrent = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'small' : 'large')).map(async (collection) => ({
+        collection,
+        hits: (await retrieve({ store: slow, collection, query: 'rare terms and ships', sparseEmbedder: shared })).map(
+          (hit) => [hit.id, hit.score],
+        ),
+      })),
+    );
+    for (const { collection, hits } of concurrent) expect(hits).toEqual(expected[collection as 'small' | 'large']);
+  });
+
+  test('an ingest and retrieves on another collection can share one BM25 encoder', async () => {
+    const store = createMemoryStore();
+    const shared = createBm25Encoder();
+    await ingest({ store, collection: 'small', documents: [A, B], sparseEmbedder: shared });
+    const delay = () => new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3)));
+    const slow: Store = {
+      ...store,
+      upsert: async (options) => (await delay(), store.upsert(options)),
+      get: async (options) => (await delay(), store.get(options)),
+      openCollection: async (options) => (await delay(), store.openCollection(options)),
+    };
+    const many = Array.from({ length: 30 }, (_, i) =>
+      doc(`mem://many/${i}`, `Note ${i} on ${['ships', 'terms', 'rare birds'][i % 3]}.`),
+    );
+    let writing = true;
+    const reads = (async () => {
+      while (writing) await retrieve({ store: slow, collection: 'small', query: 'rare terms', sparseEmbedder: shared });
+    })();
+    await ingest({ store: slow, collection: 'many', documents: many, sparseEmbedder: shared, writeBatchChunks: 3 });
+    writing = false;
+    await reads;
+    const clean = createBm25Encoder();
+    await ingest({ store: createMemoryStore(), collection: 'many', documents: many, sparseEmbedder: clean });
+    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.sparse-statistics' });
+    expect(saved?.value).toEqual(clean.exportState());
   });
 
   test('item 9: retrieve refuses another model of the same dimensions and a BM25 query on a dense-only collection', async () => {

@@ -74,6 +74,11 @@ export interface Bm25Encoder extends SparseEmbedder {
   exportState(): Bm25State;
   /** Replaces the statistics with a snapshot from `exportState()`; validated first. */
   importState(state: Bm25State): void;
+  /**
+   * A new encoder with the same settings and a copy of these statistics, independent from then on.
+   * `ingest` and `retrieve` keep one per collection, so one encoder object can serve many.
+   */
+  fork(): Bm25Encoder;
 }
 
 const stemmerSchema = z.union([
@@ -326,6 +331,10 @@ export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
     },
 
     importState,
+
+    fork() {
+      return createBm25Encoder({ ...options, corpus: undefined, state: encoder.exportState() });
+    },
   };
 
   if (parsed.state !== undefined) importState(parsed.state as Bm25State);

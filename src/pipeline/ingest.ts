@@ -21,7 +21,7 @@ import { recordIngestCatalog } from './ingest-catalog.js';
 import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
 import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';
 import { createRecursiveSplitter } from './splitter.js';
-import { bindStatistics, keepsStatistics, statisticsWriter } from './statistics.js';
+import { keepsStatistics, statisticsWriter } from './statistics.js';
 import { withSpan } from './telemetry.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
@@ -186,9 +186,6 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
   const ledger = parsed.ledger ?? createMemoryLedger();
   const dense = parsed.embedder;
   const sparse = parsed.sparseEmbedder;
-  const statistics = keepsStatistics(sparse)
-    ? statisticsWriter({ store, collection, embedder: sparse, ...signal })
-    : undefined;
   const report: IngestReport = {
     runId,
     collection,
@@ -238,11 +235,14 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     const changedSources: DatasetRef[] = [];
     const known = new Map<string, LedgerEntry>();
     let info: CollectionInfo | undefined;
+    let statistics: Awaited<ReturnType<typeof statisticsWriter>> | undefined;
     try {
       await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
       info = await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
-      if (keepsStatistics(sparse)) await bindStatistics({ store, collection, embedder: sparse, info, ...signal });
-      statistics?.begin();
+      // BM25 weights depend on the collection's statistics: documents are weighed by a fork holding them.
+      if (keepsStatistics(sparse)) {
+        statistics = await statisticsWriter({ store, collection, embedder: sparse, info, ...signal });
+      }
 
       for (const entry of await ledger.entries()) if (entry.collection === collection) known.set(entry.source, entry);
       const mark = (await ledger.marks?.())?.find((candidate) => candidate.collection === collection);
@@ -347,7 +347,6 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       progress('done');
       return report;
     } catch (error) {
-      statistics?.invalidate();
       await catalog
         ?.recordRun({
           ...runBase,
@@ -359,7 +358,6 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         .catch(() => undefined);
       throw error;
     } finally {
-      statistics?.end();
       await release();
     }
 
@@ -386,7 +384,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     async function saveStatistics() {
       if (!statistics) return;
       if (info?.version !== undefined) info = await store.openCollection({ name: collection, ...signal });
-      await statistics.save(info);
+      await statistics.publish(info);
     }
 
     /** Deletes whatever an interrupted run left: versions being written, superseded ones, removals. */
@@ -521,20 +519,24 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     }
 
     async function embedAll(embedder: DenseEmbedder, texts: string[]): Promise<Float32Array[]> {
-      return (await embedBatches<Float32Array>(embedder, texts)).flat();
+      return (await embedBatches<Float32Array>(embedder, texts, true)).flat();
     }
 
     async function embedSparse(embedder: SparseEmbedder, ids: RecordId[], texts: string[]): Promise<SparseVector[]> {
-      // BM25 weights depend on corpus statistics: chunks about to be replaced leave them, the new
-      // texts join them, before any of the new texts is weighted.
-      if (keepsStatistics(embedder)) {
-        await statistics?.removeStored(ids);
-        embedder.addDocuments(texts);
-      }
-      return (await embedBatches<SparseVector>(embedder, texts)).flat();
+      if (!statistics) return (await embedBatches<SparseVector>(embedder, texts, !dense)).flat();
+      // Chunks about to be replaced leave the statistics and the new texts join them before any of
+      // the new texts is weighted.
+      await statistics.removeStored(ids);
+      statistics.embedder.addDocuments(texts);
+      return (await embedBatches<SparseVector>(statistics.embedder, texts, !dense)).flat();
     }
 
-    async function embedBatches<T>(embedder: DenseEmbedder | SparseEmbedder, texts: string[]): Promise<T[][]> {
+    /** `counted`: progress counts the texts this embedder embeds (the dense one, else the sparse one). */
+    async function embedBatches<T>(
+      embedder: DenseEmbedder | SparseEmbedder,
+      texts: string[],
+      counted: boolean,
+    ): Promise<T[][]> {
       const size = Math.min(parsed.batchSize ?? 64, embedder.maxBatchSize);
       const batches: string[][] = [];
       for (let i = 0; i < texts.length; i += size) batches.push(texts.slice(i, i + size));
@@ -562,7 +564,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
                 ],
               });
             }
-            if (embedder === (dense ?? sparse)) chunksEmbedded += values.length;
+            if (counted) chunksEmbedded += values.length;
             progress('embed');
             return vectors as T[];
           },

@@ -130,16 +130,16 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
         denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : [undefined, undefined],
         (async () => {
           if (!sparseEmbedder) return [undefined, undefined] as const;
-          // BM25 query weights come from the collection's statistics, restored when this process has not got them.
-          if (keepsStatistics(sparseEmbedder)) {
-            await bindStatistics({
-              store: parsed.store,
-              collection: parsed.collection,
-              embedder: sparseEmbedder,
-              ...signal,
-            });
-          }
-          return queryVector(sparseEmbedder, parsed.query, parsed.abortSignal);
+          // BM25 query weights come from the collection's statistics (see bindStatistics).
+          const weigher = keepsStatistics(sparseEmbedder)
+            ? await bindStatistics({
+                store: parsed.store,
+                collection: parsed.collection,
+                embedder: sparseEmbedder,
+                ...signal,
+              })
+            : sparseEmbedder;
+          return queryVector(weigher, parsed.query, parsed.abortSignal);
         })(),
       ]);
       const matches = await withSpan(

@@ -4,14 +4,16 @@ import type { CollectionInfo, Store } from '../core/store.js';
 import type { JsonValue, RecordId } from '../core/types.js';
 
 /**
- * A sparse embedder that keeps corpus statistics (the BM25 encoder): its vectors depend on what the
- * collection holds, so `ingest` and `retrieve` keep its statistics equal to the collection's.
+ * A sparse embedder that keeps corpus statistics (the BM25 encoder). Its vectors depend on what a
+ * collection holds, so `ingest` and `retrieve` never use its own statistics: they work on a fork per
+ * collection, whose statistics always describe that collection.
  */
 export type StatisticalEmbedder = SparseEmbedder & {
   addDocuments(texts: readonly string[]): void;
   removeDocuments(texts: readonly string[]): void;
   exportState(): unknown;
   importState(state: never): void;
+  fork(): StatisticalEmbedder;
 };
 
 export const keepsStatistics = (embedder: SparseEmbedder | undefined): embedder is StatisticalEmbedder => {
@@ -20,50 +22,52 @@ export const keepsStatistics = (embedder: SparseEmbedder | undefined): embedder 
     typeof candidate?.addDocuments === 'function' &&
     typeof candidate.removeDocuments === 'function' &&
     typeof candidate.exportState === 'function' &&
-    typeof candidate.importState === 'function'
+    typeof candidate.importState === 'function' &&
+    typeof candidate.fork === 'function'
   );
 };
 
 /** Key of the statistics in the collection's state (`Store.setCollectionState`). */
 export const STATISTICS_STATE_KEY = 'kumiki.sparse-statistics';
 
-/** Which collection (and which of its writes) an embedder's statistics describe. */
-type Binding = {
-  store: Store;
-  collection: string;
-  epoch: string | undefined;
-  version: number | undefined;
-  /** An ingest in this process is writing the collection and keeps the statistics in step itself. */
-  writing: boolean;
-};
-const bindings = new WeakMap<StatisticalEmbedder, Binding>();
-const inFlight = new WeakMap<StatisticalEmbedder, Promise<void>>();
+/** A fork of an embedder whose statistics are a collection's as of its write `version` (and `epoch`). */
+type Bound = { fork: StatisticalEmbedder; epoch: string | undefined; version: number | undefined };
+
+/** Per embedder, per store, per collection: the fork in use. Replaced, never changed, once published. */
+const forks = new WeakMap<StatisticalEmbedder, WeakMap<Store, Map<string, Bound>>>();
+const loading = new WeakMap<StatisticalEmbedder, WeakMap<Store, Map<string, Promise<Bound>>>>();
+
+function slot<V>(
+  table: WeakMap<StatisticalEmbedder, WeakMap<Store, Map<string, V>>>,
+  embedder: StatisticalEmbedder,
+  store: Store,
+): Map<string, V> {
+  let byStore = table.get(embedder);
+  if (!byStore) table.set(embedder, (byStore = new WeakMap()));
+  let byCollection = byStore.get(store);
+  if (!byCollection) byStore.set(store, (byCollection = new Map()));
+  return byCollection;
+}
 
 /**
- * Makes `embedder`'s statistics those of `collection`: kept as they are when they already describe
- * this collection at its current write, else loaded from the collection's saved state when that is
- * current, else rebuilt from the stored chunk texts (every record's `payload.text`). A missing
- * collection leaves the statistics empty.
+ * The statistics of `collection` as a fork of `embedder`: the fork already in use when it still
+ * describes the collection's current write, else one loaded from the collection's saved state when
+ * that is current, else one rebuilt from the stored chunk texts (every record's `payload.text`).
+ * Stores without a write version (pgvector, Qdrant, Milvus) are read once per process and kept
+ * current by this process's own ingests. A missing collection gives empty statistics.
  */
 export async function bindStatistics(options: {
   store: Store;
   collection: string;
   embedder: StatisticalEmbedder;
+  /** The collection's info when the caller has it fresh (saves a call). */
   info?: CollectionInfo;
   abortSignal?: AbortSignal;
-}): Promise<void> {
+}): Promise<StatisticalEmbedder> {
   const { store, collection, embedder } = options;
   const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
-  for (;;) {
-    const running = inFlight.get(embedder);
-    if (!running) break;
-    await running.catch(() => undefined);
-  }
-  const bound = bindings.get(embedder);
-  const same = bound !== undefined && bound.store === store && bound.collection === collection;
-  if (same && bound.writing) return;
-  // Stores without a write version cannot tell cheaply whether the collection changed: bound once.
-  if (same && bound.version === undefined && !options.info) return;
+  const bound = slot(forks, embedder, store).get(collection);
+  if (bound && bound.version === undefined && !options.info) return bound.fork;
   let info = options.info;
   if (!info) {
     try {
@@ -72,14 +76,17 @@ export async function bindStatistics(options: {
       if (!NotFoundError.isInstance(error)) throw error;
     }
   }
-  if (same && bound.epoch === info?.epoch && bound.version === info?.version) return;
-  const work = load(store, collection, embedder, info, signal);
-  inFlight.set(embedder, work);
-  try {
-    await work;
-  } finally {
-    inFlight.delete(embedder);
+  const current = slot(forks, embedder, store).get(collection);
+  if (current && current.epoch === info?.epoch && current.version === info?.version) return current.fork;
+  const pending = slot(loading, embedder, store);
+  let work = pending.get(collection);
+  if (!work) {
+    work = load(store, collection, embedder, info, signal).finally(() => pending.delete(collection));
+    pending.set(collection, work);
   }
+  const loaded = await work;
+  slot(forks, embedder, store).set(collection, loaded);
+  return loaded.fork;
 }
 
 async function load(
@@ -88,40 +95,36 @@ async function load(
   embedder: StatisticalEmbedder,
   info: CollectionInfo | undefined,
   signal: { abortSignal?: AbortSignal },
-): Promise<void> {
-  bindings.delete(embedder);
+): Promise<Bound> {
+  const fork = embedder.fork();
   const saved = info
     ? await store.getCollectionState?.({ collection, key: STATISTICS_STATE_KEY, ...signal })
     : undefined;
   let restored = false;
   if (saved?.current) {
     try {
-      embedder.importState(saved.value as never);
+      fork.importState(saved.value as never);
       restored = true;
     } catch (error) {
-      // Statistics of another analyzer or a damaged state: rebuilt from the texts below instead.
+      // Statistics of another analyzer, or a damaged state: rebuilt from the texts instead.
       if (!InvalidArgumentError.isInstance(error)) throw error;
     }
   }
   if (!restored) {
-    resetStatistics(embedder);
-    if (info) embedder.addDocuments(await storedTexts(store, collection, signal));
+    resetStatistics(fork);
+    if (info) fork.addDocuments(await storedTexts(store, collection, signal));
   }
-  bindings.set(embedder, { store, collection, epoch: info?.epoch, version: info?.version, writing: false });
+  return { fork, epoch: info?.epoch, version: info?.version };
 }
 
 /** Empties the statistics, keeping the embedder's analyzer. */
-export function resetStatistics(embedder: StatisticalEmbedder): void {
+function resetStatistics(embedder: StatisticalEmbedder): void {
   const state = embedder.exportState() as Record<string, unknown>;
   embedder.importState({ ...state, documentCount: 0, totalLength: 0, indices: [], documentFrequencies: [] } as never);
 }
 
 /** The `payload.text` of every record of a collection, in id order. */
-export async function storedTexts(
-  store: Store,
-  collection: string,
-  signal: { abortSignal?: AbortSignal },
-): Promise<string[]> {
+async function storedTexts(store: Store, collection: string, signal: { abortSignal?: AbortSignal }): Promise<string[]> {
   const texts: string[] = [];
   let cursor: string | undefined;
   do {
@@ -133,66 +136,54 @@ export async function storedTexts(
 }
 
 /**
- * Keeps statistics in step while an ingest writes: `begin` marks them as maintained by the writer,
- * `removeStored` takes records about to be replaced or deleted out of them (rebuilding from the
- * store if they disagree), `save` stores them with the collection where the store can keep them, and
- * `end`/`invalidate` hand them back to `bindStatistics`.
+ * The statistics an ingest keeps while it writes: a private fork of the collection's, changed as
+ * chunks are replaced, written and deleted, and published (for `retrieve` in this process, saved with
+ * the collection, and copied into the caller's embedder) after each completed write.
  */
-export function statisticsWriter(options: {
+export async function statisticsWriter(options: {
   store: Store;
   collection: string;
   embedder: StatisticalEmbedder;
+  info: CollectionInfo;
   abortSignal?: AbortSignal;
 }) {
   const { store, collection, embedder } = options;
   const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+  const working = (await bindStatistics(options)).fork();
   let drifted = false;
-  const binding = (): Binding | undefined => bindings.get(embedder);
   return {
-    begin() {
-      const bound = binding();
-      if (bound) bound.writing = true;
-    },
-    /** Removes the texts of whichever of `ids` are stored from the statistics. */
+    /** The fork that weighs the documents being written. */
+    embedder: working,
+    /** Takes the texts of whichever of `ids` are stored out of the statistics (they are about to go). */
     async removeStored(ids: readonly RecordId[]): Promise<void> {
-      if (ids.length === 0) return;
+      if (ids.length === 0 || drifted) return;
       const stored = await store.get({ collection, ids, ...signal });
       if (stored.length === 0) return;
       try {
-        embedder.removeDocuments(stored.map((record) => String(record.payload.text ?? '')));
+        working.removeDocuments(stored.map((record) => String(record.payload.text ?? '')));
       } catch (error) {
+        // The statistics did not hold these texts: rebuilt from the store at the next publish.
         if (!InvalidArgumentError.isInstance(error)) throw error;
         drifted = true;
       }
     },
-    /** After a write: rebuilds if removals drifted, then saves the statistics with the collection. */
-    async save(info: CollectionInfo | undefined): Promise<void> {
+    /** After a completed write: saves the statistics with the collection and makes them the current ones. */
+    async publish(info: CollectionInfo | undefined): Promise<void> {
       if (drifted) {
-        resetStatistics(embedder);
-        embedder.addDocuments(await storedTexts(store, collection, signal));
+        resetStatistics(working);
+        working.addDocuments(await storedTexts(store, collection, signal));
         drifted = false;
       }
+      const state = working.exportState();
       if (store.setCollectionState) {
-        await store.setCollectionState({
-          collection,
-          key: STATISTICS_STATE_KEY,
-          value: embedder.exportState() as JsonValue,
-          ...signal,
-        });
+        await store.setCollectionState({ collection, key: STATISTICS_STATE_KEY, value: state as JsonValue, ...signal });
       }
-      const bound = binding();
-      if (bound) {
-        bound.epoch = info?.epoch;
-        bound.version = info?.version;
-      }
-    },
-    end() {
-      const bound = binding();
-      if (bound) bound.writing = false;
-    },
-    /** After a failure: the statistics may not match the store; the next use rebuilds them. */
-    invalidate() {
-      bindings.delete(embedder);
+      slot(forks, embedder, store).set(collection, {
+        fork: working.fork(),
+        epoch: info?.epoch,
+        version: info?.version,
+      });
+      embedder.importState(state as never);
     },
   };
 }
