@@ -7,7 +7,7 @@ import type { AccessAction, Authorizer, Principal } from '../core/auth.js';
 import type { Cache, CacheValue } from '../core/cache.js';
 import { ForbiddenError } from '../core/errors.js';
 import type { CollectionInfo, Store } from '../core/store.js';
-import type { JsonObject, RecordId, StoredRecord } from '../core/types.js';
+import { type JsonObject, type RecordId, type StoredRecord, vectorRecordSchema } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { type Filter, f, parseFilter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
@@ -68,6 +68,8 @@ function resolveTenant(principal: Principal, defaultTenant: string | undefined, 
   return tenant;
 }
 
+const upsertRecordsSchema = z.object({ records: z.array(vectorRecordSchema) }).loose();
+
 /**
  * A view of `store` for one principal. Every read (`get`, `scroll`, `count`, `search`) and every
  * delete is restricted to records whose `tenantField` equals the principal's tenant (and, with
@@ -86,7 +88,13 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
   const scope: Filter = aclField
     ? f.and(f.eq(tenantField, tenant), f.containsAny(aclField, [principal.subject, ...principal.roles]))
     : f.eq(tenantField, tenant);
-  const within = (filter: Filter | undefined): Filter => (filter ? f.and(scope, parseFilter(filter)) : scope);
+  const scopeClauses = scope.op === 'and' ? scope.filters : [scope];
+  // One flat `and`, so an and-rooted filter keeps its depth (MAX_FILTER_DEPTH applies to what the store sees).
+  const within = (filter: Filter | undefined): Filter => {
+    if (!filter) return scope;
+    const parsed = parseFilter(filter);
+    return f.and(...scopeClauses, ...(parsed.op === 'and' ? parsed.filters : [parsed]));
+  };
 
   const check = (action: AccessAction, collection: string) => {
     if (action === 'admin' && !authorizer) {
@@ -145,7 +153,9 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     },
     async upsert(upsertOptions) {
       check('write', upsertOptions.collection);
-      const records = upsertOptions.records.map((record, index) => {
+      // The store's own record checks, before the tenant is stamped (spreading a non-object payload would hide it).
+      const checked = parseArgument(upsertRecordsSchema, upsertOptions, 'upsert options');
+      const records = checked.records.map((record, index) => {
         const current = record.payload?.[tenantField];
         if (current !== undefined && current !== tenant) {
           throw new ForbiddenError({

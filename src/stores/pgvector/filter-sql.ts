@@ -13,8 +13,8 @@
  * complement.
  */
 import { UnsupportedFilterError } from '../../core/errors.js';
+import { storableString } from '../../core/json.js';
 import type { Filter, FilterScalar } from '../../filter/ast.js';
-import { storableString } from './encoding.js';
 
 export const BACKEND = 'pgvector';
 
