@@ -22,7 +22,7 @@ import {
   UnavailableError,
   UnsupportedFilterError,
 } from '../src/index.js';
-import { filterToSql } from '../src/stores/pgvector/filter-sql.js';
+import { filterToSql, MAX_BIND_PARAMETERS } from '../src/stores/pgvector/filter-sql.js';
 import { createPgvectorStore, type PgvectorStoreOptions } from '../src/stores/pgvector/index.js';
 import { storeConformance } from '../src/testing/index.js';
 import { startPgliteServer } from './helpers/pglite-server.js';
@@ -185,6 +185,29 @@ describe('filter translation (golden SQL)', () => {
     expect(sql({ op: 'containsAll', field: 'a', values: ['\u0000', 'ok'] })).toEqual({ sql: 'FALSE', params: [] });
     expect(() => sql({ op: 'gt', field: 'a', value: 'a\u0000' })).toThrow(UnsupportedFilterError);
     expect(() => sql({ op: 'lte', field: 'a', value: '\uD83D' })).toThrow(/pgvector backend cannot express/);
+  });
+
+  test(`a filter needing more than ${MAX_BIND_PARAMETERS} bind parameters is refused at once, naming the limit`, async () => {
+    const wide = (clauses: number): Filter => ({
+      op: 'or',
+      filters: Array.from({ length: clauses }, (_, i): Filter => ({ op: 'eq', field: 'n', value: i })),
+    });
+    // Two parameters per eq clause; a query binds at most two more after its filter (cursor, limit).
+    expect(sql(wide(32_766)).params).toHaveLength(65_532);
+    expect(() => sql(wide(32_767))).toThrow(UnsupportedFilterError);
+    expect(() => sql(wide(40_000))).toThrow(/needing 80000 bind parameters.*at most 65535 bind parameters/);
+    // The same values as one "in" list take one parameter.
+    expect(sql({ op: 'in', field: 'n', values: Array.from({ length: 40_000 }, (_, i) => i) }).params).toHaveLength(1);
+    const store = connect();
+    try {
+      const name = unique('wide');
+      await store.createCollection({ name, dimensions: 2 });
+      const error = await store.count({ collection: name, filter: wide(40_000) }).catch((caught: unknown) => caught);
+      expect(UnsupportedFilterError.isInstance(error), String(error)).toBe(true);
+      expect((error as UnsupportedFilterError).isRetryable).toBe(false);
+    } finally {
+      await store.dispose();
+    }
   });
 
   test('explain returns the SQL condition and its parameters', async () => {

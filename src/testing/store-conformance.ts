@@ -675,6 +675,29 @@ export function storeConformance(
     equal(await store.count({ collection: name }), payloads.length, 'refused deletes wrote nothing');
   });
 
+  t('a wide or (40,000 clauses) is answered exactly or refused with UnsupportedFilterError at once', async (store) => {
+    const name = uniqueName('wide');
+    await store.createCollection({ name, dimensions: 2 });
+    await store.upsert({
+      collection: name,
+      records: [0, 1, 2].map((i) => ({ id: i, vector: [1, i], payload: { n: i * 30_000 } })),
+    });
+    const filter: Filter = {
+      op: 'or',
+      filters: Array.from({ length: 40_000 }, (_, i) => ({ op: 'eq', field: 'n', value: i + 1 }) as Filter),
+    };
+    if (await supports(store, name, filter)) {
+      deepEqual(
+        (await store.scroll({ collection: name, filter })).records.map((record) => record.id),
+        [1],
+        'a wide or via scroll',
+      );
+      equal(await store.count({ collection: name, filter }), 1, 'a wide or via count');
+    } else {
+      await expectRefusal(store, name, filter, 'a wide or');
+    }
+  });
+
   t('honours an aborted signal', async (store) => {
     const name = uniqueName('abort');
     await store.createCollection({ name, dimensions: 2 });
