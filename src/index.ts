@@ -102,6 +102,7 @@ export {
   UnsupportedFilterError,
 } from './core/errors.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
+export { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from './core/json.js';
 export {
   type ChatMessage,
   type ChatRole,
@@ -158,6 +159,7 @@ export {
   type FilterScalar,
   f,
   filterSchema,
+  MAX_FILTER_DEPTH,
   parseFilter,
 } from './filter/ast.js';
 export { evaluateFilter, filterFields } from './filter/evaluate.js';

@@ -1,4 +1,7 @@
-import { describe, expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
   createBm25Encoder,
   createMemoryStore,
@@ -7,7 +10,11 @@ import {
   filterFields,
   fingerprint,
   InvalidArgumentError,
+  type JsonObject,
   KumikiError,
+  MAX_FILTER_DEPTH,
+  MAX_ID_BYTES,
+  MAX_PAYLOAD_DEPTH,
   parseFilter,
   reciprocalRankFusion,
   reembed,
@@ -27,7 +34,25 @@ async function errorOf(action: () => unknown): Promise<KumikiError> {
 }
 
 const store = createMemoryStore();
-await store.createCollection({ name: 'c', dimensions: 2 });
+await store.createCollection({ name: 'c', dimensions: 2, sparse: true });
+
+function cyclic(): JsonObject {
+  const payload: Record<string, unknown> = { a: 1 };
+  payload.self = payload;
+  return payload as JsonObject;
+}
+
+function deepPayload(depth: number): JsonObject {
+  let payload: JsonObject = {};
+  for (let i = 1; i < depth; i++) payload = { d: payload };
+  return payload;
+}
+
+function deepFilter(depth: number): Filter {
+  let filter: Filter = { op: 'exists', field: 'a' };
+  for (let i = 1; i < depth; i++) filter = { op: 'and', filters: [filter] };
+  return filter;
+}
 
 const cases: [string, () => unknown, RegExp][] = [
   [
@@ -90,6 +115,51 @@ const cases: [string, () => unknown, RegExp][] = [
     () =>
       store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2], payload: { x: Number.POSITIVE_INFINITY } }] }),
     /payload\.x/,
+  ],
+  [
+    'upsert with a cyclic payload',
+    () => store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2], payload: cyclic() }] }),
+    /records\.0\.payload\.self: a cycle/,
+  ],
+  [
+    'upsert with a payload nested 10,000 deep',
+    () => store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2], payload: deepPayload(10_000) }] }),
+    new RegExp(`records\\.0\\.payload(\\.d){${MAX_PAYLOAD_DEPTH}}: nesting is limited to ${MAX_PAYLOAD_DEPTH} levels`),
+  ],
+  [
+    'upsert with an own "__proto__" payload key',
+    () =>
+      store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2], payload: JSON.parse('{"__proto__": 1}') }] }),
+    /records\.0\.payload\.__proto__: the key "__proto__" is not allowed/,
+  ],
+  [
+    'upsert with a vector component beyond float32 range',
+    () => store.upsert({ collection: 'c', records: [{ id: 1, vector: [1e39, 2] }] }),
+    /records\.0\.vector\.0: vector values must be finite numbers within float32 range/,
+  ],
+  [
+    'upsert with a sparse value beyond float32 range',
+    () =>
+      store.upsert({
+        collection: 'c',
+        records: [{ id: 1, vector: [1, 2], sparseVector: { indices: [1], values: new Float64Array([-1e39]) } }],
+      }),
+    /records\.0\.sparseVector\.values\.0: values must be finite numbers within float32 range/,
+  ],
+  [
+    'search with a query component beyond float32 range',
+    () => store.search({ collection: 'c', vector: [1, 1e39] }),
+    /vector\.1: vector values must be finite/,
+  ],
+  [
+    `upsert with a string id over ${MAX_ID_BYTES} UTF-8 bytes`,
+    () => store.upsert({ collection: 'c', records: [{ id: 'é'.repeat(MAX_ID_BYTES / 2 + 1), vector: [1, 2] }] }),
+    new RegExp(`records\\.0\\.id: string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes .*got ${MAX_ID_BYTES + 2}`),
+  ],
+  [
+    'count with a filter nested 1,500 deep',
+    () => store.count({ collection: 'c', filter: deepFilter(1_500) }),
+    new RegExp(`filters nest at most ${MAX_FILTER_DEPTH} levels`),
   ],
   ['search with neither vector', () => store.search({ collection: 'c' }), /needs a vector, a sparseVector, or both/],
   ['search with limit 0', () => store.search({ collection: 'c', vector: [1, 2], limit: 0 }), /limit/],
@@ -178,5 +248,41 @@ describe('bad input to public functions gets a typed error that says what was wr
   test('the store is unchanged by the rejected calls', async () => {
     expect(await store.count({ collection: 'c' })).toBe(0);
     expect((await store.listCollections()).map((c) => c.name)).toEqual(['c']);
+  });
+});
+
+describe('a memory store with file persistence after refused payloads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kumiki-bad-input-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const open = (file: string) => createMemoryStore({ persistence: createFilePersistence(join(dir, file)) });
+
+  test('a cyclic payload is refused, and later upserts, dispose and a reload work', async () => {
+    const first = open('cyclic.kmk');
+    await first.createCollection({ name: 'docs', dimensions: 2 });
+    const error = await errorOf(() =>
+      first.upsert({ collection: 'docs', records: [{ id: 'loop', vector: [1, 0], payload: cyclic() }] }),
+    );
+    expect(error.name).toBe('InvalidArgumentError');
+    await first.upsert({ collection: 'docs', records: [{ id: 'ok', vector: [0, 1], payload: { n: 1 } }] });
+    await first.dispose();
+    const second = open('cyclic.kmk');
+    expect((await second.get({ collection: 'docs', ids: ['loop', 'ok'] })).map((r) => r.id)).toEqual(['ok']);
+    await second.dispose();
+  });
+
+  test('-0 reads back as 0 before and after a snapshot reload', async () => {
+    const first = open('zero.kmk');
+    await first.createCollection({ name: 'docs', dimensions: 2 });
+    await first.upsert({ collection: 'docs', records: [{ id: 'z', vector: [-0, 1], payload: { z: -0, list: [-0] } }] });
+    const read = async (store: typeof first) => {
+      const [record] = await store.get({ collection: 'docs', ids: ['z'], includeVectors: true });
+      return [record?.payload.z, (record?.payload.list as number[] | undefined)?.[0], record?.vector?.[0]];
+    };
+    const before = await read(first);
+    await first.dispose();
+    const second = open('zero.kmk');
+    const after = await read(second);
+    await second.dispose();
+    for (const value of [...before, ...after]) expect(Object.is(value, 0)).toBe(true);
   });
 });

@@ -1,7 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { resolvePath } from '../src/filter/evaluate.js';
-import { evaluateFilter, type Filter, f, filterFields, InvalidArgumentError, parseFilter } from '../src/index.js';
+import {
+  evaluateFilter,
+  type Filter,
+  f,
+  filterFields,
+  InvalidArgumentError,
+  type JsonObject,
+  type JsonValue,
+  MAX_FILTER_DEPTH,
+  MAX_PAYLOAD_DEPTH,
+  parseFilter,
+} from '../src/index.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from '../src/testing/index.js';
 
 describe('reference evaluator', () => {
@@ -93,5 +104,78 @@ describe('filter validation', () => {
       f.not(f.exists('z')),
     ];
     for (const filter of filters) expect(parseFilter(filter)).toEqual(filter);
+  });
+});
+
+describe('filter nesting is bounded, never a stack overflow', () => {
+  /** A filter `depth` levels deep: field clause at level 1, alternating not / or above it. */
+  const nested = (depth: number): Filter => {
+    let node: Filter = f.eq('a', 1);
+    for (let level = 2; level <= depth; level++) node = level % 2 === 0 ? f.not(node) : f.or(node);
+    return node;
+  };
+  const refusal = (action: () => unknown): InvalidArgumentError => {
+    try {
+      action();
+    } catch (error) {
+      if (InvalidArgumentError.isInstance(error)) return error;
+      throw error;
+    }
+    throw new Error('expected InvalidArgumentError');
+  };
+
+  test(`exactly ${MAX_FILTER_DEPTH} levels are accepted and evaluated`, () => {
+    const filter = nested(MAX_FILTER_DEPTH);
+    expect(parseFilter(filter)).toEqual(filter);
+    const even = Math.floor(MAX_FILTER_DEPTH / 2) % 2 === 0; // an even number of nots: the same as eq
+    expect(evaluateFilter(filter, { a: 1 })).toBe(even);
+    expect(evaluateFilter(filter, { a: 2 })).toBe(!even);
+  });
+
+  for (const depth of [MAX_FILTER_DEPTH + 1, 1_500, 100_000]) {
+    test(`${depth} levels: InvalidArgumentError naming the path and the limit, from parseFilter, evaluateFilter and filterFields`, () => {
+      const filter = nested(depth);
+      for (const action of [() => parseFilter(filter), () => evaluateFilter(filter, {}), () => filterFields(filter)]) {
+        const error = refusal(action);
+        expect(error.message).toContain(`at most ${MAX_FILTER_DEPTH} levels`);
+        // The first clause beyond the limit: MAX_FILTER_DEPTH hops down from the root.
+        expect(error.issues[0]?.path.split('.').filter((key) => key === 'filter' || key === 'filters')).toHaveLength(
+          MAX_FILTER_DEPTH,
+        );
+      }
+    });
+  }
+
+  test('a cyclic filter is refused, not followed forever', () => {
+    const cyclic: { op: 'or'; filters: unknown[] } = { op: 'or', filters: [] };
+    cyclic.filters.push(cyclic, cyclic);
+    expect(refusal(() => parseFilter(cyclic)).message).toContain(`at most ${MAX_FILTER_DEPTH} levels`);
+  });
+});
+
+describe('evaluateFilter checks payloads the way every store does', () => {
+  test('an own "__proto__" key is refused, as stores refuse it on upsert', () => {
+    const payload = JSON.parse('{"__proto__": {"x": 1}, "y": 2}');
+    expect(() => evaluateFilter(f.exists('__proto__.x'), payload)).toThrow(
+      /Invalid payload: __proto__: the key "__proto__"/,
+    );
+    expect(() => evaluateFilter(f.eq('y', 2), payload)).toThrow(InvalidArgumentError);
+  });
+
+  test('a payload nested 10,000 deep is refused with the limit, not a RangeError', () => {
+    let payload: JsonObject = { leaf: 1 };
+    for (let i = 0; i < 10_000; i++) payload = { d: payload };
+    expect(() => evaluateFilter(f.exists('d'), payload)).toThrow(`limited to ${MAX_PAYLOAD_DEPTH} levels`);
+  });
+
+  test('cyclic payloads are refused', () => {
+    const payload: JsonObject = { a: [] };
+    (payload.a as JsonValue[]).push(payload);
+    expect(() => evaluateFilter(f.exists('a'), payload)).toThrow(/Invalid payload: a\.0: a cycle/);
+  });
+
+  test('-0 is 0: equal to 0, and not below it', () => {
+    expect(evaluateFilter(f.eq('z', 0), { z: -0 })).toBe(true);
+    expect(evaluateFilter(f.lt('z', 0), { z: -0 })).toBe(false);
   });
 });

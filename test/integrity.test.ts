@@ -61,6 +61,12 @@ const sources = async (store: Store, collection = 'notes') =>
     ),
   ].sort();
 
+/** Runs `call` after a random delay of a few milliseconds, as a server would answer. */
+async function later<T>(call: () => Promise<T>): Promise<T> {
+  await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4)));
+  return call();
+}
+
 describe('data loss', () => {
   test('item 1: a prune killed after its delete does not lose the source: the next run writes it again', async () => {
     const base = createMemoryStore();
@@ -237,13 +243,12 @@ describe('silently wrong results', () => {
     };
     const expected = { small: await alone('small'), large: await alone('large') };
     // A store that answers after random delays, as a server would, so the calls interleave.
-    const delay = () => new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4)));
     const slow: Store = {
       ...store,
-      openCollection: async (options) => (await delay(), store.openCollection(options)),
-      getCollectionState: async (options) => (await delay(), store.getCollectionState?.(options)),
-      scroll: async (options) => (await delay(), store.scroll(options)),
-      search: async (options) => (await delay(), store.search(options)),
+      openCollection: (options) => later(() => store.openCollection(options)),
+      getCollectionState: (options) => later(async () => store.getCollectionState?.(options)),
+      scroll: (options) => later(() => store.scroll(options)),
+      search: (options) => later(() => store.search(options)),
     };
     const concurrent = await Promise.all(
       Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'small' : 'large')).map(async (collection) => ({
@@ -260,12 +265,11 @@ describe('silently wrong results', () => {
     const store = createMemoryStore();
     const shared = createBm25Encoder();
     await ingest({ store, collection: 'small', documents: [A, B], sparseEmbedder: shared });
-    const delay = () => new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3)));
     const slow: Store = {
       ...store,
-      upsert: async (options) => (await delay(), store.upsert(options)),
-      get: async (options) => (await delay(), store.get(options)),
-      openCollection: async (options) => (await delay(), store.openCollection(options)),
+      upsert: (options) => later(() => store.upsert(options)),
+      get: (options) => later(() => store.get(options)),
+      openCollection: (options) => later(() => store.openCollection(options)),
     };
     const many = Array.from({ length: 30 }, (_, i) =>
       doc(`mem://many/${i}`, `Note ${i} on ${['ships', 'terms', 'rare birds'][i % 3]}.`),

@@ -22,7 +22,7 @@ import {
   UnavailableError,
   UnsupportedFilterError,
 } from '../src/index.js';
-import { filterToSql } from '../src/stores/pgvector/filter-sql.js';
+import { filterToSql, MAX_BIND_PARAMETERS } from '../src/stores/pgvector/filter-sql.js';
 import { createPgvectorStore, type PgvectorStoreOptions } from '../src/stores/pgvector/index.js';
 import { storeConformance } from '../src/testing/index.js';
 import { startPgliteServer } from './helpers/pglite-server.js';
@@ -185,6 +185,29 @@ describe('filter translation (golden SQL)', () => {
     expect(sql({ op: 'containsAll', field: 'a', values: ['\u0000', 'ok'] })).toEqual({ sql: 'FALSE', params: [] });
     expect(() => sql({ op: 'gt', field: 'a', value: 'a\u0000' })).toThrow(UnsupportedFilterError);
     expect(() => sql({ op: 'lte', field: 'a', value: '\uD83D' })).toThrow(/pgvector backend cannot express/);
+  });
+
+  test(`a filter needing more than ${MAX_BIND_PARAMETERS} bind parameters is refused at once, naming the limit`, async () => {
+    const wide = (clauses: number): Filter => ({
+      op: 'or',
+      filters: Array.from({ length: clauses }, (_, i): Filter => ({ op: 'eq', field: 'n', value: i })),
+    });
+    // Two parameters per eq clause; a query binds at most two more after its filter (cursor, limit).
+    expect(sql(wide(32_766)).params).toHaveLength(65_532);
+    expect(() => sql(wide(32_767))).toThrow(UnsupportedFilterError);
+    expect(() => sql(wide(40_000))).toThrow(/needing 80000 bind parameters.*at most 65535 bind parameters/);
+    // The same values as one "in" list take one parameter.
+    expect(sql({ op: 'in', field: 'n', values: Array.from({ length: 40_000 }, (_, i) => i) }).params).toHaveLength(1);
+    const store = connect();
+    try {
+      const name = unique('wide');
+      await store.createCollection({ name, dimensions: 2 });
+      const error = await store.count({ collection: name, filter: wide(40_000) }).catch((caught: unknown) => caught);
+      expect(UnsupportedFilterError.isInstance(error), String(error)).toBe(true);
+      expect((error as UnsupportedFilterError).isRetryable).toBe(false);
+    } finally {
+      await store.dispose();
+    }
   });
 
   test('explain returns the SQL condition and its parameters', async () => {
@@ -428,7 +451,7 @@ describe('records', () => {
       '\uFF61',
       '😀',
       'é',
-      'x'.repeat(2000),
+      'x'.repeat(1024),
     ].filter((id) => id !== '');
     await store.upsert({ collection: name, records: ids.map((id, i) => ({ id, vector: [1, i], payload: { i } })) });
     const got = await store.get({ collection: name, ids: [...ids].reverse() });
@@ -445,7 +468,7 @@ describe('records', () => {
     expect((await store.delete({ collection: name, ids: [1, '1', '1', 12345] })).deleted).toBe(2);
   });
 
-  test('vectors, sparse zeros and negative zeros round-trip', async () => {
+  test('vectors and sparse zeros round-trip; negative zeros come back as 0', async () => {
     const name = unique('vectors');
     await store.createCollection({ name, dimensions: 3 });
     await store.upsert({
@@ -466,8 +489,8 @@ describe('records', () => {
       indices: Uint32Array.from([2, 5, 999_999_999]),
       values: Float32Array.from([-3, 0, 1.5]),
     });
-    expect(Object.is(v?.payload.zero, -0)).toBe(true);
-    expect(v?.payload).toEqual({ zero: -0, list: [-0, 0, 1e-7, 1e300], nested: { z: -0 } });
+    expect(Object.is(v?.payload.zero, 0)).toBe(true);
+    expect(v?.payload).toEqual({ zero: 0, list: [0, 0, 1e-7, 1e300], nested: { z: 0 } });
     expect(empty?.sparseVector).toEqual({ indices: new Uint32Array(), values: new Float32Array() });
     // The zero-valued index 5 is shared with the query, so the record matches with score 0.
     const hits = await store.search({
@@ -490,11 +513,11 @@ describe('records', () => {
     });
     await expect(nul).rejects.toThrow(InvalidArgumentError);
     await expect(nul).rejects.toThrow(
-      /Invalid records: 1\.payload: record 1 \(id "bad"\): payload\.text holds U\+0000/,
+      /Invalid upsert options: records\.1\.payload\.text: strings must not hold U\+0000 or an unpaired surrogate/,
     );
     await expect(
       store.upsert({ collection: name, records: [{ id: 'k', vector: [1], payload: { '\uDC00': 1 } }] }),
-    ).rejects.toThrow(/key with U\+0000 or an unpaired surrogate/);
+    ).rejects.toThrow(/keys must not hold U\+0000 or an unpaired surrogate/);
     await expect(
       store.upsert({
         collection: name,

@@ -1,12 +1,23 @@
+import { runInNewContext } from 'node:vm';
 import { describe, expect, test } from 'vitest';
+import { copyJson } from '../src/core/json.js';
 import {
   AbortedError,
   InvalidArgumentError,
+  MAX_PAYLOAD_DEPTH,
   MissingDependencyError,
   PartialWriteError,
   UnavailableError,
 } from '../src/index.js';
-import { importOptional, lazy, mapLimit, splitBatches, withRetry, writeBatches } from '../src/stores/shared.js';
+import {
+  importOptional,
+  lazy,
+  mapLimit,
+  splitBatches,
+  utf8Length,
+  withRetry,
+  writeBatches,
+} from '../src/stores/shared.js';
 
 describe('splitBatches', () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ id: i, size: i === 3 ? 60 : 10 }));
@@ -181,4 +192,56 @@ test('lazy shares one pending promise and retries after a failure', async () => 
   await expect(get()).rejects.toThrow('first fails');
   const [a, b] = await Promise.all([get(), get()]);
   expect([a, b, calls]).toEqual([2, 2, 2]);
+});
+
+describe('copyJson: the one check of payloads at the Store boundary', () => {
+  test('returns a normalised copy: -0 becomes 0, nothing is shared with the input', () => {
+    const input = { a: [-0, { b: -0 }], c: 'x' };
+    const result = copyJson(input, 'object');
+    expect(result).toEqual({ ok: true, value: { a: [0, { b: 0 }], c: 'x' } });
+    if (!result.ok) return;
+    const value = result.value as { a: [number, { b: number }] };
+    expect(Object.is(value.a[0], 0) && Object.is(value.a[1].b, 0)).toBe(true);
+    expect(value.a).not.toBe(input.a);
+    expect(value.a[1]).not.toBe(input.a[1]);
+  });
+
+  test('plain objects from another realm and without a prototype are plain', () => {
+    const foreign = runInNewContext('({ a: { b: [1] } })');
+    expect(copyJson(foreign, 'object')).toEqual({ ok: true, value: { a: { b: [1] } } });
+    const bare = Object.assign(Object.create(null), { x: 1 });
+    expect(copyJson(bare, 'object')).toEqual({ ok: true, value: { x: 1 } });
+  });
+
+  test('names the first problem by its path', () => {
+    const shared = [1];
+    expect(copyJson({ a: shared, b: { c: shared } })).toMatchObject({
+      ok: false,
+      path: ['b', 'c'],
+      message: expect.stringContaining('already appears at a'),
+    });
+    expect(copyJson({ a: [1, 2, Number.NaN] })).toMatchObject({ ok: false, path: ['a', 2] });
+    expect(copyJson([1], 'object')).toMatchObject({ ok: false, path: [], message: 'must be a plain object' });
+    expect(copyJson({ when: new Date(0) })).toMatchObject({ ok: false, message: expect.stringContaining('a Date') });
+  });
+
+  test(`nesting: ${MAX_PAYLOAD_DEPTH} levels pass, one more and a million more fail without recursion`, () => {
+    const nest = (depth: number) => {
+      let value: unknown = {};
+      for (let i = 1; i < depth; i++) value = i % 2 === 0 ? [value] : { k: value };
+      return value;
+    };
+    expect(copyJson(nest(MAX_PAYLOAD_DEPTH)).ok).toBe(true);
+    for (const depth of [MAX_PAYLOAD_DEPTH + 1, 1_000_000]) {
+      const result = copyJson(nest(depth));
+      expect(result).toMatchObject({ ok: false, message: expect.stringContaining(`${MAX_PAYLOAD_DEPTH} levels`) });
+      expect(!result.ok && result.path).toHaveLength(MAX_PAYLOAD_DEPTH);
+    }
+  });
+
+  test('utf8Length counts UTF-8 bytes as TextEncoder does, lone surrogates as U+FFFD', () => {
+    for (const text of ['', 'abc', 'é', 'あ', '🙂', '\uD800', 'a\uDC00b', '\uFFFF']) {
+      expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
+    }
+  });
 });

@@ -8,7 +8,13 @@ import type { Cache, CacheValue } from '../core/cache.js';
 import { ConflictError, ForbiddenError, PartialWriteError } from '../core/errors.js';
 import { sha256 } from '../core/sha256.js';
 import type { CollectionInfo, Store } from '../core/store.js';
-import { type JsonObject, type RecordId, recordIdSchema, type StoredRecord } from '../core/types.js';
+import {
+  type JsonObject,
+  type RecordId,
+  recordIdSchema,
+  type StoredRecord,
+  vectorRecordSchema,
+} from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { type Filter, f, parseFilter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
@@ -85,6 +91,8 @@ export type TenantIdSpace = {
   fromStored(id: RecordId): RecordId | undefined;
 };
 
+const upsertRecordsSchema = z.object({ records: z.array(vectorRecordSchema) }).loose();
+
 /**
  * The id space `scopeStore` gives `tenant`'s records in the underlying store: a 16-character key
  * derived from the tenant (base64url of 96 bits of SHA-256), a tag, then the id: `s` + the string
@@ -117,9 +125,6 @@ export function tenantIdSpace(tenant: string): TenantIdSpace {
   };
 }
 
-const upsertIdsSchema = z
-  .object({ records: z.array(z.object({ id: recordIdSchema }).loose(), { error: 'records must be an array' }) })
-  .loose();
 const idsSchema = z.object({ ids: z.array(recordIdSchema, { error: 'ids must be an array' }) }).loose();
 
 type OptionalStoreMethod = { [K in keyof Store]-?: undefined extends Store[K] ? K : never }[keyof Store];
@@ -146,7 +151,13 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
   const scope: Filter = aclField
     ? f.and(f.eq(tenantField, tenant), f.containsAny(aclField, [principal.subject, ...principal.roles]))
     : f.eq(tenantField, tenant);
-  const within = (filter: Filter | undefined): Filter => (filter ? f.and(scope, parseFilter(filter)) : scope);
+  const scopeClauses = scope.op === 'and' ? scope.filters : [scope];
+  // One flat `and`, so an and-rooted filter keeps its depth (MAX_FILTER_DEPTH applies to what the store sees).
+  const within = (filter: Filter | undefined): Filter => {
+    if (!filter) return scope;
+    const parsed = parseFilter(filter);
+    return f.and(...scopeClauses, ...(parsed.op === 'and' ? parsed.filters : [parsed]));
+  };
   const signal = (abortSignal: AbortSignal | undefined) => (abortSignal ? { abortSignal } : {});
 
   const check = (action: AccessAction, collection: string) => {
@@ -215,9 +226,10 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     },
     async upsert(upsertOptions) {
       check('write', upsertOptions.collection);
-      parseArgument(upsertIdsSchema, upsertOptions, 'upsert options');
+      // The store's own record checks, before the tenant is stamped (spreading a non-object payload would hide it).
+      const checked = parseArgument(upsertRecordsSchema, upsertOptions, 'upsert options');
       const { collection, abortSignal } = upsertOptions;
-      const records = upsertOptions.records.map((record, index) => {
+      const records = checked.records.map((record, index) => {
         const current = record.payload?.[tenantField];
         if (current !== undefined && current !== tenant) {
           throw new ForbiddenError({
@@ -310,6 +322,15 @@ export function scopeStore(store: Store, principal: Principal, options: ScopeSto
     check('admin', aliasOptions.alias);
     check('admin', aliasOptions.collection);
     return setAlias(aliasOptions);
+  });
+  // Collection state (e.g. BM25 statistics) is the tenant's own: kept under a key in its id space.
+  optional('getCollectionState', (get) => async (stateOptions) => {
+    check('read', stateOptions.collection);
+    return get({ ...stateOptions, key: space.toStored(stateOptions.key) });
+  });
+  optional('setCollectionState', (set) => async (stateOptions) => {
+    check('write', stateOptions.collection);
+    return set({ ...stateOptions, key: space.toStored(stateOptions.key) });
   });
   optional('deleteAlias', (deleteAlias) => async (aliasOptions) => {
     check('admin', aliasOptions.alias);

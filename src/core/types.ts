@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { copyJson, FLOAT32_MAX, isFloat32, MAX_ID_BYTES, utf8Length } from './json.js';
 
 /** A JSON value as stored in a record's payload. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -35,45 +36,81 @@ export type StoredRecord = {
 /** A search hit. `score` is always "higher is closer" (see docs/stores.md for each metric). */
 export type Match = StoredRecord & { score: number };
 
-export const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([
-    z.string(),
-    z.number().refine(Number.isFinite, 'numbers must be finite (JSON has no NaN or Infinity)'),
-    z.boolean(),
-    z.null(),
-    z.array(jsonValueSchema),
-    z.record(z.string(), jsonValueSchema),
-  ]),
-);
+/** A JSON value schema built on `copyJson`: the output is a normalised copy (see copyJson for the rules). */
+function jsonSchema<T extends JsonValue>(root: 'object' | 'value'): z.ZodType<T> {
+  return z.unknown().transform((value, ctx) => {
+    const copy = copyJson(value, root);
+    if (copy.ok) return copy.value as T;
+    ctx.issues.push({ code: 'custom', path: copy.path, message: copy.message, input: value });
+    return z.NEVER;
+  });
+}
 
-export const jsonObjectSchema = z.record(z.string(), jsonValueSchema);
+/** Any kumiki JSON value (see `copyJson`); parsing returns a normalised copy. */
+export const jsonValueSchema: z.ZodType<JsonValue> = jsonSchema('value');
+
+/** A kumiki JSON object, e.g. a record's payload (see `copyJson`); parsing returns a normalised copy. */
+export const jsonObjectSchema: z.ZodType<JsonObject> = jsonSchema('object');
 
 export const recordIdSchema = z.union([
-  z.string().min(1, 'string ids must not be empty'),
+  z
+    .string()
+    .min(1, 'string ids must not be empty')
+    .superRefine((id, ctx) => {
+      if (id.length <= MAX_ID_BYTES / 3) return;
+      const bytes = utf8Length(id);
+      if (bytes <= MAX_ID_BYTES) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: `string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes (what every store can index), got ${bytes}; use a hash of a longer key`,
+      });
+    }),
   z.number().refine(Number.isSafeInteger, 'numeric ids must be safe integers'),
 ]);
 
-/** Checks vectors with a plain loop: zod per element would dominate bulk upserts. */
-export const denseVectorSchema = z.unknown().superRefine((value, ctx) => {
+/**
+ * The first vector component that is not a finite float32 (`1e39` would be stored as `Infinity`),
+ * and whether any is `-0` (normalised to `0`, as payload numbers are, so every store returns the same).
+ */
+function inspectComponents(values: ArrayLike<unknown>): { bad: number | undefined; negativeZero: boolean } {
+  let negativeZero = false;
+  for (let i = 0; i < values.length; i++) {
+    const element = values[i];
+    if (typeof element !== 'number' || !isFloat32(element)) return { bad: i, negativeZero };
+    if (element === 0 && 1 / element < 0) negativeZero = true;
+  }
+  return { bad: undefined, negativeZero };
+}
+
+const componentMessage = (name: string, element: unknown) =>
+  `${name} must be finite numbers within float32 range (magnitude at most ${FLOAT32_MAX}), got ${String(element)}`;
+
+/** Checks vectors with a plain loop (zod per element would dominate bulk upserts); copies one only to turn `-0` into `0`. */
+export const denseVectorSchema = z.unknown().transform((value, ctx) => {
   if (!(Array.isArray(value) || value instanceof Float32Array || value instanceof Float64Array)) {
-    ctx.addIssue({ code: 'custom', message: 'vectors must be number arrays, Float32Arrays or Float64Arrays' });
-    return;
+    ctx.issues.push({
+      code: 'custom',
+      message: 'vectors must be number arrays, Float32Arrays or Float64Arrays',
+      input: value,
+    });
+    return z.NEVER;
   }
   if (value.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'vectors must not be empty' });
-    return;
+    ctx.issues.push({ code: 'custom', message: 'vectors must not be empty', input: value });
+    return z.NEVER;
   }
-  for (let i = 0; i < value.length; i++) {
-    const element: unknown = value[i];
-    if (typeof element !== 'number' || !Number.isFinite(element)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [i],
-        message: `vector values must be finite numbers, got ${String(element)}`,
-      });
-      return;
-    }
+  const { bad, negativeZero } = inspectComponents(value);
+  if (bad !== undefined) {
+    ctx.issues.push({
+      code: 'custom',
+      path: [bad],
+      message: componentMessage('vector values', value[bad]),
+      input: value,
+    });
+    return z.NEVER;
   }
+  const vector = value as DenseVectorInput;
+  return negativeZero ? (vector.map((x: number) => x + 0) as DenseVectorInput) : vector;
 }) as unknown as z.ZodType<DenseVectorInput>;
 
 const numberArrayLike = z.union([
@@ -86,31 +123,31 @@ const numberArrayLike = z.union([
 
 export const sparseVectorSchema = z
   .object({ indices: numberArrayLike, values: numberArrayLike })
-  .superRefine((value, ctx) => {
+  .transform((value, ctx) => {
+    const issue = (path: (string | number)[], message: string) => {
+      ctx.issues.push({ code: 'custom', path, message, input: value });
+      return z.NEVER;
+    };
     if (value.indices.length !== value.values.length) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `indices (${value.indices.length}) and values (${value.values.length}) must have the same length`,
-      });
-      return;
+      return issue(
+        [],
+        `indices (${value.indices.length}) and values (${value.values.length}) must have the same length`,
+      );
     }
     const seen = new Set<number>();
     for (let i = 0; i < value.indices.length; i++) {
       const index = value.indices[i] as number;
       if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) {
-        ctx.addIssue({ code: 'custom', path: ['indices', i], message: 'indices must be integers in [0, 2^32)' });
-        return;
+        return issue(['indices', i], 'indices must be integers in [0, 2^32)');
       }
-      if (seen.has(index)) {
-        ctx.addIssue({ code: 'custom', path: ['indices', i], message: `index ${index} appears twice` });
-        return;
-      }
+      if (seen.has(index)) return issue(['indices', i], `index ${index} appears twice`);
       seen.add(index);
-      if (!Number.isFinite(value.values[i])) {
-        ctx.addIssue({ code: 'custom', path: ['values', i], message: 'values must be finite numbers' });
-        return;
-      }
     }
+    const { bad, negativeZero } = inspectComponents(value.values);
+    if (bad !== undefined) return issue(['values', bad], componentMessage('values', value.values[bad]));
+    if (!negativeZero) return value;
+    const values = value.values as Float32Array | Float64Array | number[];
+    return { indices: value.indices, values: values.map((x: number) => x + 0) };
   });
 
 export const vectorRecordSchema = z.object({

@@ -50,7 +50,34 @@ const scalar = z.union([z.string(), finite, z.boolean()], {
 });
 const scalars = z.array(scalar).min(1, 'values must list at least one value');
 
-export const filterSchema: z.ZodType<Filter> = z.lazy(() =>
+/**
+ * Deepest nesting of a filter: a field clause is level 1, each `and`, `or` or `not` around it adds one.
+ * Keeps every translation within what the backends parse (Qdrant's JSON, Milvus's expression plans).
+ */
+export const MAX_FILTER_DEPTH = 32;
+
+/**
+ * Measures a filter's nesting without recursion (a filter nested thousands deep, or a cyclic object,
+ * must give `InvalidArgumentError`, not a stack overflow): the path of the first node deeper than
+ * `MAX_FILTER_DEPTH`, if any. Only `filters` and `filter` lead deeper; the schema checks the rest.
+ */
+function tooDeep(filter: unknown): (string | number)[] | undefined {
+  const stack: { node: unknown; path: (string | number)[] }[] = [{ node: filter, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop() as { node: unknown; path: (string | number)[] };
+    if (typeof node !== 'object' || node === null) continue;
+    const depth = path.filter((segment) => segment === 'filters' || segment === 'filter').length + 1;
+    if (depth > MAX_FILTER_DEPTH) return path;
+    const { filters, filter: inner } = node as { filters?: unknown; filter?: unknown };
+    if (Array.isArray(filters)) {
+      for (const [i, child] of filters.entries()) stack.push({ node: child, path: [...path, 'filters', i] });
+    }
+    if (inner !== undefined) stack.push({ node: inner, path: [...path, 'filter'] });
+  }
+  return undefined;
+}
+
+const filterNode: z.ZodType<Filter> = z.lazy(() =>
   z.discriminatedUnion(
     'op',
     [
@@ -66,13 +93,28 @@ export const filterSchema: z.ZodType<Filter> = z.lazy(() =>
       z.object({ op: z.literal('exists'), field }).strict(),
       z.object({ op: z.enum(['containsAny', 'containsAll']), field, values: scalars }).strict(),
       z
-        .object({ op: z.enum(['and', 'or']), filters: z.array(filterSchema).min(1, 'and/or need at least one filter') })
+        .object({ op: z.enum(['and', 'or']), filters: z.array(filterNode).min(1, 'and/or need at least one filter') })
         .strict(),
-      z.object({ op: z.literal('not'), filter: filterSchema }).strict(),
+      z.object({ op: z.literal('not'), filter: filterNode }).strict(),
     ],
     { error: `op must be one of: ${FILTER_OPERATORS.join(', ')}` },
   ),
 );
+
+/** A filter: its nesting is checked first (see `MAX_FILTER_DEPTH`), then its clauses. */
+export const filterSchema: z.ZodType<Filter> = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    const path = tooDeep(value);
+    if (path === undefined) return;
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `filters nest at most ${MAX_FILTER_DEPTH} levels (a clause is level 1; each and, or and not adds one); flatten it, e.g. merge nested ands or use "in"`,
+      abort: true,
+    });
+  })
+  .pipe(filterNode);
 
 /** Validates a filter, throwing `InvalidArgumentError` that names the offending clause path. */
 export function parseFilter(filter: unknown): Filter {

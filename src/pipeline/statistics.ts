@@ -42,10 +42,10 @@ function slot<V>(
   embedder: StatisticalEmbedder,
   store: Store,
 ): Map<string, V> {
-  let byStore = table.get(embedder);
-  if (!byStore) table.set(embedder, (byStore = new WeakMap()));
-  let byCollection = byStore.get(store);
-  if (!byCollection) byStore.set(store, (byCollection = new Map()));
+  const byStore = table.get(embedder) ?? new WeakMap<Store, Map<string, V>>();
+  table.set(embedder, byStore);
+  const byCollection = byStore.get(store) ?? new Map<string, V>();
+  byStore.set(store, byCollection);
   return byCollection;
 }
 

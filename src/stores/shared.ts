@@ -205,12 +205,7 @@ export async function writeBatches<T>(options: {
   });
 }
 
-const encoder = new TextEncoder();
-
-/** UTF-8 length of a string, for byte budgets. */
-export function utf8Length(text: string): number {
-  return encoder.encode(text).length;
-}
+export { utf8Length } from '../core/json.js';
 
 /** Scroll cursors are the last id returned, as JSON: stable across writes and backends. */
 export function encodeCursor(id: RecordId): string {

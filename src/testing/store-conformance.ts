@@ -1,9 +1,18 @@
 import fc from 'fast-check';
 import { z } from 'zod';
+import { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from '../core/json.js';
 import type { Metric, Store } from '../core/store.js';
-import type { JsonObject, Match, RecordId, SparseVector, StoredRecord, VectorRecord } from '../core/types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  Match,
+  RecordId,
+  SparseVector,
+  StoredRecord,
+  VectorRecord,
+} from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
-import type { Filter } from '../filter/ast.js';
+import { type Filter, MAX_FILTER_DEPTH } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
 import { check, close, deepEqual, equal, rejectsWith } from './assert.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
@@ -432,6 +441,263 @@ export function storeConformance(
     equal(await store.count({ collection: name }), 1, 'nothing was written by rejected calls');
   });
 
+  t('refuses payloads no store can keep, the same way everywhere, and writes nothing', async (store) => {
+    const name = uniqueName('json');
+    await store.createCollection({ name, dimensions: 2 });
+    const cyclic: Record<string, unknown> = { a: { b: 1 } };
+    (cyclic.a as Record<string, unknown>).back = cyclic;
+    const shared = { tag: 'x' };
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 10_000; i++) deep = { d: deep };
+    class Point {
+      x = 1;
+    }
+    const refused: [string, unknown, string][] = [
+      ['a cyclic payload', cyclic, 'payload.a.back'],
+      ['an object appearing twice', { a: shared, b: [shared] }, 'payload.b.0'],
+      ['a payload nested 10,000 deep', deep, `payload${'.d'.repeat(MAX_PAYLOAD_DEPTH)}`],
+      ['an own "__proto__" key', JSON.parse('{"ok": 1, "__proto__": {"admin": true}}'), 'payload.__proto__'],
+      ['undefined', { a: undefined }, 'payload.a'],
+      ['a hole in an array', { a: Array(2) }, 'payload.a.0'],
+      ['a function', { a: () => 1 }, 'payload.a'],
+      ['a symbol', { a: Symbol('s') }, 'payload.a'],
+      ['a symbol key', { [Symbol('s')]: 1 }, 'payload'],
+      ['a bigint', { a: 1n }, 'payload.a'],
+      ['NaN', { a: [Number.NaN] }, 'payload.a.0'],
+      ['Infinity', { a: { b: Number.POSITIVE_INFINITY } }, 'payload.a.b'],
+      ['a Date', { a: new Date(0) }, 'payload.a'],
+      ['a Map', { a: new Map() }, 'payload.a'],
+      ['a typed array', { a: new Float32Array(2) }, 'payload.a'],
+      ['a class instance', { a: new Point() }, 'payload.a'],
+      ['a boxed string', { a: new String('s') }, 'payload.a'],
+      ['U+0000 in a string', { a: 'x\u0000y' }, 'payload.a'],
+      ['an unpaired surrogate in a key', { '\uD800': 1 }, 'payload.\uD800'],
+      ['an array as the payload', [1], 'payload'],
+    ];
+    for (const [what, payload, path] of refused) {
+      const error = await rejectsWith(
+        () =>
+          store.upsert({
+            collection: name,
+            records: [
+              { id: 'ok', vector: [1, 0] },
+              { id: 'bad', vector: [1, 0], payload: payload as JsonObject },
+            ],
+          }),
+        'InvalidArgumentError',
+        what,
+      );
+      check(
+        error.message.includes(`records.1.${path}`),
+        `${what}: the message names the path records.1.${path}: ${error.message}`,
+      );
+    }
+    equal(await store.count({ collection: name }), 0, 'refused batches write nothing');
+    // -0 is 0 (JSON has no negative zero), in payloads and vectors; the deepest allowed payload round-trips.
+    let deepest: JsonValue = 'bottom';
+    for (let level = 1; level < MAX_PAYLOAD_DEPTH; level++)
+      deepest = level % 2 === 0 ? [deepest] : { [`k${level}`]: deepest };
+    const payload = { zero: -0, list: [-0, 1], deepest };
+    await store.upsert({ collection: name, records: [{ id: 'z', vector: [-0, 1], payload }] });
+    const [stored] = await store.get({ collection: name, ids: ['z'], includeVectors: true });
+    deepEqual(stored?.payload, { zero: 0, list: [0, 1], deepest }, 'payload with -0 and the deepest allowed nesting');
+    check(Object.is(stored?.payload.zero, 0), 'a payload -0 comes back as 0');
+    check(Object.is(stored?.vector?.[0], 0), 'a vector -0 comes back as 0');
+    equal(await store.count({ collection: name, filter: { op: 'eq', field: 'zero', value: 0 } }), 1, 'filter on 0');
+    await rejectsWith(
+      () => store.upsert({ collection: name, records: [{ id: 'd', vector: [1, 0], payload: { deepest: [deepest] } }] }),
+      'InvalidArgumentError',
+      `a payload one level deeper than ${MAX_PAYLOAD_DEPTH}`,
+    );
+  });
+
+  t('refuses vector components beyond float32 range', async (store) => {
+    const name = uniqueName('f32');
+    const sparse = store.capabilities.sparse;
+    await store.createCollection({ name, dimensions: 2, ...(sparse ? { sparse: true } : {}) });
+    for (const value of [1e39, -1e39, Number.MAX_VALUE, Number.POSITIVE_INFINITY]) {
+      await rejectsWith(
+        () => store.upsert({ collection: name, records: [{ id: 1, vector: [value, 0] }] }),
+        'InvalidArgumentError',
+        `dense component ${value}`,
+      );
+      await rejectsWith(
+        () => store.search({ collection: name, vector: [value, 1] }),
+        'InvalidArgumentError',
+        `query component ${value}`,
+      );
+      if (sparse) {
+        await rejectsWith(
+          () =>
+            store.upsert({
+              collection: name,
+              records: [{ id: 1, vector: [1, 0], sparseVector: { indices: [3], values: [value] } }],
+            }),
+          'InvalidArgumentError',
+          `sparse value ${value}`,
+        );
+      }
+    }
+    await rejectsWith(
+      () => store.upsert({ collection: name, records: [{ id: 1, vector: new Float64Array([1e39, 0]) }] }),
+      'InvalidArgumentError',
+      'a Float64Array component beyond float32 range',
+    );
+    equal(await store.count({ collection: name }), 0, 'nothing written');
+    await store.upsert({ collection: name, records: [{ id: 'max', vector: [FLOAT32_MAX, -FLOAT32_MAX] }] });
+    const [max] = await store.get({ collection: name, ids: ['max'], includeVectors: true });
+    deepEqual(Array.from(max?.vector ?? []), [FLOAT32_MAX, -FLOAT32_MAX], 'the largest float32 round-trips');
+  });
+
+  t(`string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes in every method`, async (store) => {
+    const name = uniqueName('ids');
+    await store.createCollection({ name, dimensions: 2 });
+    const random = seededRandom(11);
+    const ascii = Array.from({ length: MAX_ID_BYTES }, () => String.fromCharCode(33 + Math.floor(random() * 94))).join(
+      '',
+    );
+    const ids = [ascii, 'é'.repeat(MAX_ID_BYTES / 2), '🙂'.repeat(MAX_ID_BYTES / 4), `${'あ'.repeat(341)}x`];
+    await store.upsert({ collection: name, records: ids.map((id, i) => ({ id, vector: [1, i], payload: { i } })) });
+    const got = await store.get({ collection: name, ids });
+    deepEqual(
+      got.map((record) => record.id),
+      ids,
+      `ids of exactly ${MAX_ID_BYTES} UTF-8 bytes round-trip`,
+    );
+    deepEqual(
+      (await store.scroll({ collection: name, limit: 10 })).records.map((record) => record.id),
+      sortIds(ids),
+      'scroll over the longest ids',
+    );
+    for (const id of [`${ascii}x`, `${'é'.repeat(MAX_ID_BYTES / 2)}x`, `${'🙂'.repeat(MAX_ID_BYTES / 4)}é`]) {
+      const error = await rejectsWith(
+        () => store.upsert({ collection: name, records: [{ id, vector: [1, 0] }] }),
+        'InvalidArgumentError',
+        `an id of ${id.length} UTF-16 units over ${MAX_ID_BYTES} UTF-8 bytes`,
+      );
+      check(error.message.includes(String(MAX_ID_BYTES)), `the message names the limit: ${error.message}`);
+      await rejectsWith(
+        () => store.get({ collection: name, ids: [id] }),
+        'InvalidArgumentError',
+        'get of a too-long id',
+      );
+      await rejectsWith(
+        () => store.delete({ collection: name, ids: [id] }),
+        'InvalidArgumentError',
+        'delete of a too-long id',
+      );
+    }
+    equal(await store.count({ collection: name }), ids.length, 'refused ids wrote nothing');
+    equal((await store.delete({ collection: name, ids })).deleted, ids.length, 'the longest ids delete');
+  });
+
+  t(`filters nest at most ${MAX_FILTER_DEPTH} levels; deeper ones are refused, never overflow`, async (store) => {
+    const name = uniqueName('depth');
+    await store.createCollection({ name, dimensions: 2 });
+    const payloads: JsonObject[] = [{ k: 1 }, { k: 2 }, {}, { k: [1, 2] }];
+    await store.upsert({
+      collection: name,
+      records: payloads.map((payload, i) => ({ id: i, vector: [1, i], payload })),
+    });
+    // A filter exactly MAX_FILTER_DEPTH deep: and-rooted, with not-not, or and and levels below.
+    let filter: Filter = { op: 'eq', field: 'k', value: 1 };
+    let depth = 1;
+    for (let step = 0; depth < MAX_FILTER_DEPTH - 1; step++) {
+      if (step % 3 === 0 && depth + 2 < MAX_FILTER_DEPTH) {
+        filter = { op: 'not', filter: { op: 'not', filter } };
+        depth += 2;
+      } else if (step % 3 === 1) {
+        filter = { op: 'or', filters: [filter, { op: 'eq', field: 'k', value: 5 }] };
+        depth += 1;
+      } else {
+        filter = { op: 'and', filters: [{ op: 'exists', field: 'k' }, filter] };
+        depth += 1;
+      }
+    }
+    filter = { op: 'and', filters: [filter] };
+    const expected = payloads.flatMap((payload, i) => (matchesFilter(filter, payload) ? [i] : []));
+    deepEqual(expected, [0, 3], 'the reference selects k = 1');
+    if (await supports(store, name, filter)) {
+      deepEqual(
+        (await store.scroll({ collection: name, filter })).records.map((record) => record.id),
+        expected,
+        `a filter ${MAX_FILTER_DEPTH} deep via scroll`,
+      );
+      equal(
+        await store.count({ collection: name, filter }),
+        expected.length,
+        `a filter ${MAX_FILTER_DEPTH} deep via count`,
+      );
+    } else {
+      await expectRefusal(store, name, filter, `a filter ${MAX_FILTER_DEPTH} deep`);
+    }
+    const tooDeep = (depth: number): Filter => {
+      let node: Filter = { op: 'exists', field: 'k' };
+      for (let i = 1; i < depth; i++) node = i % 2 === 0 ? { op: 'not', filter: node } : { op: 'or', filters: [node] };
+      return node;
+    };
+    for (const deeper of [{ op: 'and', filters: [filter] } as Filter, tooDeep(1_500)]) {
+      const what = deeper === filter ? 'one level too deep' : 'nested 1,500 deep';
+      const error = await rejectsWith(
+        () => store.count({ collection: name, filter: deeper }),
+        'InvalidArgumentError',
+        `count: ${what}`,
+      );
+      check(error.message.includes(String(MAX_FILTER_DEPTH)), `the message names the limit: ${error.message}`);
+      await rejectsWith(
+        () => store.scroll({ collection: name, filter: deeper }),
+        'InvalidArgumentError',
+        `scroll: ${what}`,
+      );
+      await rejectsWith(
+        () => store.search({ collection: name, vector: [1, 0], filter: deeper }),
+        'InvalidArgumentError',
+        `search: ${what}`,
+      );
+      await rejectsWith(
+        () => store.delete({ collection: name, filter: deeper }),
+        'InvalidArgumentError',
+        `delete: ${what}`,
+      );
+      await rejectsWith(
+        () => store.explain({ collection: name, filter: deeper }),
+        'InvalidArgumentError',
+        `explain: ${what}`,
+      );
+    }
+    const cyclic: { op: 'not'; filter?: unknown } = { op: 'not' };
+    cyclic.filter = cyclic;
+    await rejectsWith(
+      () => store.count({ collection: name, filter: cyclic as Filter }),
+      'InvalidArgumentError',
+      'a cyclic filter',
+    );
+    equal(await store.count({ collection: name }), payloads.length, 'refused deletes wrote nothing');
+  });
+
+  t('a wide or (40,000 clauses) is answered exactly or refused with UnsupportedFilterError at once', async (store) => {
+    const name = uniqueName('wide');
+    await store.createCollection({ name, dimensions: 2 });
+    await store.upsert({
+      collection: name,
+      records: [0, 1, 2].map((i) => ({ id: i, vector: [1, i], payload: { n: i * 30_000 } })),
+    });
+    const filter: Filter = {
+      op: 'or',
+      filters: Array.from({ length: 40_000 }, (_, i) => ({ op: 'eq', field: 'n', value: i + 1 }) as Filter),
+    };
+    if (await supports(store, name, filter)) {
+      deepEqual(
+        (await store.scroll({ collection: name, filter })).records.map((record) => record.id),
+        [1],
+        'a wide or via scroll',
+      );
+      equal(await store.count({ collection: name, filter }), 1, 'a wide or via count');
+    } else {
+      await expectRefusal(store, name, filter, 'a wide or');
+    }
+  });
+
   t('honours an aborted signal', async (store) => {
     const name = uniqueName('abort');
     await store.createCollection({ name, dimensions: 2 });
@@ -798,7 +1064,10 @@ export function storeConformance(
         for (const op of operations) {
           if (op.kind === 'upsert') {
             await store.upsert({ collection: name, records: op.records });
-            for (const record of op.records) state.set(idKey(record.id), record);
+            // A store returns what JSON keeps (-0 becomes 0).
+            for (const record of op.records) {
+              state.set(idKey(record.id), { ...record, payload: JSON.parse(JSON.stringify(record.payload)) });
+            }
           } else if (op.kind === 'delete') {
             await store.delete({ collection: name, ids: op.ids });
             for (const doomed of op.ids) state.delete(idKey(doomed));

@@ -267,7 +267,8 @@ export async function runChaos(options: {
     summary.kills += result.kills;
     summary.runs += result.runs;
     const name = describeConfig(config);
-    const counts = (summary.byConfig[name] ??= { kills: 0, trials: 0 });
+    const counts = summary.byConfig[name] ?? { kills: 0, trials: 0 };
+    summary.byConfig[name] = counts;
     counts.kills += result.kills;
     counts.trials++;
     if (!result.equal) summary.failures.push({ config: name, trial, difference: result.difference ?? '' });

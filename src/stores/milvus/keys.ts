@@ -16,7 +16,10 @@ import { ConflictError } from '../../core/errors.js';
 const OFFSET = 2n ** 53n;
 const ESCAPE = 0xe000;
 
-/** The largest primary key Milvus accepts for a VarChar field (`max_length`), in UTF-8 bytes. */
+/**
+ * The largest primary key Milvus accepts for a VarChar field (`max_length`), in UTF-8 bytes. Never
+ * reached: ids are at most `MAX_ID_BYTES` (1,024) UTF-8 bytes, and `encodeId` at most triples that.
+ */
 export const MAX_KEY_BYTES = 65_535;
 
 /**

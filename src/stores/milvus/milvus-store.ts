@@ -415,7 +415,6 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
   const checkRecords = (described: Described, records: readonly VectorRecord[]): void => {
     const shape = { name: described.name, dimensions: described.meta.dimensions, sparse: described.meta.sparse };
     records.forEach((record, index) => {
-      const where = `record ${index} (id ${JSON.stringify(record.id)})`;
       const issue = (path: string, message: string) =>
         new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.${path}`, message }] });
       checkRecordVectors(shape, record, index, COMPONENT);
@@ -425,10 +424,6 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
             throw issue(`sparseVector.indices.${i}`, 'Milvus sparse indices must be below 2^32 - 1');
           }
         }
-      }
-      const keyLength = utf8Length(encodeId(record.id));
-      if (keyLength > MAX_KEY_BYTES) {
-        throw issue('id', `${where} is too long: its Milvus key takes ${keyLength} bytes, more than ${MAX_KEY_BYTES}`);
       }
     });
   };

@@ -1,10 +1,10 @@
 /**
  * How kumiki values are written to and read from Postgres: record ids as order-preserving byte keys,
  * dense vectors as pgvector `vector` text, sparse vectors as `sparsevec` text plus an index array,
- * payloads as `jsonb` (with an exact JSON copy when jsonb would lose a negative zero), and quoted
- * identifiers.
+ * and quoted identifiers. Payloads are `jsonb`: the Store boundary (core/json.ts) already refused what
+ * jsonb cannot hold and turned `-0` into `0`.
  */
-import type { DenseVectorInput, JsonObject, JsonValue, RecordId, SparseVector } from '../../core/types.js';
+import type { DenseVectorInput, RecordId, SparseVector } from '../../core/types.js';
 
 /** pgvector's `sparsevec` holds at most 10^9 dimensions; kumiki index `i` is stored as `i + 1`. */
 export const SPARSE_DIMENSIONS = 1_000_000_000;
@@ -92,50 +92,6 @@ export function parseSparse(indices: readonly number[], text: string): { indices
     indices: Uint32Array.from(indices),
     values: Float32Array.from(indices, (index) => byIndex.get(index) ?? 0),
   };
-}
-
-/** True for strings Postgres text and jsonb can hold: no U+0000 and no unpaired surrogate. */
-export function storableString(text: string): boolean {
-  return !/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
-}
-
-/**
- * Checks that jsonb can hold a payload: `problem` describes the first string it cannot store;
- * `negativeZero` says the payload holds a `-0`, which jsonb (numbers are `numeric`) turns into `0`.
- */
-export function inspectPayload(payload: JsonObject): { problem?: string; negativeZero: boolean } {
-  let negativeZero = false;
-  let problem: string | undefined;
-  const visit = (value: JsonValue, path: string): void => {
-    if (problem !== undefined) return;
-    if (typeof value === 'number') {
-      if (Object.is(value, -0)) negativeZero = true;
-    } else if (typeof value === 'string') {
-      if (!storableString(value)) problem = `payload${path} holds U+0000 or an unpaired surrogate`;
-    } else if (Array.isArray(value)) {
-      for (const [i, item] of value.entries()) visit(item, `${path}[${i}]`);
-    } else if (value !== null) {
-      for (const [key, inner] of Object.entries(value)) {
-        if (!storableString(key)) {
-          problem = `payload${path} has a key with U+0000 or an unpaired surrogate`;
-          return;
-        }
-        visit(inner, `${path}.${key}`);
-      }
-    }
-  };
-  visit(payload, '');
-  return problem === undefined ? { negativeZero } : { problem, negativeZero };
-}
-
-/** JSON text that keeps `-0` (JSON.stringify writes it as `0`); JSON.parse reads it back as `-0`. */
-export function exactJson(value: JsonValue): string {
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(exactJson).join(',')}]`;
-  return `{${Object.entries(value)
-    .map(([key, inner]) => `${JSON.stringify(key)}:${exactJson(inner)}`)
-    .join(',')}}`;
 }
 
 /** Quotes a Postgres identifier that the adapter validated (schema, table): doubles any `"`. */

@@ -13,12 +13,17 @@
  * complement.
  */
 import { UnsupportedFilterError } from '../../core/errors.js';
+import { storableString } from '../../core/json.js';
 import type { Filter, FilterScalar } from '../../filter/ast.js';
-import { storableString } from './encoding.js';
 
 export const BACKEND = 'pgvector';
 
 const RANGE_OPERATORS = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
+/** Postgres's wire protocol counts a statement's bind parameters in 16 bits. */
+export const MAX_BIND_PARAMETERS = 65_535;
+/** Parameters a query binds after its filter's (cursor, limit); the vector ones come before and are counted. */
+const QUERY_PARAMETERS_AFTER_FILTER = 2;
 
 /**
  * Maps a string to one whose code-point order (`COLLATE "C"` compares UTF-8 bytes, i.e. code points)
@@ -33,7 +38,8 @@ function utf16Order(expression: string): string {
 /**
  * Appends the SQL condition for `filter` to `params` (placeholders continue from `params.length`).
  * Throws `UnsupportedFilterError` for a string range bound Postgres text cannot hold (U+0000 or an
- * unpaired surrogate).
+ * unpaired surrogate), and for a filter that needs more bind parameters than one Postgres statement
+ * takes (about 32,000 `eq` clauses; an `in` list takes one parameter however long it is).
  */
 export function filterToSql(filter: Filter, params: unknown[]): string {
   const bind = (value: unknown, cast: string): string => {
@@ -122,5 +128,14 @@ export function filterToSql(filter: Filter, params: unknown[]): string {
       }
     }
   };
-  return translate(filter);
+  const condition = translate(filter);
+  if (params.length + QUERY_PARAMETERS_AFTER_FILTER > MAX_BIND_PARAMETERS) {
+    throw new UnsupportedFilterError({
+      clause: `(a filter needing ${params.length} bind parameters)`,
+      backend: BACKEND,
+      reason: `one Postgres statement takes at most ${MAX_BIND_PARAMETERS} bind parameters; list values with "in" or "containsAny" (one parameter per list) instead of many eq clauses, or split the query`,
+      component: BACKEND,
+    });
+  }
+  return condition;
 }

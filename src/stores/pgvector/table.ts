@@ -4,8 +4,8 @@
  * Columns: `key bytea PRIMARY KEY` (the id, see `encodeId`), `embedding vector(d)` (collections with
  * dimensions), `sparse sparsevec` + `sparse_indices integer[]` (collections with sparse vectors; the
  * index array keeps zero weights, which sparsevec drops, and has a GIN index for the "shares an
- * index" test), `payload jsonb` and `payload_exact text` (the exact JSON, only when jsonb would turn
- * a `-0` into `0`).
+ * index" test) and `payload jsonb`. Tables created before kumiki normalised `-0` at the Store boundary
+ * also have a `payload_exact text` column, which is no longer written or read.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
@@ -15,9 +15,7 @@ import { checkRecordVectors } from '../shared.js';
 import {
   decodeId,
   encodeId,
-  exactJson,
   indicesText,
-  inspectPayload,
   parseSparse,
   parseVector,
   SPARSE_DIMENSIONS,
@@ -48,8 +46,6 @@ export type RecordRow = {
   key: Buffer;
   /** Parsed by pg. */
   payload: JsonObject;
-  /** The exact JSON text, kept only for payloads with a negative zero. */
-  payload_exact: string | null;
   embedding?: string | null;
   sparse?: string | null;
   sparse_indices?: number[] | null;
@@ -64,7 +60,6 @@ export type Row = {
   sparse: string | null;
   indices: string | null;
   payload: string;
-  exact: string | null;
 };
 
 export const CATALOG_COLUMNS =
@@ -97,7 +92,7 @@ export function createTableSql(
   const columns = ['key bytea PRIMARY KEY'];
   if (meta.dimensions !== null) columns.push(`embedding vector(${meta.dimensions}) NOT NULL`);
   if (meta.sparse) columns.push(`sparse sparsevec(${SPARSE_DIMENSIONS})`, 'sparse_indices integer[]');
-  columns.push('payload jsonb NOT NULL', 'payload_exact text');
+  columns.push('payload jsonb NOT NULL');
   const statements = [`CREATE TABLE ${qualifiedTable} (${columns.join(', ')})`];
   if (meta.sparse) statements.push(`CREATE INDEX ON ${qualifiedTable} USING gin (sparse_indices)`);
   if (meta.search_index === 'hnsw' && typeof index === 'object') {
@@ -128,11 +123,6 @@ export function prepareRows(meta: CatalogRow, records: readonly VectorRecord[]):
         );
       }
     }
-    const payload = record.payload ?? {};
-    const inspected = inspectPayload(payload);
-    if (inspected.problem !== undefined) {
-      throw problem('.payload', `${where}: ${inspected.problem}, which Postgres jsonb cannot store`);
-    }
     const key = encodeId(record.id);
     const hex = key.toString('hex');
     rows.delete(hex);
@@ -142,8 +132,7 @@ export function prepareRows(meta: CatalogRow, records: readonly VectorRecord[]):
       embedding: record.vector === undefined ? null : vectorText(record.vector),
       sparse: sparse === undefined ? null : sparseText(sparse),
       indices: sparse === undefined ? null : indicesText(sparse.indices),
-      payload: JSON.stringify(payload),
-      exact: inspected.negativeZero ? exactJson(payload) : null,
+      payload: JSON.stringify(record.payload ?? {}),
     });
   });
   return [...rows.values()];
@@ -155,15 +144,14 @@ export const rowBytes = (row: Row): number =>
   (row.embedding?.length ?? 0) +
   (row.sparse?.length ?? 0) +
   (row.indices?.length ?? 0) +
-  Buffer.byteLength(row.payload) +
-  (row.exact === null ? 0 : Buffer.byteLength(row.exact));
+  Buffer.byteLength(row.payload);
 
 /** One INSERT … ON CONFLICT for a whole batch: one array parameter per column, unnested. */
 export function insertSql(meta: CatalogRow, qualifiedTable: string): string {
   const columns: [string, string][] = [['key', 'bytea']];
   if (meta.dimensions !== null) columns.push(['embedding', 'vector']);
   if (meta.sparse) columns.push(['sparse', 'sparsevec'], ['sparse_indices', 'text']);
-  columns.push(['payload', 'jsonb'], ['payload_exact', 'text']);
+  columns.push(['payload', 'jsonb']);
   const names = columns.map(([name]) => name);
   const selected = names.map((name) => (name === 'sparse_indices' ? 'u.sparse_indices::integer[]' : `u.${name}`));
   return `INSERT INTO ${qualifiedTable} (${names.join(', ')})
@@ -185,10 +173,7 @@ export function insertValues(meta: CatalogRow, batch: readonly Row[]): unknown[]
       column((row) => row.sparse),
       column((row) => row.indices),
     );
-  values.push(
-    column((row) => row.payload),
-    column((row) => row.exact),
-  );
+  values.push(column((row) => row.payload));
   return values;
 }
 
@@ -196,15 +181,14 @@ export function insertValues(meta: CatalogRow, batch: readonly Row[]): unknown[]
 export function selectColumns(meta: CatalogRow, includeVectors: boolean): string {
   // Plain columns: a top-k sort computes its select list for every candidate row, so nothing is
   // converted here (pg reads vectors and sparsevecs as text anyway).
-  const columns = ['key', 'payload', 'payload_exact'];
+  const columns = ['key', 'payload'];
   if (includeVectors && meta.dimensions !== null) columns.push('embedding');
   if (includeVectors && meta.sparse) columns.push('sparse', 'sparse_indices');
   return columns.join(', ');
 }
 
 export function toRecord(row: RecordRow): StoredRecord {
-  const payload = row.payload_exact === null ? row.payload : (JSON.parse(row.payload_exact) as JsonObject);
-  const record: StoredRecord = { id: decodeId(row.key), payload };
+  const record: StoredRecord = { id: decodeId(row.key), payload: row.payload };
   if (typeof row.embedding === 'string') record.vector = parseVector(row.embedding);
   if (typeof row.sparse === 'string' && row.sparse_indices) {
     record.sparseVector = parseSparse(row.sparse_indices, row.sparse);
