@@ -11,6 +11,7 @@ export {
   principalFromClaims,
 } from './auth/policy.js';
 export {
+  MAX_SCOPED_ID_BYTES,
   type ScopeCacheOptions,
   type ScopeStoreOptions,
   scopeCache,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createPolicy, principalFromClaims } from '../src/auth/policy.js';
-import { scopeCache, scopeStore, tenantIdSpace } from '../src/auth/scoped.js';
+import { MAX_SCOPED_ID_BYTES, scopeCache, scopeStore, tenantIdSpace } from '../src/auth/scoped.js';
 import { createKeyvCache } from '../src/caches/keyv/index.js';
 import type { Principal } from '../src/core/auth.js';
 import {
@@ -49,6 +49,7 @@ describe('storeConformance on a scoped memory store', () => {
     name: 'scoped memory store',
     largeBatch: 1_000,
     numRuns: 30,
+    maxIdBytes: MAX_SCOPED_ID_BYTES,
   });
 });
 

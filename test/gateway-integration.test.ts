@@ -22,7 +22,7 @@ describe('real OpenID provider → real token → openai client → gateway', ()
     provider = await startOidcProvider();
     const verifier = createTokenVerifier({ issuer: provider.issuer, audience: provider.audience });
     const store = createMemoryStore();
-    await store.createCollection({ name: 'handbook', dimensions: 64 });
+    await store.createCollection({ name: 'handbook', dimensions: 64, embeddingSpace: await embedder.space() });
     const docs = [
       { tenant: 'acme', text: 'acme holiday policy: twenty days' },
       { tenant: 'globex', text: 'globex holiday policy: thirty days' },

@@ -18,6 +18,7 @@ test('the root entry runs in a bare context with only web-standard globals (edge
     const globals = {
       WebAssembly: (globalThis as Record<string, unknown>).WebAssembly,
       TextEncoder,
+      crypto,
       TextDecoder,
       atob,
       structuredClone,

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import type { AccessAction, Authorizer, Principal } from '../core/auth.js';
 import type { Cache, CacheValue } from '../core/cache.js';
-import { ConflictError, ForbiddenError, PartialWriteError } from '../core/errors.js';
+import { ConflictError, ForbiddenError, InvalidArgumentError, PartialWriteError } from '../core/errors.js';
+import { MAX_ID_BYTES, utf8Length } from '../core/json.js';
 import { sha256 } from '../core/sha256.js';
 import type { CollectionInfo, Store } from '../core/store.js';
 import {
@@ -83,6 +84,9 @@ const INTEGER_DIGITS = 14;
 const INTEGER_OFFSET = 2n ** 53n;
 const INTEGER_BODY = /^[0-9a-f]{14}$/;
 
+/** The longest string id a scoped store accepts: the stores' limit less the tenant key and tag. */
+export const MAX_SCOPED_ID_BYTES = MAX_ID_BYTES - KEY_LENGTH - 1;
+
 /** Where one tenant's records live in the store under a scoped view. */
 export type TenantIdSpace = {
   /** The id a record the tenant calls `id` has in the underlying store. */
@@ -109,6 +113,18 @@ export function tenantIdSpace(tenant: string): TenantIdSpace {
   return {
     toStored: (id) => {
       const checkedId = parseArgument(recordIdSchema, id, 'id');
+      if (typeof checkedId === 'string' && utf8Length(checkedId) > MAX_SCOPED_ID_BYTES) {
+        throw new InvalidArgumentError({
+          argument: 'id',
+          component: COMPONENT,
+          issues: [
+            {
+              path: '',
+              message: `string ids of a scoped store are limited to ${MAX_SCOPED_ID_BYTES} UTF-8 bytes (the store's ${MAX_ID_BYTES} less the ${KEY_LENGTH + 1} of the tenant's id space), got ${utf8Length(checkedId)}; use a hash of a longer key`,
+            },
+          ],
+        });
+      }
       return typeof checkedId === 'number'
         ? `${key}i${(BigInt(checkedId) + INTEGER_OFFSET).toString(16).padStart(INTEGER_DIGITS, '0')}`
         : `${key}s${checkedId}`;

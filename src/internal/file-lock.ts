@@ -2,8 +2,9 @@
  * A writer lock on a data file, shared by the file-backed parts (ledger journal, memory-store
  * snapshot, local catalog). Node only.
  *
- * The lock is a file `<path>.lock` created exclusively (`O_EXCL`) and holding its holder's pid, host,
- * start time and a per-process token. While held, its modification time is refreshed every few
+ * The lock is a file `<path>.lock` holding its holder's pid, host, start time and a per-process
+ * token, written to a temporary file and hard-linked into place (which fails when a lock exists), so
+ * no process ever sees a half-written lock. While held, its modification time is refreshed every few
  * seconds. A lock is taken over when its holder is gone: on the same host, when no process has its
  * pid (or the pid belongs to a process that is not the one that took it); on another host, when the
  * file has not been refreshed for `staleMs`. Taking over renames the dead lock away first, so two
@@ -12,12 +13,14 @@
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { LockedError, type LockHolder, throwIfAborted, UnavailableError } from '../core/errors.js';
-import { openCreatingFolder, processExists } from './atomic-file.js';
+import { openCreatingFolder, processExists, removeLeftovers } from './atomic-file.js';
 
 /** Identifies this process among processes that happen to reuse its pid. */
 const PROCESS_TOKEN = randomBytes(8).toString('hex');
 const HOST = hostname();
+let counter = 0;
 
 type StoredHolder = LockHolder & { token: string; lock: string };
 
@@ -66,21 +69,23 @@ export function createFileLock(target: string, options: FileLockOptions): FileLo
       token: PROCESS_TOKEN,
       lock: randomBytes(8).toString('hex'),
     };
-    let handle: Awaited<ReturnType<typeof openCreatingFolder>>;
+    // Written whole to a temporary file, then linked into place: the link fails if a lock exists, and
+    // a lock file is never seen half written (a writer killed in between leaves only the temporary file).
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${counter++}.tmp`);
     try {
-      handle = await openCreatingFolder(path, 'wx');
+      const handle = await openCreatingFolder(temporary, 'w');
+      try {
+        await handle.writeFile(JSON.stringify(holder));
+      } finally {
+        await handle.close();
+      }
+      await link(temporary, path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw failure('create', error);
+    } finally {
+      await unlink(temporary).catch(() => undefined);
     }
-    try {
-      await handle.writeFile(JSON.stringify(holder));
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw failure('write', error);
-    }
-    await handle.close();
     mine = holder;
     lost = undefined;
     heartbeat = setInterval(() => void refresh(), heartbeatMs);
@@ -144,6 +149,7 @@ export function createFileLock(target: string, options: FileLockOptions): FileLo
       const timeoutMs = acquireOptions.timeoutMs ?? 0;
       const started = Date.now();
       let delay = 10;
+      await removeLeftovers(path);
       for (;;) {
         throwIfAborted(acquireOptions.abortSignal, `lock ${path}`);
         if (await tryCreate()) return;

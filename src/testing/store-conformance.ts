@@ -34,6 +34,8 @@ export type StoreConformanceOptions = {
   timeoutMs?: number;
   /** Seed for fast-check, to replay a failure. */
   seed?: number;
+  /** The longest string id the store accepts, in UTF-8 bytes; default `MAX_ID_BYTES` (less for wrappers that prefix ids). */
+  maxIdBytes?: number;
 };
 
 type StoreFactory = () => Store | Promise<Store>;
@@ -47,6 +49,7 @@ const optionsSchema = z
       .optional(),
     largeBatch: z.number().int().min(1).optional(),
     numRuns: z.number().int().min(1).optional(),
+    maxIdBytes: z.number().int().min(16).max(MAX_ID_BYTES).optional(),
     timeoutMs: z.number().int().positive().optional(),
     seed: z.number().int().optional(),
   })
@@ -198,6 +201,7 @@ export function storeConformance(
   const prefix = options.name ?? 'store conformance';
   const timeout = options.timeoutMs ?? 60_000;
   const numRuns = options.numRuns ?? 100;
+  const maxIdBytes = options.maxIdBytes ?? MAX_ID_BYTES;
   const t = (name: string, fn: (store: Store) => Promise<void>) =>
     test(`${prefix}: ${name}`, () => withStore(factory, fn), timeout);
   const metricsOf = (store: Store) => options.metrics ?? store.capabilities.metrics;
@@ -549,33 +553,36 @@ export function storeConformance(
     deepEqual(Array.from(max?.vector ?? []), [FLOAT32_MAX, -FLOAT32_MAX], 'the largest float32 round-trips');
   });
 
-  t(`string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes in every method`, async (store) => {
+  t(`string ids are limited to ${maxIdBytes} UTF-8 bytes in every method`, async (store) => {
     const name = uniqueName('ids');
     await store.createCollection({ name, dimensions: 2 });
     const random = seededRandom(11);
-    const ascii = Array.from({ length: MAX_ID_BYTES }, () => String.fromCharCode(33 + Math.floor(random() * 94))).join(
+    const ascii = Array.from({ length: maxIdBytes }, () => String.fromCharCode(33 + Math.floor(random() * 94))).join(
       '',
     );
-    const ids = [ascii, 'é'.repeat(MAX_ID_BYTES / 2), '🙂'.repeat(MAX_ID_BYTES / 4), `${'あ'.repeat(341)}x`];
+    /** `unit` repeated, padded with ASCII to exactly the limit. */
+    const exactly = (unit: string, bytes: number) =>
+      `${unit.repeat(Math.floor(maxIdBytes / bytes))}${'x'.repeat(maxIdBytes % bytes)}`;
+    const ids = [ascii, exactly('é', 2), exactly('🙂', 4), exactly('あ', 3)];
     await store.upsert({ collection: name, records: ids.map((id, i) => ({ id, vector: [1, i], payload: { i } })) });
     const got = await store.get({ collection: name, ids });
     deepEqual(
       got.map((record) => record.id),
       ids,
-      `ids of exactly ${MAX_ID_BYTES} UTF-8 bytes round-trip`,
+      `ids of exactly ${maxIdBytes} UTF-8 bytes round-trip`,
     );
     deepEqual(
       (await store.scroll({ collection: name, limit: 10 })).records.map((record) => record.id),
       sortIds(ids),
       'scroll over the longest ids',
     );
-    for (const id of [`${ascii}x`, `${'é'.repeat(MAX_ID_BYTES / 2)}x`, `${'🙂'.repeat(MAX_ID_BYTES / 4)}é`]) {
+    for (const id of [`${ascii}x`, `${exactly('é', 2)}x`, `${exactly('🙂', 4)}é`]) {
       const error = await rejectsWith(
         () => store.upsert({ collection: name, records: [{ id, vector: [1, 0] }] }),
         'InvalidArgumentError',
-        `an id of ${id.length} UTF-16 units over ${MAX_ID_BYTES} UTF-8 bytes`,
+        `an id of ${id.length} UTF-16 units over ${maxIdBytes} UTF-8 bytes`,
       );
-      check(error.message.includes(String(MAX_ID_BYTES)), `the message names the limit: ${error.message}`);
+      check(error.message.includes(String(maxIdBytes)), `the message names the limit: ${error.message}`);
       await rejectsWith(
         () => store.get({ collection: name, ids: [id] }),
         'InvalidArgumentError',
