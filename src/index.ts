@@ -91,6 +91,7 @@ export {
   UnauthorizedError,
   UnavailableError,
   UnsupportedFilterError,
+  UnsupportedServerError,
 } from './core/errors.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
 export {
