@@ -235,23 +235,27 @@ function readRecord(row: Record<string, unknown>, includeVectors: boolean): Stor
   return record;
 }
 
-/** Approximate request bytes of a row: key, vectors and JSON, plus per-field framing. */
-function rowBytes(row: Row): number {
+/** Approximate request bytes of a row: key, vectors and its JSON bytes, plus per-field framing. */
+function rowBytes(row: Row, jsonBytes: number): number {
   return (
     utf8Length(row[FIELDS.pk]) +
     (row[FIELDS.dense]?.length ?? 0) * 4 +
     (row[FIELDS.sparse]?.indices.length ?? 0) * 8 +
-    utf8Length(JSON.stringify(row[FIELDS.payload])) +
-    utf8Length(JSON.stringify(row[FIELDS.terms])) +
+    jsonBytes +
     64
   );
 }
 
-/** Refuses a row whose `payload` or `terms` JSON is longer than Milvus accepts, naming the record. */
-function checkJsonSizes(row: Row, where: string, index: number): void {
+/**
+ * Refuses a row whose `payload` or `terms` JSON is longer than Milvus accepts, naming the record;
+ * returns the bytes of both.
+ */
+function checkJsonSizes(row: Row, where: string, index: number): number {
+  let total = 0;
   for (const field of [FIELDS.payload, FIELDS.terms] as const) {
     // The SDK sends a JSON field as the UTF-8 bytes of JSON.stringify (as here).
     const bytes = utf8Length(JSON.stringify(row[field]));
+    total += bytes;
     if (bytes <= MAX_JSON_BYTES) continue;
     const what =
       field === FIELDS.payload
@@ -267,6 +271,7 @@ function checkJsonSizes(row: Row, where: string, index: number): void {
       ],
     });
   }
+  return total;
 }
 
 /** The position of the first sparse value below `MIN_SPARSE_VALUE` (zero, negative, tiny), if any. */
@@ -755,14 +760,20 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       checkRecords(described, records);
       // Within a batch the last duplicate wins; Milvus may reject duplicate keys in one request.
       const latest = new Map<string, Row>();
+      const jsonBytes = new Map<Row, number>();
       records.forEach((record, index) => {
         const row = toRow(described.meta, record);
-        checkJsonSizes(row, `record ${index} (id ${JSON.stringify(record.id)})`, index);
+        jsonBytes.set(row, checkJsonSizes(row, `record ${index} (id ${JSON.stringify(record.id)})`, index));
         latest.delete(row.pk);
         latest.set(row.pk, row);
       });
       const rows = [...latest.values()];
-      const batches = splitBatches(rows, limits, rowBytes, (row) => `record ${JSON.stringify(decodeId(row.pk))}`);
+      const batches = splitBatches(
+        rows,
+        limits,
+        (row) => rowBytes(row, jsonBytes.get(row) ?? 0),
+        (row) => `record ${JSON.stringify(decodeId(row.pk))}`,
+      );
       throwIfAborted(abortSignal, 'upsert');
       await writeBatches({
         collection,

@@ -573,6 +573,8 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         ).catch(() => undefined);
         throw error;
       }
+      // A description read while the indexes were being made would lack the integer ones.
+      cache.delete(config.name);
       return {
         name: config.name,
         dimensions: config.dimensions,
