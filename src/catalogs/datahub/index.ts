@@ -103,7 +103,7 @@ const COMPONENT = 'datahub';
  * and ML models among a run's inputs (datahub PR #12860, 2025), `DataProcessInstance.properties` in
  * GraphQL, `ingestProposalBatch`.
  */
-export const DATAHUB_MINIMUM_VERSION: Release = [1, 1, 0];
+const DATAHUB_MINIMUM_VERSION: Release = [1, 1, 0];
 
 /** One RFC 2396 URI character (`java.net.URI`'s grammar, ASCII only): unreserved, reserved or `%XX`. */
 const URIC = "(?:[A-Za-z0-9\\-_.!~*'();/?:@&=+$,]|%[0-9A-Fa-f]{2})";
@@ -672,7 +672,7 @@ function serverMessage(text: string): string {
  * `bytes` string as one byte, refusing anything above U+00FF, and GMS decodes those bytes as UTF-8:
  * raw Unicode would be refused (above U+00FF) or turned into U+FFFD (U+0080 to U+00FF).
  */
-export function restliBytes(value: unknown): string {
+function restliBytes(value: unknown): string {
   return JSON.stringify(value).replace(
     /[\u0080-\uffff]/g,
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,

@@ -89,15 +89,15 @@ const ID_CHUNK = 1000;
 const STRONG = 0 as ConsistencyLevelEnum;
 const METRIC_TYPES: Record<Metric, string> = { cosine: 'COSINE', dot: 'IP', euclidean: 'L2' };
 /** Expression template values (`exprValues`) arrived in Milvus 2.5. */
-export const MILVUS_MINIMUM_VERSION: Release = [2, 5, 0];
+const MILVUS_MINIMUM_VERSION: Release = [2, 5, 0];
 /** Milvus refuses a JSON field value longer than this many bytes (`common.JSONMaxLength`, default 64 KiB). */
-export const MAX_JSON_BYTES = 65_536;
+const MAX_JSON_BYTES = 65_536;
 /**
  * The smallest sparse value kumiki sends. Milvus leaves out of a sparse search every record whose
  * float32 score is not positive; with values of at least 1e-18 every product, and so every score of a
  * record sharing an index with the query, is a positive normal float32 (1e-36 > 2^-126).
  */
-export const MIN_SPARSE_VALUE = 1e-18;
+const MIN_SPARSE_VALUE = 1e-18;
 
 const optionsSchema = z
   .object({

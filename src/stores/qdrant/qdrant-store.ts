@@ -96,7 +96,7 @@ const DENSE_ORIGINAL = 'dense_original';
 const SPARSE = 'sparse';
 const DEFAULT_URL = 'http://localhost:6333';
 /** Collection `metadata` arrived in Qdrant 1.16; the adapter is built and checked against 1.18. */
-export const QDRANT_MINIMUM_VERSION: Release = [1, 16, 0];
+const QDRANT_MINIMUM_VERSION: Release = [1, 16, 0];
 
 const DISTANCE: Record<Metric, 'Cosine' | 'Dot' | 'Euclid'> = { cosine: 'Cosine', dot: 'Dot', euclidean: 'Euclid' };
 
