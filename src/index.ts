@@ -101,6 +101,7 @@ export {
   UnauthorizedError,
   UnavailableError,
   UnsupportedFilterError,
+  UnsupportedServerError,
 } from './core/errors.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
 export { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from './core/json.js';

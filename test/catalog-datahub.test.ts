@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ENTITIES_QUERY, GRAPHQL_DOCUMENTS, SEARCH_QUERY, searchVariables } from '../src/catalogs/datahub/graphql.js';
 import { createDataHubCatalog } from '../src/catalogs/datahub/index.js';
-import { escapeUrnPart } from '../src/catalogs/datahub/urn.js';
+import { escapeUrnPart, urlEncodedLength } from '../src/catalogs/datahub/urn.js';
 import type { IngestionRun } from '../src/core/catalog.js';
 import {
   ForbiddenError,
@@ -8,10 +9,11 @@ import {
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
+  UnsupportedServerError,
 } from '../src/core/errors.js';
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
-import { validateProposal } from './helpers/datahub-aspects.js';
-import { type DataHubGms, startDataHubGms } from './helpers/datahub-gms.js';
+import { javaUriParses, validateProposal } from './helpers/datahub-aspects.js';
+import { type DataHubGms, graphqlProblems, startDataHubGms } from './helpers/datahub-gms.js';
 
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.secret-token-value';
 let gms: DataHubGms;
@@ -30,6 +32,8 @@ describe('DataHub catalog against the GMS emulator', () => {
 
   test('every proposal the conformance suite emitted validated against the encoded aspect schemas', () => {
     expect(gms.rejected).toEqual([]);
+    // None was dropped by GMS's URN validation (which answers 200 all the same).
+    expect(gms.skipped).toEqual([]);
     expect(gms.accepted.length).toBeGreaterThan(100);
     const kinds = new Set(gms.accepted.map((p) => `${p.entityType}/${p.aspectName}`));
     expect([...kinds].sort()).toEqual([
@@ -46,7 +50,7 @@ describe('DataHub catalog against the GMS emulator', () => {
 });
 
 describe('DataHub catalog specifics', () => {
-  test('the emulator really validates: a malformed aspect is refused with 400 and translated', async () => {
+  test('the emulator really validates: a malformed aspect is refused with 422 and translated', async () => {
     const proposal = {
       entityType: 'dataset',
       entityUrn: urnOf('x'),
@@ -84,9 +88,72 @@ describe('DataHub catalog specifics', () => {
       headers: { Authorization: `Bearer ${TOKEN}`, 'X-RestLi-Protocol-Version': '2.0.0' },
       body: JSON.stringify({ proposals: [proposal], async: 'false' }),
     });
-    expect(response.status).toBe(400);
+    expect(response.status).toBe(422);
     expect(((await response.json()) as { message: string }).message).toContain('platformSchema');
     gms.rejected.length = 0;
+  });
+
+  test('the emulator behaves like GMS: bytes aspects, skip-and-200 for bad URNs, 422 for bad aspects', async () => {
+    const properties = (urn: string, value: unknown) => ({
+      entityType: 'dataset',
+      entityUrn: urn,
+      changeType: 'UPSERT',
+      aspectName: 'datasetProperties',
+      aspect: { value: typeof value === 'string' ? value : JSON.stringify(value), contentType: 'application/json' },
+    });
+    const ingest = (proposals: unknown[]) =>
+      fetch(`${gms.url}/aspects?action=ingestProposalBatch`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'X-RestLi-Protocol-Version': '2.0.0' },
+        body: JSON.stringify({ proposals, async: 'false' }),
+      });
+    // A character above U+00FF cannot be a Rest.li byte: the request fails.
+    expect((await ingest([properties(urnOf('bytes'), { description: '漢字' })])).status).toBe(400);
+    // U+0080–U+00FF are single bytes, decoded as UTF-8: not "naïve" but U+FFFD.
+    expect((await ingest([properties(urnOf('latin'), { description: 'naïve' })])).status).toBe(200);
+    expect(gms.aspect(urnOf('latin'), 'datasetProperties')).toEqual({ description: 'na\ufffdve' });
+    // Escaped JSON is ASCII and decodes exactly.
+    expect((await ingest([properties(urnOf('escaped'), '{"description":"na\\u00efve \\u6f22"}')])).status).toBe(200);
+    expect(gms.aspect(urnOf('escaped'), 'datasetProperties')).toEqual({ description: 'naïve 漢' });
+    // A URN over 512 bytes once URL-encoded (here 300 characters, 900 bytes) is skipped with a 200.
+    const long = urnOf('漢'.repeat(60));
+    expect(long.length).toBeLessThan(512);
+    const okay = await ingest([properties(long, { name: 'x' }), properties(urnOf('kept'), { name: 'kept' })]);
+    expect(okay.status).toBe(200);
+    expect(gms.aspect(long, 'datasetProperties')).toBeUndefined();
+    expect(gms.aspect(urnOf('kept'), 'datasetProperties')).toEqual({ name: 'kept' });
+    expect(gms.skipped.splice(0)).toEqual([expect.stringContaining('longer than 512 bytes (when URL encoded)')]);
+    // Duplicated field paths and a uri java.net.URI refuses fail the whole request with 422.
+    expect((await ingest([properties(urnOf('uri'), { uri: 'http://x/a[1]' })])).status).toBe(422);
+    expect(gms.aspect(urnOf('uri'), 'datasetProperties')).toBeUndefined();
+    for (const [text, parses] of [
+      ['file:///docs/a.md', true],
+      ['https://x.org/a?b=c#d', true],
+      ['mailto:a@b', true],
+      ['http://', false],
+      ['a:#x', false],
+      ['x:%zz', false],
+      ['http://x/a[1]', false],
+      ['http://x/a#b#c', false],
+    ] as const) {
+      expect(javaUriParses(text), text).toBe(parses);
+    }
+    gms.rejected.length = 0;
+  });
+
+  test("every GraphQL document the adapter can send validates, with its variables, against DataHub's schema", () => {
+    expect(GRAPHQL_DOCUMENTS).toEqual([ENTITIES_QUERY, SEARCH_QUERY]);
+    expect(graphqlProblems(ENTITIES_QUERY, { urns: [urnOf('a'), 'urn:li:dataProcessInstance:r'] })).toEqual([]);
+    for (const kind of [undefined, 'source', 'collection', 'model'] as const) {
+      for (const text of ['', 'docs', '*']) {
+        expect(graphqlProblems(SEARCH_QUERY, searchVariables(text, kind, 20)), `${kind} ${text}`).toEqual([]);
+      }
+    }
+    // The check has teeth: the enum spells ML models MLMODEL.
+    expect(graphqlProblems(SEARCH_QUERY, { input: { types: ['ML_MODEL'], query: 'x' } }).join()).toContain(
+      'Value "ML_MODEL" does not exist in "EntityType" enum',
+    );
+    expect(graphqlProblems('query { entities(urns: ["x"]) { nope } }').join()).toContain('Cannot query field "nope"');
   });
 
   test('the mapping: collection with fields, model, run with model input, lineage', async () => {
@@ -137,8 +204,19 @@ describe('DataHub catalog specifics', () => {
     const mlProps = gms.aspect(modelUrn, 'mlModelProperties') as { customProperties: Record<string, string> };
     expect(mlProps.customProperties['property.modelId']).toBe('Xenova/all-MiniLM-L6-v2');
     const runUrn = 'urn:li:dataProcessInstance:run-mapping';
-    expect(gms.aspect(runUrn, 'dataProcessInstanceInput')).toEqual({ inputs: [urnOf(source.name), modelUrn] });
-    expect(gms.aspect(runUrn, 'dataProcessInstanceOutput')).toEqual({ outputs: [collectionUrn] });
+    // Lineage in DataHub's graph comes from the edges; `inputs`/`outputs` are required but are not lineage.
+    const created = { time: Date.parse(run.startedAt), actor: 'urn:li:corpuser:kumiki' };
+    expect(gms.aspect(runUrn, 'dataProcessInstanceInput')).toEqual({
+      inputs: [urnOf(source.name), modelUrn],
+      inputEdges: [
+        { destinationUrn: urnOf(source.name), created },
+        { destinationUrn: modelUrn, created },
+      ],
+    });
+    expect(gms.aspect(runUrn, 'dataProcessInstanceOutput')).toEqual({
+      outputs: [collectionUrn],
+      outputEdges: [{ destinationUrn: collectionUrn, created }],
+    });
     expect(gms.aspect(runUrn, 'dataProcessInstanceRunEvent')).toEqual({
       timestampMillis: Date.parse('2026-01-01T00:00:02Z'),
       status: 'COMPLETE',
@@ -170,6 +248,7 @@ describe('DataHub catalog specifics', () => {
 
   test('429 and 500 are retried, then the write lands', async () => {
     const catalog = open({ retries: 3 });
+    await catalog.getRun('warm-up'); // reads the server version first
     const ref = { kind: 'source', name: 'file:///retry.md' } as const;
     const before = gms.requests.length;
     gms.inject({ status: 429, times: 1, retryAfter: '0' });
@@ -254,10 +333,126 @@ describe('DataHub catalog specifics', () => {
     expect(() => createDataHubCatalog({ url: gms.url, token: '' })).toThrow(InvalidArgumentError);
     const catalog = open();
     await expect(catalog.registerDataset({ kind: 'source', name: `file:///${'x'.repeat(600)}` })).rejects.toThrow(
-      /512-character limit/,
+      /over DataHub's 512-byte limit/,
     );
     await expect(catalog.registerDataset({ kind: 'source', name: 'file:///a\nb' })).rejects.toThrow(
       /control characters/,
     );
+  });
+});
+
+describe('DataHub as its source defines it', () => {
+  test('non-ASCII text travels as \\u escapes in the bytes aspect and round-trips exactly', async () => {
+    const catalog = open();
+    const text = 'naïve — “quotes” 漢字 🙂 ü';
+    const ref = { kind: 'collection', name: `memory/unicode-${text}` } as const;
+    const before = gms.requests.length;
+    await catalog.registerDataset({ ...ref, description: text, properties: { note: text } });
+    expect(await catalog.getDataset(ref)).toEqual({ ...ref, description: text, properties: { note: text } });
+    const sent = gms.requests
+      .slice(before)
+      .flatMap((request) => (request.body as { proposals?: { aspect: { value: string } }[] } | null)?.proposals ?? []);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const proposal of sent) expect(proposal.aspect.value).toMatch(/^[\x20-\x7e]*$/);
+    expect(gms.aspect(urnOf(ref.name), 'datasetProperties')).toMatchObject({ description: text });
+  });
+
+  test('search by kind model asks for MLMODEL and finds the model', async () => {
+    const catalog = open();
+    const model = { kind: 'model', name: 'kmf1:searchable-model' } as const;
+    await catalog.registerDataset({ ...model, description: 'searchable embedding model' });
+    expect(await catalog.searchDatasets?.('searchable embedding', { kind: 'model' })).toEqual([
+      { ...model, description: 'searchable embedding model' },
+    ]);
+    expect(await catalog.searchDatasets?.('searchable embedding')).toContainEqual({
+      ...model,
+      description: 'searchable embedding model',
+    });
+  });
+
+  test('URNs are measured as DataHub measures them: 512 bytes once URL-encoded', async () => {
+    const catalog = open();
+    const before = gms.requests.filter((request) => request.path.startsWith('/aspects')).length;
+    // 60 CJK characters: 60 characters, 540 bytes URL-encoded.
+    const name = `memory/${'漢'.repeat(60)}`;
+    expect(urlEncodedLength(urnOf(name))).toBeGreaterThan(512);
+    await expect(catalog.registerDataset({ kind: 'collection', name })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringContaining('bytes once URL-encoded'),
+    });
+    expect(gms.requests.filter((request) => request.path.startsWith('/aspects')).length).toBe(before);
+    expect(urlEncodedLength('a b-c.*_~é')).toBe(8 + 3 + 6);
+    const fits = `memory/${'x'.repeat(400)}`;
+    await catalog.registerDataset({ kind: 'collection', name: fits });
+    expect(await catalog.getDataset({ kind: 'collection', name: fits })).toEqual({ kind: 'collection', name: fits });
+    expect(gms.skipped).toEqual([]);
+  });
+
+  test('run ids with spaces at either end are escaped, so GMS does not drop the run', async () => {
+    const catalog = open();
+    const output = { kind: 'collection', name: 'memory/whitespace-runs' } as const;
+    for (const id of [' leading', 'trailing ', '  both  ']) {
+      const run: IngestionRun = {
+        id,
+        status: 'succeeded',
+        startedAt: '2026-01-01T00:00:00Z',
+        finishedAt: '2026-01-01T00:00:01Z',
+        inputs: [],
+        output,
+      };
+      await catalog.recordRun(run);
+      expect(await catalog.getRun(id)).toEqual(run);
+    }
+    expect(gms.skipped).toEqual([]);
+  });
+
+  test('two fields of one name are refused before anything is sent (GMS answers 422)', async () => {
+    const catalog = open();
+    const before = gms.requests.filter((request) => request.path.startsWith('/aspects')).length;
+    await expect(
+      catalog.registerDataset({
+        kind: 'collection',
+        name: 'memory/duplicate-fields',
+        fields: [
+          { name: 'text', type: 'string' },
+          { name: 'text', type: 'integer' },
+        ],
+      }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError', message: expect.stringContaining('"text" appears twice') });
+    expect(gms.requests.filter((request) => request.path.startsWith('/aspects')).length).toBe(before);
+  });
+
+  test('a source name goes out as `uri` only when java.net.URI accepts it', async () => {
+    const catalog = open();
+    const names = ['https://example.org/a?b=c#d', 'http://example.org/a[1]', 'file:///docs/%zz.md', 'notes: draft'];
+    for (const name of names) await catalog.registerDataset({ kind: 'source', name });
+    const uris = names.map((name) => (gms.aspect(urnOf(name), 'datasetProperties') as { uri?: string }).uri);
+    expect(uris).toEqual(['https://example.org/a?b=c#d', undefined, undefined, undefined]);
+    expect(gms.rejected).toEqual([]);
+  });
+
+  test('the server version is read once (GET /config); DataHub older than 1.1 is an UnsupportedServerError', async () => {
+    const configReads = () => gms.requests.filter((request) => request.path === '/config').length;
+    const catalog = open();
+    const before = configReads();
+    await catalog.getRun('one');
+    await catalog.getRun('two');
+    expect(configReads() - before).toBe(1);
+    gms.version = 'v1.0.0';
+    try {
+      const error = await open()
+        .getRun('old')
+        .catch((e: unknown) => e);
+      expect(UnsupportedServerError.isInstance(error)).toBe(true);
+      expect(error).toMatchObject({ serverVersion: 'v1.0.0', minimumVersion: '1.1.0' });
+      expect((error as Error).message).toContain('DataHub 1.1.0 or later');
+      // DataHub Cloud numbers its releases on its own scale: not compared.
+      gms.serverEnv = 'cloud';
+      gms.version = 'v0.3.12';
+      expect(await open().getRun('cloud')).toBeUndefined();
+    } finally {
+      gms.version = 'v1.3.0';
+      gms.serverEnv = 'core';
+    }
   });
 });

@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { logger } from '@zilliz/milvus2-sdk-node';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
+import { UnsupportedServerError } from '../src/core/errors.js';
 import { sha256Hex } from '../src/core/sha256.js';
 import type { JsonObject, RecordId } from '../src/core/types.js';
 import type { Filter } from '../src/filter/ast.js';
 import { matchesFilter } from '../src/filter/evaluate.js';
-import { payloadTerms, translateFilter } from '../src/stores/milvus/filter.js';
+import { numberKey, payloadTerms, translateFilter } from '../src/stores/milvus/filter.js';
 import { createMilvusStore } from '../src/stores/milvus/index.js';
 import { decodeId, encodeId, fromOrderKey, orderKey } from '../src/stores/milvus/keys.js';
 import { FILTER_CASES, FILTER_PAYLOADS, storeConformance } from '../src/testing/index.js';
@@ -141,9 +142,9 @@ describe('filter translation', () => {
         `(${has(tok.value('tags', 'a'))} and ${has(tok.value('tags', 'b'))})`,
         {},
       ],
-      [{ op: 'gt', field: 'year', value: 2020 }, range('year', 'number', 'max', '>', '{v0}'), { v0: 2020 }],
-      [{ op: 'gte', field: 'year', value: 0.5 }, range('year', 'number', 'max', '>=', '{v0}'), { v0: 0.5 }],
-      [{ op: 'lt', field: 'year', value: -3 }, range('year', 'number', 'min', '<', '{v0}'), { v0: -3 }],
+      [{ op: 'gt', field: 'year', value: 2020 }, range('year', 'number', 'max', '>', '{v0}'), { v0: numberKey(2020) }],
+      [{ op: 'gte', field: 'year', value: 0.5 }, range('year', 'number', 'max', '>=', '{v0}'), { v0: numberKey(0.5) }],
+      [{ op: 'lt', field: 'year', value: -3 }, range('year', 'number', 'min', '<', '{v0}'), { v0: numberKey(-3) }],
       [{ op: 'lte', field: 'a.b', value: 'e' }, range('a.b', 'string', 'min', '<=', '{v0}'), { v0: 'e' }],
       [{ op: 'exists', field: 'meta.author' }, has(tok.exists('meta.author')), {}],
       [
@@ -156,7 +157,7 @@ describe('filter translation', () => {
           ],
         },
         `(${has(tok.exists('x'))} and ${range('n', 'number', 'max', '>', '{v0}')} and not (${range('n', 'number', 'min', '<', '{v1}')}))`,
-        { v0: 1, v1: 9 },
+        { v0: numberKey(1), v1: numberKey(9) },
       ],
     ];
     for (const [filter, expr, exprValues] of cases) {
@@ -168,12 +169,23 @@ describe('filter translation', () => {
     expect(translateFilter({ op: 'gt', field: 'k', value: 'a\uffff' }).exprValues).toEqual({ v0: orderKey('a\uffff') });
   });
 
-  test('integers beyond int64 are refused with UnsupportedFilterError naming the clause', () => {
-    const clause: Filter = { op: 'gt', field: 'n', value: 2 ** 64 };
-    expect(() => translateFilter(clause)).toThrow(
-      expect.objectContaining({ name: 'UnsupportedFilterError', backend: 'milvus', clause }),
+  test('number bounds travel as order keys: 16 hex digits whose byte order is numeric order, for every double', () => {
+    expect(numberKey(-0)).toBe(numberKey(0));
+    expect(numberKey(2 ** 60)).not.toBe(numberKey(2 ** 60 + 256));
+    expect(translateFilter({ op: 'gt', field: 'n', value: 2 ** 64 }).exprValues).toEqual({ v0: numberKey(2 ** 64) });
+    fc.assert(
+      fc.property(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        (a, b) => {
+          const [x, y] = [numberKey(a), numberKey(b)];
+          expect(x).toMatch(/^[0-9a-f]{16}$/);
+          // ASCII: string order is byte order.
+          expect(x < y ? -1 : x > y ? 1 : 0).toBe(a === b ? 0 : a < b ? -1 : 1);
+        },
+      ),
+      { numRuns: 2000 },
     );
-    expect(translateFilter({ op: 'gt', field: 'n', value: 2 ** 62 }).exprValues).toEqual({ v0: 2 ** 62 });
   });
 
   test('golden: the FILTER_CASES table', () => {
@@ -261,7 +273,11 @@ describe('filter translation', () => {
         expect(shape(expr)).toBe(shape(reference.expr));
         expect(Object.keys(exprValues)).toEqual(Object.keys(reference.exprValues));
         for (const [name, value] of Object.entries(exprValues)) {
-          if (typeof value === 'string') expect(HOSTILE.includes(fromOrderKey(value)) || value.length <= 12).toBe(true);
+          if (typeof value === 'string') {
+            expect(HOSTILE.includes(fromOrderKey(value)) || value.length <= 12 || /^[0-9a-f]{16}$/.test(value)).toBe(
+              true,
+            );
+          }
           expect(typeof value).toBe(typeof reference.exprValues[name]);
         }
         compileExpression(expr, exprValues);
@@ -521,13 +537,140 @@ describe('requests on the wire', () => {
     expect(fake.calls('AlterAlias').filter((call) => call.alias === alias)).toEqual([
       expect.objectContaining({ alias, collection_name: green }),
     ]);
+    expect(fake.aliases.get(alias)).toBe(green);
     await expect(s.createCollection({ name: alias, dimensions: 2 })).rejects.toMatchObject({ name: 'ConflictError' });
-    await expect(s.deleteCollection({ name: alias })).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(s.deleteCollection({ name: alias })).rejects.toMatchObject({
+      name: 'ConflictError',
+      message: expect.stringContaining(`is an alias of "${green}"`),
+    });
+    expect(fake.aliases.get(alias)).toBe(green);
     await expect(s.setAlias?.({ alias: blue, collection: green })).rejects.toMatchObject({ name: 'ConflictError' });
     expect(await s.deleteCollection({ name: green })).toBe(true);
     expect(fake.calls('DropAlias').some((call) => call.alias === alias)).toBe(true);
     expect(fake.aliases.has(alias)).toBe(false);
     await s.dispose();
+  });
+});
+
+describe('Milvus server behaviour the adapter relies on', () => {
+  test('DescribeCollection on an alias names the alias in collection_name: every alias path uses schema.name', async () => {
+    const s = store();
+    const [blue, green, alias, spare] = [unique('blue'), unique('green'), unique('alias'), unique('spare')];
+    await s.createCollection({ name: blue, dimensions: 2 });
+    await s.createCollection({ name: green, dimensions: 2 });
+    await s.setAlias?.({ alias, collection: blue });
+    const client = await s.client();
+    const described = await client.describeCollection({ collection_name: alias });
+    expect([described.collection_name, described.schema.name]).toEqual([alias, blue]);
+    // Switching an existing alias (a blue/green switch) works, reads go to the target.
+    await s.setAlias?.({ alias, collection: green });
+    expect((await s.openCollection({ name: alias })).name).toBe(green);
+    await s.upsert({ collection: alias, records: [{ id: 1, vector: [1, 0] }] });
+    expect(await s.count({ collection: green })).toBe(1);
+    expect(await s.listAliases?.()).toContainEqual({ alias, collection: green });
+    // An alias's name is not a collection's: no reopening the target, no dropping it.
+    await expect(s.createCollection({ name: alias, dimensions: 2, ifExists: 'open' })).rejects.toMatchObject({
+      name: 'ConflictError',
+    });
+    await expect(s.deleteCollection({ name: alias })).rejects.toMatchObject({ name: 'ConflictError' });
+    expect(fake.collections.has(green)).toBe(true);
+    await s.setAlias?.({ alias: spare, collection: green });
+    expect(await s.deleteAlias?.({ alias: spare })).toBe(true);
+    expect(await s.deleteAlias?.({ alias: spare })).toBe(false);
+    expect(await s.deleteAlias?.({ alias: green })).toBe(false);
+    expect(fake.aliases.get(alias)).toBe(green);
+    await s.dispose();
+  });
+
+  test('a payload whose JSON (or derived terms) exceeds 64 KiB is refused up front, naming the record', async () => {
+    const s = store({ maxBatchRecords: 1000 });
+    const name = unique('json');
+    await s.createCollection({ name, dimensions: 2 });
+    const before = fake.calls('Upsert').length;
+    // 1,600 distinct tags: about 15 KB of payload, about 66 KB of terms.
+    const tags = Array.from({ length: 1600 }, (_, i) => `tag${i}`);
+    const records = [
+      { id: 'ok', vector: [1, 0], payload: { tags: tags.slice(0, 100) } },
+      { id: 'many-tags', vector: [1, 0], payload: { tags } },
+    ];
+    await expect(s.upsert({ collection: name, records })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringContaining('record 1 (id "many-tags"): the filter terms derived from its payload take'),
+    });
+    await expect(
+      s.upsert({ collection: name, records: [{ id: 'big', vector: [1, 0], payload: { text: 'é'.repeat(40_000) } }] }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('its payload takes 80011 bytes of JSON') });
+    expect(fake.calls('Upsert').length).toBe(before);
+    expect(await s.count({ collection: name })).toBe(0);
+    // A payload just under the limit lands.
+    await s.upsert({
+      collection: name,
+      records: [{ id: 'fits', vector: [1, 0], payload: { text: 'x'.repeat(60_000) } }],
+    });
+    expect(await s.count({ collection: name })).toBe(1);
+    await s.dispose();
+  });
+
+  test('numbers beyond 2^53 filter exactly (Milvus reads JSON integers as int64 from their digits)', async () => {
+    const s = store();
+    const name = unique('big');
+    await s.createCollection({ name, dimensions: 2 });
+    const values = [2 ** 60, 2 ** 60 + 256, -(2 ** 60), 2 ** 70, 1.5];
+    await s.upsert({ collection: name, records: values.map((x, id) => ({ id, vector: [1, 0], payload: { x } })) });
+    const ids = async (filter: Filter) =>
+      (await s.scroll({ collection: name, filter })).records.map((record) => record.id).sort();
+    expect(await ids({ op: 'lte', field: 'x', value: 2 ** 60 })).toEqual([0, 2, 4]);
+    expect(await ids({ op: 'gte', field: 'x', value: 2 ** 60 })).toEqual([0, 1, 3]);
+    expect(await ids({ op: 'gt', field: 'x', value: 2 ** 60 })).toEqual([1, 3]);
+    expect(await ids({ op: 'lt', field: 'x', value: -(2 ** 60) })).toEqual([]);
+    expect(await ids({ op: 'gt', field: 'x', value: 2 ** 64 })).toEqual([3]);
+    await s.dispose();
+  });
+
+  test('sparse values must be positive: Milvus leaves out records whose sparse score is 0', async () => {
+    const s = store();
+    const name = unique('zero');
+    await s.createCollection({ name, dimensions: 2 });
+    const before = fake.calls('Upsert').length;
+    for (const values of [[0], [-1], [1e-30]]) {
+      await expect(
+        s.upsert({ collection: name, records: [{ id: 'z', vector: [1, 0], sparseVector: { indices: [3], values } }] }),
+      ).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+        message: expect.stringContaining('record 0 (id "z") has a sparse value below 1e-18'),
+      });
+    }
+    expect(fake.calls('Upsert').length).toBe(before);
+    await s.upsert({
+      collection: name,
+      records: [{ id: 'p', vector: [1, 0], sparseVector: { indices: [3], values: [1e-18] } }],
+    });
+    const hits = await s.search({ collection: name, sparseVector: { indices: [3], values: [1e-18] } });
+    expect(hits.map((hit) => hit.id)).toEqual(['p']);
+    await expect(s.search({ collection: name, sparseVector: { indices: [3], values: [0] } })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringContaining('the query has a sparse value below 1e-18'),
+    });
+    await s.dispose();
+  });
+
+  test('the server version is checked at first use: older than 2.5 is an UnsupportedServerError', async () => {
+    fake.version = 'v2.4.17';
+    try {
+      const error = await store()
+        .count({ collection: 'anything' })
+        .catch((e: unknown) => e);
+      expect(UnsupportedServerError.isInstance(error)).toBe(true);
+      expect(error).toMatchObject({ serverVersion: 'v2.4.17', minimumVersion: '2.5.0' });
+      expect((error as Error).message).toContain('Milvus 2.5.0 or later');
+    } finally {
+      fake.version = 'v2.6.0';
+    }
+    const s = store();
+    const before = fake.calls('GetVersion').length;
+    await s.listCollections();
+    await s.listCollections();
+    expect(fake.calls('GetVersion').length - before).toBe(1);
   });
 });
 

@@ -11,6 +11,7 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { reciprocalRankFusion } from '../src/compose/rrf.js';
+import { UnsupportedServerError } from '../src/core/errors.js';
 import type { Match } from '../src/core/types.js';
 import type { Filter } from '../src/filter/ast.js';
 import { toQdrantFilter } from '../src/stores/qdrant/filter.js';
@@ -449,7 +450,7 @@ describe('requests the adapter sends', () => {
     ).rejects.toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/"huge".*2048-byte/) });
   });
 
-  test('setAlias switches atomically: delete and create in one update_aliases request', async () => {
+  test('setAlias switches atomically: one create_alias, which Qdrant applies as an overwrite', async () => {
     const store = open();
     const [blue, green, alias] = [fresh('blue'), fresh('green'), fresh('alias')];
     await store.createCollection({ name: blue, dimensions: 2 });
@@ -459,12 +460,7 @@ describe('requests the adapter sends', () => {
     await store.setAlias({ alias, collection: green });
     const updates = requestsSince(start, 'update_aliases');
     expect(updates.map((request) => request.body)).toEqual([
-      {
-        actions: [
-          { delete_alias: { alias_name: alias } },
-          { create_alias: { alias_name: alias, collection_name: green } },
-        ],
-      },
+      { actions: [{ create_alias: { alias_name: alias, collection_name: green } }] },
     ]);
     expect((await store.openCollection({ name: alias })).name).toBe(green);
     await expect(store.createCollection({ name: alias, dimensions: 2 })).rejects.toMatchObject({
@@ -472,6 +468,22 @@ describe('requests the adapter sends', () => {
       message: expect.stringContaining('is an alias'),
     });
     await expect(store.deleteCollection({ name: alias })).rejects.toMatchObject({ name: 'ConflictError' });
+  });
+
+  test('a setAlias that fails (missing collection, or a collection name) leaves the live alias in place', async () => {
+    // Qdrant applies update_aliases actions one by one and keeps those applied before a failure, so
+    // a delete_alias + create_alias pair would lose the alias here.
+    const store = open();
+    const [blue, alias] = [fresh('blue'), fresh('alias')];
+    await store.createCollection({ name: blue, dimensions: 2 });
+    await store.setAlias({ alias, collection: blue });
+    await expect(store.setAlias({ alias, collection: fresh('missing') })).rejects.toMatchObject({
+      name: 'NotFoundError',
+    });
+    expect(emulator.aliases.get(alias)).toBe(blue);
+    expect((await store.openCollection({ name: alias })).name).toBe(blue);
+    await expect(store.setAlias({ alias: blue, collection: blue })).rejects.toMatchObject({ name: 'ConflictError' });
+    expect(await store.listAliases()).toContainEqual({ alias, collection: blue });
   });
 
   test('hybrid search: one query/batch request with both rankings cut at prefetch, fused here with RRF (k = 60)', async () => {
@@ -502,7 +514,7 @@ describe('requests the adapter sends', () => {
     const { searches } = (requests[0] as ContractRequest).body as { searches: Record<string, unknown>[] };
     expect(searches).toEqual([
       {
-        query: [1, 2],
+        query: [1 / Math.sqrt(5), 2 / Math.sqrt(5)],
         using: 'dense',
         limit: 5,
         with_payload: true,
@@ -585,6 +597,88 @@ describe('answers the adapter turns into kumiki results', () => {
     await plain.upsert({ collection: other, records: [{ id: 'v', vector: [0, 3, 4] }] });
     const [normalized] = await plain.get({ collection: other, ids: ['v'], includeVectors: true });
     expect(Array.from(normalized?.vector ?? [])).toEqual([0, Math.fround(0.6), Math.fround(0.8)]);
+  });
+
+  test('cosine vectors shorter than Qdrant normalizes (squared length below f32 epsilon) still score by angle', async () => {
+    // Qdrant leaves such vectors as they are and would score them by raw dot product; kumiki sends
+    // unit vectors (the exact copy keeps what was written).
+    const store = open();
+    const name = fresh('tiny');
+    await store.createCollection({ name, dimensions: 2 });
+    await store.upsert({
+      collection: name,
+      records: [
+        { id: 'tiny', vector: [1e-4, 0] },
+        { id: 'wide', vector: [0.6, 0.8] },
+      ],
+    });
+    const hits = await store.search({ collection: name, vector: [2e-5, 0], limit: 2 });
+    expect(hits.map((hit) => hit.id)).toEqual(['tiny', 'wide']);
+    expect(hits[0]?.score).toBeCloseTo(1, 6);
+    expect(hits[1]?.score).toBeCloseTo(0.6, 6);
+    const [stored] = await store.get({ collection: name, ids: ['tiny'], includeVectors: true });
+    expect(Array.from(stored?.vector ?? [])).toEqual([Math.fround(1e-4), 0]);
+  });
+
+  test('an integer payload index: fractional bounds become exact integer bounds, fractional values are refused', async () => {
+    // Qdrant answers ranges on an integer-indexed key from the index, casting each bound with `as
+    // i64` (gte 2019.5 would act as gte 2019) and holding only integers.
+    const store = open({ indexedFields: { year: 'integer' } });
+    const name = fresh('years');
+    await store.createCollection({ name, dimensions: 2 });
+    await store.upsert({
+      collection: name,
+      records: [-1, 0, 2019, 2020, 2021].map((year) => ({ id: year, vector: [1, 0], payload: { year } })),
+    });
+    const ids = async (filter: Filter) =>
+      (await store.scroll({ collection: name, filter })).records.map((record) => record.id);
+    expect(await ids({ op: 'gte', field: 'year', value: 2019.5 })).toEqual([2020, 2021]);
+    expect(await ids({ op: 'gt', field: 'year', value: 2019.5 })).toEqual([2020, 2021]);
+    expect(await ids({ op: 'lt', field: 'year', value: 2020.5 })).toEqual([-1, 0, 2019, 2020]);
+    expect(await ids({ op: 'lte', field: 'year', value: -0.5 })).toEqual([-1]);
+    expect(await ids({ op: 'gt', field: 'year', value: -0.5 })).toEqual([0, 2019, 2020, 2021]);
+    expect(await ids({ op: 'eq', field: 'year', value: 2019.5 })).toEqual([]);
+    expect(await store.count({ collection: name, filter: { op: 'gte', field: 'year', value: 2019.5 } })).toBe(2);
+    expect(
+      (await store.explain({ collection: name, filter: { op: 'gte', field: 'year', value: 2019.5 } })).native,
+    ).toEqual({ must: [{ key: 'data.year', range: { gte: 2020 } }] });
+    const before = server.requests.length;
+    await expect(
+      store.upsert({ collection: name, records: [{ id: 'x', vector: [1, 0], payload: { year: [2019, 2019.5] } }] }),
+    ).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringContaining("index the field as 'float'"),
+    });
+    await expect(
+      store.upsert({ collection: name, records: [{ id: 'y', vector: [1, 0], payload: { year: 2 ** 60 } }] }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    expect(requestsSince(before, 'upsert_points')).toEqual([]);
+    // Other index types and unindexed fields keep exact float bounds.
+    expect(toQdrantFilter({ op: 'gte', field: 'year', value: 2019.5 })).toEqual({
+      must: [{ key: 'data.year', range: { gte: 2019.5 } }],
+    });
+  });
+
+  test('the server version is read once per store; a server older than 1.16 is an UnsupportedServerError', async () => {
+    const store = open();
+    const name = fresh('version');
+    const start = server.requests.length;
+    await store.createCollection({ name, dimensions: 2 });
+    await store.count({ collection: name });
+    expect(requestsSince(start, 'root')).toHaveLength(1);
+    expect(server.requests[start]?.operationId).toBe('root');
+    emulator.version = '1.15.4';
+    try {
+      const error = await open()
+        .count({ collection: name })
+        .catch((e: unknown) => e);
+      expect(UnsupportedServerError.isInstance(error)).toBe(true);
+      expect(error).toMatchObject({ serverVersion: '1.15.4', minimumVersion: '1.16.0', isRetryable: false });
+      expect((error as Error).message).toContain('Qdrant 1.16.0 or later');
+      expect(requestsSince(start, 'count_points')).toHaveLength(1);
+    } finally {
+      emulator.version = '1.18.0';
+    }
   });
 
   test('explain returns the native filter and names the backend; collections of other tools are refused', async () => {
@@ -706,8 +800,9 @@ describe('errors', () => {
       name: 'UnavailableError',
       isRetryable: true,
       url: `http://127.0.0.1:${closed}`,
+      // The first request of a store reads the server's version.
       message: expect.stringContaining(
-        `Cannot reach Qdrant at http://127.0.0.1:${closed} for count in "anything": connect ECONNREFUSED`,
+        `Cannot reach Qdrant at http://127.0.0.1:${closed} for read the server version: connect ECONNREFUSED`,
       ),
     });
     const name = fresh('slow');

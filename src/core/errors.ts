@@ -303,6 +303,36 @@ export class RateLimitedError extends KumikiError {
   static override isInstance = isNamed<RateLimitedError>('RateLimitedError');
 }
 
+/**
+ * A server is older than the oldest version its adapter supports (or does not say which version it
+ * is in a form the adapter can read). Upgrade the server; retrying will fail again.
+ */
+export class UnsupportedServerError extends KumikiError {
+  /** The version the server reported, as it reported it. */
+  readonly serverVersion: string;
+  /** The oldest version the adapter supports. */
+  readonly minimumVersion: string;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      server: string;
+      url: string;
+      serverVersion: string;
+      minimumVersion: string;
+      needs: string;
+    },
+  ) {
+    super('KUMIKI_UNSUPPORTED_SERVER', {
+      ...options,
+      isRetryable: false,
+      message: `${options.server} at ${options.url} is version ${options.serverVersion}; kumiki needs ${options.server} ${options.minimumVersion} or later (${options.needs}). Upgrade the server.`,
+    });
+    this.name = 'UnsupportedServerError';
+    this.serverVersion = options.serverVersion;
+    this.minimumVersion = options.minimumVersion;
+  }
+  static override isInstance = isNamed<UnsupportedServerError>('UnsupportedServerError');
+}
+
 /** An optional library an adapter needs is not installed. */
 export class MissingDependencyError extends KumikiError {
   readonly packageName: string;

@@ -1,5 +1,8 @@
 /**
- * DataHub's aspect schemas, encoded as zod from the PDL sources of datahub-project/datahub
+ * DataHub's proposal validation as GMS applies it, for the emulator in ./datahub-gms.ts: the aspect
+ * schemas (zod, strict), URN validation, and the Rest.li `bytes` encoding of aspect values.
+ *
+ * Aspect schemas, encoded as zod from the PDL sources of datahub-project/datahub
  * (`metadata-models/src/main/pegasus/com/linkedin/…`), read through the stored-code search in
  * November 2026 (master branch, DataHub 1.x line). Files read, with the stored commit:
  *
@@ -25,8 +28,27 @@
  *
  * Rest.li JSON encoding: a union member is an object with one key, the member's fully qualified
  * name (`{"com.linkedin.schema.StringType": {}}`); `long` is a JSON number; fields with a default
- * may be left out; unknown fields are an error (`.strict()`), as Rest.li validation reports them.
- * Optional fields kumiki never sends are accepted with a loose type.
+ * may be left out. Unknown fields are an error here (`.strict()`); GMS trims them
+ * (`validateTrimOrThrow`), so this is stricter than the server, never laxer. Optional fields kumiki
+ * never sends are accepted with a loose type.
+ *
+ * Read in the DataHub snapshot HarryXYX/metapulse @4b67de79 (2025-12-06, upstream late 2025; the
+ * same snapshot as ../shared/contracts/datahub-graphql), paths under backend/:
+ *
+ *   metadata-models/…/dataprocess/DataProcessInstanceInput.pdl, …Output.pdl  `inputEdges`/`outputEdges`
+ *     (array of common/Edge.pdl: destinationUrn, created, …), the lineage relationships
+ *   metadata-models/…/dataset/DatasetProperties.pdl   `uri: optional Uri` (common/Uri.pdl: java.net.URI)
+ *   metadata-utils/…/utils/UrnValidationUtil.java      `validateUrn`: no leading/trailing whitespace
+ *     (String.trim), at most 512 bytes once URL-encoded (java.net.URLEncoder), no `␟`, a valid key
+ *   metadata-io/metadata-io-api/…/batch/AspectsBatchImpl.java  an IllegalArgumentException while
+ *     building a batch item (URN validation) logs "Invalid proposal, skipping" and drops the item;
+ *     the request still answers 200
+ *   metadata-io/metadata-io-api/…/validation/ValidationApiUtils.java, AspectResource.java  an aspect
+ *     that fails validation is a ValidationException, answered 422 for the whole batch
+ *   entity-registry/…/validation/FieldPathValidator.java  duplicated schema field paths refused
+ *   metadata-utils/…/utils/GenericRecordUtils.java      aspect bytes decoded as UTF-8
+ *   linkedin/rest.li data/ByteString.java `copyAvroString` → Data.stringToBytes: a `bytes` value in
+ *     JSON is a string whose characters are the bytes (above U+00FF: invalid, the request fails 400)
  */
 import { z } from 'zod';
 
@@ -41,26 +63,41 @@ const part = '[^,()\\u241f]+';
 export const platformUrnSchema = z.string().regex(/^urn:li:dataPlatform:[A-Za-z0-9_.-]+$/, 'not a DataPlatformUrn');
 export const datasetUrnSchema = z
   .string()
-  .max(512)
   .regex(
     new RegExp(`^urn:li:dataset:\\(urn:li:dataPlatform:[A-Za-z0-9_.-]+,${part},${fabric}\\)$`),
     'not a DatasetUrn',
   );
 export const mlModelUrnSchema = z
   .string()
-  .max(512)
   .regex(
     new RegExp(`^urn:li:mlModel:\\(urn:li:dataPlatform:[A-Za-z0-9_.-]+,${part},${fabric}\\)$`),
     'not an MLModelUrn',
   );
 export const dataProcessInstanceUrnSchema = z
   .string()
-  .max(512)
   .regex(/^urn:li:dataProcessInstance:[^,()\u241f]+$/, 'not a DataProcessInstance URN');
 
 const auditStamp = z
   .object({ time: long, actor: urnSchema, impersonator: urnSchema.optional(), message: z.string().optional() })
   .strict();
+
+/**
+ * Whether `java.net.URI` parses `text` (RFC 2396 as its parser applies it, ASCII only): a scheme, a
+ * non-empty scheme-specific part, a non-empty authority after `//` unless a path follows, RFC 2396
+ * characters or `%XX` escapes, at most one `#`.
+ */
+export function javaUriParses(text: string): boolean {
+  const colon = text.indexOf(':');
+  if (colon < 1 || !/^[A-Za-z][A-Za-z0-9+.-]*$/.test(text.slice(0, colon))) return false;
+  const hash = text.indexOf('#', colon);
+  const ssp = text.slice(colon + 1, hash < 0 ? undefined : hash);
+  const fragment = hash < 0 ? '' : text.slice(hash + 1);
+  const legal = (part: string) => /^(?:[A-Za-z0-9\-_.!~*'();/?:@&=+$,]|%[0-9A-Fa-f]{2})*$/.test(part);
+  if (ssp === '' || !legal(ssp) || !legal(fragment)) return false;
+  // "Expected authority": `//` must be followed by an authority or by a path, query or nothing else.
+  if (ssp.startsWith('//') && ssp.length === 2) return false;
+  return true;
+}
 
 export const datasetProperties = z
   .object({
@@ -69,7 +106,7 @@ export const datasetProperties = z
     name: z.string().optional(),
     qualifiedName: z.string().optional(),
     description: z.string().optional(),
-    uri: z.string().optional(),
+    uri: z.string().refine(javaUriParses, 'not a java.net.URI').optional(),
     tags: z.array(z.string()).optional(),
   })
   .strict();
@@ -161,7 +198,12 @@ export const schemaMetadata = z
       const other = value['com.linkedin.schema.OtherSchema'];
       return other === undefined || (typeof other.rawSchema === 'string' && Object.keys(other).length === 1);
     }, 'OtherSchema is { rawSchema: string }'),
-    fields: z.array(schemaField),
+    fields: z
+      .array(schemaField)
+      .refine(
+        (fields) => new Set(fields.map((field) => field.fieldPath)).size === fields.length,
+        'SchemaMetadata aspect has duplicated field paths',
+      ),
     primaryKeys: z.array(z.string()).optional(),
     foreignKeysSpecs: z.unknown().optional(),
     foreignKeys: z.array(z.unknown()).optional(),
@@ -199,19 +241,30 @@ export const dataProcessInstanceProperties = z
   })
   .strict();
 
-/** Inputs may be datasets or ML models (the `Consumes` relationship's entityTypes). */
-export const dataProcessInstanceInput = z
+const assetUrn = z.union([datasetUrnSchema, mlModelUrnSchema]);
+
+/** common/Edge.pdl; the DataProcessInstance edges point at datasets, ML models or process instances. */
+const edge = z
   .object({
-    inputs: z.array(z.union([datasetUrnSchema, mlModelUrnSchema])),
-    inputEdges: z.array(z.unknown()).optional(),
+    sourceUrn: urnSchema.optional(),
+    destinationUrn: z.union([datasetUrnSchema, mlModelUrnSchema, dataProcessInstanceUrnSchema]),
+    created: auditStamp.optional(),
+    lastModified: auditStamp.optional(),
+    properties: stringMap.optional(),
+    confidenceScore: z.number().optional(),
   })
   .strict();
 
+/**
+ * `inputs` (relationship Consumes, not lineage) is required; `inputEdges` (DataProcessInstanceConsumes,
+ * `isLineage: true`) is what DataHub's lineage graph reads.
+ */
+export const dataProcessInstanceInput = z
+  .object({ inputs: z.array(assetUrn), inputEdges: z.array(edge).optional() })
+  .strict();
+
 export const dataProcessInstanceOutput = z
-  .object({
-    outputs: z.array(z.union([datasetUrnSchema, mlModelUrnSchema])),
-    outputEdges: z.array(z.unknown()).optional(),
-  })
+  .object({ outputs: z.array(assetUrn), outputEdges: z.array(edge).optional() })
   .strict();
 
 export const dataProcessInstanceRunEvent = z
@@ -266,26 +319,98 @@ export const metadataChangeProposal = z
   })
   .strict();
 
-/** Validates one proposal completely; returns the problems (empty when valid). */
-export function validateProposal(value: unknown): string[] {
+/** `java.net.URLEncoder.encode`'s output length: `[A-Za-z0-9.-*_]` and space (`+`) one character, other bytes `%XX`. */
+function urlEncodedLength(text: string): number {
+  let length = 0;
+  for (const byte of Buffer.from(text, 'utf8')) length += /[A-Za-z0-9.\-*_ ]/.test(String.fromCharCode(byte)) ? 1 : 3;
+  return length;
+}
+
+/** Why UrnValidationUtil.validateUrn would refuse `urn` for an entity of `entityType`, or `undefined`. */
+export function urnProblem(entityType: string, urn: string): string | undefined {
+  // String.trim() removes every character up to U+0020 from both ends.
+  const trimmable = (char: string | undefined) => char !== undefined && char.charCodeAt(0) <= 0x20;
+  if (trimmable(urn[0]) || trimmable(urn[urn.length - 1])) {
+    return 'Error: cannot provide an URN with leading or trailing whitespace';
+  }
+  if (urlEncodedLength(urn) > 512) return 'Error: cannot provide an URN longer than 512 bytes (when URL encoded)';
+  if (urn.includes('\u241f')) return 'Error: URN cannot contain ␟ character';
+  const key = ENTITY_URNS[entityType]?.safeParse(urn);
+  if (!key?.success) return `Invalid urn: ${urn}`;
+  return undefined;
+}
+
+/**
+ * The bytes of a Rest.li `bytes` value written as a JSON string (each character one byte), or
+ * `undefined` when a character is above U+00FF (Data.stringToBytes fails).
+ */
+export function restliBytes(text: string): Buffer | undefined {
+  const bytes = Buffer.alloc(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) return undefined;
+    bytes[i] = code;
+  }
+  return bytes;
+}
+
+/**
+ * One proposal as GMS treats it: `invalid` (the request fails: 400 for an envelope Rest.li cannot
+ * read, 422 for an aspect that fails validation), `skip` (URN validation: dropped, the request
+ * still answers 200), or `ok` with the aspect decoded from its bytes as UTF-8 (U+FFFD for bad bytes).
+ */
+export type ProposalVerdict =
+  | { verdict: 'invalid'; status: 400 | 422; problems: string[] }
+  | { verdict: 'skip'; problem: string }
+  | { verdict: 'ok'; aspect: unknown };
+
+export function checkProposal(value: unknown): ProposalVerdict {
   const envelope = metadataChangeProposal.safeParse(value);
-  if (!envelope.success) return envelope.error.issues.map((i) => `proposal.${i.path.join('.')}: ${i.message}`);
+  if (!envelope.success) {
+    return {
+      verdict: 'invalid',
+      status: 400,
+      problems: envelope.error.issues.map((i) => `proposal.${i.path.join('.')}: ${i.message}`),
+    };
+  }
   const mcp = envelope.data;
-  const problems: string[] = [];
-  const urnSchemaFor = ENTITY_URNS[mcp.entityType];
+  const bytes = restliBytes(mcp.aspect.value);
+  if (!bytes) {
+    return {
+      verdict: 'invalid',
+      status: 400,
+      problems: ['aspect.value: a bytes value holds only characters up to U+00FF (escape others in the JSON)'],
+    };
+  }
   const aspectSchema = ASPECTS[mcp.entityType]?.[mcp.aspectName];
-  if (!urnSchemaFor || !aspectSchema) return [`unknown aspect ${mcp.aspectName} for entity type ${mcp.entityType}`];
-  const urn = urnSchemaFor.safeParse(mcp.entityUrn);
-  if (!urn.success) problems.push(`entityUrn ${mcp.entityUrn}: ${urn.error.issues[0]?.message}`);
+  if (!ENTITY_URNS[mcp.entityType] || !aspectSchema) {
+    return {
+      verdict: 'invalid',
+      status: 422,
+      problems: [`unknown aspect ${mcp.aspectName} for entity type ${mcp.entityType}`],
+    };
+  }
+  const problem = urnProblem(mcp.entityType, mcp.entityUrn);
+  if (problem) return { verdict: 'skip', problem: `${mcp.entityUrn}: ${problem}` };
   let aspect: unknown;
   try {
-    aspect = JSON.parse(mcp.aspect.value);
+    aspect = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return [...problems, 'aspect.value is not JSON'];
+    return { verdict: 'invalid', status: 422, problems: [`aspect.value of ${mcp.aspectName} is not JSON`] };
   }
   const parsed = aspectSchema.safeParse(aspect);
   if (!parsed.success) {
-    problems.push(...parsed.error.issues.map((i) => `${mcp.aspectName}.${i.path.join('.')}: ${i.message}`));
+    return {
+      verdict: 'invalid',
+      status: 422,
+      problems: parsed.error.issues.map((i) => `${mcp.aspectName}.${i.path.join('.')}: ${i.message}`),
+    };
   }
-  return problems;
+  return { verdict: 'ok', aspect };
+}
+
+/** The problems GMS finds in one proposal (empty when it would be stored). */
+export function validateProposal(value: unknown): string[] {
+  const result = checkProposal(value);
+  return result.verdict === 'ok' ? [] : result.verdict === 'skip' ? [result.problem] : result.problems;
 }

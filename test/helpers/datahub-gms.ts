@@ -1,14 +1,34 @@
 /**
- * A small stand-in for DataHub GMS, enough for the kumiki DataHub catalog: the rest.li ingest
- * actions (`/aspects?action=ingestProposal` and `ingestProposalBatch`), which validate every proposal
- * against the aspect schemas in ./datahub-aspects.ts and store the aspects, and the two GraphQL
- * operations the adapter sends (`entities`, `searchAcrossEntities`), answered from what was stored.
- * Anything else is refused loudly. It can demand a token, inject failures and records requests.
+ * A small stand-in for DataHub GMS, enough for the kumiki DataHub catalog. It is not DataHub; each
+ * behaviour below was read in DataHub's source (the late-2025 snapshot HarryXYX/metapulse @4b67de79
+ * that ../shared/contracts/datahub-graphql comes from; files named in ./datahub-aspects.ts) and
+ * docs/adapters/datahub.md lists them:
+ *
+ * - `GET /config` reports `versions["acryldata/datahub"].version` (default v1.3.0; tests change it)
+ *   and `datahub.serverEnv` (metadata-service/servlet/…/Config.java).
+ * - `POST /aspects?action=ingestProposal|ingestProposalBatch` (rest.li, protocol 2.0.0): each
+ *   `aspect.value` is a Rest.li `bytes` string (a character above U+00FF fails the request with 400;
+ *   the bytes are decoded as UTF-8, bad sequences becoming U+FFFD); a proposal whose URN fails
+ *   DataHub's URN validation (whitespace at either end, over 512 bytes URL-encoded, `␟`, a malformed
+ *   key) is skipped and the request still answers 200; an aspect that fails validation
+ *   (./datahub-aspects.ts: strict schemas, duplicated field paths, a `uri` java.net.URI refuses)
+ *   fails the whole request with 422 and nothing is stored.
+ * - `POST /api/graphql`: every document is parsed and validated against DataHub's own GraphQL schema
+ *   (../shared/contracts/datahub-graphql, 28 files) with graphql-js, its variables are coerced
+ *   against it (an unknown enum value such as `ML_MODEL` is an error), and it is executed against
+ *   what was stored: `entities(urns:)` (an entity with `properties: null` for a URN nothing was
+ *   written to) and `searchAcrossEntities` (substring match on URN, name, description). Errors come
+ *   back as GraphQL `errors` with HTTP 200 (datahub-graphql-servlet GraphQLController).
+ *
+ * It can demand a token, inject failures, and records every request, accepted proposal and skipped
+ * proposal.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ENTITIES_QUERY, SEARCH_QUERY } from '../../src/catalogs/datahub/graphql.js';
-import { validateProposal } from './datahub-aspects.js';
+import { fileURLToPath } from 'node:url';
+import { buildSchema, execute, type GraphQLSchema, getVariableValues, Kind, parse, validate } from 'graphql';
+import { checkProposal } from './datahub-aspects.js';
 
 export type RecordedRequest = { method: string; path: string; headers: IncomingMessage['headers']; body: unknown };
 export type StoredProposal = { entityType: string; entityUrn: string; aspectName: string; aspect: unknown };
@@ -17,10 +37,15 @@ type Injection = { status: number; times: number; retryAfter?: string; delayMs?:
 export type DataHubGms = {
   url: string;
   requests: RecordedRequest[];
-  /** Every proposal accepted, in order, with its aspect parsed. */
+  /** Every proposal accepted, in order, with its aspect decoded as GMS decodes it. */
   accepted: StoredProposal[];
-  /** Problems found in refused proposals. */
+  /** Problems found in refused requests (400/422). */
   rejected: string[];
+  /** Proposals GMS would log as "Invalid proposal, skipping" while answering 200. */
+  skipped: string[];
+  /** What `GET /config` reports. */
+  version: string;
+  serverEnv: string;
   /** The next `times` requests (any path) answer `status` (after `delayMs`, when given). */
   inject(injection: Injection): void;
   /** Latest aspect of an entity. */
@@ -28,15 +53,46 @@ export type DataHubGms = {
   close(): Promise<void>;
 };
 
-const GRAPHQL_TYPES: Record<string, string> = {
-  dataset: 'DATASET',
-  mlModel: 'ML_MODEL',
-  dataProcessInstance: 'DATA_PROCESS_INSTANCE',
-};
-const PROPERTIES_ASPECT: Record<string, string> = {
-  dataset: 'datasetProperties',
-  mlModel: 'mlModelProperties',
-  dataProcessInstance: 'dataProcessInstanceProperties',
+const SCHEMA_DIR = fileURLToPath(new URL('../../../shared/contracts/datahub-graphql/', import.meta.url));
+let schema: GraphQLSchema | undefined;
+
+/** DataHub's GraphQL schema, built once from the shared contract files. */
+export function datahubGraphqlSchema(): GraphQLSchema {
+  schema ??= buildSchema(
+    readdirSync(SCHEMA_DIR)
+      .filter((file) => file.endsWith('.graphql'))
+      .sort()
+      .map((file) => readFileSync(`${SCHEMA_DIR}${file}`, 'utf8'))
+      .join('\n'),
+  );
+  return schema;
+}
+
+/** Parses and validates a document against DataHub's schema; the messages of what is wrong. */
+export function graphqlProblems(query: string, variables: Record<string, unknown> = {}): string[] {
+  let document: ReturnType<typeof parse>;
+  try {
+    document = parse(query);
+  } catch (error) {
+    return [(error as Error).message];
+  }
+  const invalid = validate(datahubGraphqlSchema(), document);
+  if (invalid.length > 0) return invalid.map((error) => error.message);
+  return document.definitions.flatMap((definition) => {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) return [];
+    const coerced = getVariableValues(datahubGraphqlSchema(), definition.variableDefinitions ?? [], variables);
+    return (coerced.errors ?? []).map((error) => error.message);
+  });
+}
+
+const GRAPHQL_TYPES: Record<string, { typename: string; type: string; properties: string }> = {
+  dataset: { typename: 'Dataset', type: 'DATASET', properties: 'datasetProperties' },
+  mlModel: { typename: 'MLModel', type: 'MLMODEL', properties: 'mlModelProperties' },
+  dataProcessInstance: {
+    typename: 'DataProcessInstance',
+    type: 'DATA_PROCESS_INSTANCE',
+    properties: 'dataProcessInstanceProperties',
+  },
 };
 
 function restliError(res: ServerResponse, status: number, message: string): void {
@@ -55,87 +111,124 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
   const requests: RecordedRequest[] = [];
   const accepted: StoredProposal[] = [];
   const rejected: string[] = [];
+  const skipped: string[] = [];
   const injections: Injection[] = [];
   const entities = new Map<string, { entityType: string; aspects: Map<string, unknown> }>();
 
+  /** An entity as the GraphQL layer resolves it (`__typename` picks the object type). */
   const entityFor = (urn: string) => {
-    const entity = entities.get(urn);
-    const entityType = entity?.entityType ?? urn.split(':')[2] ?? 'unknown';
-    const props = entity?.aspects.get(PROPERTIES_ASPECT[entityType] ?? '') as
-      | { name?: string; description?: string; customProperties?: Record<string, string> }
+    const entityType = entities.get(urn)?.entityType ?? urn.split(':')[2] ?? 'unknown';
+    const kind = GRAPHQL_TYPES[entityType] ?? (GRAPHQL_TYPES.dataset as (typeof GRAPHQL_TYPES)[string]);
+    const props = entities.get(urn)?.aspects.get(kind.properties) as
+      | { name?: string; description?: string; customProperties?: Record<string, string>; created?: unknown }
       | undefined;
-    const list = Object.entries(props?.customProperties ?? {}).map(([key, value]) => ({ key, value }));
-    const properties = !props
-      ? null
-      : entityType === 'mlModel'
-        ? { description: props.description ?? null, customProperties: list }
-        : entityType === 'dataProcessInstance'
-          ? { name: props.name ?? null, customProperties: list }
-          : { name: props.name ?? null, description: props.description ?? null, customProperties: list };
-    return { urn, type: GRAPHQL_TYPES[entityType] ?? 'UNKNOWN', properties };
+    const customProperties = Object.entries(props?.customProperties ?? {}).map(([key, value]) => ({
+      key,
+      value,
+      associatedUrn: urn,
+    }));
+    return {
+      __typename: kind.typename,
+      urn,
+      type: kind.type,
+      properties: props
+        ? { name: props.name ?? urn, description: props.description ?? null, customProperties, created: props.created }
+        : null,
+    };
+  };
+
+  const rootValue = {
+    entities: ({ urns }: { urns: string[] }) => urns.map(entityFor),
+    searchAcrossEntities: ({
+      input,
+    }: {
+      input: { types?: string[]; query: string; start?: number; count?: number };
+    }) => {
+      const needle = input.query.toLowerCase();
+      const hits = [...entities.keys()]
+        .map(entityFor)
+        .filter((entity) => !input.types || input.types.includes(entity.type))
+        .filter(
+          (entity) =>
+            needle === '*' ||
+            [entity.urn, entity.properties?.name ?? '', entity.properties?.description ?? ''].some((text) =>
+              text.toLowerCase().includes(needle),
+            ),
+        );
+      const start = input.start ?? 0;
+      const page = hits.slice(start, start + (input.count ?? 10));
+      return {
+        start,
+        count: page.length,
+        total: hits.length,
+        searchResults: page.map((entity) => ({ entity, matchedFields: [] })),
+      };
+    },
   };
 
   const ingest = (proposals: unknown[], res: ServerResponse) => {
-    const problems = proposals.flatMap((proposal, index) => validateProposal(proposal).map((p) => `[${index}] ${p}`));
-    if (problems.length > 0) {
-      rejected.push(...problems);
-      restliError(res, 400, `Failed to validate proposals: ${problems.join('; ')}`);
-      return;
+    const verdicts = proposals.map((proposal) => checkProposal(proposal));
+    for (const status of [400, 422] as const) {
+      const problems = verdicts.flatMap((verdict, index) =>
+        verdict.verdict === 'invalid' && verdict.status === status
+          ? verdict.problems.map((p) => `[${index}] ${p}`)
+          : [],
+      );
+      if (problems.length > 0) {
+        rejected.push(...problems);
+        restliError(res, status, `Failed to validate proposals: ${problems.join('; ')}`);
+        return;
+      }
     }
-    for (const proposal of proposals as {
-      entityType: string;
-      entityUrn: string;
-      aspectName: string;
-      aspect: { value: string };
-    }[]) {
-      const aspect = JSON.parse(proposal.aspect.value) as unknown;
+    verdicts.forEach((verdict, index) => {
+      const proposal = proposals[index] as { entityType: string; entityUrn: string; aspectName: string };
+      if (verdict.verdict === 'skip') {
+        skipped.push(verdict.problem);
+        return;
+      }
+      if (verdict.verdict !== 'ok') return;
       const entity = entities.get(proposal.entityUrn) ?? { entityType: proposal.entityType, aspects: new Map() };
-      entity.aspects.set(proposal.aspectName, aspect);
+      entity.aspects.set(proposal.aspectName, verdict.aspect);
       entities.set(proposal.entityUrn, entity);
-      accepted.push({ ...proposal, aspect });
-    }
+      accepted.push({
+        entityType: proposal.entityType,
+        entityUrn: proposal.entityUrn,
+        aspectName: proposal.aspectName,
+        aspect: verdict.aspect,
+      });
+    });
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ value: proposals.length === 1 ? '' : [] }));
   };
 
-  const graphql = (body: { query?: unknown; variables?: Record<string, unknown> }, res: ServerResponse) => {
-    const answer = (data: unknown) => {
+  const graphql = (body: { query?: unknown; variables?: unknown }, res: ServerResponse) => {
+    const answer = (result: unknown) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ data }));
+      res.end(JSON.stringify(result));
     };
-    if (body.query === ENTITIES_QUERY) {
-      const urns = body.variables?.urns;
-      if (!Array.isArray(urns) || !urns.every((urn) => typeof urn === 'string')) {
-        restliError(res, 400, 'variables.urns must be a list of strings');
-        return;
-      }
-      answer({ entities: urns.map(entityFor) });
+    if (typeof body?.query !== 'string') {
+      restliError(res, 400, 'A GraphQL request needs a query');
       return;
     }
-    if (body.query === SEARCH_QUERY) {
-      const input = body.variables?.input as { types?: string[]; query?: string; start?: number; count?: number };
-      if (!input || typeof input.query !== 'string' || !Array.isArray(input.types)) {
-        restliError(res, 400, 'variables.input must have query and types');
-        return;
-      }
-      const needle = input.query.toLowerCase();
-      const hits = [...entities.keys()]
-        .map(entityFor)
-        .filter((entity) => input.types?.includes(entity.type))
-        .filter((entity) => {
-          if (needle === '*') return true;
-          const props = entity.properties as { name?: string | null; description?: string | null } | null;
-          return [entity.urn, props?.name ?? '', props?.description ?? ''].some((text) =>
-            text.toLowerCase().includes(needle),
-          );
-        });
-      const start = input.start ?? 0;
-      const page = hits.slice(start, start + (input.count ?? 10));
-      answer({ searchAcrossEntities: { total: hits.length, searchResults: page.map((entity) => ({ entity })) } });
+    let document: ReturnType<typeof parse>;
+    try {
+      document = parse(body.query);
+    } catch (error) {
+      answer({ errors: [{ message: (error as Error).message }] });
       return;
     }
-    res.writeHead(400, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ errors: [{ message: `The emulator does not know this query: ${String(body.query)}` }] }));
+    const invalid = validate(datahubGraphqlSchema(), document);
+    if (invalid.length > 0) {
+      answer({ errors: invalid.map((error) => ({ message: error.message })) });
+      return;
+    }
+    const result = execute({
+      schema: datahubGraphqlSchema(),
+      document,
+      rootValue,
+      variableValues: (body.variables ?? {}) as Record<string, unknown>,
+    });
+    answer(result);
   };
 
   const server = createServer((req, res) => {
@@ -164,6 +257,17 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
         restliError(res, 401, 'Unauthorized to perform this action. Please provide a valid token.');
         return;
       }
+      if (req.method === 'GET' && path === '/config') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            noCode: 'true',
+            versions: { 'acryldata/datahub': { version: gms.version, commit: '4b67de79' } },
+            datahub: { serverType: 'quickstart', serverEnv: gms.serverEnv },
+          }),
+        );
+        return;
+      }
       if (req.method !== 'POST') {
         restliError(res, 405, `${req.method} is not supported`);
         return;
@@ -187,11 +291,14 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const gms: DataHubGms = {
     url: `http://127.0.0.1:${port}`,
     requests,
     accepted,
     rejected,
+    skipped,
+    version: 'v1.3.0',
+    serverEnv: 'core',
     inject: (injection) => injections.push({ ...injection }),
     aspect: (urn, name) => entities.get(urn)?.aspects.get(name),
     close: () =>
@@ -200,4 +307,5 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
         server.close(() => resolve());
       }),
   };
+  return gms;
 }

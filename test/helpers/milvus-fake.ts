@@ -8,9 +8,29 @@
  * collections (schema, properties, indexes, aliases), rows, queries with `limit` (in primary-key
  * order), `count(*)`, deletes, and exact FLAT / sparse-inverted-index searches. Filters are
  * evaluated for the expression subset the adapter emits (`terms["t…"] == true`, comparisons with
- * template values, `pk in {…}`, `pk > {…}`, `and`/`or`/`not`), with the semantics read from Milvus's
- * segcore (`UnaryExpr.cpp`: a missing JSON key or a value of another JSON type compares false; `not`
- * flips). This models Milvus; it is not Milvus.
+ * template values, `pk in {…}`, `pk > {…}`, `and`/`or`/`not`). This models Milvus; it is not Milvus.
+ *
+ * Server behaviours it reproduces, with the Milvus (2.5/2.6, github.com/milvus-io/milvus) or knowhere
+ * (github.com/zilliztech/knowhere, v2.5.x/v2.6.x) source each was read from (docs/adapters/milvus.md
+ * lists them too):
+ *
+ * - `GetVersion` answers `version` (default `v2.6.0`; tests lower it).
+ * - `DescribeCollection` on an alias answers with the alias in `collection_name` (the name asked
+ *   about) and the collection's own name in `schema.name`; `aliases` are the collection's aliases
+ *   (internal/proxy/task.go, describeCollectionTask).
+ * - A JSON field value longer than 65,536 bytes fails the request with code 1100 (invalid parameter)
+ *   (internal/proxy/validate_util.go `checkJSONFieldData`, `common.JSONMaxLength`).
+ * - JSON comparisons: a missing key or a value of another JSON type compares false; `not` flips
+ *   (internal/core/src/exec/expression/UnaryExpr.cpp). A JSON integer is parsed as int64 from its
+ *   digits (so `JSON.stringify`'s 1152921504606847000 is not 2^60) and compared with an int64
+ *   template value exactly, with a double one as doubles; strings compare byte by byte in UTF-8.
+ * - Sparse inner-product search scores in float32 and keeps only records with a positive score (a
+ *   record sharing an index but scoring 0 is left out): knowhere src/common/comp/brute_force.cc
+ *   (`dist > 0`, growing segments) and src/index/sparse/sparse_inverted_index.h (`scores[i] != 0`,
+ *   sealed segments).
+ * - `CreateAlias` refuses an existing alias (1602) or a collection's name (1601); `AlterAlias` needs an
+ *   existing alias (1600); `DropCollection` refuses a collection with aliases
+ *   (internal/rootcoord/meta_table.go, codes in pkg/util/merr/errors.go).
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -65,10 +85,36 @@ const STATUS_METHODS = new Set([
 ]);
 
 const fail = (code: number, reason: string): Status => ({ error_code: 'UnexpectedError', code, reason });
+/** `common.JSONMaxLength`'s default. */
+const MAX_JSON_BYTES = 65_536;
 
 /** Milvus compares strings (VarChar and JSON strings) byte by byte in UTF-8. */
 function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** A JSON or template number as Milvus holds it: an exact int64, or a double. */
+type MilvusNumber = { int: bigint } | { double: number };
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * How Milvus reads a number the SDK wrote with `JSON.stringify`: integer digits that fit int64 are an
+ * exact int64 (String() gives back the digits JSON.stringify wrote), anything else a double.
+ */
+function jsonNumber(value: number): MilvusNumber {
+  if (Number.isInteger(value) && Math.abs(value) < 1e21) {
+    const digits = BigInt(String(value));
+    if (digits >= INT64_MIN && digits <= INT64_MAX) return { int: digits };
+  }
+  return { double: value };
+}
+
+function compareNumbers(a: MilvusNumber, b: MilvusNumber): number {
+  if ('int' in a && 'int' in b) return a.int < b.int ? -1 : a.int > b.int ? 1 : 0;
+  const x = 'int' in a ? Number(a.int) : a.double;
+  const y = 'int' in b ? Number(b.int) : b.double;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function templateValue(value: Record<string, unknown> | undefined): unknown {
@@ -77,9 +123,9 @@ function templateValue(value: Record<string, unknown> | undefined): unknown {
     case 'bool_val':
       return value.bool_val;
     case 'int64_val':
-      return Number(value.int64_val);
+      return { int: BigInt(String(value.int64_val)) } satisfies MilvusNumber;
     case 'float_val':
-      return value.float_val;
+      return { double: Number(value.float_val) } satisfies MilvusNumber;
     case 'string_val':
       return value.string_val;
     case 'array_val': {
@@ -150,7 +196,14 @@ export function decodePlaceholders(bytes: Buffer): { tag: string; type: string; 
   ).placeholders;
 }
 
-/** Parses the expression subset the adapter emits into a row predicate. */
+/** A stored JS number read as Milvus reads its JSON; template numbers are already `MilvusNumber`s. */
+const numeric = (value: unknown): unknown => (typeof value === 'number' ? jsonNumber(value) : value);
+
+/**
+ * Parses the expression subset the adapter emits into a row predicate. Template values come decoded
+ * from the request (numbers as `MilvusNumber`s) or, in direct calls, as the adapter's `exprValues`
+ * (a JS number is then what the SDK sends: an integer as int64, anything else as a double).
+ */
 export function compileExpression(expr: string, values: Record<string, unknown>): Predicate {
   if (expr.trim() === '') return () => true;
   const tokens = tokenize(expr);
@@ -167,7 +220,8 @@ export function compileExpression(expr: string, values: Record<string, unknown>)
     const token = take();
     if (token.kind === 'template') {
       if (!(token.text in values)) throw new Error(`template variable ${token.text} not found`);
-      const value = values[token.text];
+      const raw = values[token.text];
+      const value = typeof raw === 'number' ? (Number.isInteger(raw) ? { int: BigInt(raw) } : { double: raw }) : raw;
       return () => value;
     }
     if (token.kind === 'word' && (token.text === 'true' || token.text === 'false')) {
@@ -201,15 +255,22 @@ export function compileExpression(expr: string, values: Record<string, unknown>)
     if (op.text === 'in') {
       return (row) => (right(row) as unknown[]).includes(left(row));
     }
+    if (op.text === '==') {
+      // `== true` on the terms, the only equality the adapter sends.
+      return (row) => left(row) === right(row);
+    }
     return (row) => {
-      const a = left(row);
-      const b = right(row);
+      const a = numeric(left(row));
+      const b = numeric(right(row));
       // A missing key, or a value of another JSON type, never compares true (segcore at<T> fails).
       if (a === undefined || typeof a !== typeof b) return false;
-      const order = typeof a === 'string' ? compareBytes(a, b as string) : (a as number) - (b as number);
+      const order =
+        typeof a === 'string'
+          ? compareBytes(a, b as string)
+          : typeof a === 'object'
+            ? compareNumbers(a as MilvusNumber, b as MilvusNumber)
+            : 0;
       switch (op.text) {
-        case '==':
-          return typeof a === 'boolean' ? a === b : order === 0;
         case '>':
           return order > 0;
         case '>=':
@@ -288,6 +349,8 @@ function keyValues(list: unknown): Record<string, string> {
 export type FakeMilvus = {
   /** `127.0.0.1:<port>` */
   address: string;
+  /** What `GetVersion` answers. */
+  version: string;
   requests: RecordedRequest[];
   collections: Map<string, Collection>;
   aliases: Map<string, string>;
@@ -365,6 +428,7 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
   type Handler = (request: Record<string, unknown>) => Record<string, unknown>;
   const handlers: Record<string, Handler> = {
     Connect: () => ({ status: OK, server_info: { build_tags: 'fake' }, identifier: '1' }),
+    GetVersion: () => ({ status: OK, version: fake.version }),
     CreateCollection: (request) => {
       const name = String(request.collection_name);
       if (collections.has(name) || aliases.has(name)) return fail(65535, `collection ${name} already exists`);
@@ -386,9 +450,10 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
       if (!collection) return { status: notFound(name) };
       return {
         status: OK,
-        schema: collection.schema,
+        // The collection's own name is in the schema; collection_name echoes the name asked about.
+        schema: { ...collection.schema, name: collection.name },
         collectionID: collection.id,
-        collection_name: collection.name,
+        collection_name: name,
         aliases: [...aliases].filter(([, target]) => target === collection.name).map(([alias]) => alias),
         properties: collection.properties,
         consistency_level: collection.consistencyLevel,
@@ -429,10 +494,20 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
       );
       const strings = (name: string) =>
         ((columns.get(name)?.scalars as Record<string, { data: unknown[] }>)?.string_data?.data ?? []) as string[];
-      const json = (name: string) =>
-        ((columns.get(name)?.scalars as Record<string, { data: Buffer[] }>)?.json_data?.data ?? []).map((bytes) =>
-          JSON.parse(bytes.toString('utf8')),
-        );
+      const jsonBytes = (name: string) =>
+        (columns.get(name)?.scalars as Record<string, { data: Buffer[] }>)?.json_data?.data ?? [];
+      for (const name of ['payload', 'terms']) {
+        const long = jsonBytes(name).find((bytes) => bytes.length > MAX_JSON_BYTES);
+        if (long) {
+          return {
+            status: fail(
+              1100,
+              `the length (${long.length}) of json field (${name}) exceeds max length (${MAX_JSON_BYTES}): invalid parameter[expected=valid length json string][actual=length exceeds max length]`,
+            ),
+          };
+        }
+      }
+      const json = (name: string) => jsonBytes(name).map((bytes) => JSON.parse(bytes.toString('utf8')));
       const pks = strings('pk');
       const payloads = json('payload');
       const terms = json('terms');
@@ -508,16 +583,13 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
       if (field === 'sparse') {
         const weights = sparseFromBytes(query);
         scored = candidates.flatMap((row) => {
+          // float32 arithmetic; only positive scores are kept (knowhere), shared indices or not.
           let score = 0;
-          let shared = false;
           for (const [position, weight] of weights) {
             const value = row.sparse?.get(position);
-            if (value !== undefined) {
-              score += weight * value;
-              shared = true;
-            }
+            if (value !== undefined) score = Math.fround(score + Math.fround(weight * value));
           }
-          return shared ? [{ row, score }] : [];
+          return score > 0 ? [{ row, score }] : [];
         });
       } else {
         const vector = Array.from(
@@ -644,8 +716,9 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
     ),
   );
 
-  return {
+  const fake: FakeMilvus = {
     address: `127.0.0.1:${port}`,
+    version: 'v2.6.0',
     requests,
     collections,
     aliases,
@@ -660,4 +733,5 @@ export async function startFakeMilvus(): Promise<FakeMilvus> {
         server.tryShutdown(() => resolve());
       }),
   };
+  return fake;
 }

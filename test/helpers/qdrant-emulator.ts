@@ -1,12 +1,26 @@
 /**
  * A small in-memory stand-in for the Qdrant server, for the contract tests: just the operations the
- * kumiki adapter uses, with Qdrant's semantics as its source code defines them (read while writing
- * the adapter): JSON paths walk objects only and quote keys with `"…"`; field conditions test each
- * element of an array (one level) and never match across JSON types (integer `match` needs a JSON
- * integer, `range` any number); `is_empty` holds for missing, null and []; cosine vectors are stored
- * normalized; Euclid scores are distances; sparse scores are dot products over shared indices;
- * `order_by` needs a range index on its key. It answers in the shapes of the OpenAPI document, and
- * the contract server validates every answer. It is not a Qdrant: the live suite is the real check.
+ * kumiki adapter uses, answered in the shapes of the OpenAPI document (the contract server validates
+ * every answer). It is not a Qdrant: the live suite is the real check. Each behaviour below was read
+ * in Qdrant's source at tag v1.18.0 (github.com/qdrant/qdrant); docs/adapters/qdrant.md lists them:
+ *
+ * - `GET /` reports the version (`version`, default 1.18.0; tests lower it) (src/actix/mod.rs `index`).
+ * - JSON paths walk objects only and quote keys with `"…"` (lib/segment/src/json_path).
+ * - Field conditions test each element of an array (one level) and never match across JSON types:
+ *   integer `match` needs a JSON integer (serde `as_i64`), `range` any number; `is_empty` holds for
+ *   missing, null and [] (lib/segment/src/payload_storage/condition_checker.rs, query_checker.rs).
+ * - A `range` on a key with an `integer` payload index is answered from the index: each bound is cast
+ *   with Rust's `as i64` (truncation toward zero, saturating) and only JSON integers are in the index
+ *   (lib/segment/src/index/field_index/numeric_index/mod.rs `T::from_f64`, numeric_point.rs).
+ * - Cosine vectors (stored and queried) are normalized in float32, except when their squared length
+ *   is below `f32::EPSILON` or within 1e-6 of 1, which are left as they are
+ *   (lib/segment/src/spaces/simple.rs `cosine_preprocess`, spaces/tools.rs).
+ * - Euclid scores are distances; sparse scores are dot products over shared indices; `order_by`
+ *   needs a range index on its key.
+ * - `update_aliases` applies its actions one by one and keeps what was applied when a later action
+ *   fails; `create_alias` needs an existing collection and an alias name that is no collection, and
+ *   overwrites an existing alias; `delete_alias` of a missing alias is no error
+ *   (lib/storage/src/content_manager/toc/collection_meta_ops.rs `update_aliases`, alias_mapping.rs).
  */
 import type { ContractReply, ContractRequest } from './qdrant-contract.js';
 
@@ -61,7 +75,7 @@ function valueGet(payload: JsonObject, key: string): Json[] {
 /** serde_json's `as_i64`: JSON integers only (JavaScript writes integral numbers below 1e21 as integers). */
 const asI64 = (value: number) => (Number.isInteger(value) && Math.abs(value) < 1e21 ? value : undefined);
 
-function checkMatch(condition: Condition, value: Json): boolean {
+function checkMatch(condition: Condition, value: Json, integerIndex = false): boolean {
   const match = condition.match as { value?: unknown; any?: unknown[] } | undefined;
   const range = condition.range as { gt?: number; gte?: number; lt?: number; lte?: number } | undefined;
   if (match && 'value' in match) {
@@ -76,6 +90,18 @@ function checkMatch(condition: Condition, value: Json): boolean {
     if (typeof value === 'number') return asI64(value) !== undefined && values.some((wanted) => wanted === value);
     return false;
   }
+  if (range && integerIndex) {
+    // Answered from the integer index: only JSON integers are in it, and the bounds are truncated.
+    if (typeof value !== 'number' || asI64(value) === undefined) return false;
+    const bound = (x: number | undefined) => (x == null ? undefined : asI64Bound(x));
+    const [gt, gte, lt, lte] = [bound(range.gt), bound(range.gte), bound(range.lt), bound(range.lte)];
+    return (
+      (gt === undefined || value > gt) &&
+      (gte === undefined || value >= gte) &&
+      (lt === undefined || value < lt) &&
+      (lte === undefined || value <= lte)
+    );
+  }
   if (range) {
     if (typeof value !== 'number') return false;
     return (
@@ -88,41 +114,59 @@ function checkMatch(condition: Condition, value: Json): boolean {
   throw new Error(`emulator: unsupported field condition ${JSON.stringify(condition)}`);
 }
 
-function checkCondition(condition: Condition, point: Point): boolean {
+function checkCondition(condition: Condition, point: Point, indexes: Map<string, string>): boolean {
   if ('is_empty' in condition) {
     const values = valueGet(point.payload, (condition.is_empty as { key: string }).key);
     return values.every((value) => value === null || (Array.isArray(value) && value.length === 0));
   }
   if ('key' in condition) {
+    const integerIndex = indexes.get(condition.key as string) === 'integer';
     return valueGet(point.payload, condition.key as string).some((value) =>
-      Array.isArray(value) ? value.some((item) => checkMatch(condition, item)) : checkMatch(condition, value),
+      Array.isArray(value)
+        ? value.some((item) => checkMatch(condition, item, integerIndex))
+        : checkMatch(condition, value, integerIndex),
     );
   }
   if ('has_id' in condition) return (condition.has_id as string[]).includes(point.id);
-  return checkFilter(condition as Filter, point);
+  return checkFilter(condition as Filter, point, indexes);
 }
 
-function checkFilter(filter: Filter | undefined | null, point: Point): boolean {
+function checkFilter(filter: Filter | undefined | null, point: Point, indexes: Map<string, string>): boolean {
   if (!filter) return true;
   const should = list(filter.should);
   return (
-    list(filter.must).every((condition) => checkCondition(condition, point)) &&
-    (should.length === 0 || should.some((condition) => checkCondition(condition, point))) &&
-    !list(filter.must_not).some((condition) => checkCondition(condition, point))
+    list(filter.must).every((condition) => checkCondition(condition, point, indexes)) &&
+    (should.length === 0 || should.some((condition) => checkCondition(condition, point, indexes))) &&
+    !list(filter.must_not).some((condition) => checkCondition(condition, point, indexes))
   );
 }
 
 const f32 = Math.fround;
+const F32_EPSILON = 2 ** -23;
 
+/** Qdrant's `cosine_preprocess`: float32 arithmetic, tiny and already-unit vectors left alone. */
 function normalize(vector: number[]): number[] {
-  const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
-  return norm < 1e-12 ? vector.map(f32) : vector.map((x) => f32(x / norm));
+  const values = vector.map(f32);
+  let squared = 0;
+  for (const x of values) squared = f32(squared + f32(x * x));
+  if (squared < F32_EPSILON || Math.abs(squared - 1) <= 1e-6) return values;
+  const norm = f32(Math.sqrt(squared));
+  return values.map((x) => f32(x / norm));
+}
+
+/** Rust's `f64 as i64`: truncation toward zero, saturating at the i64 range. */
+function asI64Bound(value: number): number {
+  if (value >= 2 ** 63) return 2 ** 63;
+  if (value <= -(2 ** 63)) return -(2 ** 63);
+  return Math.trunc(value);
 }
 
 export type QdrantEmulator = {
   handle(request: ContractRequest): ContractReply;
   collections: Map<string, Collection>;
   aliases: Map<string, string>;
+  /** The version `GET /` reports. */
+  version: string;
 };
 
 export function createQdrantEmulator(): QdrantEmulator {
@@ -198,7 +242,9 @@ export function createQdrantEmulator(): QdrantEmulator {
   const query = (collection: Collection, search: Record<string, unknown>) => {
     const using = search.using as string;
     const limit = (search.limit as number | undefined) ?? 10;
-    const candidates = [...collection.points.values()].filter((point) => checkFilter(search.filter as Filter, point));
+    const candidates = [...collection.points.values()].filter((point) =>
+      checkFilter(search.filter as Filter, point, collection.indexes),
+    );
     const scored: { point: Point; score: number }[] = [];
     const params = collection.vectors[using];
     if (params) {
@@ -239,6 +285,7 @@ export function createQdrantEmulator(): QdrantEmulator {
   };
 
   const handlers: Record<string, (request: ContractRequest) => ContractReply> = {
+    root: () => ({ status: 200, body: { title: 'qdrant - vector search engine', version: emulator.version } }),
     get_collections: () => ok({ collections: [...collections.keys()].map((name) => ({ name })) }),
     get_collection: ({ pathParams }) => {
       const collection = resolve(pathParams.collection_name as string);
@@ -274,9 +321,9 @@ export function createQdrantEmulator(): QdrantEmulator {
       return ok({ operation_id: operationId++, status: 'completed' });
     },
     update_aliases: ({ body }) => {
-      const next = new Map(aliases);
+      // One by one, each kept: a failing action leaves the earlier ones applied.
       for (const action of (body as { actions: Record<string, Record<string, string>>[] }).actions) {
-        if (action.delete_alias) next.delete(action.delete_alias.alias_name as string);
+        if (action.delete_alias) aliases.delete(action.delete_alias.alias_name as string);
         if (action.create_alias) {
           const { alias_name, collection_name } = action.create_alias as {
             alias_name: string;
@@ -285,11 +332,9 @@ export function createQdrantEmulator(): QdrantEmulator {
           if (!collections.has(collection_name)) return notFound(collection_name);
           if (collections.has(alias_name))
             return fail(409, `Wrong input: Collection \`${alias_name}\` already exists!`);
-          next.set(alias_name, collection_name);
+          aliases.set(alias_name, collection_name);
         }
       }
-      aliases.clear();
-      for (const [alias, target] of next) aliases.set(alias, target);
       return ok(true);
     },
     get_collections_aliases: () =>
@@ -343,14 +388,16 @@ export function createQdrantEmulator(): QdrantEmulator {
       if (selector.points) for (const id of selector.points) collection.points.delete(id);
       else
         for (const [id, point] of collection.points)
-          if (checkFilter(selector.filter, point)) collection.points.delete(id);
+          if (checkFilter(selector.filter, point, collection.indexes)) collection.points.delete(id);
       return ok({ operation_id: operationId++, status: 'completed' });
     },
     count_points: ({ pathParams, body }) => {
       const collection = resolve(pathParams.collection_name as string);
       if (!collection) return notFound(pathParams.collection_name as string);
       const filter = (body as { filter?: Filter } | undefined)?.filter;
-      return ok({ count: [...collection.points.values()].filter((point) => checkFilter(filter, point)).length });
+      return ok({
+        count: [...collection.points.values()].filter((point) => checkFilter(filter, point, collection.indexes)).length,
+      });
     },
     scroll_points: ({ pathParams, body }) => {
       const collection = resolve(pathParams.collection_name as string);
@@ -364,7 +411,9 @@ export function createQdrantEmulator(): QdrantEmulator {
         with_vector?: unknown;
       };
       const limit = request.limit ?? 10;
-      const matching = [...collection.points.values()].filter((point) => checkFilter(request.filter, point));
+      const matching = [...collection.points.values()].filter((point) =>
+        checkFilter(request.filter, point, collection.indexes),
+      );
       const out = (point: Point) => pointOut(point, request.with_payload ?? true, request.with_vector ?? false);
       if (request.order_by) {
         const key = request.order_by.key;
@@ -404,9 +453,10 @@ export function createQdrantEmulator(): QdrantEmulator {
     },
   };
 
-  return {
+  const emulator: QdrantEmulator = {
     collections,
     aliases,
+    version: '1.18.0',
     handle(request) {
       const handler = handlers[request.operationId];
       if (!handler) return fail(501, `emulator: ${request.operationId} is not implemented`);
@@ -417,4 +467,5 @@ export function createQdrantEmulator(): QdrantEmulator {
       }
     },
   };
+  return emulator;
 }

@@ -1,7 +1,10 @@
 /**
  * The only GraphQL operations the DataHub catalog sends (`POST {gms}/api/graphql`). The emulator in
- * test/helpers/datahub-gms.ts answers exactly these and refuses anything else.
+ * test/helpers/datahub-gms.ts validates every query and its variables against DataHub's own schema
+ * (../shared/contracts/datahub-graphql) and executes them there.
  */
+import type { DatasetRef } from '../../core/catalog.js';
+
 const FRAGMENTS = `
   urn
   type
@@ -23,6 +26,28 @@ export const SEARCH_QUERY = `query kumikiSearch($input: SearchAcrossEntitiesInpu
     }
   }
 }`;
+
+/** Every document the adapter sends. */
+export const GRAPHQL_DOCUMENTS = [ENTITIES_QUERY, SEARCH_QUERY] as const;
+
+/** DataHub's `EntityType` values for kumiki's kinds (the enum spells ML models `MLMODEL`). */
+const ENTITY_TYPES: Record<DatasetRef['kind'], 'DATASET' | 'MLMODEL'> = {
+  source: 'DATASET',
+  collection: 'DATASET',
+  model: 'MLMODEL',
+};
+
+/** The variables of `SEARCH_QUERY` for a search of `kind` (all kinds when undefined). */
+export function searchVariables(text: string, kind: DatasetRef['kind'] | undefined, limit: number) {
+  return {
+    input: {
+      types: kind === undefined ? ['DATASET', 'MLMODEL'] : [ENTITY_TYPES[kind]],
+      query: text.trim() === '' ? '*' : text,
+      start: 0,
+      count: Math.min(Math.max(limit * 5, 100), 1000),
+    },
+  };
+}
 
 export type GraphqlEntity = {
   urn: string;

@@ -9,10 +9,11 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from '../../core/errors.js';
+import { checkServerRelease, type Release } from '../../core/server-version.js';
 import { sha256Hex } from '../../core/sha256.js';
 import type { JsonObject } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { withRetry } from '../../stores/shared.js';
+import { lazy, withRetry } from '../../stores/shared.js';
 import {
   datasetInfoSchema,
   datasetRefSchema,
@@ -29,7 +30,7 @@ import {
   refKey,
   walkUpstream,
 } from '../local/model.js';
-import { ENTITIES_QUERY, type GraphqlEntity, SEARCH_QUERY } from './graphql.js';
+import { ENTITIES_QUERY, type GraphqlEntity, SEARCH_QUERY, searchVariables } from './graphql.js';
 import { entityUrn, platformUrn, runUrn, type UrnSettings } from './urn.js';
 
 /** DataHub's FabricType values, the environments a dataset or model URN may name. */
@@ -97,8 +98,21 @@ export type MetadataChangeProposal = {
 };
 
 const COMPONENT = 'datahub';
-/** A name that is already a valid URI (RFC 3986 characters only) is also sent as `datasetProperties.uri`. */
-const URI = /^[a-z][a-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/i;
+/**
+ * The oldest DataHub (OSS) release the adapter supports: run lineage as `inputEdges`/`outputEdges`
+ * and ML models among a run's inputs (datahub PR #12860, 2025), `DataProcessInstance.properties` in
+ * GraphQL, `ingestProposalBatch`.
+ */
+const DATAHUB_MINIMUM_VERSION: Release = [1, 1, 0];
+
+/** One RFC 2396 URI character (`java.net.URI`'s grammar, ASCII only): unreserved, reserved or `%XX`. */
+const URIC = "(?:[A-Za-z0-9\\-_.!~*'();/?:@&=+$,]|%[0-9A-Fa-f]{2})";
+/**
+ * A name that `java.net.URI` parses (DataHub types `datasetProperties.uri` as `java.net.URI` and
+ * refuses the aspect otherwise) is also sent as `uri`: a scheme, a non-empty scheme-specific part
+ * (not a bare `//`), at most one `#`. IPv6 hosts (`[…]`) and non-ASCII names are simply not sent.
+ */
+const URI = new RegExp(`^[A-Za-z][A-Za-z0-9+.-]*:(?!#)(?!//(?:$|#))${URIC}+(?:#${URIC}*)?$`);
 const ACTOR = 'urn:li:corpuser:kumiki';
 const KEY = {
   dataset: 'kumiki.dataset',
@@ -151,7 +165,8 @@ function propertyText(value: JsonObject[string]): string {
  *
  * The exact kumiki records are kept as JSON in each entity's customProperties (`kumiki.*`), so reads
  * return what was written. Writes from one catalog object are serialised; two processes writing
- * lineage or runs of the same dataset at the same moment can lose one update (see docs).
+ * lineage or runs of the same dataset at the same moment can lose one update (see docs). Needs
+ * DataHub 1.1 or later, checked (`GET {gms}/config`) before the first other request.
  */
 export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
   const config = parseArgument(optionsSchema, options, 'DataHub catalog options');
@@ -165,7 +180,7 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
   let queue: Promise<unknown> = Promise.resolve();
 
   /** One HTTP call with the deadline, headers and error translation; retried by the callers. */
-  const post = async (path: string, body: unknown, operation: string): Promise<unknown> => {
+  const send = async (method: 'GET' | 'POST', path: string, body: unknown, operation: string): Promise<unknown> => {
     const url = `${base}${path}`;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([deadline, lifetime.signal]);
@@ -177,7 +192,12 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     if (config.token) headers.Authorization = `Bearer ${config.token}`;
     let response: Response;
     try {
-      response = await fetchImpl(url, { method: 'POST', headers, body: JSON.stringify(body), signal });
+      response = await fetchImpl(url, {
+        method,
+        headers,
+        ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
+        signal,
+      });
     } catch (error) {
       if (lifetime.signal.aborted) throw new AbortedError({ operation, cause: error, component: COMPONENT });
       if (deadline.aborted) throw new TimeoutError({ operation, timeoutMs, cause: error, component: COMPONENT });
@@ -241,8 +261,37 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     });
   };
 
-  const withRetries = <T>(operation: string, fn: () => Promise<T>) =>
-    withRetry(fn, { retries, operation, abortSignal: lifetime.signal });
+  /** Reads the server's version (`GET {gms}/config`) once, before the first other request. */
+  const versionChecked = lazy(async (): Promise<void> => {
+    const operation = 'read the server version';
+    const config = (await withRetry(() => send('GET', '/config', undefined, operation), {
+      retries,
+      operation,
+      abortSignal: lifetime.signal,
+    })) as {
+      versions?: Record<string, { version?: unknown }>;
+      datahub?: { serverEnv?: unknown };
+    } | null;
+    // DataHub Cloud numbers its releases on its own scale; only DataHub's own releases are compared.
+    if (config?.datahub?.serverEnv === 'cloud') return;
+    checkServerRelease({
+      server: 'DataHub',
+      url: base,
+      version: String(config?.versions?.['acryldata/datahub']?.version ?? 'unknown'),
+      minimum: DATAHUB_MINIMUM_VERSION,
+      needs: 'run lineage as inputEdges/outputEdges and DataProcessInstance properties in GraphQL',
+      component: COMPONENT,
+    });
+  });
+
+  const post = (path: string, body: unknown, operation: string): Promise<unknown> =>
+    send('POST', path, body, operation);
+
+  /** A request with retries, after the version check (which has its own). */
+  const withRetries = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    await versionChecked();
+    return withRetry(fn, { retries, operation, abortSignal: lifetime.signal });
+  };
 
   const emit = async (proposals: MetadataChangeProposal[]): Promise<void> => {
     for (let start = 0; start < proposals.length; start += batchSize) {
@@ -328,7 +377,7 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     entityUrn: urn,
     changeType: 'UPSERT',
     aspectName,
-    aspect: { value: JSON.stringify(value), contentType: 'application/json' },
+    aspect: { value: restliBytes(value), contentType: 'application/json' },
   });
 
   /** Every aspect that describes `ref` given its whole kumiki state: properties, schema and upstream lineage. */
@@ -404,6 +453,11 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     const inputs = run.inputs.map((input) => entityUrn(input, settings, 'run'));
     if (run.embeddingFingerprint)
       inputs.push(entityUrn({ kind: 'model', name: run.embeddingFingerprint }, settings, 'run'));
+    const output = entityUrn(run.output, settings, 'run');
+    // DataHub draws lineage from the edges (relationships DataProcessInstanceConsumes / Produces);
+    // `inputs`/`outputs` (Consumes / Produces) are required but are not lineage.
+    const created = { time: Date.parse(run.startedAt), actor: ACTOR };
+    const edges = (urns: string[]) => urns.map((destinationUrn) => ({ destinationUrn, created }));
     const custom: Record<string, string> = {
       [KEY.run]: JSON.stringify(run),
       'kumiki.status': run.status,
@@ -419,9 +473,13 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
         created: { time: Date.parse(run.startedAt), actor: ACTOR },
         customProperties: custom,
       }),
-      proposal('dataProcessInstance', urn, 'dataProcessInstanceInput', { inputs: [...new Set(inputs)] }),
+      proposal('dataProcessInstance', urn, 'dataProcessInstanceInput', {
+        inputs: [...new Set(inputs)],
+        inputEdges: edges([...new Set(inputs)]),
+      }),
       proposal('dataProcessInstance', urn, 'dataProcessInstanceOutput', {
-        outputs: [entityUrn(run.output, settings, 'run')],
+        outputs: [output],
+        outputEdges: edges([output]),
       }),
       proposal('dataProcessInstance', urn, 'dataProcessInstanceRunEvent', {
         timestampMillis: Date.parse(finished ? (run.finishedAt ?? run.startedAt) : run.startedAt),
@@ -472,9 +530,6 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     return runs;
   };
 
-  const searchTypes = (kind: DatasetRef['kind'] | undefined) =>
-    kind === undefined ? ['DATASET', 'ML_MODEL'] : kind === 'model' ? ['ML_MODEL'] : ['DATASET'];
-
   return {
     specificationVersion: 'kumiki.catalog.v2',
     provider: 'datahub',
@@ -484,6 +539,7 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
       const info = parseDataset(dataset);
       const ref = { kind: info.kind, name: info.name };
       entityUrn(ref, settings);
+      checkFieldNames(info);
       await write(() =>
         update([ref], (states) => {
           const state = states.get(refKey(ref)) as EntityState;
@@ -577,14 +633,7 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
       await queue;
       const data = await graphql<{ searchAcrossEntities: { searchResults: { entity: GraphqlEntity }[] } | null }>(
         SEARCH_QUERY,
-        {
-          input: {
-            types: searchTypes(kind),
-            query: text.trim() === '' ? '*' : text,
-            start: 0,
-            count: Math.min(Math.max(limit * 5, 100), 1000),
-          },
-        },
+        searchVariables(text, kind, limit),
         'searchAcrossEntities',
       );
       const found: DatasetInfo[] = [];
@@ -615,4 +664,37 @@ function serverMessage(text: string): string {
   }
   message = message.replace(/\s+/g, ' ').trim();
   return message.length > 500 ? `${message.slice(0, 500)}…` : message;
+}
+
+/**
+ * An aspect as GMS's Rest.li `bytes` field takes it: JSON with every character above U+007F written
+ * as a `\uXXXX` escape (as DataHub's Python emitter does). Rest.li reads each character of a
+ * `bytes` string as one byte, refusing anything above U+00FF, and GMS decodes those bytes as UTF-8:
+ * raw Unicode would be refused (above U+00FF) or turned into U+FFFD (U+0080 to U+00FF).
+ */
+function restliBytes(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u0080-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** DataHub refuses a schema with two fields of one name (422); say so before anything is sent. */
+function checkFieldNames(info: DatasetInfo): void {
+  const seen = new Set<string>();
+  (info.fields ?? []).forEach((field, index) => {
+    if (seen.has(field.name)) {
+      throw new InvalidArgumentError({
+        argument: 'dataset',
+        issues: [
+          {
+            path: `fields.${index}.name`,
+            message: `field "${field.name}" appears twice; a DataHub schema holds each field name once`,
+          },
+        ],
+        component: COMPONENT,
+      });
+    }
+    seen.add(field.name);
+  });
 }

@@ -1,8 +1,27 @@
 import type { DatasetRef } from '../../core/catalog.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 
-/** DataHub refuses URNs longer than this (characters). */
-export const MAX_URN_LENGTH = 512;
+/**
+ * DataHub refuses a URN longer than this many bytes once URL-encoded (`URN_NUM_BYTES_LIMIT`,
+ * metadata-utils UrnValidationUtil.java); an `ingestProposalBatch` skips such a proposal and still
+ * answers 200, so kumiki checks first.
+ */
+export const MAX_URN_BYTES = 512;
+
+const encoder = new TextEncoder();
+
+/**
+ * The length of `text` as `java.net.URLEncoder.encode` writes it, which is how DataHub measures
+ * URNs: letters, digits and `.-*_` stay, a space becomes `+`, every other UTF-8 byte becomes `%XX`.
+ */
+export function urlEncodedLength(text: string): number {
+  let length = 0;
+  for (const byte of encoder.encode(text)) {
+    const char = String.fromCharCode(byte);
+    length += /[A-Za-z0-9.\-*_ ]/.test(char) ? 1 : 3;
+  }
+  return length;
+}
 
 /**
  * Escapes one URN component: `%` first (so escaping is reversible and two names never share a URN),
@@ -10,9 +29,7 @@ export const MAX_URN_LENGTH = 512;
  */
 export function escapeUrnPart(text: string): string {
   return text.replace(/[%,()\u241f]/g, (char) =>
-    Array.from(new TextEncoder().encode(char), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(
-      '',
-    ),
+    Array.from(encoder.encode(char), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
   );
 }
 
@@ -26,13 +43,14 @@ const isControl = (char: string) => {
 };
 
 function checked(urn: string, what: string, argument: string): string {
-  if (urn.length > MAX_URN_LENGTH) {
+  const bytes = urlEncodedLength(urn);
+  if (bytes > MAX_URN_BYTES) {
     throw new InvalidArgumentError({
       argument,
       issues: [
         {
           path: 'name',
-          message: `${what} makes a DataHub URN of ${urn.length} characters, over DataHub's ${MAX_URN_LENGTH}-character limit; use a shorter name`,
+          message: `${what} makes a DataHub URN of ${bytes} bytes once URL-encoded, over DataHub's ${MAX_URN_BYTES}-byte limit (non-ASCII characters count 6 to 12 bytes each); use a shorter name`,
         },
       ],
     });
@@ -56,6 +74,11 @@ export function entityUrn(ref: DatasetRef, settings: UrnSettings, argument = 'da
   );
 }
 
+/**
+ * `urn:li:dataProcessInstance:<id>`. Spaces at either end of the id are escaped too: DataHub skips a
+ * URN that `String.trim()` would change.
+ */
 export function runUrn(id: string): string {
-  return checked(`urn:li:dataProcessInstance:${escapeUrnPart(id)}`, `run id "${id}"`, 'run');
+  const part = escapeUrnPart(id).replace(/^ +| +$/g, (spaces) => '%20'.repeat(spaces.length));
+  return checked(`urn:li:dataProcessInstance:${part}`, `run id "${id}"`, 'run');
 }

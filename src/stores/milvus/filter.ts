@@ -13,8 +13,10 @@
  *   of docs/filters.md (array elements, or the scalar itself);
  * - `true` under the token of each path that `exists` (present, not null, not an empty array);
  * - per path and type (number, string), the smallest and largest candidate under range tokens, or
- *   the only candidate under a third token (strings in `orderKey` form, so that Milvus's byte order
- *   is UTF-16 order).
+ *   the only candidate under a third token, always as a string: strings in `orderKey` form (so that
+ *   Milvus's byte order is UTF-16 order) and numbers in `numberKey` form (so that every double
+ *   compares exactly: Milvus parses a JSON integer as int64, and `JSON.stringify` writes 2^60 as
+ *   1152921504606847000, which is not 2^60).
  *
  * Filters then become expressions over `terms` using only `== true`, `<`, `<=`, `>`, `>=`, `and`,
  * `or`, `not`; `gt` is "the only candidate, or the largest, is greater". Tokens are lowercase hex
@@ -22,7 +24,6 @@
  * enters the expression text.
  */
 import { createHash } from 'node:crypto';
-import { UnsupportedFilterError } from '../../core/errors.js';
 import type { JsonObject, JsonValue } from '../../core/types.js';
 import type { Filter, FilterScalar } from '../../filter/ast.js';
 import { orderKey } from './keys.js';
@@ -52,8 +53,8 @@ function isScalar(value: JsonValue): value is FilterScalar {
 }
 
 /** Builds the `terms` object of a payload (see the module comment). */
-export function payloadTerms(payload: JsonObject): Record<string, true | number | string> {
-  const terms: Record<string, true | number | string> = {};
+export function payloadTerms(payload: JsonObject): Record<string, true | string> {
+  const terms: Record<string, true | string> = {};
   const visit = (object: JsonObject, prefix: string): void => {
     for (const key of Object.keys(object)) {
       // A key containing a dot cannot be addressed by a dotted path, nor can anything below it.
@@ -78,7 +79,7 @@ export function payloadTerms(payload: JsonObject): Record<string, true | number 
   return terms;
 }
 
-function addCandidates(terms: Record<string, true | number | string>, path: string, values: FilterScalar[]): void {
+function addCandidates(terms: Record<string, true | string>, path: string, values: FilterScalar[]): void {
   const numbers: number[] = [];
   const strings: string[] = [];
   for (const value of values) {
@@ -86,20 +87,32 @@ function addCandidates(terms: Record<string, true | number | string>, path: stri
     if (typeof value === 'number') numbers.push(value);
     else if (typeof value === 'string') strings.push(value);
   }
-  addBounds(terms, path, 'number', numbers);
+  addBounds(terms, path, 'number', numbers.map(numberKey));
   addBounds(terms, path, 'string', strings.map(orderKey));
+}
+
+/**
+ * 16 lowercase hex digits whose byte order is the numeric order of finite doubles: the IEEE 754 bits
+ * with the sign bit set for non-negative numbers and all bits flipped for negative ones. `-0` is `0`.
+ */
+export function numberKey(value: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value === 0 ? 0 : value);
+  const bits = view.getBigUint64(0);
+  const ordered = bits >> 63n ? ~bits & 0xffff_ffff_ffff_ffffn : bits | 0x8000_0000_0000_0000n;
+  return ordered.toString(16).padStart(16, '0');
 }
 
 /**
  * Stores the smallest and largest candidate of one type, or, when there is exactly one (the common
  * scalar case), that value once under the `one` token so long strings are not stored twice more.
- * `orderKey` preserves order, so bounds of keys are keys of bounds.
+ * `orderKey` and `numberKey` preserve order, so bounds of keys are keys of bounds.
  */
 function addBounds(
-  terms: Record<string, true | number | string>,
+  terms: Record<string, true | string>,
   path: string,
   type: 'number' | 'string',
-  values: (number | string)[],
+  values: string[],
 ): void {
   const [first] = values;
   if (first === undefined) return;
@@ -120,28 +133,11 @@ function addBounds(
 /** A Milvus boolean expression with its template values. */
 export type MilvusExpression = { expr: string; exprValues: Record<string, string | number | boolean | string[]> };
 
-/**
- * Integers the Milvus SDK sends as int64 template values; larger magnitudes would overflow.
- * (The SDK sends every integer-valued JS number as int64.)
- */
-const INT64_LIMIT = 2 ** 63;
-
-/**
- * Translates a validated filter into a Milvus expression over `terms`. Throws
- * `UnsupportedFilterError` for a clause Milvus cannot carry with the exact semantics.
- */
+/** Translates a validated filter into a Milvus expression over `terms` (every operator is supported). */
 export function translateFilter(filter: Filter): MilvusExpression {
   const exprValues: Record<string, string | number | boolean> = {};
   let next = 0;
-  const bind = (value: string | number, clause: Filter): string => {
-    if (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) >= INT64_LIMIT) {
-      throw new UnsupportedFilterError({
-        clause,
-        backend: 'milvus',
-        reason: `the Milvus SDK sends integer-valued numbers as int64 expression values, which cannot hold ${value}`,
-        component: 'milvus',
-      });
-    }
+  const bind = (value: string): string => {
     const name = `v${next++}`;
     exprValues[name] = value;
     return `{${name}}`;
@@ -179,7 +175,7 @@ export function translateFilter(filter: Filter): MilvusExpression {
         const type = typeof node.value === 'number' ? 'number' : 'string';
         const side = node.op === 'gt' || node.op === 'gte' ? 'max' : 'min';
         const operator = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[node.op];
-        const value = bind(typeof node.value === 'number' ? node.value : orderKey(node.value), node);
+        const value = bind(typeof node.value === 'number' ? numberKey(node.value) : orderKey(node.value));
         const bound = (which: 'one' | 'min' | 'max') =>
           `${TERMS_FIELD}["${token(node.field, { kind: 'bound', type, side: which })}"] ${operator} ${value}`;
         return `(${bound('one')} or ${bound(side)})`;

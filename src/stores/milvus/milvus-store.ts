@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -24,7 +25,7 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import type { JsonObject, Match, StoredRecord, VectorRecord } from '../../core/types.js';
+import type { JsonObject, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
@@ -87,6 +88,16 @@ const ID_CHUNK = 1000;
 /** Reads see every write that finished before them (Milvus's default, `Bounded`, may not). */
 const STRONG = 0 as ConsistencyLevelEnum;
 const METRIC_TYPES: Record<Metric, string> = { cosine: 'COSINE', dot: 'IP', euclidean: 'L2' };
+/** Expression template values (`exprValues`) arrived in Milvus 2.5. */
+const MILVUS_MINIMUM_VERSION: Release = [2, 5, 0];
+/** Milvus refuses a JSON field value longer than this many bytes (`common.JSONMaxLength`, default 64 KiB). */
+const MAX_JSON_BYTES = 65_536;
+/**
+ * The smallest sparse value kumiki sends. Milvus leaves out of a sparse search every record whose
+ * float32 score is not positive; with values of at least 1e-18 every product, and so every score of a
+ * record sharing an index with the query, is a positive normal float32 (1e-36 > 2^-126).
+ */
+const MIN_SPARSE_VALUE = 1e-18;
 
 const optionsSchema = z
   .object({
@@ -153,6 +164,8 @@ const {
 /** What kumiki stores in the collection's `kumiki.collection` property (JSON). */
 const metaSchema = z.object({
   version: z.literal(1),
+  /** The encoding of the `terms` field: 2 = range bounds as order-preserving strings (see filter.ts). */
+  terms: z.literal(2).optional(),
   dimensions: z.number().int().positive().optional(),
   metric: z.enum(['cosine', 'dot', 'euclidean']),
   sparse: z.boolean(),
@@ -165,6 +178,13 @@ type Meta = z.infer<typeof metaSchema>;
 
 /** A collection as described by Milvus: its real name (aliases resolved) and kumiki metadata. */
 type Described = { name: string; meta: Meta };
+
+/**
+ * The collection's own name. DescribeCollection on an alias answers with the alias in
+ * `collection_name` (the name it was asked about) and the collection's name in `schema.name`
+ * (milvus internal/proxy/task.go, describeCollectionTask).
+ */
+const realName = (response: DescribeCollectionResponse, asked: string): string => response.schema?.name || asked;
 
 type Row = {
   [FIELDS.pk]: string;
@@ -215,17 +235,55 @@ function readRecord(row: Record<string, unknown>, includeVectors: boolean): Stor
   return record;
 }
 
-/** Approximate request bytes of a row: key, vectors and JSON, plus per-field framing. */
-function rowBytes(row: Row): number {
+/** Approximate request bytes of a row: key, vectors and its JSON bytes, plus per-field framing. */
+function rowBytes(row: Row, jsonBytes: number): number {
   return (
     utf8Length(row[FIELDS.pk]) +
     (row[FIELDS.dense]?.length ?? 0) * 4 +
     (row[FIELDS.sparse]?.indices.length ?? 0) * 8 +
-    utf8Length(JSON.stringify(row[FIELDS.payload])) +
-    utf8Length(JSON.stringify(row[FIELDS.terms])) +
+    jsonBytes +
     64
   );
 }
+
+/**
+ * Refuses a row whose `payload` or `terms` JSON is longer than Milvus accepts, naming the record;
+ * returns the bytes of both.
+ */
+function checkJsonSizes(row: Row, where: string, index: number): number {
+  let total = 0;
+  for (const field of [FIELDS.payload, FIELDS.terms] as const) {
+    // The SDK sends a JSON field as the UTF-8 bytes of JSON.stringify (as here).
+    const bytes = utf8Length(JSON.stringify(row[field]));
+    total += bytes;
+    if (bytes <= MAX_JSON_BYTES) continue;
+    const what =
+      field === FIELDS.payload
+        ? `its payload takes ${bytes} bytes of JSON`
+        : `the filter terms derived from its payload take ${bytes} bytes of JSON (about 41 per distinct value and path; see docs/adapters/milvus.md)`;
+    throw new InvalidArgumentError({
+      argument: 'records',
+      issues: [
+        {
+          path: `${index}.payload`,
+          message: `${where}: ${what}, more than the ${MAX_JSON_BYTES} bytes Milvus accepts in one JSON field; make the payload smaller (fewer distinct values, e.g. move long lists into the text)`,
+        },
+      ],
+    });
+  }
+  return total;
+}
+
+/** The position of the first sparse value below `MIN_SPARSE_VALUE` (zero, negative, tiny), if any. */
+function smallSparseValue(vector: SparseVector): number | undefined {
+  for (let i = 0; i < vector.values.length; i++) {
+    if (!((vector.values[i] as number) >= MIN_SPARSE_VALUE)) return i;
+  }
+  return undefined;
+}
+
+const sparseValueMessage = (who: string) =>
+  `${who} a sparse value below ${MIN_SPARSE_VALUE}: Milvus leaves out of sparse search every record whose score is not positive, so on Milvus sparse values must be positive (at least ${MIN_SPARSE_VALUE}); drop zero entries, and use a sparse encoder with positive weights (BM25, SPLADE)`;
 
 /** Joins expressions with `and`, each in parentheses; template names must not clash. */
 function allOf(...parts: (MilvusExpression | undefined)[]): MilvusExpression {
@@ -281,9 +339,32 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
     }
     return client;
   });
-  const connect = (): Promise<MilvusClient> => {
+  /** Reads the server's version once, before the first other request. */
+  const versionChecked = lazy(async (): Promise<void> => {
+    const client = await connection();
+    const ctx = { address, operation: 'read the server version', timeoutMs };
+    let response: Awaited<ReturnType<MilvusClient['getVersion']>>;
+    try {
+      response = await client.getVersion();
+    } catch (error) {
+      throw translateError(error, ctx);
+    }
+    // The SDK types leave it out, but the answer carries a status like every other.
+    checkStatus((response as { status?: MilvusStatus }).status, ctx);
+    checkServerRelease({
+      server: 'Milvus',
+      url: address,
+      version: response.version || 'unknown',
+      minimum: MILVUS_MINIMUM_VERSION,
+      needs: 'expression template values',
+      component: COMPONENT,
+    });
+  });
+  const connect = async (): Promise<MilvusClient> => {
     connecting = true;
-    return connection();
+    const client = await connection();
+    await versionChecked();
+    return client;
   };
 
   const context = (operation: string, collection?: string): ErrorContext => ({
@@ -354,6 +435,12 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
         component: COMPONENT,
       });
     }
+    if (result.data.terms !== 2) {
+      throw new ConflictError({
+        message: `Milvus collection "${name}" was written by an earlier kumiki whose filter terms compared large numbers wrongly; copy its records into a new collection (e.g. with reembed) and use that.`,
+        component: COMPONENT,
+      });
+    }
     return result.data;
   };
 
@@ -368,7 +455,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
         component: COMPONENT,
       });
     }
-    const real = response.collection_name || name;
+    const real = realName(response, name);
     return { name: real, meta: readMeta(response, real) };
   };
 
@@ -424,6 +511,8 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
             throw issue(`sparseVector.indices.${i}`, 'Milvus sparse indices must be below 2^32 - 1');
           }
         }
+        const small = smallSparseValue(record.sparseVector);
+        if (small !== undefined) throw issue(`sparseVector.values.${small}`, sparseValueMessage(`${where} has`));
       }
     });
   };
@@ -530,7 +619,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       throwIfAborted(config.abortSignal, 'createCollection');
       const existing = await describe(config.name, config.abortSignal);
       if (existing) {
-        const real = existing.collection_name || config.name;
+        const real = realName(existing, config.name);
         if (real !== config.name) {
           throw new ConflictError({
             message: `"${config.name}" is an alias (of "${real}"); pick another collection name or delete the alias.`,
@@ -545,6 +634,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       }
       const meta: Meta = {
         version: 1,
+        terms: 2,
         metric: config.metric ?? 'cosine',
         sparse: config.sparse ?? true,
         ...(config.dimensions === undefined ? {} : { dimensions: config.dimensions }),
@@ -616,7 +706,15 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       const infos = await mapLimit(response.data, concurrency, async ({ name }) => {
         const described = await describe(name, abortSignal);
         if (!described?.properties?.some((property) => property.key === PROPERTY)) return undefined;
-        return infoOf({ name, meta: readMeta(described, name) }, abortSignal);
+        let meta: Meta;
+        try {
+          meta = readMeta(described, name);
+        } catch (error) {
+          // Altered, or written by an earlier kumiki: opening it explains; listing leaves it out.
+          if (ConflictError.isInstance(error)) return undefined;
+          throw error;
+        }
+        return infoOf({ name, meta }, abortSignal);
       });
       return infos.filter((info): info is CollectionInfo => info !== undefined);
     },
@@ -625,7 +723,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       const { name, abortSignal } = parseArgument(nameSchema, input, 'deleteCollection options');
       const existing = await describe(name, abortSignal);
       if (!existing) return false;
-      const real = existing.collection_name || name;
+      const real = realName(existing, name);
       if (real !== name) {
         throw new ConflictError({
           message: `"${name}" is an alias of "${real}"; delete the alias with deleteAlias, or the collection by its own name.`,
@@ -657,13 +755,20 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       checkRecords(described, records);
       // Within a batch the last duplicate wins; Milvus may reject duplicate keys in one request.
       const latest = new Map<string, Row>();
-      for (const record of records) {
+      const jsonBytes = new Map<Row, number>();
+      records.forEach((record, index) => {
         const row = toRow(described.meta, record);
+        jsonBytes.set(row, checkJsonSizes(row, `record ${index} (id ${JSON.stringify(record.id)})`, index));
         latest.delete(row.pk);
         latest.set(row.pk, row);
-      }
+      });
       const rows = [...latest.values()];
-      const batches = splitBatches(rows, limits, rowBytes, (row) => `record ${JSON.stringify(decodeId(row.pk))}`);
+      const batches = splitBatches(
+        rows,
+        limits,
+        (row) => rowBytes(row, jsonBytes.get(row) ?? 0),
+        (row) => `record ${JSON.stringify(decodeId(row.pk))}`,
+      );
       throwIfAborted(abortSignal, 'upsert');
       await writeBatches({
         collection,
@@ -802,6 +907,13 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       const filter = filterOf(parsed.filter);
       const hybrid = parsed.vector !== undefined && parsed.sparseVector !== undefined;
       const depth = hybrid ? Math.max(parsed.fusion?.prefetch ?? limit * 4, limit) : limit;
+      const small = parsed.sparseVector ? smallSparseValue(parsed.sparseVector) : undefined;
+      if (small !== undefined) {
+        throw new InvalidArgumentError({
+          argument: 'search options',
+          issues: [{ path: `sparseVector.values.${small}`, message: sparseValueMessage('the query has') }],
+        });
+      }
       const sparseQuery = parsed.sparseVector ? sortedSparse(parsed.sparseVector) : undefined;
       const zeroCosine = meta.metric === 'cosine' && parsed.vector?.every((value) => value === 0);
       const [dense, sparse] = await Promise.all([
@@ -861,7 +973,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
     async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {
       const { alias, collection, abortSignal } = parseArgument(aliasSchema, input, 'setAlias options');
       const target = await describe(collection, abortSignal);
-      if (!target || (target.collection_name || collection) !== collection) {
+      if (!target || realName(target, collection) !== collection) {
         throw new NotFoundError({
           resource: 'Collection',
           name: collection,
@@ -870,7 +982,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
         });
       }
       const current = await describe(alias, abortSignal);
-      if (current && (current.collection_name || alias) === alias) {
+      if (current && realName(current, alias) === alias) {
         throw new ConflictError({
           message: `"${alias}" is a collection; an alias cannot take its name.`,
           component: COMPONENT,
@@ -890,7 +1002,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
     async deleteAlias(input: { alias: string; abortSignal?: AbortSignal }): Promise<boolean> {
       const { alias, abortSignal } = parseArgument(deleteAliasSchema, input, 'deleteAlias options');
       const current = await describe(alias, abortSignal);
-      if (!current || (current.collection_name || alias) === alias) return false;
+      if (!current || realName(current, alias) === alias) return false;
       await call(
         context(`drop alias "${alias}"`, alias),
         (client) => client.dropAlias({ alias, timeout: timeoutMs }),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -19,7 +20,7 @@ import type {
   Store,
   UpsertOptions,
 } from '../../core/store.js';
-import type { Match, StoredRecord, VectorRecord } from '../../core/types.js';
+import type { JsonValue, Match, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
@@ -40,7 +41,7 @@ import {
   writeBatches,
 } from '../shared.js';
 import { translateError } from './errors.js';
-import { META_KEY, type QdrantFilter, qdrantKey, toQdrantFilter } from './filter.js';
+import { DATA_KEY, META_KEY, type QdrantFilter, qdrantKey, toQdrantFilter } from './filter.js';
 import { ORDER_LEVELS, pointIdOf } from './ids.js';
 import { fromWirePayload, toWirePayload, type WirePoint } from './payload.js';
 import { type ScrollRequest, scrollInIdOrder } from './scroll.js';
@@ -94,6 +95,8 @@ const DENSE = 'dense';
 const DENSE_ORIGINAL = 'dense_original';
 const SPARSE = 'sparse';
 const DEFAULT_URL = 'http://localhost:6333';
+/** Collection `metadata` arrived in Qdrant 1.16; the adapter is built and checked against 1.18. */
+const QDRANT_MINIMUM_VERSION: Release = [1, 16, 0];
 
 const DISTANCE: Record<Metric, 'Cosine' | 'Dot' | 'Euclid'> = { cosine: 'Cosine', dot: 'Dot', euclidean: 'Euclid' };
 
@@ -166,6 +169,8 @@ type Description = CollectionMeta & {
   addressedAs: string;
   /** Whether points keep an exact copy of their dense vector (`dense_original`). */
   original: boolean;
+  /** Keys of the collection's `integer` payload indexes (Qdrant truncates fractional bounds on them). */
+  integerKeys: ReadonlySet<string>;
 };
 
 type Api = ReturnType<QdrantClient['api']>;
@@ -212,7 +217,14 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     });
   });
 
-  type CallOptions = { operation: string; collection?: string; abortSignal?: AbortSignal; retry?: boolean };
+  type CallOptions = {
+    operation: string;
+    collection?: string;
+    abortSignal?: AbortSignal;
+    retry?: boolean;
+    /** `false` for the version request itself. */
+    checkVersion?: boolean;
+  };
 
   /** One Qdrant request: deadline, abort, retries, and error translation in one place. */
   const call = async <T>(
@@ -224,6 +236,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     }
     throwIfAborted(how.abortSignal, how.operation);
     const api = (await client()).api();
+    if (how.checkVersion !== false) await versionChecked();
     const attempt = async (): Promise<T> => {
       const deadline = AbortSignal.timeout(timeoutMs);
       const signal = how.abortSignal ? AbortSignal.any([how.abortSignal, deadline]) : deadline;
@@ -248,6 +261,21 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     });
   };
 
+  /** Reads the server's version (`GET /`) once, before the first other request. */
+  const versionChecked = lazy(async (): Promise<void> => {
+    const info = await call({ operation: 'read the server version', checkVersion: false }, (api, init) =>
+      api.root({}, init).then((response) => ({ data: { result: response.data } })),
+    );
+    checkServerRelease({
+      server: 'Qdrant',
+      url: url ?? 'the server of the `client` option',
+      version: String(info?.version ?? 'unknown'),
+      minimum: QDRANT_MINIMUM_VERSION,
+      needs: 'collection metadata',
+      component: COMPONENT,
+    });
+  });
+
   // ---- collection settings -------------------------------------------------------------------
 
   const cache = new Map<string, { expires: number; description: Promise<Description> }>();
@@ -264,7 +292,12 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         component: COMPONENT,
       });
     }
-    return { ...meta.data, addressedAs: name, original: DENSE_ORIGINAL in vectors };
+    const integerKeys = new Set(
+      Object.entries(info?.payload_schema ?? {})
+        .filter(([, schema]) => schema?.data_type === 'integer')
+        .map(([key]) => key),
+    );
+    return { ...meta.data, addressedAs: name, original: DENSE_ORIGINAL in vectors, integerKeys };
   };
 
   const describe = (name: string, abortSignal?: AbortSignal, fresh = false): Promise<Description> => {
@@ -339,8 +372,28 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
   // ---- records ---------------------------------------------------------------------------------
 
   const checkRecords = (description: Description, records: readonly VectorRecord[]): void => {
+    const integerFields = [...description.integerKeys].flatMap((key) => {
+      const path = dataPath(key);
+      return path ? [{ key, path }] : [];
+    });
     records.forEach((record, index) => {
       checkRecordVectors(description, record, index, COMPONENT);
+      for (const { key, path } of integerFields) {
+        const bad = valuesAt(record.payload ?? {}, path).find(
+          (value) => typeof value === 'number' && !Number.isSafeInteger(value),
+        );
+        if (bad !== undefined) {
+          throw new InvalidArgumentError({
+            argument: 'records',
+            issues: [
+              {
+                path: `${index}.payload.${path.join('.')}`,
+                message: `record ${index} (id ${JSON.stringify(record.id)}) holds ${String(bad)} at "${path.join('.')}", which collection "${description.name}" indexes as integer (${key}); Qdrant's integer index holds only integers, so range filters would never find this record. Store integers between -(2^53 - 1) and 2^53 - 1 there, or index the field as 'float'`,
+              },
+            ],
+          });
+        }
+      }
     });
   };
 
@@ -348,7 +401,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     const vector: Record<string, number[] | { indices: number[]; values: number[] }> = {};
     if (record.vector) {
       const values = Array.from(record.vector);
-      vector[DENSE] = values;
+      vector[DENSE] = description.metric === 'cosine' ? unitLength(values) : values;
       if (description.original) vector[DENSE_ORIGINAL] = values;
     }
     if (record.sparseVector) {
@@ -520,6 +573,8 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         ).catch(() => undefined);
         throw error;
       }
+      // A description read while the indexes were being made would lack the integer ones.
+      cache.delete(config.name);
       return {
         name: config.name,
         dimensions: config.dimensions,
@@ -660,7 +715,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         }
         return { deleted: present.length };
       }
-      const filter = toQdrantFilter(parsed.filter);
+      const filter = toQdrantFilter(parsed.filter, await describe(collection, abortSignal));
       const deleted = await countPoints(collection, filter, abortSignal);
       if (deleted > 0) {
         await call(how, (api, init) => api.deletePoints({ collection_name: collection, wait: true, filter }, init));
@@ -670,14 +725,15 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
 
     async count(input: CountOptions): Promise<number> {
       const { collection, filter, abortSignal } = parseArgument(countSchema, input, 'count options');
-      return countPoints(collection, filter ? toQdrantFilter(filter) : undefined, abortSignal);
+      const native = filter ? toQdrantFilter(filter, await describe(collection, abortSignal)) : undefined;
+      return countPoints(collection, native, abortSignal);
     },
 
     async scroll(input: ScrollOptions): Promise<ScrollPage> {
       const parsed = parseArgument(scrollSchema, input, 'scroll options');
       const after = parsed.cursor === undefined ? undefined : decodeCursor(parsed.cursor);
-      const filter = parsed.filter ? toQdrantFilter(parsed.filter) : undefined;
       const description = await describe(parsed.collection, parsed.abortSignal);
+      const filter = parsed.filter ? toQdrantFilter(parsed.filter, description) : undefined;
       const includeVectors = parsed.includeVectors ?? false;
       const limit = parsed.limit ?? 100;
       const pages = pagesOf(description, withVectorOf(description, includeVectors), parsed.abortSignal);
@@ -690,8 +746,8 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     async search(input: SearchOptions): Promise<Match[]> {
       const parsed = parseArgument(searchSchema, input, 'search options');
       throwIfAborted(parsed.abortSignal, 'search');
-      const filter = parsed.filter ? toQdrantFilter(parsed.filter) : undefined;
       const description = await describe(parsed.collection, parsed.abortSignal);
+      const filter = parsed.filter ? toQdrantFilter(parsed.filter, description) : undefined;
       checkSearchVectors(description, parsed.vector, parsed.sparseVector, COMPONENT);
       checkSpace(description, parsed.embeddingSpace, 'dense');
       checkSpace(description, parsed.sparseEmbeddingSpace, 'sparse');
@@ -706,7 +762,10 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         ...(filter ? { filter } : {}),
       };
       const searches: { query: number[] | { indices: number[]; values: number[] }; using: string }[] = [];
-      if (parsed.vector) searches.push({ query: Array.from(parsed.vector), using: DENSE });
+      if (parsed.vector) {
+        const query = Array.from(parsed.vector);
+        searches.push({ query: description.metric === 'cosine' ? unitLength(query) : query, using: DENSE });
+      }
       if (parsed.sparseVector) {
         searches.push({
           query: { indices: Array.from(parsed.sparseVector.indices), values: Array.from(parsed.sparseVector.values) },
@@ -738,25 +797,17 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
 
     async explain(input: { collection: string; filter: Filter }): Promise<ExplainedFilter> {
       const { collection, filter } = parseArgument(explainSchema, input, 'explain options');
-      await describe(collection);
-      return { backend: 'qdrant', native: toQdrantFilter(filter) };
+      return { backend: 'qdrant', native: toQdrantFilter(filter, await describe(collection)) };
     },
 
     async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {
       const { alias, collection, abortSignal } = parseArgument(aliasSchema, input, 'setAlias options');
       cache.delete(alias);
-      // Delete and create in one request: Qdrant applies the actions atomically, so readers of the
-      // alias see the old collection or the new one, never nothing.
+      // One create_alias: Qdrant overwrites an existing alias in place, so readers see the old
+      // collection or the new one. (Qdrant applies the actions of one request one by one without
+      // rolling back, so delete_alias + create_alias would lose the alias when the create fails.)
       await call({ operation: `point alias "${alias}" at "${collection}"`, collection, abortSignal }, (api, init) =>
-        api.updateAliases(
-          {
-            actions: [
-              { delete_alias: { alias_name: alias } },
-              { create_alias: { alias_name: alias, collection_name: collection } },
-            ],
-          },
-          init,
-        ),
+        api.updateAliases({ actions: [{ create_alias: { alias_name: alias, collection_name: collection } }] }, init),
       );
       cache.delete(alias);
     },
@@ -801,4 +852,46 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/**
+ * The vector scaled to length 1 (an all-zero vector stays as it is). Cosine collections get unit
+ * vectors from kumiki: Qdrant normalizes in float32 and skips vectors whose squared length is below
+ * `f32::EPSILON` (lib/segment/src/spaces/simple.rs `cosine_preprocess`, spaces/tools.rs), so a
+ * vector shorter than about 3.5e-4 would be scored by raw dot product.
+ */
+function unitLength(values: number[]): number[] {
+  let squared = 0;
+  for (const value of values) squared += Math.fround(value) * Math.fround(value);
+  const norm = Math.sqrt(squared);
+  return norm === 0 ? values : values.map((value) => Math.fround(value) / norm);
+}
+
+/** The kumiki field path of a Qdrant payload key under `data` (`data.meta."my key"` → `['meta', 'my key']`). */
+function dataPath(key: string): string[] | undefined {
+  const segments: string[] = [];
+  const pattern = /"([^"\\]*)"|([^."]+)/y;
+  let at = 0;
+  while (at < key.length) {
+    pattern.lastIndex = at;
+    const match = pattern.exec(key);
+    if (!match) return undefined;
+    segments.push(match[1] ?? (match[2] as string));
+    at = pattern.lastIndex;
+    if (key[at] === '.') at++;
+    else if (at < key.length) return undefined;
+  }
+  return segments[0] === DATA_KEY && segments.length > 1 ? segments.slice(1) : undefined;
+}
+
+/** The values a payload index sees at a path: objects walked, one level of array flattened. */
+function valuesAt(payload: Record<string, JsonValue>, path: string[]): JsonValue[] {
+  let current: JsonValue | undefined = payload;
+  for (const segment of path) {
+    if (typeof current !== 'object' || current === null || Array.isArray(current)) return [];
+    if (!Object.hasOwn(current, segment)) return [];
+    current = current[segment];
+  }
+  if (current === undefined) return [];
+  return Array.isArray(current) ? current : [current];
 }
