@@ -367,6 +367,7 @@ describe('requests the adapter sends', () => {
           fingerprint: expect.stringMatching(/^kfp1:/),
           sparseFingerprint: 'kfp1:bm25',
           embeddingSpace: space,
+          epoch: expect.stringMatching(/^[0-9a-f]{32}$/),
         },
       },
     });

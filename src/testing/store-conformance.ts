@@ -206,6 +206,49 @@ export function storeConformance(
     test(`${prefix}: ${name}`, () => withStore(factory, fn), timeout);
   const metricsOf = (store: Store) => options.metrics ?? store.capabilities.metrics;
 
+  t('a collection keeps its epoch until it is deleted; created again, it gets another', async (store) => {
+    const name = uniqueName('epoch');
+    const first = await store.createCollection({ name, dimensions: 2 });
+    if (first.epoch === undefined) return; // the store keeps no epoch (ingest then checks its ledger record by record)
+    equal((await store.openCollection({ name })).epoch, first.epoch, 'openCollection shows the same epoch');
+    equal(
+      (await store.createCollection({ name, dimensions: 2, ifExists: 'open' })).epoch,
+      first.epoch,
+      'createCollection with ifExists: open shows the same epoch',
+    );
+    await store.upsert({ collection: name, records: [{ id: 1, vector: [1, 0] }] });
+    equal((await store.openCollection({ name })).epoch, first.epoch, 'writes keep the epoch');
+    await store.deleteCollection({ name });
+    const second = await store.createCollection({ name, dimensions: 2 });
+    check(second.epoch !== undefined && second.epoch !== first.epoch, 'a collection created again has another epoch');
+    await store.deleteCollection({ name });
+  });
+
+  t('where a write version and collection state are kept, the state is current until the next write', async (store) => {
+    const name = uniqueName('state');
+    const created = await store.createCollection({ name, dimensions: 2 });
+    if (!store.getCollectionState || !store.setCollectionState) return;
+    check(created.version !== undefined, 'a store with collection state keeps a write version');
+    equal(await store.getCollectionState({ collection: name, key: 'k' }), undefined, 'no state at first');
+    await store.setCollectionState({ collection: name, key: 'k', value: { n: [1, 2] } });
+    deepEqual(
+      await store.getCollectionState({ collection: name, key: 'k' }),
+      { value: { n: [1, 2] }, current: true },
+      'a state set after the last write is current',
+    );
+    await store.upsert({ collection: name, records: [{ id: 1, vector: [1, 0] }] });
+    const after = await store.openCollection({ name });
+    check((after.version ?? 0) > (created.version ?? 0), 'an upsert raises the write version');
+    equal((await store.getCollectionState({ collection: name, key: 'k' }))?.current, false, 'a write makes it stale');
+    await store.setCollectionState({ collection: name, key: 'k', value: 'again' });
+    equal((await store.getCollectionState({ collection: name, key: 'k' }))?.current, true, 'set again, current again');
+    await store.delete({ collection: name, ids: [1] });
+    equal((await store.getCollectionState({ collection: name, key: 'k' }))?.current, false, 'a delete makes it stale');
+    await store.setCollectionState({ collection: name, key: 'k', value: undefined });
+    equal(await store.getCollectionState({ collection: name, key: 'k' }), undefined, 'value undefined removes it');
+    await store.deleteCollection({ name });
+  });
+
   t('creates, opens, lists and deletes collections', async (store) => {
     const name = uniqueName('coll');
     const info = await store.createCollection({ name, dimensions: 4, metric: 'dot', embeddingSpace: 'kfp1:alpha' });

@@ -177,7 +177,12 @@ const metaSchema = z.object({
 type Meta = z.infer<typeof metaSchema>;
 
 /** A collection as described by Milvus: its real name (aliases resolved) and kumiki metadata. */
-type Described = { name: string; meta: Meta };
+type Described = {
+  name: string;
+  meta: Meta;
+  /** The collection's id in Milvus (a new one each time a collection is created): its epoch. */
+  epoch?: string;
+};
 
 /**
  * The collection's own name. DescribeCollection on an alias answers with the alias in
@@ -456,7 +461,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
       });
     }
     const real = realName(response, name);
-    return { name: real, meta: readMeta(response, real) };
+    return { name: real, meta: readMeta(response, real), ...epochOf(response) };
   };
 
   const countRows = async (real: string, filter: MilvusExpression, abortSignal?: AbortSignal): Promise<number> => {
@@ -479,6 +484,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
 
   const infoOf = async (described: Described, abortSignal?: AbortSignal): Promise<CollectionInfo> => ({
     ...infoFields(described.name, described.meta),
+    ...(described.epoch === undefined ? {} : { epoch: described.epoch }),
     count: await countRows(described.name, { expr: '', exprValues: {} }, abortSignal),
   });
 
@@ -502,6 +508,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
   const checkRecords = (described: Described, records: readonly VectorRecord[]): void => {
     const shape = { name: described.name, dimensions: described.meta.dimensions, sparse: described.meta.sparse };
     records.forEach((record, index) => {
+      const where = `record ${index} (id ${JSON.stringify(record.id)})`;
       const issue = (path: string, message: string) =>
         new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.${path}`, message }] });
       checkRecordVectors(shape, record, index, COMPONENT);
@@ -626,7 +633,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
             component: COMPONENT,
           });
         }
-        const described = { name: real, meta: readMeta(existing, real) };
+        const described = { name: real, meta: readMeta(existing, real), ...epochOf(existing) };
         checkReopen(described.meta, config, COMPONENT);
         checkSpace(described, config.embeddingSpace, 'dense');
         checkSpace(described, config.sparseEmbeddingSpace, 'sparse');
@@ -684,7 +691,8 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
           }),
         (result) => result,
       );
-      return { ...infoFields(config.name, meta), count: 0 };
+      const created = await describe(config.name, config.abortSignal);
+      return { ...infoFields(config.name, meta), count: 0, ...(created ? epochOf(created) : {}) };
     },
 
     async openCollection(input: OpenCollectionOptions): Promise<CollectionInfo> {
@@ -714,7 +722,7 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
           if (ConflictError.isInstance(error)) return undefined;
           throw error;
         }
-        return infoOf({ name, meta }, abortSignal);
+        return infoOf({ name, meta, ...epochOf(described) }, abortSignal);
       });
       return infos.filter((info): info is CollectionInfo => info !== undefined);
     },
@@ -1036,6 +1044,12 @@ export function createMilvusStore(options: MilvusStoreOptions = {}): MilvusStore
     },
   };
   return store;
+}
+
+/** The epoch of a described collection: Milvus gives every collection it creates a new id. */
+function epochOf(response: DescribeCollectionResponse): { epoch?: string } {
+  const id = response.collectionID;
+  return id === undefined || id === null || String(id) === '' || String(id) === '0' ? {} : { epoch: `milvus:${id}` };
 }
 
 function infoFields(name: string, meta: Meta): Omit<CollectionInfo, 'count'> {

@@ -1,6 +1,7 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
+import { randomHex } from '../../core/bytes.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';
@@ -161,6 +162,8 @@ const collectionMetaSchema = z.object({
   sparseFingerprint: z.string().optional(),
   embeddingSpace: embeddingSpaceSchema.optional(),
   sparseEmbeddingSpace: embeddingSpaceSchema.optional(),
+  /** Random id given at creation (absent on collections from kumiki 0.1). */
+  epoch: z.string().optional(),
 });
 type CollectionMeta = z.infer<typeof collectionMetaSchema>;
 
@@ -325,6 +328,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     fingerprint: description.fingerprint,
     sparseFingerprint: description.sparseFingerprint,
     count: await countPoints(description.addressedAs, undefined, abortSignal),
+    ...(description.epoch === undefined ? {} : { epoch: description.epoch }),
   });
 
   const checkSpace = (description: Description, given: EmbeddingSpace | string | undefined, kind: 'dense' | 'sparse') =>
@@ -511,6 +515,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
         name: config.name,
         metric,
         sparse,
+        epoch: randomHex(16),
         ...(config.dimensions === undefined ? {} : { dimensions: config.dimensions }),
         ...(config.embeddingSpace === undefined ? {} : { fingerprint: toFingerprint(config.embeddingSpace) }),
         ...(config.sparseEmbeddingSpace === undefined
