@@ -276,3 +276,50 @@ export async function runChaos(options: {
   }
   return summary;
 }
+
+export type WritersResult = {
+  /** Which of the two runs (A: version 2, B: version 3) completed, in the order they exited. */
+  completed: ('A' | 'B')[];
+  /** Runs refused with LockedError (naming the holder). */
+  locked: ('A' | 'B')[];
+  equal: boolean;
+  difference?: string;
+};
+
+/**
+ * Two processes ingest different versions of the corpus into one data dir at (nearly) the same time,
+ * after a clean run of version 1. Each either completes or is refused with `LockedError`; the final
+ * state must equal a clean ingest of whichever completed last (with prune, nothing of the other remains).
+ */
+export async function twoWritersTrial(
+  config: ChaosConfig,
+  options: { directory: string; pgUrl?: string; schema?: string; offsetMs: number },
+): Promise<WritersResult> {
+  await mkdir(options.directory, { recursive: true });
+  const env = {
+    DATA_DIR: options.directory,
+    STORE: config.store,
+    MODE: config.mode,
+    PRUNE: config.prune ? '1' : '0',
+    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
+  };
+  const first = await runChild({ ...env, VERSION: '1' });
+  if (first.code !== 0) throw new Error(`the first clean run failed: ${first.stderr.slice(-2000)}`);
+  const order: ('A' | 'B')[] = [];
+  const locked: ('A' | 'B')[] = [];
+  const run = async (name: 'A' | 'B', version: string, delay: number) => {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const result = await runChild({ ...env, VERSION: version });
+    if (result.code === 0) order.push(name);
+    else if (/LockedError: .* is locked by process \d+ on /.test(result.stderr)) locked.push(name);
+    else throw new Error(`run ${name} failed otherwise (exit ${result.code}): ${result.stderr.slice(-2000)}`);
+  };
+  await Promise.all([run('A', '2', 0), run('B', '3', options.offsetMs)]);
+  const last = order.at(-1);
+  if (!last) return { completed: order, locked, equal: false, difference: 'neither run completed' };
+  const version = last === 'A' ? 2 : 3;
+  const before = order.length === 2 ? (last === 'A' ? 3 : 2) : 1;
+  const [actual, expected] = await Promise.all([actualState(config, env), expectedState(config, version, before)]);
+  const difference = compare(actual, expected);
+  return { completed: order, locked, equal: difference === undefined, ...(difference ? { difference } : {}) };
+}
