@@ -83,10 +83,11 @@ type Change<T> = {
   kept?: () => void;
 };
 
-export type MemoryStore = Store & {
-  /** Saves a snapshot now (no-op without persistence). */
-  flush(): Promise<void>;
-};
+export type MemoryStore = Store &
+  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases'>> & {
+    /** Saves a snapshot now (no-op without persistence). */
+    flush(): Promise<void>;
+  };
 
 const optionsSchema = z
   .object({
