@@ -44,6 +44,8 @@ export default defineConfig([
   {
     entry: { 'cli/index': 'src/cli/index.ts' },
     format: ['esm'],
+    // One file: both builds run at once into dist/, and shared chunk files written by both could tear.
+    splitting: false,
     target: 'node20',
     platform: 'node',
     outDir: 'dist',
