@@ -53,27 +53,43 @@ async function fileSystemSwitch(directory: string) {
 
 const config = { store: 'file', mode: 'hybrid', prune: true } as const;
 
+/** The parts of a data dir, opened as one process would. */
+function openDir(directory: string) {
+  return {
+    store: createMemoryStore({ persistence: createFilePersistence(join(directory, 'store.kmk')) }),
+    ledger: createFileLedger(join(directory, 'ledger.jsonl')),
+    catalog: createLocalCatalog({ path: join(directory, 'catalog.kcat') }),
+  };
+}
+
+type Parts = ReturnType<typeof openDir>;
+
+function ingestVersion(parts: Parts, version: number) {
+  return ingest({
+    ...parts,
+    collection: 'chaos',
+    documents: chaosCorpus(version),
+    embedder: chaosEmbedder(),
+    sparseEmbedder: createBm25Encoder(),
+    splitter: chaosSplitter,
+    prune: true,
+    writeBatchChunks: 20,
+  });
+}
+
+async function close(parts: Parts) {
+  await parts.ledger.dispose?.().catch(() => undefined);
+  await parts.store.dispose().catch(() => undefined);
+  await parts.catalog.dispose?.().catch(() => undefined);
+}
+
+/** One run in a process of its own: opened, ingested, closed. */
 async function run(directory: string, version: number) {
-  const store = createMemoryStore({ persistence: createFilePersistence(join(directory, 'store.kmk')) });
-  const ledger = createFileLedger(join(directory, 'ledger.jsonl'));
-  const catalog = createLocalCatalog({ path: join(directory, 'catalog.kcat') });
+  const parts = openDir(directory);
   try {
-    return await ingest({
-      store,
-      collection: 'chaos',
-      documents: chaosCorpus(version),
-      embedder: chaosEmbedder(),
-      sparseEmbedder: createBm25Encoder(),
-      splitter: chaosSplitter,
-      ledger,
-      catalog,
-      prune: true,
-      writeBatchChunks: 20,
-    });
+    return await ingestVersion(parts, version);
   } finally {
-    await ledger.dispose?.().catch(() => undefined);
-    await store.dispose().catch(() => undefined);
-    await catalog.dispose?.().catch(() => undefined);
+    await close(parts);
   }
 }
 
@@ -101,17 +117,21 @@ test('a disk that fills up at any write point of an ingest loses nothing; the ru
     for (const point of points) {
       const directory = join(root, `point-${point}`);
       await cp(base, directory, { recursive: true });
+      // The same process goes on after space is freed (a server), so its objects must not carry a
+      // torn write into the next one; a new process must open everything too.
+      const parts = openDir(directory);
       disk.state.count = 0;
       disk.state.failFrom = point;
-      const outcome = await run(directory, 2).catch((error: unknown) => error);
+      const outcome = await ingestVersion(parts, 2).catch((error: unknown) => error);
       disk.state.failFrom = Number.POSITIVE_INFINITY;
       if (outcome instanceof Error || KumikiError.isInstance(outcome)) {
         failed++;
-        // A typed error, and everything on disk still opens.
         expect(KumikiError.isInstance(outcome), `write ${point}: ${String(outcome)}`).toBe(true);
         await actualState(config, { DATA_DIR: directory });
         await createLocalCatalog({ path: join(directory, 'catalog.kcat') }).getRun('none');
       }
+      await ingestVersion(parts, 2);
+      await close(parts);
       await run(directory, 2);
       const actual = await actualState(config, { DATA_DIR: directory });
       expect(actual, `after a full disk at write ${point} of ${writes}`).toEqual(expected);
