@@ -76,6 +76,7 @@ export {
   AbortedError,
   type ArgumentIssue,
   ConflictError,
+  ContextLengthExceededError,
   CorruptDataError,
   DimensionMismatchError,
   EmbeddingSpaceMismatchError,
