@@ -67,7 +67,8 @@ export async function* knowledgeEvents(options: AnswerOptions): AsyncGenerator<G
       yield {
         type: 'finish',
         finishReason: part.finishReason,
-        usage: part.usage,
+        // No usage: the model was not called (nothing relevant was found), so no tokens were used.
+        usage: part.usage ?? { promptTokens: 0, completionTokens: 0 },
         citations: part.citations,
         grounded: part.grounded,
         ...(part.object === undefined ? {} : { object: part.object }),

@@ -157,10 +157,11 @@ export function groundedMessages(
   });
   const system = [instructions, ...earlier.filter((m) => m.role === 'system').map((m) => m.content)];
   const turns = toolHistoryAsText(earlier.filter((message) => message.role !== 'system'));
+  const found = blocks.length > 0 ? blocks.join('\n\n') : '(no relevant source was found)';
   return [
     { role: 'system', content: system.join('\n\n') },
     ...turns,
-    { role: 'user', content: `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${question.trim()}` },
+    { role: 'user', content: `Sources:\n\n${found}\n\nQuestion: ${question.trim()}` },
   ];
 }
 
@@ -235,7 +236,8 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
     }));
   const sources = numberSources(chunks, parsed.maxContextChars ?? 6000);
   yield { type: 'sources', sources };
-  if (sources.length === 0) {
+  // Nothing relevant: say so without the model — unless a structured answer was asked for, which only the model can give.
+  if (sources.length === 0 && options.schema === undefined) {
     const text = parsed.noAnswer ?? DEFAULT_NO_ANSWER;
     yield { type: 'text-delta', text };
     yield { type: 'finish', text, citations: [], grounded: false, finishReason: 'stop', usage };
@@ -267,7 +269,7 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
     type: 'finish',
     text,
     citations: citedSources(text, sources),
-    grounded: true,
+    grounded: sources.length > 0,
     finishReason: finish?.finishReason ?? 'other',
     usage: addUsage(usage, finish?.usage),
     ...(finish?.object === undefined ? {} : { object: finish.object }),
