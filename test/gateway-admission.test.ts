@@ -302,5 +302,20 @@ describe('llama.cpp behind the gateway: never blocked, fair, JSON mode', () => {
       );
     expect(tooLong.status).toBe(400);
     expect(tooLong.code).toBe('context_length_exceeded');
+    // 10,000 short messages: counted (not shifted through the context) and refused, not "retry later".
+    const many = await fetch(`${served.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer dave', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'stories',
+        messages: Array.from({ length: 10_000 }, (_, i) => ({
+          role: i % 2 ? 'assistant' : 'user',
+          content: 'Hi there.',
+        })),
+        max_tokens: 8,
+      }),
+    });
+    expect(many.status).toBe(400);
+    expect(((await many.json()) as { error: { code: string } }).error.code).toBe('context_length_exceeded');
   }, 120_000);
 });

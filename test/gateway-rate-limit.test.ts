@@ -114,6 +114,20 @@ describe('rate limits shared through real Redis', () => {
     expect(await ask(clientFor(a, 'erin')).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.RateLimitError);
   });
 
+  test('every generation is charged, failed or not: a failing one keeps its reservation', async () => {
+    const [a] = await twoInstances({ tokensPerMinute: 100, prefix: `charge-${Date.now()}` });
+    const hugo = clientFor(a, 'hugo');
+    vllm.queueFaults({ kind: 'status', status: 503 });
+    const failed = await hugo.chat.completions
+      .create({ model: 'chat', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 120 })
+      .catch((e: unknown) => e);
+    expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    // The failed request's reservation (its characters / 4 + max_tokens) stays charged: the allowance is used up.
+    const next = await ask(hugo).catch((e: unknown) => e);
+    expect(next).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((next as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('tokens');
+  });
+
   test('a Redis outage refuses with 503 and Retry-After, with the lenient cache the docs show; failOpen lets through', async () => {
     const own = await startRedisServer();
     // Not strict: store failures are cache misses, but counters never fail open.
