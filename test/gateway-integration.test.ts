@@ -94,7 +94,9 @@ describe('real OpenID provider → real token → openai client → gateway', ()
         messages: [{ role: 'user', content: 'What is the holiday policy?' }],
         max_tokens: 8,
       })) as OpenAI.ChatCompletion & { sources: { source: string }[] };
-      const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] }).messages.at(-1)?.content;
+      const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] } | undefined)?.messages.at(
+        -1,
+      )?.content;
       const response = (await client.responses.create({
         model: 'handbook-qa',
         input: 'What is the holiday policy?',

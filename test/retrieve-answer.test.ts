@@ -283,7 +283,9 @@ describe('answer', () => {
     expect(vllm.requests.length).toBe(before + 1);
     expect(result.grounded).toBe(false);
     expect(typeof JSON.parse(result.text).answer).toBe('string');
-    const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] }).messages.at(-1)?.content;
+    const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] } | undefined)?.messages.at(
+      -1,
+    )?.content;
     expect(prompt).toContain('(no relevant source was found)');
   });
 
