@@ -12,36 +12,17 @@ import { ChatOpenAI, OpenAIEmbeddings, OpenAI as OpenAILLM } from '@langchain/op
 import { embedMany, generateObject, generateText, streamText } from 'ai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import type { ModelRunner } from '../src/core/runner.js';
 import { createGateway, type ServedGateway, serveGateway } from '../src/gateway/index.js';
 import { createBm25Encoder } from '../src/index.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
+import { CITED, citingRunner, KB_DOCUMENTS } from './helpers/fake-knowledge.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
-
-/** A grounded model that cites its first source, as a capable model would. */
-const CITED = 'A lighthouse warns ships with a lamp [1].';
-function citingRunner(): ModelRunner {
-  const usage = { promptTokens: 30, completionTokens: 9 };
-  return {
-    specificationVersion: 'kumiki.runner.v1',
-    provider: 'citing',
-    modelId: 'citing',
-    capabilities: { streaming: true, structuredOutput: [], tools: false, seed: true },
-    describeModel: async () => ({ provider: 'citing', model: 'citing' }),
-    generate: async () => ({ text: CITED, finishReason: 'stop', usage }),
-    async *stream() {
-      yield { type: 'text-delta', text: 'A lighthouse warns ships ' };
-      yield { type: 'text-delta', text: 'with a lamp [1].' };
-      yield { type: 'finish', finishReason: 'stop', usage };
-    },
-  };
-}
 
 /** The answer schema small models can satisfy under a grammar: an enum and a bounded integer. */
 const Mood = z.object({ mood: z.enum(['happy', 'sad']), count: z.number().int().min(0).max(9) });
@@ -63,18 +44,7 @@ beforeAll(async () => {
     store,
     collection: 'kb',
     sparseEmbedder: bm25,
-    documents: [
-      {
-        uri: 'file:///kb/lighthouse.md',
-        contentType: 'text/markdown',
-        text: '# Lighthouses\n\nA lighthouse warns ships with a bright lamp and a lens.',
-      },
-      {
-        uri: 'file:///kb/bread.md',
-        contentType: 'text/markdown',
-        text: '# Bread\n\nBread rises because yeast makes gas in the dough.',
-      },
-    ],
+    documents: KB_DOCUMENTS,
   });
   const app = createGateway({
     models: {

@@ -8,12 +8,12 @@ import { request as httpRequest } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { UnauthorizedError } from '../src/core/errors.js';
-import type { ModelRunner } from '../src/core/runner.js';
 import { createGateway, type GatewayLogEntry, type ServedGateway, serveGateway } from '../src/gateway/index.js';
 import { createBm25Encoder } from '../src/index.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
+import { CITED, citingRunner, KB_DOCUMENTS } from './helpers/fake-knowledge.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 
 let vllm: FakeVllm;
@@ -26,44 +26,13 @@ const store = createMemoryStore();
 const runner = () =>
   createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', flavor: 'vllm', retries: 0 });
 
-/** A model that cites its first source, as a grounded model does: "… lamp [1]." in three deltas. */
-const CITED = 'A lighthouse warns ships with a lamp [1].';
-function citingRunner(): ModelRunner {
-  const usage = { promptTokens: 30, completionTokens: 9 };
-  return {
-    specificationVersion: 'kumiki.runner.v1',
-    provider: 'citing',
-    modelId: 'citing',
-    capabilities: { streaming: true, structuredOutput: [], tools: false, seed: true },
-    describeModel: async () => ({ provider: 'citing', model: 'citing' }),
-    generate: async () => ({ text: CITED, finishReason: 'stop', usage }),
-    async *stream() {
-      yield { type: 'text-delta', text: 'A lighthouse warns ' };
-      yield { type: 'text-delta', text: 'ships with a lamp ' };
-      yield { type: 'text-delta', text: '[1].' };
-      yield { type: 'finish', finishReason: 'stop', usage };
-    },
-  };
-}
-
 beforeAll(async () => {
   vllm = await startFakeVllm();
   await ingest({
     store,
     collection: 'kb',
     sparseEmbedder: bm25,
-    documents: [
-      {
-        uri: 'file:///kb/lighthouse.md',
-        contentType: 'text/markdown',
-        text: '# Lighthouses\n\nA lighthouse warns ships with a bright lamp and a lens.',
-      },
-      {
-        uri: 'file:///kb/bread.md',
-        contentType: 'text/markdown',
-        text: '# Bread\n\nBread rises because yeast makes gas in the dough.',
-      },
-    ],
+    documents: KB_DOCUMENTS,
   });
   const app = createGateway({
     models: { chat: runner(), capped: { runner: runner(), maxTokens: 8 }, citing: citingRunner() },

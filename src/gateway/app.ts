@@ -578,6 +578,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     return c.json(found);
   });
 
+  /** The target and adapted options of a generation request, once the caller may use the model. */
+  function prepare(state: RequestState, request: GenerationRequest): { target: Target; options: RequestedGeneration } {
+    const target = targetFor(state, request.model);
+    state.stream = request.stream;
+    return { target, options: adapt(target, request) };
+  }
+
   /** The model or knowledge model a generation request names, once the caller may use it. */
   function targetFor(state: RequestState, name: string): Target {
     const model = models.get(name);
@@ -864,11 +871,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.post('/v1/chat/completions', async (c) => {
     const state = c.get('state');
     const request = parseArgument(chatRequestSchema, await readJson(c), 'chat completion request');
-    const target = targetFor(state, request.model);
-    state.stream = request.stream === true;
-    const options = adapt(target, {
+    const { target, options } = prepare(state, {
       model: request.model,
-      stream: state.stream,
+      stream: request.stream === true,
       options: toGenerateOptions(request),
       maxTokensParam: request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens',
     });
@@ -942,11 +947,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.post('/v1/responses', async (c) => {
     const state = c.get('state');
     const request = parseArgument(responsesRequestSchema, await readJson(c), 'responses request');
-    const target = targetFor(state, request.model);
-    state.stream = request.stream === true;
-    const options = adapt(target, {
+    const { target, options } = prepare(state, {
       model: request.model,
-      stream: state.stream,
+      stream: request.stream === true,
       options: responsesOptions(request),
       maxTokensParam: 'max_output_tokens',
     });
@@ -1108,7 +1111,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.post('/v1/completions', async (c) => {
     const state = c.get('state');
     const request = parseArgument(completionRequestSchema, await readJson(c), 'completion request');
-    const target = targetFor(state, request.model);
+    const { target, options } = prepare(state, {
+      model: request.model,
+      stream: request.stream === true,
+      options: completionOptions(request),
+      maxTokensParam: 'max_tokens',
+    });
     if (target.knowledge) {
       throw invalidRequest(
         `The knowledge model "${shownName(target.name)}" answers chats; use /v1/chat/completions or /v1/responses.`,
@@ -1116,13 +1124,6 @@ export function createGateway(options: GatewayOptions): Gateway {
         'unsupported_parameter',
       );
     }
-    state.stream = request.stream === true;
-    const options = adapt(target, {
-      model: request.model,
-      stream: state.stream,
-      options: completionOptions(request),
-      maxTokensParam: 'max_tokens',
-    });
     const id = `cmpl-${randomId()}`;
     const created = nowSeconds();
     const echo = request.echo === true ? (options.prompt ?? '') : '';

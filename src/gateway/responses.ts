@@ -8,13 +8,7 @@ import { z } from 'zod';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../core/runner.js';
 import type { AnswerSource } from '../pipeline/answer.js';
 import { invalidRequest, shownName } from './errors.js';
-import { formatSchema, partText, type RequestedGeneration } from './wire.js';
-
-const positiveInt = (name: string) =>
-  z
-    .number({ error: `${name} must be a number` })
-    .int(`${name} must be an integer`)
-    .positive(`${name} must be at least 1`);
+import { formatSchema, partText, positiveInt, type RequestedGeneration, samplingShape } from './wire.js';
 
 const item = z.object({ type: z.string().optional(), role: z.string().optional() }).loose();
 
@@ -55,12 +49,7 @@ export const responsesRequestSchema = z.object({
   }),
   instructions: z.string().nullish(),
   max_output_tokens: positiveInt('max_output_tokens').nullish(),
-  temperature: z
-    .number()
-    .min(0, 'temperature must be between 0 and 2')
-    .max(2, 'temperature must be between 0 and 2')
-    .nullish(),
-  top_p: z.number().gt(0, 'top_p must be in (0, 1]').max(1, 'top_p must be in (0, 1]').nullish(),
+  ...samplingShape,
   stream: z.boolean().nullish(),
   text: z.object({ format: format.optional() }).loose().nullish(),
   tools: z.array(tool).nullish(),

@@ -66,23 +66,28 @@ const messageSchema = z.object({
   tool_call_id: z.string().optional(),
 });
 
-const positiveInt = (name: string) =>
+export const positiveInt = (name: string) =>
   z
     .number({ error: `${name} must be a number` })
     .int(`${name} must be an integer`)
     .positive(`${name} must be at least 1`);
 
-export const chatRequestSchema = z.object({
-  model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
-  messages: z.array(messageSchema, { error: 'messages must be an array' }).min(1, 'messages must not be empty'),
-  max_tokens: positiveInt('max_tokens').nullish(),
-  max_completion_tokens: positiveInt('max_completion_tokens').nullish(),
+/** Sampling fields every generation endpoint takes. */
+export const samplingShape = {
   temperature: z
     .number()
     .min(0, 'temperature must be between 0 and 2')
     .max(2, 'temperature must be between 0 and 2')
     .nullish(),
   top_p: z.number().gt(0, 'top_p must be in (0, 1]').max(1, 'top_p must be in (0, 1]').nullish(),
+};
+
+export const chatRequestSchema = z.object({
+  model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
+  messages: z.array(messageSchema, { error: 'messages must be an array' }).min(1, 'messages must not be empty'),
+  max_tokens: positiveInt('max_tokens').nullish(),
+  max_completion_tokens: positiveInt('max_completion_tokens').nullish(),
+  ...samplingShape,
   seed: z.number().int('seed must be an integer').nullish(),
   stop: z
     .union([z.string(), z.array(z.string())], { error: 'stop must be a string or an array of strings' })
@@ -143,12 +148,7 @@ export const completionRequestSchema = z.object({
     { error: 'prompt must be a string (token arrays are not supported)' },
   ),
   max_tokens: positiveInt('max_tokens').nullish(),
-  temperature: z
-    .number()
-    .min(0, 'temperature must be between 0 and 2')
-    .max(2, 'temperature must be between 0 and 2')
-    .nullish(),
-  top_p: z.number().gt(0, 'top_p must be in (0, 1]').max(1, 'top_p must be in (0, 1]').nullish(),
+  ...samplingShape,
   seed: z.number().int('seed must be an integer').nullish(),
   stop: chatRequestSchema.shape.stop,
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice' }).nullish(),
