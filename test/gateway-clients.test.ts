@@ -13,12 +13,9 @@ import { embedMany, generateObject, generateText, streamText } from 'ai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { createGateway, type ServedGateway, serveGateway } from '../src/gateway/index.js';
-import { createBm25Encoder } from '../src/index.js';
-import { ingest } from '../src/pipeline/ingest.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
-import { createMemoryStore } from '../src/stores/memory/index.js';
-import { CITED, citingRunner, KB_DOCUMENTS } from './helpers/fake-knowledge.js';
+import { CITED, citingRunner, knowledgeBase } from './helpers/fake-knowledge.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.js';
 
@@ -38,14 +35,7 @@ beforeAll(async () => {
   if (!existsSync(MODEL)) throw new Error(`The test model ${MODEL} is missing (../shared/models/stories260K.gguf).`);
   vllm = await startFakeVllm();
   stories = createLlamaCppRunner({ modelPath: MODEL, threads: 1, contextSize: 2048, sequences: 2, logLevel: 'error' });
-  const store = createMemoryStore();
-  const bm25 = createBm25Encoder();
-  await ingest({
-    store,
-    collection: 'kb',
-    sparseEmbedder: bm25,
-    documents: KB_DOCUMENTS,
-  });
+  const kb = await knowledgeBase();
   const app = createGateway({
     models: {
       stories,
@@ -53,7 +43,7 @@ beforeAll(async () => {
       citing: citingRunner(),
     },
     embedders: { trigram: trigramEmbedder(64, 'trigram-64') },
-    search: { collections: { kb: { store, collection: 'kb', sparseEmbedder: bm25 } } },
+    search: { collections: { kb } },
     knowledge: {
       'stories-kb': { model: 'stories', collection: 'kb', limit: 1, maxContextChars: 400 },
       'vllm-kb': { model: 'vllm', collection: 'kb', limit: 2 },

@@ -9,38 +9,28 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { UnauthorizedError } from '../src/core/errors.js';
 import { createGateway, type GatewayLogEntry, type ServedGateway, serveGateway } from '../src/gateway/index.js';
-import { createBm25Encoder } from '../src/index.js';
-import { ingest } from '../src/pipeline/ingest.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
-import { createMemoryStore } from '../src/stores/memory/index.js';
-import { CITED, citingRunner, KB_DOCUMENTS } from './helpers/fake-knowledge.js';
+import { CITED, citingRunner, knowledgeBase } from './helpers/fake-knowledge.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 
 let vllm: FakeVllm;
 let served: ServedGateway;
 let client: OpenAI;
 const logs: GatewayLogEntry[] = [];
-const bm25 = createBm25Encoder();
-const store = createMemoryStore();
 
 const runner = () =>
   createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', flavor: 'vllm', retries: 0 });
 
 beforeAll(async () => {
   vllm = await startFakeVllm();
-  await ingest({
-    store,
-    collection: 'kb',
-    sparseEmbedder: bm25,
-    documents: KB_DOCUMENTS,
-  });
+  const kb = await knowledgeBase();
   const app = createGateway({
     models: { chat: runner(), capped: { runner: runner(), maxTokens: 8 }, citing: citingRunner() },
     knowledge: {
       'kb-qa': { model: 'chat', collection: 'kb', limit: 2 },
       'kb-cited': { model: 'citing', collection: 'kb', limit: 2 },
     },
-    search: { collections: { kb: { store, collection: 'kb', sparseEmbedder: bm25 } } },
+    search: { collections: { kb } },
     authenticate: async (request) => {
       const key = request.headers.get('authorization')?.replace(/^Bearer\s*/i, '');
       if (!key) throw new UnauthorizedError({ message: 'Send "Authorization: Bearer <key>".' });

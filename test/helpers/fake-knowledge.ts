@@ -2,8 +2,12 @@
  * What the knowledge-model tests share: a two-document collection (lighthouses, bread) and a runner
  * that answers like a grounded model, citing its first source with `[1]`, in small deltas.
  */
+import { createBm25Encoder } from '../../src/bm25/index.js';
 import type { ModelRunner } from '../../src/core/runner.js';
+import type { RetrieveConfig } from '../../src/gateway/index.js';
+import { ingest } from '../../src/pipeline/ingest.js';
 import type { SourceDocument } from '../../src/pipeline/types.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
 
 export const KB_DOCUMENTS: SourceDocument[] = [
   {
@@ -17,6 +21,14 @@ export const KB_DOCUMENTS: SourceDocument[] = [
     text: '# Bread\n\nBread rises because yeast makes gas in the dough.',
   },
 ];
+
+/** `KB_DOCUMENTS` ingested (BM25) into a memory store, as a gateway search collection `kb`. */
+export async function knowledgeBase(): Promise<RetrieveConfig> {
+  const store = createMemoryStore();
+  const sparseEmbedder = createBm25Encoder();
+  await ingest({ store, collection: 'kb', sparseEmbedder, documents: KB_DOCUMENTS });
+  return { store, collection: 'kb', sparseEmbedder };
+}
 
 /** The citing runner's answer. */
 export const CITED = 'A lighthouse warns ships with a lamp [1].';
