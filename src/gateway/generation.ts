@@ -23,6 +23,15 @@ export type GenerationEvent =
   | { type: 'tool-call'; toolCall: ToolCall }
   | FinishEvent;
 
+/** The finish event of a runner's result or finish part. */
+const finishOf = (end: Pick<FinishEvent, 'finishReason' | 'usage' | 'object' | 'warnings'>): FinishEvent => ({
+  type: 'finish',
+  finishReason: end.finishReason,
+  usage: end.usage,
+  ...(end.object === undefined ? {} : { object: end.object }),
+  ...(end.warnings === undefined ? {} : { warnings: end.warnings }),
+});
+
 /**
  * A runner's events. Streamed when asked and the runner streams; otherwise one `generate` call
  * (structured output then gets the runner's full treatment: retries, repair rounds), as one delta.
@@ -33,29 +42,13 @@ export async function* runnerEvents(
   stream: boolean,
 ): AsyncGenerator<GenerationEvent> {
   if (stream && runner.capabilities.streaming) {
-    for await (const part of runner.stream(options)) {
-      if (part.type === 'finish') {
-        yield {
-          type: 'finish',
-          finishReason: part.finishReason,
-          usage: part.usage,
-          ...(part.object === undefined ? {} : { object: part.object }),
-          ...(part.warnings === undefined ? {} : { warnings: part.warnings }),
-        };
-      } else yield part;
-    }
+    for await (const part of runner.stream(options)) yield part.type === 'finish' ? finishOf(part) : part;
     return;
   }
   const result = await runner.generate(options);
   if (result.text) yield { type: 'text-delta', text: result.text };
   for (const toolCall of result.toolCalls ?? []) yield { type: 'tool-call', toolCall };
-  yield {
-    type: 'finish',
-    finishReason: result.finishReason,
-    usage: result.usage,
-    ...(result.object === undefined ? {} : { object: result.object }),
-    ...(result.warnings === undefined ? {} : { warnings: result.warnings }),
-  };
+  yield finishOf(result);
 }
 
 /** A knowledge model's events: its sources first, then the grounded answer's text, then the finish with citations. */
@@ -65,14 +58,10 @@ export async function* knowledgeEvents(options: AnswerOptions): AsyncGenerator<G
     else if (part.type === 'text-delta') yield part;
     else {
       yield {
-        type: 'finish',
-        finishReason: part.finishReason,
         // No usage: the model was not called (nothing relevant was found), so no tokens were used.
-        usage: part.usage ?? { promptTokens: 0, completionTokens: 0 },
+        ...finishOf({ ...part, usage: part.usage ?? { promptTokens: 0, completionTokens: 0 } }),
         citations: part.citations,
         grounded: part.grounded,
-        ...(part.object === undefined ? {} : { object: part.object }),
-        ...(part.warnings === undefined ? {} : { warnings: part.warnings }),
       };
     }
   }
