@@ -173,7 +173,6 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   }
 
   try {
-    const llama = await llamaPasses(duration);
     const handlerUs = await handlerCost();
     const tinyOpen = await throughGateway(tiny, undefined, duration);
     const tinyDirect = await direct(tiny, duration);
@@ -185,6 +184,8 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
       { cache, requestsPerMinute: 1_000_000_000, prefix: `bench-${Date.now()}` },
       limitedSeconds,
     );
+    // Last: its models would otherwise weigh on the memory figures above.
+    const llama = await llamaPasses(duration);
     const failures = (r: AutocannonResult) => r.errors + r.timeouts + r.non2xx;
     const row = (name: string, r: AutocannonResult) =>
       `| ${name} | ${r.requests.average.toFixed(0)} | ${ms(r.latency.p50)} | ${ms(r.latency.p99)} | ${failures(r)} |`;
