@@ -216,7 +216,7 @@ type Native = {
   /** Resolves once the store is connected (one attempt at a time: @keyv/redis connects on each call while closed). */
   connected: () => Promise<unknown>;
   /** Runs a counter update (at most once per id); the store keys are computed as the store would. */
-  increment: (key: string, by: number, ttlMs: number, idKey: string | undefined) => Promise<number>;
+  increment: (key: string, by: number, ttlMs: number, id: string | undefined) => Promise<number>;
 };
 
 /**
@@ -301,13 +301,12 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       return {
         keyv,
         connected,
-        increment: (key, by, ttlMs, idKey) =>
-          server.counter(
-            server.storeKey(keyvKey(key)),
-            by,
-            ttlMs,
-            idKey === undefined ? undefined : server.storeKey(keyvKey(idKey)),
-          ),
+        increment: (key, by, ttlMs, id) => {
+          const counterKey = server.storeKey(keyvKey(key));
+          // `{counter key}`: a Redis Cluster hash tag, so that the id key lives in the counter's slot (one script, one slot).
+          const idKey = id === undefined ? undefined : server.storeKey(keyvKey(`{${counterKey}}#id:${id}`));
+          return server.counter(counterKey, by, ttlMs, idKey);
+        },
       };
     }
     return { keyv, connected, increment: localCounter(keyv) };
@@ -455,11 +454,11 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       const amount = parseArgument(bySchema, by, 'by');
       const parsedOptions = parseArgument(incrementOptionsSchema, incrementOptions, 'increment options');
       const ttlMs = parsedOptions?.ttlMs ?? parsed.ttlMs ?? 0;
-      const idKey = parsedOptions?.id === undefined ? undefined : full(`${parsedKey}#id:${parsedOptions.id}`);
+      const id = parsedOptions?.id;
       // No fallback: an invented count would silently stop a rate limit.
       return guarded('increment', [parsedKey], undefined, async ({ increment }) => {
         try {
-          return await increment(full(parsedKey), amount, ttlMs, idKey);
+          return await increment(full(parsedKey), amount, ttlMs, id);
         } catch (error) {
           if (!isNotACounter(error)) throw error;
           throw new InvalidArgumentError({
@@ -519,9 +518,9 @@ function localCounter(keyv: Keyv): Native['increment'] {
     await keyv.set(key, encodeValue(next, 'counter'), expires === undefined ? undefined : Math.max(1, expires - now));
     return next;
   };
-  return (key, by, ttlMs, idKey) => {
+  return (key, by, ttlMs, id) => {
     const previous = queues.get(key) ?? Promise.resolve();
-    const run = previous.then(() => update(key, by, ttlMs, idKey));
+    const run = previous.then(() => update(key, by, ttlMs, id === undefined ? undefined : `${key}#id:${id}`));
     const tail = run.catch(() => undefined);
     queues.set(key, tail);
     void tail.then(() => {
