@@ -18,6 +18,7 @@ import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-
 function gatedRunner() {
   const started: string[] = [];
   const waiting = new Map<string, () => void>();
+  let described = 0;
   let loaded: (() => void) | undefined;
   const describeGate = new Promise<void>((resolve) => {
     loaded = resolve;
@@ -40,6 +41,7 @@ function gatedRunner() {
     modelId: 'gated',
     capabilities: { streaming: false, structuredOutput: [], tools: false, seed: false },
     describeModel: async () => {
+      described++;
       await describeGate;
       return { provider: 'gated', model: 'gated' };
     },
@@ -59,6 +61,7 @@ function gatedRunner() {
       waiting.get(tag)?.();
     },
     load: () => loaded?.(),
+    described: () => described,
   };
 }
 
@@ -171,6 +174,8 @@ describe('admission control', () => {
   test('/readyz answers 503 while the models load at start, 200 once they have', async () => {
     const gated = gatedRunner();
     const app = createGateway({ models: { gated: gated.runner }, allowAnonymous: true });
+    // The load starts with the gateway, not with the first request.
+    expect(gated.described()).toBe(1);
     const loading = await app.request('/readyz');
     expect(loading.status).toBe(503);
     expect(await loading.json()).toEqual({ status: 'unready', models: { gated: 'loading' } });
