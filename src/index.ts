@@ -60,7 +60,7 @@ export {
   withSemanticCache,
 } from './compose/semantic-cache.js';
 export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal } from './core/auth.js';
-export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
+export type { Cache, CacheCapabilities, CacheIncrementOptions, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
   Catalog,
   CatalogCapabilities,
@@ -84,6 +84,7 @@ export {
   AbortedError,
   type ArgumentIssue,
   ConflictError,
+  ContextLengthExceededError,
   CorruptDataError,
   DimensionMismatchError,
   EmbeddingSpaceMismatchError,

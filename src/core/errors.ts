@@ -333,6 +333,41 @@ export class UnsupportedServerError extends KumikiError {
   static override isInstance = isNamed<UnsupportedServerError>('UnsupportedServerError');
 }
 
+/**
+ * A prompt, with the tokens reserved for its answer, does not fit the model's context window. The
+ * message follows OpenAI's wording, which clients recognise; `promptTokens` is a lower bound when
+ * `exact` is false (the prompt was refused before all of it was tokenized).
+ */
+export class ContextLengthExceededError extends KumikiError {
+  readonly contextSize: number;
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  readonly exact: boolean;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      contextSize: number;
+      promptTokens: number;
+      maxTokens: number;
+      exact?: boolean;
+    },
+  ) {
+    const exact = options.exact ?? true;
+    const requested = options.promptTokens + options.maxTokens;
+    const atLeast = exact ? '' : 'at least ';
+    super('KUMIKI_CONTEXT_LENGTH_EXCEEDED', {
+      ...options,
+      isRetryable: false,
+      message: `This model's maximum context length is ${options.contextSize} tokens. However, you requested ${atLeast}${requested} tokens (${atLeast}${options.promptTokens} in the messages, ${options.maxTokens} in the completion). Please reduce the length of the messages or the completion (maxTokens).`,
+    });
+    this.name = 'ContextLengthExceededError';
+    this.contextSize = options.contextSize;
+    this.promptTokens = options.promptTokens;
+    this.maxTokens = options.maxTokens;
+    this.exact = exact;
+  }
+  static override isInstance = isNamed<ContextLengthExceededError>('ContextLengthExceededError');
+}
+
 /** An optional library an adapter needs is not installed. */
 export class MissingDependencyError extends KumikiError {
   readonly packageName: string;
