@@ -182,6 +182,47 @@ describe('data loss', () => {
   });
 });
 
+describe('two writers on one file', () => {
+  test('item 2: two memory stores on one snapshot take turns and reload, so neither overwrites the other', async () => {
+    const dir = await mkdtemp(join(directory, 'two-stores-'));
+    const path = join(dir, 'store.kmk');
+    const seed = createMemoryStore({ persistence: createFilePersistence(path) });
+    await seed.createCollection({ name: 'c', dimensions: 2 });
+    await seed.dispose();
+    const a = createMemoryStore({ persistence: createFilePersistence(path) });
+    const b = createMemoryStore({ persistence: createFilePersistence(path) });
+    await Promise.all([a.listCollections(), b.listCollections()]); // both loaded before either writes
+    for (let i = 0; i < 10; i++) {
+      await Promise.all([
+        a.upsert({ collection: 'c', records: [{ id: `a${i}`, vector: [1, i] }] }),
+        b.upsert({ collection: 'c', records: [{ id: `b${i}`, vector: [i, 1] }] }),
+      ]);
+    }
+    await Promise.all([a.dispose(), b.dispose()]);
+    const reopened = createMemoryStore({ persistence: createFilePersistence(path) });
+    expect(await reopened.count({ collection: 'c' })).toBe(20);
+  });
+
+  test("two local catalogs on one file keep each other's records", async () => {
+    const dir = await mkdtemp(join(directory, 'two-catalogs-'));
+    const path = join(dir, 'catalog.kcat');
+    const a = createLocalCatalog({ path });
+    const b = createLocalCatalog({ path });
+    await Promise.all([a.getRun('none'), b.getRun('none')]);
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => [
+        a.registerDataset({ kind: 'source', name: `a${i}` }),
+        b.registerDataset({ kind: 'source', name: `b${i}` }),
+      ]).flat(),
+    );
+    const reread = createLocalCatalog({ path });
+    for (let i = 0; i < 10; i++) {
+      expect(await reread.getDataset({ kind: 'source', name: `a${i}` })).toBeDefined();
+      expect(await reread.getDataset({ kind: 'source', name: `b${i}` })).toBeDefined();
+    }
+  });
+});
+
 describe('silently wrong results', () => {
   test('item 7: a file ledger beside an in-memory store does not call missing sources unchanged', async () => {
     const dir = await mkdtemp(join(directory, 'mismatch-'));
