@@ -2,7 +2,7 @@
  * Regression tests for the integrity defects reproduced on 82eac9a (issue 11): each test names the
  * item it guards and fails on that commit.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,6 +22,7 @@ import {
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
+import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
@@ -250,6 +251,70 @@ describe('silently wrong results', () => {
     expect(second.hits[0]?.citation.source).toBe('c');
   });
 
+  test('a store restored from a backup older than the ledger: missing chunks written again, orphaned ones removed', async () => {
+    const dir = await mkdtemp(join(directory, 'restore-'));
+    const path = join(dir, 'store.kmk');
+    const open = () => ({
+      store: createMemoryStore({ persistence: createFilePersistence(path) }),
+      ledger: createFileLedger(join(dir, 'ledger.jsonl')),
+    });
+    const runOnce = async (documents: SourceDocument[]) => {
+      const { store, ledger } = open();
+      const report = await ingest({
+        store,
+        collection: 'notes',
+        documents,
+        sparseEmbedder: createBm25Encoder(),
+        ledger,
+      });
+      await ledger.dispose?.();
+      await store.dispose();
+      return report;
+    };
+    await runOnce([A, B]);
+    await copyFile(path, join(dir, 'backup.kmk'));
+    const edited = doc('mem://a', 'Fusion of rankings, edited after the backup was taken.');
+    await runOnce([edited, C]); // B is no longer there (not pruned); C is new
+    await copyFile(join(dir, 'backup.kmk'), path); // the backup comes back: A's old version, B, no C
+    const report = await runOnce([edited, C]);
+    expect(report.ledger).toMatchObject({ trusted: false, sourcesMissing: 2 });
+    expect(report.ledger.reason).toMatch(/the store lost writes the ledger relies on/);
+    const { store } = open();
+    const texts = Object.values(await collectionContents(store, 'notes')).map(
+      (record) => (record as { payload: { text: string } }).payload.text,
+    );
+    // The old version of A is gone; B stays as ingested (no prune), C and the new A are there.
+    expect(texts.sort()).toEqual([edited.text, B.text, C.text].sort());
+  });
+
+  test('after a restored backup, writes through another ledger do not make the first one trusted again', async () => {
+    const dir = await mkdtemp(join(directory, 'restore-two-'));
+    const path = join(dir, 'store.kmk');
+    const runAs = async (name: string, documents: SourceDocument[]) => {
+      const store = createMemoryStore({ persistence: createFilePersistence(path) });
+      const ledger = createFileLedger(join(dir, `${name}.jsonl`));
+      const report = await ingest({
+        store,
+        collection: 'notes',
+        documents,
+        sparseEmbedder: createBm25Encoder(),
+        ledger,
+      });
+      await ledger.dispose?.();
+      await store.dispose();
+      return report;
+    };
+    await runAs('first', [A]);
+    await copyFile(path, join(dir, 'backup.kmk'));
+    await runAs('second', [B]);
+    await copyFile(join(dir, 'backup.kmk'), path); // B's chunks are gone again
+    await runAs('first', [doc('mem://a', 'A, edited.'), C]); // more writes than B's run made
+    const report = await runAs('second', [B]);
+    expect(report).toMatchObject({ unchanged: 0, added: 1 });
+    const store = createMemoryStore({ persistence: createFilePersistence(path) });
+    expect(await sources(store)).toEqual(['mem://a', 'mem://b', 'mem://c']);
+  });
+
   test('item 8: a new process ranks with the collection BM25 statistics, not empty ones', async () => {
     const dir = await mkdtemp(join(directory, 'stats-'));
     const path = join(dir, 'store.kmk');
@@ -263,9 +328,7 @@ describe('silently wrong results', () => {
     const after = await retrieve({ store: reader, collection: 'notes', query: 'rare terms', sparseEmbedder: fresh });
     expect(after.map((hit) => [hit.id, hit.score])).toEqual(before.map((hit) => [hit.id, hit.score]));
     // Restored from the state saved with the collection, not rebuilt from the texts.
-    expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.sparse-statistics' }))?.current).toBe(
-      true,
-    );
+    expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.ingest' }))?.current).toBe(true);
   });
 
   test('one BM25 encoder serves several collections at once, each ranked with its own statistics', async () => {
@@ -324,8 +387,39 @@ describe('silently wrong results', () => {
     await reads;
     const clean = createBm25Encoder();
     await ingest({ store: createMemoryStore(), collection: 'many', documents: many, sparseEmbedder: clean });
-    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.sparse-statistics' });
-    expect(saved?.value).toEqual(clean.exportState());
+    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.ingest' });
+    expect((saved?.value as { sparseStatistics: unknown }).sparseStatistics).toEqual(clean.exportState());
+  });
+
+  test('two ingests with their own ledgers writing one collection at once leave its BM25 statistics right', async () => {
+    const store = createMemoryStore();
+    const slow: Store = {
+      ...store,
+      upsert: (options) => later(() => store.upsert(options)),
+      get: (options) => later(() => store.get(options)),
+    };
+    const left = Array.from({ length: 12 }, (_, i) => doc(`mem://left/${i}`, `Left ${i} about ships and rare birds.`));
+    const right = Array.from({ length: 12 }, (_, i) => doc(`mem://right/${i}`, `Right ${i} on terms, tides, ships.`));
+    const shared = createBm25Encoder();
+    await Promise.all([
+      ingest({ store: slow, collection: 'kb', documents: left, sparseEmbedder: shared, writeBatchChunks: 2 }),
+      ingest({
+        store: slow,
+        collection: 'kb',
+        documents: right,
+        sparseEmbedder: createBm25Encoder(),
+        writeBatchChunks: 2,
+      }),
+    ]);
+    const clean = createBm25Encoder();
+    await ingest({
+      store: createMemoryStore(),
+      collection: 'kb',
+      documents: [...left, ...right],
+      sparseEmbedder: clean,
+    });
+    const bound = await bindStatistics({ store, collection: 'kb', embedder: createBm25Encoder() });
+    expect(bound.exportState()).toEqual(clean.exportState());
   });
 
   test('item 9: retrieve refuses another model of the same dimensions and a BM25 query on a dense-only collection', async () => {

@@ -18,6 +18,7 @@ export const CHUNK_FIELDS = [
   { name: 'sourceHash', type: 'string', description: 'SHA-256 of the source text' },
   { name: 'runId', type: 'string', description: 'ingestion run that wrote the chunk' },
   { name: 'ingestedAt', type: 'string', description: 'start time of that run (ISO 8601)' },
+  { name: 'ledger', type: 'string', description: 'id of the ingest ledger that wrote the chunk' },
   { name: 'metadata', type: 'object', description: 'fields the application attached to the source' },
 ];
 

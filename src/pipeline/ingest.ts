@@ -13,7 +13,7 @@ import {
 } from '../core/schemas.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { CollectionInfo, Metric, Store } from '../core/store.js';
-import type { JsonObject, RecordId, SparseVector, VectorRecord } from '../core/types.js';
+import type { JsonObject, JsonValue, RecordId, SparseVector, VectorRecord } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { functionSchema } from '../http/credentials.js';
 import { mapLimit } from '../stores/shared.js';
@@ -21,7 +21,13 @@ import { recordIngestCatalog } from './ingest-catalog.js';
 import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
 import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';
 import { createRecursiveSplitter } from './splitter.js';
-import { keepsStatistics, statisticsWriter } from './statistics.js';
+import {
+  INGEST_STATE_KEY,
+  type IngestState,
+  keepsStatistics,
+  readIngestState,
+  statisticsWriter,
+} from './statistics.js';
 import { withSpan } from './telemetry.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
@@ -236,6 +242,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     const known = new Map<string, LedgerEntry>();
     let info: CollectionInfo | undefined;
     let statistics: Awaited<ReturnType<typeof statisticsWriter>> | undefined;
+    let ledgerId = '';
     try {
       await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
       info = await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
@@ -246,6 +253,9 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
 
       for (const entry of await ledger.entries()) if (entry.collection === collection) known.set(entry.source, entry);
       const mark = (await ledger.marks?.())?.find((candidate) => candidate.collection === collection);
+      // The ledger's id, kept in its marks (a ledger that keeps none gets a new one each run).
+      ledgerId = mark?.ledger ?? randomHex(8);
+      const saved = await readIngestState(store, collection, signal);
       report.ledger = await checkLedger({
         store,
         collection,
@@ -253,6 +263,8 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         known,
         mark,
         ledgerKeepsMarks: typeof ledger.marks === 'function',
+        checkpoint: saved === undefined ? undefined : (saved.state?.checkpoints[ledgerId] ?? null),
+        ledgerId,
         ...signal,
       });
       if (!report.ledger.trusted && report.ledger.sourcesMissing > 0) {
@@ -361,30 +373,42 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       await release();
     }
 
-    /**
-     * Writes to the ledger with a mark of where the collection stands now (its epoch and, on stores
-     * that keep one, its write version), so the next run can tell whether the ledger still describes it.
-     */
+    /** Writes to the ledger (marks are written by `checkpoint`). */
     async function commit(changes: LedgerChanges) {
-      const epoch = info?.epoch;
-      if (epoch !== undefined && info?.version !== undefined) {
-        info = await store.openCollection({ name: collection, ...signal });
-      }
-      await ledger.write(
-        epoch === undefined
-          ? changes
-          : {
-              ...changes,
-              mark: { collection, epoch, ...(info?.version !== undefined ? { version: info.version } : {}) },
-            },
-      );
+      await ledger.write(changes);
     }
 
-    /** Saves the sparse statistics with the collection after a write (stores that keep collection state). */
-    async function saveStatistics() {
-      if (!statistics) return;
+    /**
+     * After a completed write: a new checkpoint token goes to the ledger's mark and, with the sparse
+     * statistics, to the collection's state (stores that keep one), so the next run can tell whether
+     * the ledger still describes the store. Either may be lost in a crash between them: a mismatch only
+     * makes the next run check the ledger against the store.
+     */
+    async function checkpoint() {
+      const token = randomHex(8);
       if (info?.version !== undefined) info = await store.openCollection({ name: collection, ...signal });
-      await statistics.publish(info);
+      const sparseStatistics = await statistics?.settle(info);
+      if (info?.epoch !== undefined) {
+        await ledger.write({ mark: { collection, epoch: info.epoch, ledger: ledgerId, checkpoint: token } });
+      }
+      if (store.setCollectionState) {
+        // One document for the collection: other ledgers' checkpoints are kept (a lost update only makes
+        // their next run check their ledger against the store).
+        const saved = await readIngestState(store, collection, signal);
+        const state: IngestState = {
+          checkpoints: { ...saved?.state?.checkpoints, [ledgerId]: token },
+          ...(sparseStatistics ? { sparseStatistics } : {}),
+        };
+        // Stamped with the write version read above: a write by someone else since makes it not current.
+        await store.setCollectionState({
+          collection,
+          key: INGEST_STATE_KEY,
+          value: state as JsonValue,
+          ...(info?.version !== undefined ? { version: info.version } : {}),
+          ...signal,
+        });
+      }
+      statistics?.publish(info);
     }
 
     /** Deletes whatever an interrupted run left: versions being written, superseded ones, removals. */
@@ -414,7 +438,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           entries.set(entry.source, clean);
         }
       }
-      if (changed) await saveStatistics();
+      if (changed) await checkpoint();
     }
 
     /** Removes sources this run did not see: marked first, so a kill half-way is finished by the next run. */
@@ -424,7 +448,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       await commit({ remove: gone.map((entry) => ({ collection, source: entry.source })) });
       for (const entry of gone) known.delete(entry.source);
       report.deleted += gone.length;
-      await saveStatistics();
+      await checkpoint();
     }
 
     async function write(works: Work[]) {
@@ -463,7 +487,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
               id: work.ids[i] as string,
               ...(vector ? { vector } : {}),
               ...(sparseVector ? { sparseVector } : {}),
-              payload: chunkPayload(work, chunk, runId, startedAt),
+              payload: chunkPayload(work, chunk, { runId, ingestedAt: startedAt, ledger: ledgerId }),
             });
             offset++;
           }
@@ -479,6 +503,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
             },
             () => store.upsert({ collection, records, ...signal }),
           );
+          statistics?.wrote();
         }
         report.chunksWritten += records.length;
         // 3. Commit: the new version is the source's; superseded chunk ids are stale until deleted.
@@ -513,7 +538,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           const { stale: _stale, ...clean } = entry;
           known.set(entry.source, clean);
         }
-        await saveStatistics();
+        await checkpoint();
         progress('write');
       });
     }
@@ -580,6 +605,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         async () => {
           await statistics?.removeStored(ids);
           const { deleted } = await store.delete({ collection, ids, ...signal });
+          if (deleted > 0) statistics?.wrote();
           report.chunksDeleted += deleted;
         },
       );
@@ -599,7 +625,11 @@ function numbers(report: IngestReport): Record<string, number> {
   );
 }
 
-function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: string): JsonObject {
+function chunkPayload(
+  work: Work,
+  chunk: Chunk,
+  written: { runId: string; ingestedAt: string; ledger: string },
+): JsonObject {
   const { document } = work;
   return {
     text: chunk.text,
@@ -612,8 +642,9 @@ function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: strin
     contentType: document.contentType,
     ...(document.modifiedAt !== undefined ? { modifiedAt: document.modifiedAt } : {}),
     sourceHash: work.contentHash,
-    runId,
-    ingestedAt,
+    runId: written.runId,
+    ingestedAt: written.ingestedAt,
+    ledger: written.ledger,
     ...(document.metadata !== undefined ? { metadata: document.metadata } : {}),
   };
 }

@@ -73,7 +73,7 @@ async function readRecords(store: Store): Promise<ChaosState['records']> {
   do {
     const page = await store.scroll({ collection: 'chaos', cursor, limit: 500, includeVectors: true });
     for (const record of page.records) {
-      const { runId: _runId, ingestedAt: _ingestedAt, ...payload } = record.payload;
+      const { runId: _runId, ingestedAt: _ingestedAt, ledger: _ledger, ...payload } = record.payload;
       records[String(record.id)] = {
         payload,
         vector: Array.from(record.vector ?? []),

@@ -114,7 +114,10 @@ const getStateSchema = z
     abortSignal: abortSignalSchema.optional(),
   })
   .strict();
-const setStateSchema = getStateSchema.extend({ value: jsonValueSchema.optional() });
+const setStateSchema = getStateSchema.extend({
+  value: jsonValueSchema.optional(),
+  version: z.number().int().min(0).optional(),
+});
 
 const {
   create: createSchema,
@@ -530,19 +533,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       collection: string;
       key: string;
       value: JsonValue | undefined;
+      version?: number;
       abortSignal?: AbortSignal;
     }): Promise<void> {
       const {
         collection: name,
         key,
         value,
+        version,
         abortSignal,
       } = parseArgument(setStateSchema, input, 'setCollectionState options');
       return mutate('setCollectionState', abortSignal, () => {
         const collection = collectionOf(name);
         const previous = collection.states.get(key);
         if (value === undefined) collection.states.delete(key);
-        else collection.states.set(key, { value: structuredClone(value), version: collection.version });
+        else collection.states.set(key, { value: structuredClone(value), version: version ?? collection.version });
         return {
           result: undefined,
           undo: () => {
