@@ -42,11 +42,12 @@ export default defineConfig([
     external: [/^node:/, ...COMPARISON_LIBRARIES],
   },
   {
-    entry: { 'cli/index': 'src/cli/index.ts' },
+    // Its own folder: the two builds run at once, and shared chunk names in one folder would race.
+    entry: { index: 'src/cli/index.ts' },
     format: ['esm'],
     target: 'node20',
     platform: 'node',
-    outDir: 'dist',
+    outDir: 'dist/cli',
     define: { __KUMIKI_VERSION__: JSON.stringify(version) },
     external: COMPARISON_LIBRARIES,
   },
