@@ -11,6 +11,8 @@ const library = {
   gateway: 'src/gateway/index.ts',
   eval: 'src/eval/index.ts',
   node: 'src/node.ts',
+  'loaders/pdf': 'src/pipeline/pdf.ts',
+  'loaders/docx': 'src/pipeline/docx.ts',
   'catalogs/datahub': 'src/catalogs/datahub/index.ts',
   'catalogs/local/file': 'src/catalogs/local/file.ts',
   'catalogs/local': 'src/catalogs/local/index.ts',

@@ -102,6 +102,7 @@ const documentSchema = z
     modifiedAt: z.string().optional(),
     title: z.string().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    pageStarts: z.array(z.number().int().min(0)).optional(),
   })
   .strict();
 
@@ -294,6 +295,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
             document.title ?? null,
             document.contentType,
             document.metadata ?? null,
+            ...(document.pageStarts === undefined ? [] : [document.pageStarts]),
           ]),
         );
         if (known.get(document.uri)?.key === key) {
@@ -606,6 +608,7 @@ function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: strin
     source: document.uri,
     ...(document.title !== undefined ? { title: document.title } : {}),
     ...(chunk.heading !== undefined ? { heading: chunk.heading } : {}),
+    ...(chunk.page !== undefined ? { page: chunk.page, pageEnd: chunk.pageEnd ?? chunk.page } : {}),
     chunk: chunk.index,
     start: chunk.start,
     end: chunk.end,
