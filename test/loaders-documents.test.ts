@@ -16,6 +16,7 @@ import { f } from '../src/filter/ast.js';
 import { createBm25Encoder, createMemoryStore } from '../src/index.js';
 import { docxToDocument } from '../src/pipeline/docx.js';
 import { ingest } from '../src/pipeline/ingest.js';
+import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { pdfToDocument } from '../src/pipeline/pdf.js';
 import { retrieve } from '../src/pipeline/retrieve.js';
@@ -195,6 +196,27 @@ describe('page numbers', () => {
     const all = await retrieve({ store, collection: 'manuals', query: 'p2w71 p3w0', sparseEmbedder: bm25, limit: 50 });
     const across = all.find((chunk) => chunk.text.includes('p2w71') && chunk.text.includes('p3w0'));
     expect(across?.citation).toMatchObject({ page: 2, pageEnd: 3 });
+  });
+
+  test('the same text paginated differently is a new version of the source (pages are in the version key)', async () => {
+    const store = createMemoryStore();
+    const bm25 = createBm25Encoder();
+    const ledger = createMemoryLedger();
+    const text = 'alpha words here\n\nbravo words here';
+    const run = (pageStarts: number[]) =>
+      ingest({
+        store,
+        collection: 'c',
+        ledger,
+        sparseEmbedder: bm25,
+        documents: [{ uri: 'file:///x.pdf', text, contentType: 'application/pdf', pageStarts }],
+        splitter: createRecursiveSplitter({ chunkSize: 20, chunkOverlap: 0 }),
+      });
+    expect(await run([0, 18])).toMatchObject({ added: 1 });
+    expect(await run([0, 18])).toMatchObject({ unchanged: 1 });
+    expect(await run([0, 0])).toMatchObject({ updated: 1 });
+    const [hit] = await retrieve({ store, collection: 'c', query: 'alpha', sparseEmbedder: bm25, limit: 1 });
+    expect(hit?.citation).toMatchObject({ page: 2, pageEnd: 2 });
   });
 });
 
