@@ -104,6 +104,18 @@ describe('pdfToDocument', () => {
   });
 });
 
+describe('pdf.js elsewhere in the process', () => {
+  test("keeps working after kumiki's PDF loader (unpdf's worker handler does not stay in globalThis)", async () => {
+    expect((await pdfToDocument('a.pdf', await libraryPdf([['one']]))).text).toBe('one');
+    const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
+    const other = await pdfjs.getDocument({ data: await libraryPdf([['two']]), verbosity: 0 }).promise;
+    const content = await (await other.getPage(1)).getTextContent();
+    expect(content.items.map((item) => ('str' in item ? item.str : '')).join('')).toBe('two');
+    await other.destroy();
+    expect((await pdfToDocument('b.pdf', await libraryPdf([['three']]))).text).toBe('three');
+  });
+});
+
 describe('docxToDocument', () => {
   test('Word headings become Markdown headings: the splitter cuts at them and chunks carry them', async () => {
     const bytes = await libraryDocx([

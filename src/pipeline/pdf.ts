@@ -15,7 +15,27 @@ export type PdfToDocumentOptions = ByteLoaderOptions;
 
 type PdfDocument = Awaited<ReturnType<typeof Unpdf.getDocumentProxy>>;
 
-const loadUnpdf = lazy(() => importOptional('unpdf', 'pdf', () => import('unpdf')));
+/**
+ * unpdf's pdf.js build puts its worker handler in `globalThis.pdfjsWorker` when it is imported, where
+ * any other copy of pdf.js in the process (pdfjs-dist, pdf-parse) would take it and fail ("The API
+ * version … does not match the Worker version …"). Its own choice of handler is fixed when it opens
+ * its first document; after that the global is put back as it was.
+ */
+let restoreWorkerGlobal: (() => void) | undefined;
+const loadUnpdf = lazy(async () => {
+  const unpdf = await importOptional('unpdf', 'pdf', () => import('unpdf'));
+  const scope = globalThis as { pdfjsWorker?: unknown };
+  const had = Object.hasOwn(scope, 'pdfjsWorker');
+  const previous = scope.pdfjsWorker;
+  // Resolving pdf.js is unpdf's business: a failure there is not the file's.
+  await unpdf.getResolvedPDFJS();
+  restoreWorkerGlobal = () => {
+    restoreWorkerGlobal = undefined;
+    if (had) scope.pdfjsWorker = previous;
+    else delete scope.pdfjsWorker;
+  };
+  return unpdf;
+});
 
 const optionsSchema = z.object(byteLoaderOptionsShape).strict();
 const uriSchema = z.string().min(1, 'uri must not be empty');
@@ -60,8 +80,6 @@ export async function pdfToDocument(
   const data = parseArgument(bytesSchema, bytes, 'bytes');
   const parsed = parseArgument(optionsSchema, options, 'pdfToDocument options');
   const unpdf = await loadUnpdf();
-  // Resolving pdf.js is unpdf's business: a failure there is not the file's.
-  await unpdf.getResolvedPDFJS();
   let pdf: PdfDocument;
   try {
     pdf = await unpdf.getDocumentProxy(new Uint8Array(data instanceof ArrayBuffer ? data.slice(0) : data.slice()), {
@@ -83,6 +101,8 @@ export async function pdfToDocument(
     }
     const detail = error instanceof Error ? error.message : String(error);
     throw unreadable({ uri: checkedUri, reason: 'parse-error', message: `not a readable PDF (${detail})` }, error);
+  } finally {
+    restoreWorkerGlobal?.();
   }
   try {
     const pages: string[] = [];
