@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { pdfToDocument } from '../src/pipeline/pdf.js';
+import type { SourceDocument } from '../src/pipeline/types.js';
 import { documentText, loadCisi } from './cisi.js';
 
 const LINES_PER_PAGE = 48;
@@ -66,6 +67,19 @@ type Extractor = { name: string; run(): Promise<{ pages: number; characters: num
 
 const nonSpace = (text: string) => text.replace(/\s+/g, '').length;
 
+/** Pages and characters of kumiki's documents, taken one at a time. */
+async function tally(
+  documents: Iterable<Promise<SourceDocument>> | AsyncIterable<SourceDocument>,
+): Promise<{ pages: number; characters: number }> {
+  let pages = 0;
+  let characters = 0;
+  for await (const document of documents) {
+    pages += document.pageStarts?.length ?? 0;
+    characters += nonSpace(document.text);
+  }
+  return { pages, characters };
+}
+
 export async function runLoadersBench(
   options: { files?: number; pages?: number; rounds?: number } = {},
 ): Promise<string> {
@@ -83,29 +97,15 @@ export async function runLoadersBench(
     const extractors: Extractor[] = [
       {
         name: 'kumiki `pdfToDocument` (unpdf 1.7.0, pdf.js serverless build)',
-        async run() {
-          let pages = 0;
-          let characters = 0;
-          for (const [i, bytes] of pdfs.entries()) {
-            const document = await pdfToDocument(`mem://${i}.pdf`, bytes);
-            pages += document.pageStarts?.length ?? 0;
-            characters += nonSpace(document.text);
-          }
-          return { pages, characters };
-        },
+        run: () =>
+          tally(
+            (function* () {
+              // Lazily: each PDF is read when the previous one is done.
+              for (const [i, bytes] of pdfs.entries()) yield pdfToDocument(`mem://${i}.pdf`, bytes);
+            })(),
+          ),
       },
-      {
-        name: 'kumiki `loadPath` (the same files on disk)',
-        async run() {
-          let pages = 0;
-          let characters = 0;
-          for await (const document of loadPath(folder)) {
-            pages += document.pageStarts?.length ?? 0;
-            characters += nonSpace(document.text);
-          }
-          return { pages, characters };
-        },
-      },
+      { name: 'kumiki `loadPath` (the same files on disk)', run: () => tally(loadPath(folder)) },
       {
         name: "LangChain PDFLoader's path: pdf-parse 2.4.5 (`PDFParse.getText`, `getInfo`)",
         async run() {
@@ -156,7 +156,12 @@ export async function runLoadersBench(
 
     // A warm-up pass loads each library and lets the JIT settle; then rounds, interleaved.
     const checks = new Map<string, { pages: number; characters: number }>();
-    for (const extractor of extractors) checks.set(extractor.name, await extractor.run());
+    const total = files * pagesPerFile;
+    for (const extractor of extractors) {
+      const check = await extractor.run();
+      if (check.pages !== total) throw new Error(`${extractor.name} read ${check.pages} of ${total} pages`);
+      checks.set(extractor.name, check);
+    }
     const rates = new Map<string, number[]>(extractors.map((extractor) => [extractor.name, []]));
     for (let round = 0; round < rounds; round++) {
       for (const extractor of extractors) {
@@ -166,7 +171,6 @@ export async function runLoadersBench(
       }
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-    const total = files * pagesPerFile;
     return [
       '### PDF extraction (pages per second)',
       '',

@@ -67,6 +67,8 @@ describe('pdfToDocument', () => {
     // The caller's bytes are read, not detached or changed.
     expect(bytes).toEqual(copy);
     expect((await pdfToDocument('x', bytes.buffer.slice(0) as ArrayBuffer)).pageStarts).toEqual([0, 24, 26]);
+    // A Node Buffer (what readFile gives), which pdf.js itself refuses.
+    expect((await pdfToDocument('x', Buffer.from(bytes))).pageStarts).toEqual([0, 24, 26]);
   });
 
   test('a hand-made minimal PDF (objects and cross-reference table written byte by byte)', async () => {

@@ -4,11 +4,9 @@
  * optional peer, is imported on first use. See docs/loading.md.
  */
 import type Mammoth from 'mammoth';
-import { z } from 'zod';
-import { parseArgument } from '../core/validate.js';
 import { importOptional, lazy } from '../stores/shared.js';
 import { htmlToText } from './html.js';
-import { APPLICATION_DOCX, type ByteLoaderOptions, byteLoaderOptionsShape, unreadable } from './loaders.js';
+import { APPLICATION_DOCX, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
 import type { SourceDocument } from './types.js';
 
 export type DocxToDocumentOptions = ByteLoaderOptions;
@@ -17,13 +15,6 @@ const loadMammoth = lazy(async () => {
   const module = await importOptional('mammoth', 'docx', () => import('mammoth'));
   return ((module as { default?: typeof Mammoth }).default ?? module) as typeof Mammoth;
 });
-
-const optionsSchema = z.object(byteLoaderOptionsShape).strict();
-const uriSchema = z.string().min(1, 'uri must not be empty');
-const bytesSchema = z.custom<Uint8Array | ArrayBuffer>(
-  (value) => value instanceof Uint8Array || value instanceof ArrayBuffer,
-  'bytes must be a Uint8Array (a Buffer is one) or an ArrayBuffer',
-);
 
 const startsWith = (bytes: Uint8Array, magic: readonly number[]) => magic.every((byte, i) => bytes[i] === byte);
 /** An OLE compound file: what Word writes for a password-protected document (and for legacy .doc). */
@@ -42,10 +33,11 @@ export async function docxToDocument(
   bytes: Uint8Array | ArrayBuffer,
   options: DocxToDocumentOptions = {},
 ): Promise<SourceDocument> {
-  const checkedUri = parseArgument(uriSchema, uri, 'uri');
-  const data = parseArgument(bytesSchema, bytes, 'bytes');
-  const parsed = parseArgument(optionsSchema, options, 'docxToDocument options');
-  const view = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+  const {
+    uri: checkedUri,
+    bytes: view,
+    options: parsed,
+  } = parseByteLoaderArguments(uri, bytes, options, 'docxToDocument');
   if (startsWith(view, COMPOUND_FILE)) {
     throw unreadable({
       uri: checkedUri,

@@ -98,10 +98,28 @@ export const textToDocumentOptionsShape = {
 /** Options of the loaders that read bytes (PDF, DOCX). */
 export type ByteLoaderOptions = Pick<TextToDocumentOptions, 'metadata' | 'modifiedAt'>;
 
-export const byteLoaderOptionsShape = {
-  metadata: textToDocumentOptionsShape.metadata,
-  modifiedAt: textToDocumentOptionsShape.modifiedAt,
-};
+const byteLoaderOptionsSchema = z
+  .object({ metadata: textToDocumentOptionsShape.metadata, modifiedAt: textToDocumentOptionsShape.modifiedAt })
+  .strict();
+const bytesSchema = z.custom<Uint8Array | ArrayBuffer>(
+  (value) => value instanceof Uint8Array || value instanceof ArrayBuffer,
+  'bytes must be a Uint8Array (a Buffer is one) or an ArrayBuffer',
+);
+
+/** Checks the arguments of a loader that reads bytes; `bytes` comes back as a view (not a copy). */
+export function parseByteLoaderArguments(
+  uri: string,
+  bytes: Uint8Array | ArrayBuffer,
+  options: ByteLoaderOptions,
+  loader: string,
+): { uri: string; bytes: Uint8Array; options: ByteLoaderOptions } {
+  const data = parseArgument(bytesSchema, bytes, 'bytes');
+  return {
+    uri: parseArgument(uriSchema, uri, 'uri'),
+    bytes: data instanceof ArrayBuffer ? new Uint8Array(data) : data,
+    options: parseArgument(byteLoaderOptionsSchema, options, `${loader} options`),
+  };
+}
 
 /** Shared checks: skipping needs someone to tell, and idField only makes sense with textField. */
 export function checkSkipOptions(

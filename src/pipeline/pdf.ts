@@ -5,10 +5,8 @@
  * imported on first use. See docs/loading.md.
  */
 import type * as Unpdf from 'unpdf';
-import { z } from 'zod';
-import { parseArgument } from '../core/validate.js';
 import { importOptional, lazy } from '../stores/shared.js';
-import { APPLICATION_PDF, type ByteLoaderOptions, byteLoaderOptionsShape, unreadable } from './loaders.js';
+import { APPLICATION_PDF, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
 import type { SourceDocument } from './types.js';
 
 export type PdfToDocumentOptions = ByteLoaderOptions;
@@ -36,13 +34,6 @@ const loadUnpdf = lazy(async () => {
   };
   return unpdf;
 });
-
-const optionsSchema = z.object(byteLoaderOptionsShape).strict();
-const uriSchema = z.string().min(1, 'uri must not be empty');
-const bytesSchema = z.custom<Uint8Array | ArrayBuffer>(
-  (value) => value instanceof Uint8Array || value instanceof ArrayBuffer,
-  'bytes must be a Uint8Array (a Buffer is one) or an ArrayBuffer',
-);
 
 /** Text items in reading order as pdf.js gives them; `hasEOL` ends a line. */
 function pageText(items: readonly unknown[]): string {
@@ -76,13 +67,16 @@ export async function pdfToDocument(
   bytes: Uint8Array | ArrayBuffer,
   options: PdfToDocumentOptions = {},
 ): Promise<SourceDocument> {
-  const checkedUri = parseArgument(uriSchema, uri, 'uri');
-  const data = parseArgument(bytesSchema, bytes, 'bytes');
-  const parsed = parseArgument(optionsSchema, options, 'pdfToDocument options');
+  const {
+    uri: checkedUri,
+    bytes: data,
+    options: parsed,
+  } = parseByteLoaderArguments(uri, bytes, options, 'pdfToDocument');
   const unpdf = await loadUnpdf();
   let pdf: PdfDocument;
   try {
-    pdf = await unpdf.getDocumentProxy(new Uint8Array(data instanceof ArrayBuffer ? data.slice(0) : data.slice()), {
+    // A copy, and a plain Uint8Array: pdf.js may detach the buffer it is given and refuses Node Buffers.
+    pdf = await unpdf.getDocumentProxy(new Uint8Array(data), {
       verbosity: 0,
       isEvalSupported: false,
       // A damaged page fails instead of giving whatever text pdf.js could recover from it.
