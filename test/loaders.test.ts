@@ -245,6 +245,37 @@ describe('skipping unreadable content', () => {
   });
 });
 
+describe('UnreadableSourceError', () => {
+  test('has a stable name and code, is not retryable, and carries the skip fields', () => {
+    const error = new UnreadableSourceError({
+      source: 'file:///a.json',
+      reason: 'parse-error',
+      detail: 'invalid JSON at line 1, column 2',
+      hint: 'Fix it',
+      line: 1,
+      column: 2,
+    });
+    expect(error).toMatchObject({
+      name: 'UnreadableSourceError',
+      code: 'KUMIKI_UNREADABLE_SOURCE',
+      isRetryable: false,
+      source: 'file:///a.json',
+      reason: 'parse-error',
+      detail: 'invalid JSON at line 1, column 2',
+      line: 1,
+      column: 2,
+      page: undefined,
+      message: 'file:///a.json: invalid JSON at line 1, column 2. Fix it',
+    });
+    const foreign = Object.assign(new Error('x'), {
+      name: 'UnreadableSourceError',
+      [Symbol.for('kumiki.error')]: true,
+    });
+    expect(UnreadableSourceError.isInstance(foreign)).toBe(true);
+    expect(UnreadableSourceError.isInstance(new NotFoundError({ resource: 'Path', name: 'x' }))).toBe(false);
+  });
+});
+
 describe('Markdown front matter', () => {
   const page = '---\ntitle: "Front: title"\nowner: ada\ntags: [a, b]\nacl:\n  - team-a\n---\n# Heading\n\nBody.\n';
 

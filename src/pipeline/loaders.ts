@@ -101,8 +101,10 @@ export type ByteLoaderOptions = Pick<TextToDocumentOptions, 'metadata' | 'modifi
 const byteLoaderOptionsSchema = z
   .object({ metadata: textToDocumentOptionsShape.metadata, modifiedAt: textToDocumentOptionsShape.modifiedAt })
   .strict();
+/** By tag, not `instanceof`: bytes may come from another realm (a vm context, an iframe). */
+const tagOf = (value: unknown) => Object.prototype.toString.call(value);
 const bytesSchema = z.custom<Uint8Array | ArrayBuffer>(
-  (value) => value instanceof Uint8Array || value instanceof ArrayBuffer,
+  (value) => tagOf(value) === '[object Uint8Array]' || tagOf(value) === '[object ArrayBuffer]',
   'bytes must be a Uint8Array (a Buffer is one) or an ArrayBuffer',
 );
 
@@ -116,7 +118,7 @@ export function parseByteLoaderArguments(
   const data = parseArgument(bytesSchema, bytes, 'bytes');
   return {
     uri: parseArgument(uriSchema, uri, 'uri'),
-    bytes: data instanceof ArrayBuffer ? new Uint8Array(data) : data,
+    bytes: tagOf(data) === '[object ArrayBuffer]' ? new Uint8Array(data as ArrayBuffer) : (data as Uint8Array),
     options: parseArgument(byteLoaderOptionsSchema, options, `${loader} options`),
   };
 }
