@@ -23,7 +23,7 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
       ? `${files.files}${totalFiles !== undefined ? `/${totalFiles}` : ''} files (${files.skipped} skipped) · `
       : '';
     const counts =
-      `${loaded}${ingest?.sources ?? 0} sources (${ingest?.unchanged ?? 0} unchanged) · ` +
+      `${ingest?.sources ?? 0} sources (${ingest?.unchanged ?? 0} unchanged) · ${loaded}` +
       `${ingest?.chunksEmbedded ?? 0} chunks embedded · ${ingest?.chunksWritten ?? 0} written · ${seconds.toFixed(1)} s`;
     if (totalFiles === undefined || totalFiles === 0) return `${(ingest?.phase ?? 'scan').padEnd(7)} ${counts}`;
     const done = ingest?.phase === 'done' ? totalFiles : (files?.files ?? 0);
