@@ -101,6 +101,7 @@ export {
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
+  UnreadableSourceError,
   UnsupportedFilterError,
   UnsupportedServerError,
 } from './core/errors.js';
@@ -196,8 +197,10 @@ export {
   type LedgerMark,
 } from './pipeline/ledger.js';
 export {
+  APPLICATION_DOCX,
   APPLICATION_JSON,
   APPLICATION_NDJSON,
+  APPLICATION_PDF,
   EXTENSION_CONTENT_TYPES,
   fromIterable,
   fromStrings,
@@ -228,7 +231,7 @@ export {
   type SplitUnit,
 } from './pipeline/splitter.js';
 export { bindStatistics } from './pipeline/statistics.js';
-export type { Chunk, SourceDocument, Splitter } from './pipeline/types.js';
+export type { Chunk, SkippedSource, SkipReason, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,
   type MemoryStore,

@@ -108,6 +108,7 @@ const documentSchema = z
     modifiedAt: z.string().optional(),
     title: z.string().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    pageStarts: z.array(z.number().int().min(0)).optional(),
   })
   .strict();
 
@@ -306,6 +307,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
             document.title ?? null,
             document.contentType,
             document.metadata ?? null,
+            ...(document.pageStarts === undefined ? [] : [document.pageStarts]),
           ]),
         );
         if (known.get(document.uri)?.key === key) {
@@ -636,6 +638,7 @@ function chunkPayload(
     source: document.uri,
     ...(document.title !== undefined ? { title: document.title } : {}),
     ...(chunk.heading !== undefined ? { heading: chunk.heading } : {}),
+    ...(chunk.page !== undefined ? { page: chunk.page, pageEnd: chunk.pageEnd ?? chunk.page } : {}),
     chunk: chunk.index,
     start: chunk.start,
     end: chunk.end,
