@@ -2,7 +2,7 @@
  * Regression tests for the integrity defects reproduced on 82eac9a (issue 11): each test names the
  * item it guards and fails on that commit.
  */
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,6 +22,7 @@ import {
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
+import { loadPath } from '../src/pipeline/loaders-node.js';
 import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
@@ -221,6 +222,32 @@ describe('two writers on one file', () => {
       expect(await reread.getDataset({ kind: 'source', name: `a${i}` })).toBeDefined();
       expect(await reread.getDataset({ kind: 'source', name: `b${i}` })).toBeDefined();
     }
+  });
+});
+
+describe('prune and unreadable files', () => {
+  test('a file that cannot be read this time is kept by prune, with a warning; a file that is gone is removed', async () => {
+    const dir = await mkdtemp(join(directory, 'prune-unread-'));
+    const docs = join(dir, 'docs');
+    await mkdir(docs);
+    await writeFile(join(docs, 'a.md'), '# A\n\nReciprocal rank fusion.');
+    await writeFile(join(docs, 'b.json'), JSON.stringify({ text: 'BM25 weighs rare terms.' }));
+    const store = createMemoryStore();
+    const ledger = createMemoryLedger();
+    const bm25 = createBm25Encoder();
+    const run = () =>
+      ingest({ store, collection: 'notes', documents: loadPath(docs), sparseEmbedder: bm25, ledger, prune: true });
+    expect(await run()).toMatchObject({ added: 2 });
+    await writeFile(join(docs, 'b.json'), '{ "text": "BM25 weighs'); // broken now
+    const second = await run();
+    expect(second).toMatchObject({ unchanged: 1, deleted: 0 });
+    expect(second.warnings.join('\n')).toMatch(
+      /could not read this time were kept as last ingested, not pruned: file:.*b\.json/,
+    );
+    expect((await sources(store)).length).toBe(2);
+    await rm(join(docs, 'b.json'));
+    expect(await run()).toMatchObject({ unchanged: 1, deleted: 1 });
+    expect((await sources(store)).length).toBe(1);
   });
 });
 

@@ -83,7 +83,10 @@ export type IngestOptions = {
   catalog?: Catalog;
   /** Name of the store in catalog entries (`<storeName>/<collection>`), default the store's provider. */
   storeName?: string;
-  /** Remove sources the ledger knows but this run did not see. Default false. */
+  /**
+   * Remove sources the ledger knows but this run did not see. Default false. Sources the loader lists
+   * as not read this time (`loadPath(...).skipped`) are kept, with a warning.
+   */
   prune?: boolean;
   /** Metric of a collection created by ingest, default cosine. */
   metric?: Metric;
@@ -333,7 +336,19 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       if (batch.length > 0) await write(batch);
 
       if (parsed.prune) {
-        const gone = [...known.values()].filter((entry) => !seen.has(entry.source));
+        // A source the loader could not read this time (loadPath(...).skipped) is not gone: it keeps
+        // what was ingested before, rather than losing it to a parse error or a missing library.
+        const unread = unreadSources(parsed.documents);
+        const kept = [...known.values()].filter((entry) => !seen.has(entry.source) && unread.has(entry.source));
+        if (kept.length > 0) {
+          report.warnings.push(
+            `${kept.length} source(s) the loader could not read this time were kept as last ingested, not pruned: ${kept
+              .slice(0, 5)
+              .map((entry) => entry.source)
+              .join(', ')}${kept.length > 5 ? ', …' : ''}`,
+          );
+        }
+        const gone = [...known.values()].filter((entry) => !seen.has(entry.source) && !unread.has(entry.source));
         if (gone.length > 0) {
           progress('prune');
           await prune(gone);
@@ -613,6 +628,15 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       );
     }
   });
+}
+
+/** The sources a loader listed as not read (`loadPath(...).skipped`: `{ uri }` entries), if it lists them. */
+function unreadSources(documents: unknown): Set<string> {
+  const skipped = (documents as { skipped?: unknown }).skipped;
+  if (!Array.isArray(skipped)) return new Set();
+  return new Set(
+    skipped.map((entry) => (entry as { uri?: unknown })?.uri).filter((uri): uri is string => typeof uri === 'string'),
+  );
 }
 
 /** Every chunk id an entry may have in the store: committed, being written, superseded. */
