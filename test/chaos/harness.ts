@@ -148,6 +148,21 @@ export async function actualState(config: ChaosConfig, env: Record<string, strin
   }
 }
 
+/** A fresh data dir for a trial and the children's environment for it. */
+async function childEnvironment(
+  config: ChaosConfig,
+  options: { directory: string; pgUrl?: string; schema?: string },
+): Promise<Record<string, string>> {
+  await mkdir(options.directory, { recursive: true });
+  return {
+    DATA_DIR: options.directory,
+    STORE: config.store,
+    MODE: config.mode,
+    PRUNE: config.prune ? '1' : '0',
+    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
+  };
+}
+
 export type TrialResult = { kills: number; runs: number; equal: boolean; difference?: string };
 
 /**
@@ -159,14 +174,7 @@ export async function chaosTrial(
   config: ChaosConfig,
   options: { directory: string; pgUrl?: string; schema?: string; random: () => number; killsPerStep: number },
 ): Promise<TrialResult> {
-  await mkdir(options.directory, { recursive: true });
-  const env = {
-    DATA_DIR: options.directory,
-    STORE: config.store,
-    MODE: config.mode,
-    PRUNE: config.prune ? '1' : '0',
-    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
-  };
+  const env = await childEnvironment(config, options);
   const must = (result: ChildResult, what: string) => {
     if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}): ${result.stderr.slice(-2000)}`);
   };
@@ -295,14 +303,7 @@ export async function twoWritersTrial(
   config: ChaosConfig,
   options: { directory: string; pgUrl?: string; schema?: string; offsetMs: number },
 ): Promise<WritersResult> {
-  await mkdir(options.directory, { recursive: true });
-  const env = {
-    DATA_DIR: options.directory,
-    STORE: config.store,
-    MODE: config.mode,
-    PRUNE: config.prune ? '1' : '0',
-    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
-  };
+  const env = await childEnvironment(config, options);
   const first = await runChild({ ...env, VERSION: '1' });
   if (first.code !== 0) throw new Error(`the first clean run failed: ${first.stderr.slice(-2000)}`);
   const order: ('A' | 'B')[] = [];
