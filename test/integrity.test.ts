@@ -27,7 +27,7 @@ import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 let directory: string;
 beforeAll(async () => {
