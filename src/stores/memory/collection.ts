@@ -9,9 +9,11 @@ import type {
   VectorRecord,
 } from '../../core/types.js';
 import type { Filter } from '../../filter/ast.js';
-import { matchesFilter } from '../../filter/evaluate.js';
 import { checkRecordVectors } from '../shared.js';
+import { CompiledFilter, type FilterPlanNode, fieldsOf, maskRows, PayloadIndex } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
+import type { Kernel } from './kernel/kernel.js';
+import { SparseIndex, type SparseRow } from './sparse-index.js';
 
 export type CollectionMeta = Omit<CollectionInfo, 'count' | 'version'>;
 
@@ -21,8 +23,20 @@ export type StateEntry = { value: JsonValue; version: number };
 /** Puts back what a write or delete changed (used when the snapshot holding it cannot be saved). */
 export type Undo = () => void;
 
-type SparseRow = { indices: Uint32Array; values: Float32Array };
-type Posting = { rows: Uint32Array; values: Float32Array; length: number };
+/** How a search, count, scroll or delete finds the records a filter selects (see `explain`). */
+export type QueryPlan = {
+  /** The filter, each field clause marked `index` (answered by a payload index) or `scan`. */
+  filter: FilterPlanNode;
+  /** What dense search does with the records that match. */
+  dense: string;
+};
+
+/** Payload indexes built on their own once a field was filtered on this often… */
+const AUTO_INDEX_USES = 2;
+/** …in a collection at least this large… */
+const AUTO_INDEX_MIN_RECORDS = 1000;
+/** …up to this many per collection. */
+const AUTO_INDEX_LIMIT = 16;
 
 /** Map key of an id: `1` and `"1"` are distinct. */
 export const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
@@ -34,8 +48,13 @@ export function compareIds(a: RecordId, b: RecordId): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function toSparseRow(vector: SparseVector): SparseRow {
-  const order = Array.from({ length: vector.indices.length }, (_, i) => i).sort(
+/** A copy of a sparse vector with its indices ascending (sorted only when they are not already). */
+export function toSparseRow(vector: SparseVector): SparseRow {
+  const n = vector.indices.length;
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = (vector.indices[i - 1] as number) < (vector.indices[i] as number);
+  if (sorted) return { indices: Uint32Array.from(vector.indices), values: Float32Array.from(vector.values) };
+  const order = Array.from({ length: n }, (_, i) => i).sort(
     (a, b) => (vector.indices[a] as number) - (vector.indices[b] as number),
   );
   return {
@@ -44,30 +63,57 @@ function toSparseRow(vector: SparseVector): SparseRow {
   };
 }
 
+/** A deep copy of a JSON value (payloads are validated trees, at most 64 levels deep). */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const copy = new Array(value.length);
+    for (let i = 0; i < value.length; i++) copy[i] = cloneJson(value[i] as JsonValue);
+    return copy as T;
+  }
+  const copy: JsonObject = {};
+  for (const key of Object.keys(value)) copy[key] = cloneJson((value as JsonObject)[key] as JsonValue);
+  return copy as T;
+}
+
 /**
  * One collection of the memory store. Rows are kept dense (0..size-1) so the vector arena can scan
- * them contiguously; deleting swaps the last row into the hole.
+ * them contiguously; deleting swaps the last row into the hole. Payload indexes and the sparse
+ * inverted index follow every write.
  */
 export class MemoryCollection {
   readonly meta: CollectionMeta;
   private readonly arena: VectorArena | undefined;
   private ids: RecordId[] = [];
   private payloads: JsonObject[] = [];
-  private sparseRows: (SparseRow | undefined)[] = [];
+  private readonly sparse = new SparseIndex();
   private readonly rowOf = new Map<string, number>();
   private sortedIds: RecordId[] | undefined;
-  private postings: Map<number, Posting> | undefined;
+  /** Payload indexes by field. */
+  private readonly indexes = new Map<string, PayloadIndex>();
+  /** Fields indexed because they were declared (`createPayloadIndex`), saved with the collection. */
+  readonly declaredIndexes = new Set<string>();
+  private readonly autoIndex: boolean;
+  private readonly fieldUses = new Map<string, number>();
   /** Writes and deletes committed so far (saved with the data). */
   version: number;
   readonly states = new Map<string, StateEntry>();
 
-  constructor(meta: CollectionMeta, options: { quantized: boolean; version?: number }) {
+  constructor(
+    meta: CollectionMeta,
+    options: { quantized: boolean; version?: number; kernel?: Kernel; autoIndex?: boolean },
+  ) {
     this.meta = meta;
     this.version = options.version ?? 0;
+    this.autoIndex = options.autoIndex ?? true;
     this.arena =
       meta.dimensions === undefined
         ? undefined
-        : new VectorArena({ dimensions: meta.dimensions, quantized: options.quantized });
+        : new VectorArena({
+            dimensions: meta.dimensions,
+            quantized: options.quantized,
+            ...(options.kernel ? { kernel: options.kernel } : {}),
+          });
   }
 
   get size(): number {
@@ -78,6 +124,31 @@ export class MemoryCollection {
     return { ...this.meta, count: this.size, version: this.version };
   }
 
+  /** Fields with a payload index, and whether each was declared or chosen automatically. */
+  payloadIndexes(): { field: string; source: 'declared' | 'automatic' }[] {
+    return [...this.indexes.keys()].map((field) => ({
+      field,
+      source: this.declaredIndexes.has(field) ? 'declared' : 'automatic',
+    }));
+  }
+
+  /** Builds a payload index on `field` (kept up to date from then on). Returns whether it was new. */
+  createIndex(field: string, declared: boolean): boolean {
+    if (declared) this.declaredIndexes.add(field);
+    if (this.indexes.has(field)) return false;
+    const index = new PayloadIndex(field);
+    for (let row = 0; row < this.size; row++) index.set(row, this.payloads[row] as JsonObject);
+    this.indexes.set(field, index);
+    return true;
+  }
+
+  /** Drops a payload index; returns whether there was one. */
+  dropIndex(field: string): boolean {
+    this.declaredIndexes.delete(field);
+    this.fieldUses.delete(field);
+    return this.indexes.delete(field);
+  }
+
   /** Checks a whole batch before touching anything, so a bad record leaves the collection unchanged. */
   checkRecords(records: readonly VectorRecord[]): void {
     records.forEach((record, index) => {
@@ -85,9 +156,13 @@ export class MemoryCollection {
     });
   }
 
-  /** Writes records that passed `checkRecords`. Later duplicates of an id win. Returns how to undo it. */
+  /**
+   * Writes records that passed `checkRecords` (their payloads, copies made by validation, are kept
+   * as they are). Later duplicates of an id win. Returns how to undo it.
+   */
   write(records: readonly VectorRecord[]): Undo {
     const before = this.capture(records.map((record) => record.id));
+    if (this.arena) this.arena.reserve(this.size + records.length);
     for (const record of records) {
       const key = idKey(record.id);
       let row = this.rowOf.get(key);
@@ -95,13 +170,15 @@ export class MemoryCollection {
         row = this.ids.length;
         this.rowOf.set(key, row);
         this.ids.push(record.id);
-        this.payloads.push({});
-        this.sparseRows.push(undefined);
+        this.payloads.push(EMPTY);
         this.sortedIds = undefined;
       }
-      this.payloads[row] = structuredClone(record.payload ?? {});
-      if (record.sparseVector !== undefined || this.sparseRows[row] !== undefined) this.postings = undefined;
-      this.sparseRows[row] = record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector);
+      const payload = record.payload ?? {};
+      this.payloads[row] = payload;
+      for (const index of this.indexes.values()) index.set(row, payload);
+      if (record.sparseVector !== undefined || this.sparse.get(row) !== undefined) {
+        this.sparse.set(row, record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector));
+      }
       if (this.arena && record.vector) this.arena.write(row, record.vector);
     }
     return () => this.restore(before);
@@ -118,7 +195,7 @@ export class MemoryCollection {
         before.set(key, { id, record: undefined });
         continue;
       }
-      const sparse = this.sparseRows[row];
+      const sparse = this.sparse.get(row);
       before.set(key, {
         id,
         record: {
@@ -169,13 +246,47 @@ export class MemoryCollection {
 
   /** Deletes these ids (or the records matching a filter); returns the count and how to undo it. */
   delete(target: { ids: readonly RecordId[] } | { filter: Filter }): { deleted: number; undo: Undo } {
-    const ids = 'ids' in target ? target.ids : this.matchingRows(target.filter).map((row) => this.ids[row] as RecordId);
+    const ids =
+      'ids' in target
+        ? target.ids
+        : Array.from(maskRows(this.select(target.filter)), (row) => this.ids[row] as RecordId);
     const before = this.capture(ids);
     return { deleted: this.deleteIds(ids), undo: () => this.restore(before) };
   }
 
   count(filter: Filter | undefined): number {
-    return filter === undefined ? this.size : this.matchingRows(filter).length;
+    if (filter === undefined) return this.size;
+    const mask = this.select(filter);
+    let count = 0;
+    for (let row = 0; row < mask.length; row++) count += mask[row] as number;
+    return count;
+  }
+
+  /** How a filter would be evaluated now (without building indexes or counting uses). */
+  plan(filter: Filter): QueryPlan {
+    const compiled = new CompiledFilter(filter, this.indexes);
+    return {
+      filter: compiled.plan,
+      dense: this.arena
+        ? `${compiled.indexed ? 'payload indexes' : 'a scan of the payloads'} select the matching records, then the kernel scores only those`
+        : 'no dense vectors',
+    };
+  }
+
+  /** A byte per row, 1 where `filter` matches; counts the use of each field towards automatic indexes. */
+  private select(filter: Filter): Uint8Array {
+    if (this.autoIndex) {
+      for (const field of fieldsOf(filter)) {
+        if (this.indexes.has(field)) continue;
+        const uses = (this.fieldUses.get(field) ?? 0) + 1;
+        this.fieldUses.set(field, uses);
+        const automatic = this.indexes.size - this.declaredIndexes.size;
+        if (uses >= AUTO_INDEX_USES && this.size >= AUTO_INDEX_MIN_RECORDS && automatic < AUTO_INDEX_LIMIT) {
+          this.createIndex(field, false);
+        }
+      }
+    }
+    return new CompiledFilter(filter, this.indexes).mask(this.size, this.payloads);
   }
 
   /** Records after `after` in id order that match `filter`, at most `limit`; `more` says whether any remain. */
@@ -202,10 +313,11 @@ export class MemoryCollection {
       }
       start = lo;
     }
+    const mask = options.filter ? this.select(options.filter) : undefined;
     const records: StoredRecord[] = [];
     for (let i = start; i < sorted.length; i++) {
       const row = this.rowOf.get(idKey(sorted[i] as RecordId)) as number;
-      if (options.filter && !matchesFilter(options.filter, this.payloads[row] as JsonObject)) continue;
+      if (mask && mask[row] === 0) continue;
       if (records.length === options.limit) return { records, more: true };
       records.push(this.recordAt(row, options.includeVectors));
     }
@@ -223,7 +335,7 @@ export class MemoryCollection {
     if (!this.arena || this.size === 0) return [];
     let rows: Uint32Array | undefined;
     if (options.filter) {
-      rows = Uint32Array.from(this.matchingRows(options.filter));
+      rows = maskRows(this.select(options.filter));
       if (rows.length === 0) return [];
     }
     const top = this.arena.search(options.vector, {
@@ -241,8 +353,8 @@ export class MemoryCollection {
   }
 
   /**
-   * Exact sparse dot product with every record that shares at least one index with the query, over an
-   * inverted index that is rebuilt lazily after writes (read-mostly workloads build it once).
+   * Exact sparse dot product with every record that shares at least one index with the query, over
+   * the inverted index that writes keep current; the best `limit` are selected without sorting the rest.
    */
   searchSparse(options: {
     vector: SparseVector;
@@ -250,55 +362,13 @@ export class MemoryCollection {
     filter: Filter | undefined;
     includeVectors: boolean;
   }): Match[] {
-    this.postings ??= this.buildPostings();
-    const scores = new Float64Array(this.size);
-    const touched = new Uint8Array(this.size);
-    const candidates: number[] = [];
-    for (let i = 0; i < options.vector.indices.length; i++) {
-      const posting = this.postings.get(options.vector.indices[i] as number);
-      if (!posting) continue;
-      const weight = options.vector.values[i] as number;
-      for (let j = 0; j < posting.rows.length; j++) {
-        const row = posting.rows[j] as number;
-        scores[row] = (scores[row] as number) + weight * (posting.values[j] as number);
-        if (touched[row] === 0) {
-          touched[row] = 1;
-          candidates.push(row);
-        }
-      }
-    }
-    const kept = options.filter
-      ? candidates.filter((row) => matchesFilter(options.filter as Filter, this.payloads[row] as JsonObject))
-      : candidates;
-    kept.sort(
-      (a, b) =>
-        (scores[b] as number) - (scores[a] as number) || compareIds(this.ids[a] as RecordId, this.ids[b] as RecordId),
-    );
-    return kept
-      .slice(0, options.limit)
-      .map((row) => ({ ...this.recordAt(row, options.includeVectors), score: scores[row] as number }));
-  }
-
-  private buildPostings(): Map<number, Posting> {
-    const counts = new Map<number, number>();
-    for (const sparse of this.sparseRows) {
-      if (!sparse) continue;
-      for (const index of sparse.indices) counts.set(index, (counts.get(index) ?? 0) + 1);
-    }
-    const postings = new Map<number, Posting>();
-    for (const [index, count] of counts) {
-      postings.set(index, { rows: new Uint32Array(count), values: new Float32Array(count), length: 0 });
-    }
-    this.sparseRows.forEach((sparse, row) => {
-      if (!sparse) return;
-      for (let j = 0; j < sparse.indices.length; j++) {
-        const posting = postings.get(sparse.indices[j] as number) as Posting;
-        posting.rows[posting.length] = row;
-        posting.values[posting.length] = sparse.values[j] as number;
-        posting.length++;
-      }
+    const mask = options.filter ? this.select(options.filter) : undefined;
+    const ids = this.ids;
+    const top = new TopMatches(options.limit, (a, b) => compareIds(ids[a] as RecordId, ids[b] as RecordId));
+    this.sparse.search(options.vector, (row, score) => {
+      if (mask === undefined || mask[row] === 1) top.offer(row, score);
     });
-    return postings;
+    return top.sorted().map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
   }
 
   /** Every row, for snapshots. */
@@ -313,7 +383,7 @@ export class MemoryCollection {
         id: this.ids[row] as RecordId,
         payload: this.payloads[row] as JsonObject,
         vector: this.arena?.read(row),
-        sparse: this.sparseRows[row],
+        sparse: this.sparse.get(row),
       };
     }
   }
@@ -322,22 +392,14 @@ export class MemoryCollection {
     this.arena?.dispose();
   }
 
-  private matchingRows(filter: Filter): number[] {
-    const rows: number[] = [];
-    for (let row = 0; row < this.size; row++) {
-      if (matchesFilter(filter, this.payloads[row] as JsonObject)) rows.push(row);
-    }
-    return rows;
-  }
-
   private recordAt(row: number, includeVectors: boolean): StoredRecord {
     const record: StoredRecord = {
       id: this.ids[row] as RecordId,
-      payload: structuredClone(this.payloads[row] as JsonObject),
+      payload: cloneJson(this.payloads[row] as JsonObject),
     };
     if (includeVectors) {
       if (this.arena) record.vector = this.arena.read(row);
-      const sparse = this.sparseRows[row];
+      const sparse = this.sparse.get(row);
       if (sparse) record.sparseVector = { indices: sparse.indices.slice(), values: sparse.values.slice() };
     }
     return record;
@@ -346,19 +408,89 @@ export class MemoryCollection {
   private removeRow(row: number): void {
     const last = this.size - 1;
     this.rowOf.delete(idKey(this.ids[row] as RecordId));
+    this.sparse.clear(row);
     if (row !== last) {
       const movedId = this.ids[last] as RecordId;
       this.ids[row] = movedId;
       this.payloads[row] = this.payloads[last] as JsonObject;
-      this.sparseRows[row] = this.sparseRows[last];
+      this.sparse.move(last, row);
       this.arena?.move(last, row);
+      for (const index of this.indexes.values()) index.move(last, row);
       this.rowOf.set(idKey(movedId), row);
     }
     this.ids.pop();
     this.payloads.pop();
-    this.sparseRows.pop();
     this.arena?.truncate(last);
+    for (const index of this.indexes.values()) index.truncate(last);
     this.sortedIds = undefined;
-    this.postings = undefined;
+  }
+}
+
+const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
+
+/**
+ * The best `limit` (row, score) pairs offered, by score descending and then by `tie` ascending: a
+ * bounded heap whose root is the worst pair kept.
+ */
+class TopMatches {
+  private readonly rows: number[] = [];
+  private readonly scores: number[] = [];
+  constructor(
+    private readonly limit: number,
+    private readonly tie: (a: number, b: number) => number,
+  ) {}
+
+  /** True when (sa, ra) ranks below (sb, rb). */
+  private worse(sa: number, ra: number, sb: number, rb: number): boolean {
+    return sa < sb || (sa === sb && this.tie(ra, rb) > 0);
+  }
+
+  offer(row: number, score: number): void {
+    const { rows, scores } = this;
+    if (rows.length < this.limit) {
+      let i = rows.length;
+      rows.push(row);
+      scores.push(score);
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!this.worse(score, row, scores[parent] as number, rows[parent] as number)) break;
+        rows[i] = rows[parent] as number;
+        scores[i] = scores[parent] as number;
+        i = parent;
+      }
+      rows[i] = row;
+      scores[i] = score;
+      return;
+    }
+    if (rows.length === 0 || !this.worse(scores[0] as number, rows[0] as number, score, row)) return;
+    this.siftDown(row, score, rows.length);
+  }
+
+  private siftDown(row: number, score: number, n: number): void {
+    const { rows, scores } = this;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      const right = child + 1;
+      if (
+        right < n &&
+        this.worse(scores[right] as number, rows[right] as number, scores[child] as number, rows[child] as number)
+      ) {
+        child = right;
+      }
+      if (!this.worse(scores[child] as number, rows[child] as number, score, row)) break;
+      rows[i] = rows[child] as number;
+      scores[i] = scores[child] as number;
+      i = child;
+    }
+    rows[i] = row;
+    scores[i] = score;
+  }
+
+  /** The pairs kept, best first. */
+  sorted(): { row: number; score: number }[] {
+    const out = this.rows.map((row, i) => ({ row, score: this.scores[i] as number }));
+    return out.sort((a, b) => b.score - a.score || this.tie(a.row, b.row));
   }
 }

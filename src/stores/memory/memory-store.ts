@@ -31,7 +31,8 @@ import {
   encodeCursor,
   toFingerprint,
 } from '../shared.js';
-import { MemoryCollection } from './collection.js';
+import { MemoryCollection, type QueryPlan } from './collection.js';
+import { type KernelChoice, type KernelName, resolveKernel } from './kernel/kernel.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
 /**
@@ -73,7 +74,36 @@ export type MemoryStoreOptions = {
   quantization?: 'none' | 'int8';
   /** Candidate multiplier for int8 re-scoring; default 4. */
   rescore?: number;
+  /**
+   * The dense-search kernel: `'auto'` (default) compiles the built-in WebAssembly SIMD module and
+   * falls back to a pure-JavaScript kernel where the runtime refuses to compile WebAssembly; `'wasm'`
+   * requires WebAssembly; `'js'` always uses JavaScript; or a precompiled `WebAssembly.Module`, e.g.
+   * `import kernel from 'kumiki/stores/memory/kernel.wasm'` on Cloudflare Workers and Vercel Edge.
+   * `describe()` and `explain()` say which kernel runs.
+   */
+  kernel?: KernelChoice;
+  /**
+   * Build a payload index on its own for a field filtered on twice in a collection of 1,000 records
+   * or more (up to 16 per collection). Default `true`. Declared indexes (`createPayloadIndex`) are
+   * built either way.
+   */
+  autoIndex?: boolean;
 };
+
+/** What `describe()` reports about a memory store. */
+export type MemoryStoreDescription = {
+  /** The dense-search kernel in use, and why. */
+  kernel: { name: KernelName; reason: string };
+  quantization: 'none' | 'int8';
+  collections: {
+    name: string;
+    count: number;
+    payloadIndexes: { field: string; source: 'declared' | 'automatic' }[];
+  }[];
+};
+
+/** `explain()` of the memory store: the filter, the kernel, and how the filter will be evaluated. */
+export type MemoryExplainedFilter = ExplainedFilter & { kernel: KernelName; plan: QueryPlan };
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
 type Change<T> = {
@@ -83,9 +113,21 @@ type Change<T> = {
   kept?: () => void;
 };
 
-export type MemoryStore = Store & {
+export type MemoryStore = Omit<Store, 'explain'> & {
   /** Saves a snapshot now (no-op without persistence). */
   flush(): Promise<void>;
+  /** The filter as given, the kernel, and the plan: which clauses a payload index answers. */
+  explain(options: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter>;
+  /** The kernel in use and each collection's payload indexes. */
+  describe(): Promise<MemoryStoreDescription>;
+  /**
+   * Declares a payload index on a field (a dotted path): its values (strings, numbers, booleans) are
+   * kept in typed columns, so filters on it (eq, in, ranges, exists, …) run without reading payloads.
+   * Saved with the collection. Returns whether it was new.
+   */
+  createPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
+  /** Drops a payload index (declared or automatic); returns whether there was one. */
+  dropPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
 };
 
 const optionsSchema = z
@@ -103,6 +145,27 @@ const optionsSchema = z
     durability: z.enum(['write', 'manual']).optional(),
     quantization: z.enum(['none', 'int8']).optional(),
     rescore: z.number().int().min(1).max(64).optional(),
+    kernel: z
+      .union([
+        z.enum(['auto', 'wasm', 'js']),
+        z.custom<object>(
+          (value) => typeof value === 'object' && value !== null,
+          'kernel must be "auto", "wasm", "js" or a WebAssembly.Module',
+        ),
+      ])
+      .optional(),
+    autoIndex: z.boolean().optional(),
+  })
+  .strict();
+
+const payloadIndexSchema = z
+  .object({
+    collection: z.string().min(1, 'collection must not be empty'),
+    field: z
+      .string()
+      .min(1, 'field must not be empty')
+      .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
+    abortSignal: abortSignalSchema.optional(),
   })
   .strict();
 
@@ -141,6 +204,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const durability = settings.durability ?? 'write';
   const quantized = settings.quantization === 'int8';
   const rescore = settings.rescore ?? 4;
+  const kernel = resolveKernel(settings.kernel ?? 'auto');
+  const autoIndex = settings.autoIndex ?? true;
+  const collectionOptions = { quantized, kernel, autoIndex };
   const collections = new Map<string, MemoryCollection>();
   /** alias → collection name */
   const aliases = new Map<string, string>();
@@ -157,7 +223,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
     for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
     for (const { meta, version, states, records } of snapshot.collections) {
-      const collection = new MemoryCollection(meta, { quantized, version });
+      const collection = new MemoryCollection(meta, { ...collectionOptions, version });
       for (const [key, entry] of states) collection.states.set(key, entry);
       collection.write(
         records.map((record) => ({
@@ -321,7 +387,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
             sparseFingerprint: toFingerprint(config.sparseEmbeddingSpace),
             epoch: randomHex(16),
           },
-          { quantized },
+          collectionOptions,
         );
         collections.set(config.name, collection);
         return {
@@ -469,11 +535,58 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
     },
 
-    async explain(input: { collection: string; filter: Filter }): Promise<ExplainedFilter> {
+    async explain(input: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter> {
       const { collection, filter } = parseArgument(explainSchema, input, 'explain options');
       await ready();
-      collectionOf(collection);
-      return { backend: 'memory', native: filter };
+      return { backend: 'memory', native: filter, kernel: kernel.name, plan: collectionOf(collection).plan(filter) };
+    },
+
+    async describe(): Promise<MemoryStoreDescription> {
+      await ready();
+      return {
+        kernel: { name: kernel.name, reason: kernel.reason },
+        quantization: quantized ? 'int8' : 'none',
+        collections: [...collections.values()].map((collection) => ({
+          name: collection.meta.name,
+          count: collection.size,
+          payloadIndexes: collection.payloadIndexes(),
+        })),
+      };
+    },
+
+    async createPayloadIndex(input: { collection: string; field: string; abortSignal?: AbortSignal }) {
+      const {
+        collection: name,
+        field,
+        abortSignal,
+      } = parseArgument(payloadIndexSchema, input, 'createPayloadIndex options');
+      return mutate('createPayloadIndex', abortSignal, () => {
+        const collection = collectionOf(name);
+        if (collection.declaredIndexes.has(field)) return { result: false, undo: undefined };
+        const existed = collection.payloadIndexes().some((index) => index.field === field);
+        collection.createIndex(field, true);
+        return {
+          result: true,
+          undo: () => {
+            collection.declaredIndexes.delete(field);
+            if (!existed) collection.dropIndex(field);
+          },
+        };
+      });
+    },
+
+    async dropPayloadIndex(input: { collection: string; field: string; abortSignal?: AbortSignal }) {
+      const {
+        collection: name,
+        field,
+        abortSignal,
+      } = parseArgument(payloadIndexSchema, input, 'dropPayloadIndex options');
+      return mutate('dropPayloadIndex', abortSignal, () => {
+        const collection = collectionOf(name);
+        const declared = collection.declaredIndexes.has(field);
+        if (!collection.dropIndex(field)) return { result: false, undo: undefined };
+        return { result: true, undo: () => collection.createIndex(field, declared) };
+      });
     },
 
     async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {

@@ -9,7 +9,7 @@
  * Memory layout (byte offsets, all 16-aligned), recomputed when capacity grows:
  *   [float query | i16 query | float rows | norms | int8 codes | int8 scales | candidate rows | scores]
  */
-import { KERNEL_WASM_BASE64 } from './kernel-wasm.generated.js';
+import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
 
 export type KernelMetric = 'cosine' | 'dot' | 'euclidean';
 /** Best first; length min(k, candidates). */
@@ -21,6 +21,8 @@ export type VectorArenaOptions = {
   initialCapacity?: number;
   /** Also keep int8 codes so that searches may pass `quantized: true`. */
   quantized?: boolean;
+  /** The kernel to run on (default: `resolveKernel('auto')`). */
+  kernel?: Kernel;
 };
 
 export type ArenaSearchOptions = {
@@ -36,65 +38,10 @@ export type ArenaSearchOptions = {
   rescore?: number;
 };
 
-// Minimal structural types: the project's TS lib set has no WebAssembly declarations.
-type WasmMemory = { readonly buffer: ArrayBuffer; grow(pages: number): number };
-type KernelExports = {
-  score_f32(
-    metric: number,
-    query: number,
-    data: number,
-    stride: number,
-    rows: number,
-    count: number,
-    norms: number,
-    queryNorm: number,
-    out: number,
-  ): void;
-  score_i8(
-    metric: number,
-    query: number,
-    codes: number,
-    codeStride: number,
-    rows: number,
-    count: number,
-    scales: number,
-    norms: number,
-    queryScale: number,
-    queryNorm: number,
-    out: number,
-  ): void;
-};
-type WasmApi = {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-};
-
-const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 const METRIC_CODE: Record<KernelMetric, number> = { cosine: 0, dot: 1, euclidean: 2 };
 const DEFAULT_CAPACITY = 64;
 const DEFAULT_RESCORE = 4;
-
-let compiled: object | undefined;
-
-function wasmApi(): WasmApi {
-  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  if (api === undefined) throw new Error('VectorArena needs WebAssembly, which this runtime does not provide');
-  return api;
-}
-
-function decodeBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-function kernelModule(): object {
-  if (compiled === undefined) compiled = new (wasmApi().Module)(decodeBase64(KERNEL_WASM_BASE64));
-  return compiled;
-}
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
@@ -117,7 +64,9 @@ export class VectorArena {
   private readonly codeStride: number;
   private readonly queryI16: number;
   private readonly headerBytes: number;
-  private memory: WasmMemory;
+  private memory: KernelMemory;
+  /** Which kernel runs this arena's searches. */
+  readonly kernelName: Kernel['name'];
   private kernel: KernelExports;
   private capacity: number;
   private scratchCapacity: number;
@@ -146,11 +95,11 @@ export class VectorArena {
     this.capacity = Math.max(1, Math.floor(options.initialCapacity ?? DEFAULT_CAPACITY));
     this.scratchCapacity = this.capacity;
     this.layout = this.computeLayout(this.capacity, this.scratchCapacity);
-    const api = wasmApi();
+    const kernel = options.kernel ?? resolveKernel();
+    this.kernelName = kernel.name;
     // No declared maximum: the engine's own cap applies (4 GiB for wasm32 in current engines).
-    this.memory = new api.Memory({ initial: this.pagesFor(this.layout.end) });
-    const instance = new api.Instance(kernelModule(), { env: { memory: this.memory } });
-    this.kernel = instance.exports as KernelExports;
+    this.memory = kernel.memory(this.pagesFor(this.layout.end));
+    this.kernel = kernel.instantiate(this.memory);
     this.buffer = this.memory.buffer;
     this.f32 = new Float32Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
