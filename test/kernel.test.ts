@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildKernelModuleText, KERNEL_GENERATED_PATH } from '../scripts/build-kernel.js';
+import {
+  buildKernelBytes,
+  buildKernelModuleText,
+  KERNEL_GENERATED_PATH,
+  KERNEL_WASM_PATH,
+} from '../scripts/build-kernel.js';
 import { type KernelMetric, type TopK, VectorArena } from '../src/stores/memory/kernel/arena.js';
 import { resolveKernel } from '../src/stores/memory/kernel/kernel.js';
 import { seededRandom } from '../src/testing/random.js';
@@ -76,6 +81,10 @@ describe('kernel-wasm.generated.ts', () => {
   it('is up to date with kernel.wat (run: npx tsx scripts/build-kernel.ts)', async () => {
     const expected = await buildKernelModuleText();
     expect(readFileSync(KERNEL_GENERATED_PATH, 'utf8')).toBe(expected);
+  });
+
+  it('kernel.wasm (the kumiki/stores/memory/kernel.wasm subpath) holds the same module', async () => {
+    expect(new Uint8Array(readFileSync(KERNEL_WASM_PATH))).toEqual(await buildKernelBytes());
   });
 });
 
