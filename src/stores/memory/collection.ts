@@ -31,6 +31,15 @@ export type QueryPlan = {
   dense: string;
 };
 
+/** A collection's records as columns (snapshots). */
+export type CollectionColumns = {
+  ids: readonly RecordId[];
+  payloads: readonly JsonObject[];
+  dense: { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array } | undefined;
+  /** Per row the number of sparse entries, then every row's indices and values in row order. */
+  sparse: { lengths: Uint32Array; indices: Uint32Array; values: Float32Array } | undefined;
+};
+
 /** Payload indexes built on their own once a field was filtered on this often… */
 const AUTO_INDEX_USES = 2;
 /** …in a collection at least this large… */
@@ -118,6 +127,11 @@ export class MemoryCollection {
 
   get size(): number {
     return this.ids.length;
+  }
+
+  /** Bytes per stored dense row (0 without dense vectors). */
+  get rowBytes(): number {
+    return this.arena?.rowBytes ?? 0;
   }
 
   info(): CollectionInfo {
@@ -371,21 +385,55 @@ export class MemoryCollection {
     return top.sorted().map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
   }
 
-  /** Every row, for snapshots. */
-  *rows(): Generator<{
-    id: RecordId;
-    payload: JsonObject;
-    vector: Float32Array | undefined;
-    sparse: SparseRow | undefined;
-  }> {
+  /** The collection's data as columns, for snapshots (views into live memory: copy them out at once). */
+  exportColumns(): CollectionColumns {
+    const sparseLengths = new Uint32Array(this.size);
+    let total = 0;
     for (let row = 0; row < this.size; row++) {
-      yield {
-        id: this.ids[row] as RecordId,
-        payload: this.payloads[row] as JsonObject,
-        vector: this.arena?.read(row),
-        sparse: this.sparse.get(row),
-      };
+      const length = this.sparse.get(row)?.indices.length ?? 0;
+      sparseLengths[row] = length;
+      total += length;
     }
+    const indices = new Uint32Array(total);
+    const values = new Float32Array(total);
+    let at = 0;
+    for (let row = 0; row < this.size; row++) {
+      const vector = this.sparse.get(row);
+      if (!vector) continue;
+      indices.set(vector.indices, at);
+      values.set(vector.values, at);
+      at += vector.indices.length;
+    }
+    return {
+      ids: this.ids,
+      payloads: this.payloads,
+      dense: this.arena?.exportRows(),
+      sparse: total > 0 ? { lengths: sparseLengths, indices, values } : undefined,
+    };
+  }
+
+  /** Loads columns from a snapshot into this (empty) collection. */
+  importColumns(columns: CollectionColumns, rowBytes: number): void {
+    const n = columns.ids.length;
+    this.ids = columns.ids.slice();
+    this.payloads = columns.payloads.slice();
+    for (let row = 0; row < n; row++) this.rowOf.set(idKey(this.ids[row] as RecordId), row);
+    if (this.rowOf.size !== n) throw new Error('the snapshot lists an id twice');
+    if (this.arena) {
+      if (!columns.dense || rowBytes !== this.arena.rowBytes) throw new Error('the snapshot lacks the dense rows');
+      this.arena.importRows(n, columns.dense);
+    }
+    if (columns.sparse) {
+      const { lengths, indices, values } = columns.sparse;
+      let at = 0;
+      for (let row = 0; row < n; row++) {
+        const length = lengths[row] as number;
+        if (length === 0) continue;
+        this.sparse.set(row, { indices: indices.slice(at, at + length), values: values.slice(at, at + length) });
+        at += length;
+      }
+    }
+    this.sortedIds = undefined;
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { randomHex } from '../../core/bytes.js';
-import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { ConflictError, CorruptDataError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import type {
   AliasInfo,
@@ -222,18 +222,33 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (!bytes) return;
     const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
     for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-    for (const { meta, version, states, records } of snapshot.collections) {
-      const collection = new MemoryCollection(meta, { ...collectionOptions, version });
-      for (const [key, entry] of states) collection.states.set(key, entry);
-      collection.write(
-        records.map((record) => ({
-          id: record.id,
-          payload: record.payload as never,
-          ...(record.vector ? { vector: record.vector } : {}),
-          ...(record.sparse ? { sparseVector: record.sparse } : {}),
-        })),
-      );
-      collections.set(meta.name, collection);
+    for (const saved of snapshot.collections) {
+      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+      for (const [key, entry] of saved.states) collection.states.set(key, entry);
+      if ('columns' in saved) {
+        try {
+          collection.importColumns(saved.columns, saved.rowBytes);
+        } catch (error) {
+          collection.dispose();
+          throw new CorruptDataError({
+            location: persistence?.location ?? 'snapshot',
+            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+            component: 'memory',
+          });
+        }
+        for (const field of saved.indexes) collection.createIndex(field, true);
+      } else {
+        // A version 1 snapshot: records one by one.
+        collection.write(
+          saved.records.map((record) => ({
+            id: record.id,
+            payload: record.payload as never,
+            ...(record.vector ? { vector: record.vector } : {}),
+            ...(record.sparse ? { sparseVector: record.sparse } : {}),
+          })),
+        );
+      }
+      collections.set(saved.meta.name, collection);
     }
   };
 

@@ -148,16 +148,24 @@ export class VectorArena {
     }
     f32.fill(0, base + dims, base + (this.stride >>> 2));
     f32[(this.layout.norms >>> 2) + row] = Math.sqrt(sumSquares);
-    if (this.quantized) {
-      const scale = maxAbs > 0 ? maxAbs / 127 : 0;
-      f32[(this.layout.scales >>> 2) + row] = scale;
-      const stored = f32[(this.layout.scales >>> 2) + row]!;
-      const inv = stored > 0 ? 1 / stored : 0;
-      const codeBase = this.layout.codes + row * this.codeStride;
-      const i8 = this.i8;
-      for (let i = 0; i < dims; i++) i8[codeBase + i] = clampCode(Math.round(f32[base + i]! * inv));
-      i8.fill(0, codeBase + dims, codeBase + this.codeStride);
-    }
+    if (this.quantized) this.quantizeRow(row, maxAbs);
+  }
+
+  /** Writes the int8 codes and scale of a stored float row. */
+  private quantizeRow(row: number, knownMaxAbs?: number): void {
+    const f32 = this.f32;
+    const dims = this.dimensions;
+    const base = (this.layout.data + row * this.stride) >>> 2;
+    let maxAbs = knownMaxAbs ?? 0;
+    if (knownMaxAbs === undefined) for (let i = 0; i < dims; i++) maxAbs = Math.max(maxAbs, Math.abs(f32[base + i]!));
+    const scale = maxAbs > 0 ? maxAbs / 127 : 0;
+    f32[(this.layout.scales >>> 2) + row] = scale;
+    const stored = f32[(this.layout.scales >>> 2) + row]!;
+    const inv = stored > 0 ? 1 / stored : 0;
+    const codeBase = this.layout.codes + row * this.codeStride;
+    const i8 = this.i8;
+    for (let i = 0; i < dims; i++) i8[codeBase + i] = clampCode(Math.round(f32[base + i]! * inv));
+    i8.fill(0, codeBase + dims, codeBase + this.codeStride);
   }
 
   /** A copy of the stored (float32) values of `row`. */
@@ -286,6 +294,62 @@ export class VectorArena {
     this.u8 = new Uint8Array(empty);
     this.memory = { buffer: empty, grow: () => 0 };
     this.kernel = undefined as unknown as KernelExports;
+  }
+
+  /** Bytes per stored float row (dimensions padded with zeros to a multiple of 4 floats). */
+  get rowBytes(): number {
+    return this.stride;
+  }
+
+  /**
+   * The stored rows as byte views for snapshots (little-endian, as WebAssembly memory is): float rows
+   * (`rowBytes` each), norms (f32) and, when quantized, int8 codes (dimensions padded to 16) and
+   * scales (f32). Valid until the next change to the arena; copy them out at once.
+   */
+  exportRows(): { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array } {
+    this.assertLive();
+    const { data, norms, codes, scales } = this.layout;
+    const n = this.count;
+    const u8 = this.u8;
+    return {
+      floats: u8.subarray(data, data + n * this.stride),
+      norms: u8.subarray(norms, norms + 4 * n),
+      ...(this.quantized
+        ? { codes: u8.subarray(codes, codes + n * this.codeStride), scales: u8.subarray(scales, scales + 4 * n) }
+        : {}),
+    };
+  }
+
+  /**
+   * Replaces every row with `count` rows exported by `exportRows` (codes and scales are recomputed
+   * when this arena is quantized and they are not given).
+   */
+  importRows(
+    count: number,
+    rows: { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array | undefined; scales?: Uint8Array | undefined },
+  ): void {
+    this.assertLive();
+    if (rows.floats.length !== count * this.stride || rows.norms.length !== count * 4) {
+      throw new Error(`VectorArena.importRows: sections do not hold ${count} rows of ${this.dimensions} dimensions`);
+    }
+    this.count = 0;
+    this.reserve(count);
+    const { data, norms, codes, scales } = this.layout;
+    this.u8.set(rows.floats, data);
+    this.u8.set(rows.norms, norms);
+    this.count = count;
+    if (!this.quantized) return;
+    if (
+      rows.codes &&
+      rows.scales &&
+      rows.codes.length === count * this.codeStride &&
+      rows.scales.length === count * 4
+    ) {
+      this.u8.set(rows.codes, codes);
+      this.u8.set(rows.scales, scales);
+      return;
+    }
+    for (let row = 0; row < count; row++) this.quantizeRow(row);
   }
 
   /** Ensures room for at least `rows` rows (grows capacity geometrically). */
