@@ -173,7 +173,7 @@ describe('memory store snapshots, format version 2', () => {
     await refused(future, /format version "3".*reads versions 1 and 2/);
     await refused(good.subarray(0, good.length - 4), /torn write/);
     const flipped = good.slice();
-    flipped[flipped.length - 1] ^= 1;
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
     await refused(flipped, /checksum/);
     // A header whose section lengths disagree with its record count (re-checksummed, so only the sizes are wrong).
     const json = new TextDecoder().decode(good.subarray(28, 28 + new DataView(good.buffer).getUint32(24, true)));

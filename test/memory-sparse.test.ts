@@ -51,7 +51,7 @@ test('the sparse index follows interleaved upserts, deletes and searches (brute 
               if (!vector) return [];
               let score = 0;
               let shared = false;
-              op.query.indices.forEach((index, i) => {
+              Array.from(op.query.indices).forEach((index, i) => {
                 const at = Array.from(vector.indices).indexOf(index);
                 if (at >= 0) {
                   shared = true;

@@ -113,22 +113,23 @@ type Change<T> = {
   kept?: () => void;
 };
 
-export type MemoryStore = Omit<Store, 'explain'> & {
-  /** Saves a snapshot now (no-op without persistence). */
-  flush(): Promise<void>;
-  /** The filter as given, the kernel, and the plan: which clauses a payload index answers. */
-  explain(options: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter>;
-  /** The kernel in use and each collection's payload indexes. */
-  describe(): Promise<MemoryStoreDescription>;
-  /**
-   * Declares a payload index on a field (a dotted path): its values (strings, numbers, booleans) are
-   * kept in typed columns, so filters on it (eq, in, ranges, exists, …) run without reading payloads.
-   * Saved with the collection. Returns whether it was new.
-   */
-  createPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
-  /** Drops a payload index (declared or automatic); returns whether there was one. */
-  dropPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
-};
+export type MemoryStore = Omit<Store, 'explain'> &
+  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases' | 'getCollectionState' | 'setCollectionState'>> & {
+    /** Saves a snapshot now (no-op without persistence). */
+    flush(): Promise<void>;
+    /** The filter as given, the kernel, and the plan: which clauses a payload index answers. */
+    explain(options: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter>;
+    /** The kernel in use and each collection's payload indexes. */
+    describe(): Promise<MemoryStoreDescription>;
+    /**
+     * Declares a payload index on a field (a dotted path): its values (strings, numbers, booleans) are
+     * kept in typed columns, so filters on it (eq, in, ranges, exists, …) run without reading payloads.
+     * Saved with the collection. Returns whether it was new.
+     */
+    createPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
+    /** Drops a payload index (declared or automatic); returns whether there was one. */
+    dropPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
+  };
 
 const optionsSchema = z
   .object({
