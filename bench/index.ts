@@ -17,11 +17,13 @@ import { runLlamaCppBench } from './llama-cpp.js';
 import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runPgvectorBench } from './pgvector.js';
 import { runRouterBench } from './router.js';
+import { runStoreBench } from './store.js';
 import { runTransformersBench } from './transformers.js';
 
 const quick = process.argv.includes('--quick');
 const SECTIONS: Record<string, () => Promise<string>> = {
   dense: () => runDenseBench(quick ? { n: 20_000, queries: 30 } : {}),
+  store: () => runStoreBench(quick ? { n: 20_000, queries: 20, snapshotRows: 20_000 } : {}),
   bm25: () => runBm25Bench(),
   pgvector: () => runPgvectorBench(),
   transformers: () => runTransformersBench(),

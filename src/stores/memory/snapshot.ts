@@ -89,8 +89,9 @@ const headerV2Schema = z.object({
       indexes: z.array(z.string()),
       count: z.number().int().nonnegative(),
       rowBytes: z.number().int().nonnegative(),
-      ids: z.array(z.unknown()),
-      payloads: z.array(z.unknown()),
+      // Checked element by element below, without a parser call per record.
+      ids: z.custom<unknown[]>(Array.isArray, 'ids must be an array'),
+      payloads: z.custom<unknown[]>(Array.isArray, 'payloads must be an array'),
       dense: z
         .object({
           floats: sectionSchema,
@@ -279,11 +280,11 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
   }
   const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
-  /** A copy of a section (aligned for typed arrays, and independent of the file's buffer). */
-  const section = (where: Section, name: string): Uint8Array => {
+  /** A section: a view when the kernel copies it anyway, else a copy (aligned for typed arrays). */
+  const section = (where: Section, name: string, copy = true): Uint8Array => {
     const start = binaryAt + where.at;
     if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
-    return bytes.slice(start, start + where.length);
+    return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
   };
   const collections: SnapshotColumns[] = header.collections.map((entry) => {
     const name = entry.meta.name;
@@ -300,10 +301,13 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
     }
     const dense = entry.dense
       ? {
-          floats: section(entry.dense.floats, 'dense rows'),
-          norms: section(entry.dense.norms, 'norms'),
+          floats: section(entry.dense.floats, 'dense rows', false),
+          norms: section(entry.dense.norms, 'norms', false),
           ...(entry.dense.codes && entry.dense.scales
-            ? { codes: section(entry.dense.codes, 'int8 codes'), scales: section(entry.dense.scales, 'int8 scales') }
+            ? {
+                codes: section(entry.dense.codes, 'int8 codes', false),
+                scales: section(entry.dense.scales, 'int8 scales', false),
+              }
             : {}),
         }
       : undefined;

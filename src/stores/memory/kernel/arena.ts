@@ -139,8 +139,9 @@ export class VectorArena {
     const base = (this.layout.data + row * this.stride) >>> 2;
     let sumSquares = 0;
     let maxAbs = 0;
+    if (vector instanceof Float32Array) f32.set(vector, base);
+    else for (let i = 0; i < dims; i++) f32[base + i] = vector[i]!;
     for (let i = 0; i < dims; i++) {
-      f32[base + i] = vector[i]!;
       const v = f32[base + i]!;
       sumSquares += v * v;
       const a = Math.abs(v);
