@@ -162,15 +162,24 @@ export class Analyzer {
   countIndices(text: string): { counts: Map<number, number>; length: number } {
     const counts = new Map<number, number>();
     let length = 0;
+    if (!NON_ASCII.test(text)) {
+      // The ASCII path of `eachWord`, inlined: no CJK words, so the word itself is the cache key.
+      const lower = text.toLowerCase();
+      ASCII_WORD.lastIndex = 0;
+      for (let match = ASCII_WORD.exec(lower); match !== null; match = ASCII_WORD.exec(lower)) {
+        const word = match[0];
+        let index = this.wordIndices.get(word);
+        if (index === undefined) index = this.learn(word, false, word);
+        if (index < 0) continue;
+        length++;
+        counts.set(index, (counts.get(index) ?? 0) + 1);
+      }
+      return { counts, length };
+    }
     eachWord(text, (word, cjk) => {
       const key = cjk ? `\u0000${word}` : word;
       let index = this.wordIndices.get(key);
-      if (index === undefined) {
-        const term = this.term(word, cjk);
-        index = term === null ? -1 : this.index(term);
-        if (this.wordIndices.size >= CACHE_LIMIT) this.wordIndices.clear();
-        this.wordIndices.set(key, index);
-      }
+      if (index === undefined) index = this.learn(word, cjk, key);
       if (index < 0) return;
       length++;
       counts.set(index, (counts.get(index) ?? 0) + 1);
@@ -186,6 +195,15 @@ export class Analyzer {
       if (this.indices.size >= CACHE_LIMIT) this.indices.clear();
       this.indices.set(term, index);
     }
+    return index;
+  }
+
+  /** The term index of a word not seen yet (-1 for a stop word), remembered under `key`. */
+  private learn(word: string, cjk: boolean, key: string): number {
+    const term = this.term(word, cjk);
+    const index = term === null ? -1 : this.index(term);
+    if (this.wordIndices.size >= CACHE_LIMIT) this.wordIndices.clear();
+    this.wordIndices.set(key, index);
     return index;
   }
 

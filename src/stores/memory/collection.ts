@@ -12,6 +12,7 @@ import type { Filter } from '../../filter/ast.js';
 import { checkRecordVectors } from '../shared.js';
 import { CompiledFilter, type FilterPlanNode, fieldsOf, maskRows, PayloadIndex } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
+import { Hnsw, type HnswState } from './kernel/hnsw.js';
 import type { Kernel } from './kernel/kernel.js';
 import { SparseIndex, type SparseRow } from './sparse-index.js';
 
@@ -38,6 +39,20 @@ export type CollectionColumns = {
   dense: { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array } | undefined;
   /** Per row the number of sparse entries, then every row's indices and values in row order. */
   sparse: { lengths: Uint32Array; indices: Uint32Array; values: Float32Array } | undefined;
+};
+
+/** Approximate dense search settings (`createMemoryStore({ ann })`). */
+export type AnnSettings = {
+  /** Graph links per node (layer 0 keeps twice as many). */
+  m: number;
+  /** Candidates weighed while inserting. */
+  efConstruction: number;
+  /** Beam width of a search: the recall/speed knob. */
+  ef: number;
+  /** Collections smaller than this are searched exactly. */
+  minRecords: number;
+  /** A filter selecting less than this share of the records is searched exactly over its matches. */
+  exactBelow: number;
 };
 
 /** Payload indexes built on their own once a field was filtered on this often… */
@@ -103,6 +118,9 @@ export class MemoryCollection {
   /** Fields indexed because they were declared (`createPayloadIndex`), saved with the collection. */
   readonly declaredIndexes = new Set<string>();
   private readonly autoIndex: boolean;
+  private readonly ann: AnnSettings | undefined;
+  /** The HNSW graph, once built (at the first dense search of a large enough collection). */
+  private graph: Hnsw | undefined;
   private readonly fieldUses = new Map<string, number>();
   /** Writes and deletes committed so far (saved with the data). */
   version: number;
@@ -110,9 +128,16 @@ export class MemoryCollection {
 
   constructor(
     meta: CollectionMeta,
-    options: { quantized: boolean; version?: number; kernel?: Kernel; autoIndex?: boolean },
+    options: {
+      quantized: boolean;
+      version?: number;
+      kernel?: Kernel;
+      autoIndex?: boolean;
+      ann?: AnnSettings | undefined;
+    },
   ) {
     this.meta = meta;
+    this.ann = options.ann;
     this.version = options.version ?? 0;
     this.autoIndex = options.autoIndex ?? true;
     this.arena =
@@ -193,7 +218,14 @@ export class MemoryCollection {
       if (record.sparseVector !== undefined || this.sparse.get(row) !== undefined) {
         this.sparse.set(row, record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector));
       }
-      if (this.arena && record.vector) this.arena.write(row, record.vector);
+      if (this.arena && record.vector) {
+        const fresh = row === this.arena.size;
+        this.arena.write(row, record.vector);
+        if (this.graph) {
+          if (fresh) this.graph.insert(row);
+          else this.graph.reinsert(row);
+        }
+      }
     }
     return () => this.restore(before);
   }
@@ -282,7 +314,11 @@ export class MemoryCollection {
     return {
       filter: compiled.plan,
       dense: this.arena
-        ? `${compiled.indexed ? 'payload indexes' : 'a scan of the payloads'} select the matching records, then the kernel scores only those`
+        ? `${compiled.indexed ? 'payload indexes' : 'a scan of the payloads'} select the matching records; ${
+            this.ann && this.size >= this.ann.minRecords
+              ? `when they are fewer than ${Math.round(this.ann.exactBelow * 100)}% of the records the kernel scores only those, else the HNSW graph is searched keeping only matches`
+              : 'the kernel scores only those'
+          }`
         : 'no dense vectors',
     };
   }
@@ -348,9 +384,24 @@ export class MemoryCollection {
   }): Match[] {
     if (!this.arena || this.size === 0) return [];
     let rows: Uint32Array | undefined;
+    let mask: Uint8Array | undefined;
     if (options.filter) {
-      rows = maskRows(this.select(options.filter));
+      mask = this.select(options.filter);
+      rows = maskRows(mask);
       if (rows.length === 0) return [];
+    }
+    const graph = this.annGraph();
+    if (graph && this.ann && (!rows || this.graphPays(rows.length, options.limit))) {
+      // Graph search; under a filter the walk goes through every row but only matches are kept, with
+      // a wider beam the rarer they are.
+      const selectivity = rows ? rows.length / this.size : 1;
+      const ef = Math.ceil(Math.max(this.ann.ef, options.limit) / Math.sqrt(selectivity));
+      const keep = mask;
+      const found = graph.search(options.vector, options.limit, ef, keep ? (row) => keep[row] === 1 : undefined);
+      return Array.from(found.rows, (row, i) => ({
+        ...this.recordAt(row, options.includeVectors),
+        score: Math.fround(found.scores[i] as number),
+      }));
     }
     const top = this.arena.search(options.vector, {
       metric: this.meta.metric,
@@ -383,6 +434,49 @@ export class MemoryCollection {
       if (mask === undefined || mask[row] === 1) top.offer(row, score);
     });
     return top.sorted().map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
+  }
+
+  /**
+   * Whether a filtered search should walk the graph rather than score the `matches` exactly: the
+   * walk scores about ef × 2m rows per accepted hit density, so it pays only when the filter keeps
+   * many records (and never below `exactBelow`).
+   */
+  private graphPays(matches: number, limit: number): boolean {
+    const ann = this.ann as AnnSettings;
+    const selectivity = matches / this.size;
+    if (selectivity < ann.exactBelow) return false;
+    const ef = Math.max(ann.ef, limit) / Math.sqrt(selectivity);
+    return matches > ef * 2 * ann.m * 2;
+  }
+
+  /** The HNSW graph when approximate search applies (built now if needed, rebuilt when worn). */
+  private annGraph(): Hnsw | undefined {
+    const ann = this.ann;
+    if (!ann || !this.arena || this.size < ann.minRecords) return undefined;
+    if (!this.graph || this.graph.worn || this.graph.size !== this.size) {
+      const graph = new Hnsw(this.arena, this.meta.metric, { m: ann.m, efConstruction: ann.efConstruction }, this.size);
+      for (let row = 0; row < this.size; row++) graph.insert(row);
+      this.graph = graph;
+    }
+    return this.graph;
+  }
+
+  /** The graph's arrays, when it is built, for snapshots. */
+  annState(): HnswState | undefined {
+    return this.graph?.exportState();
+  }
+
+  /** Adopts a graph saved with the data (ignored when settings differ: it is rebuilt when needed). */
+  importAnnState(state: HnswState): void {
+    if (!this.ann || !this.arena || state.m !== this.ann.m || state.efConstruction !== this.ann.efConstruction) return;
+    if (state.size !== this.size) throw new Error('the saved graph does not cover every record');
+    this.graph = Hnsw.fromState(this.arena, this.meta.metric, state);
+  }
+
+  /** What the approximate index holds, for `describe()`. */
+  annInfo(): { built: boolean; bytes: number } | undefined {
+    if (!this.ann) return undefined;
+    return { built: this.graph !== undefined, bytes: this.graph?.bytes ?? 0 };
   }
 
   /** The collection's data as columns, for snapshots (views into live memory: copy them out at once). */
@@ -457,6 +551,7 @@ export class MemoryCollection {
     const last = this.size - 1;
     this.rowOf.delete(idKey(this.ids[row] as RecordId));
     this.sparse.clear(row);
+    this.graph?.remove(row, last);
     if (row !== last) {
       const movedId = this.ids[last] as RecordId;
       this.ids[row] = movedId;

@@ -31,7 +31,7 @@ import {
   encodeCursor,
   toFingerprint,
 } from '../shared.js';
-import { MemoryCollection, type QueryPlan } from './collection.js';
+import { type AnnSettings, cloneJson, MemoryCollection, type QueryPlan } from './collection.js';
 import { type KernelChoice, type KernelName, resolveKernel } from './kernel/kernel.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
@@ -88,6 +88,15 @@ export type MemoryStoreOptions = {
    * built either way.
    */
   autoIndex?: boolean;
+  /**
+   * Approximate dense search through an HNSW graph (off by default: search is exact). `true` or
+   * settings: `ef` (beam width, default 64) is the recall/speed knob; `m` (links per node, default
+   * 16) and `efConstruction` (default 200) shape the graph; collections under `minRecords` (default
+   * 10,000) stay exact, and so does a filtered search whose filter selects less than `exactBelow`
+   * (default 0.05) of the records, over just its matches. The graph is built at the first search of a
+   * large enough collection, kept up to date by writes and deletes, and saved in snapshots.
+   */
+  ann?: boolean | { m?: number; efConstruction?: number; ef?: number; minRecords?: number; exactBelow?: number };
 };
 
 /** What `describe()` reports about a memory store. */
@@ -99,6 +108,8 @@ export type MemoryStoreDescription = {
     name: string;
     count: number;
     payloadIndexes: { field: string; source: 'declared' | 'automatic' }[];
+    /** With `ann`: whether the graph is built and the bytes it holds. */
+    ann?: { built: boolean; bytes: number };
   }[];
 };
 
@@ -156,6 +167,20 @@ const optionsSchema = z
       ])
       .optional(),
     autoIndex: z.boolean().optional(),
+    ann: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            m: z.number().int().min(2).max(128).optional(),
+            efConstruction: z.number().int().min(2).max(4096).optional(),
+            ef: z.number().int().min(1).max(10_000).optional(),
+            minRecords: z.number().int().min(0).optional(),
+            exactBelow: z.number().min(0).max(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
   })
   .strict();
 
@@ -207,7 +232,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const rescore = settings.rescore ?? 4;
   const kernel = resolveKernel(settings.kernel ?? 'auto');
   const autoIndex = settings.autoIndex ?? true;
-  const collectionOptions = { quantized, kernel, autoIndex };
+  const annOption = settings.ann === true ? {} : settings.ann === false ? undefined : settings.ann;
+  const ann: AnnSettings | undefined = annOption && {
+    m: annOption.m ?? 16,
+    efConstruction: annOption.efConstruction ?? 200,
+    ef: annOption.ef ?? 64,
+    minRecords: annOption.minRecords ?? 10_000,
+    exactBelow: annOption.exactBelow ?? 0.05,
+  };
+  const collectionOptions = { quantized, kernel, autoIndex, ann };
   const collections = new Map<string, MemoryCollection>();
   /** alias → collection name */
   const aliases = new Map<string, string>();
@@ -229,6 +262,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       if ('columns' in saved) {
         try {
           collection.importColumns(saved.columns, saved.rowBytes);
+          if (saved.ann) collection.importAnnState(saved.ann);
         } catch (error) {
           collection.dispose();
           throw new CorruptDataError({
@@ -566,6 +600,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
           name: collection.meta.name,
           count: collection.size,
           payloadIndexes: collection.payloadIndexes(),
+          ...(ann ? { ann: collection.annInfo() } : {}),
         })),
       };
     },
@@ -651,7 +686,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const entry = collection.states.get(key);
       return entry === undefined
         ? undefined
-        : { value: structuredClone(entry.value), current: entry.version === collection.version };
+        : { value: cloneJson(entry.value), current: entry.version === collection.version };
     },
 
     async setCollectionState(input: {
@@ -670,7 +705,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         const collection = collectionOf(name);
         const previous = collection.states.get(key);
         if (value === undefined) collection.states.delete(key);
-        else collection.states.set(key, { value: structuredClone(value), version: collection.version });
+        // `value` is the copy validation made: kept as it is.
+        else collection.states.set(key, { value, version: collection.version });
         return {
           result: undefined,
           undo: () => {

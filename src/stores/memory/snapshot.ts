@@ -4,6 +4,7 @@ import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
 import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
 import type { CollectionColumns, CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
+import type { HnswState } from './kernel/hnsw.js';
 
 /**
  * Snapshot format, version 2 (written since the columnar layout; little-endian):
@@ -101,6 +102,20 @@ const headerV2Schema = z.object({
         })
         .optional(),
       sparse: z.object({ lengths: sectionSchema, indices: sectionSchema, values: sectionSchema }).optional(),
+      ann: z
+        .object({
+          m: z.number().int().min(2),
+          efConstruction: z.number().int().min(1),
+          entry: z.number().int(),
+          maxLevel: z.number().int(),
+          size: z.number().int().nonnegative(),
+          removed: z.number().int().nonnegative(),
+          levels: sectionSchema,
+          links0: sectionSchema,
+          upperAt: sectionSchema,
+          upper: sectionSchema,
+        })
+        .optional(),
     }),
   ),
 });
@@ -113,6 +128,8 @@ export type SnapshotColumns = {
   indexes: string[];
   rowBytes: number;
   columns: CollectionColumns;
+  /** The HNSW graph saved with the data, if it was built. */
+  ann: HnswState | undefined;
 };
 
 export type Snapshot = {
@@ -121,7 +138,7 @@ export type Snapshot = {
 };
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
-const bytesOf = (array: Uint32Array | Float32Array): Uint8Array =>
+const bytesOf = (array: Uint32Array | Int32Array | Float32Array | Uint8Array): Uint8Array =>
   new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
 /** Encodes a version 2 snapshot of these collections. */
@@ -140,6 +157,7 @@ export function encodeSnapshot(
   const header: z.input<typeof headerV2Schema> = { aliases: Object.fromEntries(aliases), collections: [] };
   for (const collection of collections) {
     const { ids, payloads, dense, sparse } = collection.exportColumns();
+    const ann = collection.annState();
     const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
       meta: {
@@ -171,6 +189,22 @@ export function encodeSnapshot(
               lengths: place(bytesOf(sparse.lengths)),
               indices: place(bytesOf(sparse.indices)),
               values: place(bytesOf(sparse.values)),
+            },
+          }
+        : {}),
+      ...(ann
+        ? {
+            ann: {
+              m: ann.m,
+              efConstruction: ann.efConstruction,
+              entry: ann.entry,
+              maxLevel: ann.maxLevel,
+              size: ann.size,
+              removed: ann.removed,
+              levels: place(ann.levels),
+              links0: place(bytesOf(ann.links0)),
+              upperAt: place(bytesOf(ann.upperAt)),
+              upper: place(bytesOf(ann.upper)),
             },
           }
         : {}),
@@ -327,6 +361,18 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
         fail(`collection "${name}" has sparse sections of the wrong size`);
       sparse = { lengths, indices, values };
     }
+    const ann: HnswState | undefined = entry.ann && {
+      m: entry.ann.m,
+      efConstruction: entry.ann.efConstruction,
+      entry: entry.ann.entry,
+      maxLevel: entry.ann.maxLevel,
+      size: entry.ann.size,
+      removed: entry.ann.removed,
+      levels: section(entry.ann.levels, 'graph levels'),
+      links0: new Uint32Array(section(entry.ann.links0, 'graph links').buffer),
+      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets').buffer),
+      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links').buffer),
+    };
     return {
       meta: {
         name,
@@ -341,6 +387,7 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
       states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       indexes: entry.indexes,
       rowBytes: entry.rowBytes,
+      ann,
       columns: {
         ids: entry.ids as (string | number)[],
         payloads: entry.payloads as SnapshotColumns['columns']['payloads'],

@@ -73,6 +73,8 @@ export class VectorArena {
   private layout: Layout;
   private count = 0;
   private disposed = false;
+  private queryNorm = 0;
+  private queryMetric = 0;
   // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
   private buffer: ArrayBuffer;
   private f32: Float32Array;
@@ -280,6 +282,39 @@ export class VectorArena {
       rowsPtr >>> 2,
       k,
     );
+  }
+
+  /**
+   * Loads a query for `scoreRows` (the graph index scores candidates a few at a time). Another
+   * `search` or `beginQuery` replaces it.
+   */
+  beginQuery(query: ArrayLike<number>, metric: KernelMetric): void {
+    this.assertLive();
+    this.queryNorm = this.loadQuery(query);
+    this.queryMetric = METRIC_CODE[metric];
+  }
+
+  /** Loads stored row `row` as the query (see `beginQuery`). */
+  beginRowQuery(row: number, metric: KernelMetric): void {
+    this.assertRow(row, 'beginRowQuery');
+    const base = (this.layout.data + row * this.stride) >>> 2;
+    this.f32.copyWithin(0, base, base + (this.stride >>> 2));
+    this.queryNorm = this.f32[(this.layout.norms >>> 2) + row]!;
+    this.queryMetric = METRIC_CODE[metric];
+  }
+
+  /** Exact scores of `count` rows (from `rows`) against the loaded query, into `out`. */
+  scoreRows(rows: Uint32Array, count: number, out: Float32Array): void {
+    if (count === 0) return;
+    if (count > this.scratchCapacity) this.growScratch(count);
+    const { rows: rowsPtr, scores, data, norms } = this.layout;
+    const u32 = this.u32;
+    const at = rowsPtr >>> 2;
+    for (let i = 0; i < count; i++) u32[at + i] = rows[i]!;
+    this.kernel.score_f32(this.queryMetric, 0, data, this.stride, rowsPtr, count, norms, this.queryNorm, scores);
+    const f32 = this.f32;
+    const from = scores >>> 2;
+    for (let i = 0; i < count; i++) out[i] = f32[from + i]!;
   }
 
   /** Releases the memory (the arena is unusable afterwards). */
