@@ -81,7 +81,10 @@ export async function runSparseBench(options: SparseBenchOptions = {}): Promise<
   for (let from = 0; from < count; from += 1000) {
     const slice = base.slice(from, from + 1000);
     const { vectors } = await encoder.embed({ values: slice, role: 'document' });
-    await sparse.upsert({ collection: 's', records: vectors.map((sparseVector, j) => ({ id: from + j, sparseVector })) });
+    await sparse.upsert({
+      collection: 's',
+      records: vectors.map((sparseVector, j) => ({ id: from + j, sparseVector })),
+    });
   }
   const upsertOne = async (i: number) => {
     const { vectors } = await encoder.embed({ values: [extra[i % extra.length] as string], role: 'document' });
