@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { f } from '../src/filter/ast.js';
 import { createMemoryStore, type SnapshotPersistence } from '../src/stores/memory/memory-store.js';
 import { seededRandom } from '../src/testing/random.js';
+import { argValue } from './util.js';
 
 export type AnnBenchOptions = { n?: number; synthetic?: number; queries?: number };
 
@@ -324,12 +325,6 @@ export async function runAnnBench(options: AnnBenchOptions = {}): Promise<string
     ...gloveResult.lines,
     ...syntheticResult.lines,
   ].join('\n');
-}
-
-function argValue(name: string): number | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at >= 0 ? process.argv[at + 1] : undefined;
-  return value === undefined ? undefined : Number(value);
 }
 
 const entry = process.argv[1];

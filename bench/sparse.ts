@@ -17,6 +17,7 @@ import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
 import { seededRandom } from '../src/testing/random.js';
 import { documentText, loadCisi } from './cisi.js';
+import { argValue } from './util.js';
 
 export type SparseBenchOptions = { documents?: number; pairs?: number };
 
@@ -181,12 +182,6 @@ export async function runSparseBench(options: SparseBenchOptions = {}): Promise<
     `\`retrieve()\` with \`limit: 1000\` on CISI (${cisi.queries.length} queries, BM25, memory store) against \`store.search\` with the same query vector and limit, per query, best of the last two rounds: retrieve ${fmt(best.retrieve)} ms, store ${fmt(best.store)} ms, **retrieve overhead ${((best.retrieve / best.store - 1) * 100).toFixed(0)}%** (it also embeds the query and binds the collection's statistics).`,
     '',
   ].join('\n');
-}
-
-function argValue(name: string): number | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at >= 0 ? process.argv[at + 1] : undefined;
-  return value === undefined ? undefined : Number(value);
 }
 
 const entry = process.argv[1];

@@ -14,28 +14,11 @@ import { pathToFileURL } from 'node:url';
 import { type Filter, f } from '../src/filter/ast.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
-import { seededRandom } from '../src/testing/random.js';
+import { argValue, unitVectors } from './util.js';
 
 export type StoreBenchOptions = { n?: number; dims?: number; queries?: number; snapshotRows?: number };
 
 const K = 10;
-
-/** `count` random unit vectors, row-major. */
-export function unitVectors(count: number, dims: number, seed: number): Float32Array {
-  const rand = seededRandom(seed);
-  const out = new Float32Array(count * dims);
-  for (let r = 0; r < count; r++) {
-    let sum = 0;
-    for (let i = 0; i < dims; i++) {
-      const g = Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
-      out[r * dims + i] = g;
-      sum += g * g;
-    }
-    const inv = 1 / Math.sqrt(sum);
-    for (let i = 0; i < dims; i++) out[r * dims + i] = (out[r * dims + i] as number) * inv;
-  }
-  return out;
-}
 
 /** Median ms of `fn` over `runs` runs after `warmup` untimed ones. */
 async function median(runs: number, warmup: number, fn: (i: number) => unknown): Promise<number> {
@@ -329,12 +312,6 @@ export async function runStoreBench(options: StoreBenchOptions = {}): Promise<st
     ...(await kernelSection(n, dims, Math.min(queries, 20))),
   ];
   return [`## Memory store at scale`, '', ...sections].join('\n');
-}
-
-function argValue(name: string): number | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at >= 0 ? process.argv[at + 1] : undefined;
-  return value === undefined ? undefined : Number(value);
 }
 
 const entry = process.argv[1];
