@@ -398,10 +398,9 @@ export class MemoryCollection {
       const ef = Math.ceil(Math.max(this.ann.ef, options.limit) / Math.sqrt(selectivity));
       const keep = mask;
       const found = graph.search(options.vector, options.limit, ef, keep ? (row) => keep[row] === 1 : undefined);
-      return Array.from(found.rows, (row, i) => ({
-        ...this.recordAt(row, options.includeVectors),
-        score: Math.fround(found.scores[i] as number),
-      }));
+      return Array.from(found.rows, (row, i) =>
+        this.matchAt(row, Math.fround(found.scores[i] as number), options.includeVectors),
+      );
     }
     const top = this.arena.search(options.vector, {
       metric: this.meta.metric,
@@ -412,7 +411,7 @@ export class MemoryCollection {
     });
     const matches: Match[] = [];
     for (let i = 0; i < top.rows.length; i++) {
-      matches.push({ ...this.recordAt(top.rows[i] as number, options.includeVectors), score: top.scores[i] as number });
+      matches.push(this.matchAt(top.rows[i] as number, top.scores[i] as number, options.includeVectors));
     }
     return matches;
   }
@@ -433,7 +432,7 @@ export class MemoryCollection {
     this.sparse.search(options.vector, (row, score) => {
       if (mask === undefined || mask[row] === 1) top.offer(row, score);
     });
-    return top.sorted().map(({ row, score }) => ({ ...this.recordAt(row, options.includeVectors), score }));
+    return top.sorted().map(({ row, score }) => this.matchAt(row, score, options.includeVectors));
   }
 
   /**
@@ -532,6 +531,12 @@ export class MemoryCollection {
 
   dispose(): void {
     this.arena?.dispose();
+  }
+
+  private matchAt(row: number, score: number, includeVectors: boolean): Match {
+    const match = this.recordAt(row, includeVectors) as Match;
+    match.score = score;
+    return match;
   }
 
   private recordAt(row: number, includeVectors: boolean): StoredRecord {
