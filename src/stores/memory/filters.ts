@@ -259,26 +259,33 @@ export class PayloadIndex {
     const codes = this.codes;
     const numbers = this.numbers;
     const others = this.others > 0;
-    // A per-kind answer: for strings a table over dictionary codes, for numbers/booleans a test.
-    let stringTable: Uint8Array | undefined;
-    let numberTest: ((value: number) => boolean) | undefined;
-    let booleanTest: ((value: boolean) => boolean) | undefined;
-    let absent = false;
+    // A per-kind answer: for strings a table over dictionary codes, for booleans a table over 0/1, for
+    // numbers an interval [lo, hi] (bounds open or closed) or a set, then negated or not.
+    let stringTable = new Uint8Array(this.strings.length);
+    const booleanTable = new Uint8Array(2);
+    let numberSet: Set<number> | undefined;
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    let loOpen = false;
+    let hiOpen = false;
+    let negate = false;
     if (filter.op === 'exists') {
       for (let row = 0; row < n; row++) if (kinds[row] === ABSENT) mask[row] = 0;
       return;
     }
     const scalars = (op: 'any' | 'none', values: readonly FilterScalar[]) => {
       const set = new ScalarSet(values);
-      const hit = op === 'any' ? 1 : 0;
-      stringTable = new Uint8Array(this.strings.length).fill(1 - hit);
       for (const value of set.strings) {
         const code = this.dictionary.get(value);
-        if (code !== undefined) stringTable[code] = hit;
+        if (code !== undefined) stringTable[code] = 1;
       }
-      numberTest = op === 'any' ? (v) => set.numbers.has(v) : (v) => !set.numbers.has(v);
-      booleanTest = op === 'any' ? (v) => set.booleans.has(v) : (v) => !set.booleans.has(v);
-      absent = op === 'none';
+      for (const value of set.booleans) booleanTable[value ? 1 : 0] = 1;
+      if (set.numbers.size === 1) {
+        lo = hi = [...set.numbers][0] as number;
+      } else if (set.numbers.size > 1) {
+        numberSet = set.numbers;
+      }
+      negate = op === 'none';
     };
     switch (filter.op) {
       case 'eq':
@@ -303,40 +310,47 @@ export class PayloadIndex {
       default: {
         const op = filter.op;
         const bound = filter.value;
-        const test = rangeTest(op, bound);
         if (typeof bound === 'number') {
-          numberTest = (v) => test(v);
-          stringTable = new Uint8Array(this.strings.length);
+          if (op === 'gt' || op === 'gte') {
+            lo = bound;
+            hi = Number.POSITIVE_INFINITY;
+            loOpen = op === 'gt';
+          } else {
+            lo = Number.NEGATIVE_INFINITY;
+            hi = bound;
+            hiOpen = op === 'lt';
+          }
         } else {
-          stringTable = Uint8Array.from(this.strings, (s) => (test(s) ? 1 : 0));
-          numberTest = () => false;
+          const test = rangeTest(op, bound);
+          stringTable = Uint8Array.from(this.strings, (text) => (test(text) ? 1 : 0));
         }
-        booleanTest = () => false;
       }
     }
-    const table = stringTable as Uint8Array;
-    const numberOk = numberTest as (value: number) => boolean;
-    const booleanOk = booleanTest as (value: boolean) => boolean;
+    const hit = negate ? 0 : 1;
+    const miss = 1 - hit;
     for (let row = 0; row < n; row++) {
       if (mask[row] === 0) continue;
-      let keep: boolean;
-      switch (kinds[row]) {
-        case STRING:
-          keep = table[codes[row] as number] === 1;
-          break;
-        case NUMBER:
-          keep = numberOk(numbers[row] as number);
-          break;
-        case BOOLEAN:
-          keep = booleanOk(numbers[row] === 1);
-          break;
-        case ABSENT:
-          keep = absent;
-          break;
-        default:
-          keep = others ? slow(payloads[row] as JsonObject) : false;
+      const kind = kinds[row] as number;
+      let found: number;
+      if (kind === STRING) found = stringTable[codes[row] as number] as number;
+      else if (kind === NUMBER) {
+        const value = numbers[row] as number;
+        found =
+          numberSet !== undefined
+            ? numberSet.has(value)
+              ? 1
+              : 0
+            : (loOpen ? value > lo : value >= lo) && (hiOpen ? value < hi : value <= hi)
+              ? 1
+              : 0;
+      } else if (kind === BOOLEAN) found = booleanTable[numbers[row] as number] as number;
+      else if (kind === ABSENT) found = 0;
+      else {
+        // An array or an object: the clause's own predicate decides, negation included.
+        if (!(others && slow(payloads[row] as JsonObject))) mask[row] = 0;
+        continue;
       }
-      if (!keep) mask[row] = 0;
+      if (found === miss) mask[row] = 0;
     }
   }
 }
