@@ -138,7 +138,7 @@ async function filtersSection(n: number, dims: number, queryCount: number): Prom
   return [
     `### Filtered search and count (${n.toLocaleString('en-US')} × ${dims}, cosine, top-${K})`,
     '',
-    `Payload { group: i % 100, bucket: i % 10, lang }; \`eq group\` selects 1%, \`eq bucket\` 10%. "payload index": the store's default (an index is built automatically for a field filtered on twice); "no index": \`autoIndex: false\`. The JS pre-filter loops over the payload objects and scores the rows it keeps with an unrolled-free JS dot product. Medians of ${runs} queries. Same top-${K} as the pre-filter checked first. Plan: \`${JSON.stringify(explained.plan.filter)}\`, kernel ${explained.kernel}.`,
+    `Payload { group: i % 100, bucket: i % 10, lang }; \`eq group\` selects 1%, \`eq bucket\` 10%. "payload index": the store's default (an index is built automatically for a field filtered on twice); "no index": \`autoIndex: false\`. The JS pre-filter loops over the payload objects and scores the rows it keeps with a plain JS dot product. Medians of ${runs} queries. Same top-${K} as the pre-filter checked first. Plan: \`${JSON.stringify(explained.plan.filter)}\`, kernel ${explained.kernel}.`,
     '',
     '| query | ms | notes |',
     '| --- | ---: | --- |',
