@@ -99,7 +99,16 @@ describe('approximate dense search (HNSW)', () => {
     expect(await recall(ann, exact, queries, selective)).toBe(1);
     const explained = await ann.explain({ collection: 'c', filter: f.eq('half', 1) });
     expect(explained.plan.dense).toMatch(/HNSW/);
+    // A broad filter on a graph whose walk is cheap enough to pay goes through the graph.
+    const walker = createMemoryStore({ ann: { minRecords: 1000, ef: 24, m: 6, exactBelow: 0.2 } });
+    await filled(walker, vectors);
     const broad = f.eq('half', 1); // 50%
+    for (const vector of queries.slice(0, 10)) {
+      const got = await walker.search({ collection: 'c', vector, limit: 10, filter: broad });
+      expect(got.length).toBe(10);
+      for (const match of got) expect(match.payload.half).toBe(1);
+    }
+    expect(await recall(walker, exact, queries, broad)).toBeGreaterThanOrEqual(0.85);
     for (const vector of queries.slice(0, 10)) {
       for (const match of await ann.search({ collection: 'c', vector, limit: 10, filter: broad }))
         expect(match.payload.half).toBe(1);
