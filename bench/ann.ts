@@ -90,10 +90,10 @@ function clustered(count: number, dims: number, seed: number): Float32Array {
   const out = new Float32Array(count * dims);
   for (let r = 0; r < count; r++) {
     const { centre, directions } = centres[Math.floor(rand() * centres.length)] as (typeof centres)[number];
-    const weights = directions.map(() => 0.4 * gauss());
+    const weights = directions.map(() => 0.15 * gauss());
     let sum = 0;
     for (let i = 0; i < dims; i++) {
-      let v = (centre[i] as number) + 0.1 * gauss();
+      let v = (centre[i] as number) + 0.03 * gauss();
       for (let j = 0; j < directions.length; j++)
         v += (weights[j] as number) * ((directions[j] as number[])[i] as number);
       out[r * dims + i] = v;
