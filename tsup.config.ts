@@ -11,6 +11,8 @@ const library = {
   gateway: 'src/gateway/index.ts',
   eval: 'src/eval/index.ts',
   node: 'src/node.ts',
+  'loaders/pdf': 'src/pipeline/pdf.ts',
+  'loaders/docx': 'src/pipeline/docx.ts',
   'catalogs/datahub': 'src/catalogs/datahub/index.ts',
   'catalogs/local/file': 'src/catalogs/local/file.ts',
   'catalogs/local': 'src/catalogs/local/index.ts',
@@ -48,11 +50,14 @@ export default defineConfig([
     },
   },
   {
-    entry: { 'cli/index': 'src/cli/index.ts' },
+    // One file in its own folder: the two builds run at once, and chunk files of the same name written
+    // by both into one folder could tear.
+    entry: { index: 'src/cli/index.ts' },
     format: ['esm'],
+    splitting: false,
     target: 'node20',
     platform: 'node',
-    outDir: 'dist',
+    outDir: 'dist/cli',
     define: { __KUMIKI_VERSION__: JSON.stringify(version) },
     external: COMPARISON_LIBRARIES,
   },

@@ -12,6 +12,8 @@ export default defineConfig({
       { find: /^kumiki\/gateway$/, replacement: source('./src/gateway/index.ts') },
       { find: /^kumiki\/eval$/, replacement: source('./src/eval/index.ts') },
       { find: /^kumiki\/node$/, replacement: source('./src/node.ts') },
+      { find: /^kumiki\/loaders\/pdf$/, replacement: source('./src/pipeline/pdf.ts') },
+      { find: /^kumiki\/loaders\/docx$/, replacement: source('./src/pipeline/docx.ts') },
       { find: /^kumiki\/catalogs\/datahub$/, replacement: source('./src/catalogs/datahub/index.ts') },
       { find: /^kumiki\/catalogs\/local\/file$/, replacement: source('./src/catalogs/local/file.ts') },
       { find: /^kumiki\/catalogs\/local$/, replacement: source('./src/catalogs/local/index.ts') },

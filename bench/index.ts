@@ -16,6 +16,7 @@ import { runGatewayBench } from './gateway.js';
 import { runIngestBench } from './ingest.js';
 import { runLlamaCppBench } from './llama-cpp.js';
 import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
+import { runLoadersBench } from './loaders.js';
 import { runPgvectorBench } from './pgvector.js';
 import { runRouterBench } from './router.js';
 import { runSparseBench } from './sparse.js';
@@ -36,6 +37,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
   router: () => runRouterBench(),
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
+  loaders: () => runLoadersBench(quick ? { files: 5, rounds: 1 } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };

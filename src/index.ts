@@ -60,7 +60,7 @@ export {
   withSemanticCache,
 } from './compose/semantic-cache.js';
 export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal } from './core/auth.js';
-export type { Cache, CacheCapabilities, CacheSetOptions, CacheValue } from './core/cache.js';
+export type { Cache, CacheCapabilities, CacheIncrementOptions, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
   Catalog,
   CatalogCapabilities,
@@ -84,6 +84,7 @@ export {
   AbortedError,
   type ArgumentIssue,
   ConflictError,
+  ContextLengthExceededError,
   CorruptDataError,
   DimensionMismatchError,
   EmbeddingSpaceMismatchError,
@@ -100,6 +101,7 @@ export {
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
+  UnreadableSourceError,
   UnsupportedFilterError,
   UnsupportedServerError,
 } from './core/errors.js';
@@ -195,8 +197,10 @@ export {
   type LedgerMark,
 } from './pipeline/ledger.js';
 export {
+  APPLICATION_DOCX,
   APPLICATION_JSON,
   APPLICATION_NDJSON,
+  APPLICATION_PDF,
   EXTENSION_CONTENT_TYPES,
   fromIterable,
   fromStrings,
@@ -227,7 +231,7 @@ export {
   type SplitUnit,
 } from './pipeline/splitter.js';
 export { bindStatistics } from './pipeline/statistics.js';
-export type { Chunk, SourceDocument, Splitter } from './pipeline/types.js';
+export type { Chunk, SkippedSource, SkipReason, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,
   type FilterPlanNode,

@@ -6,20 +6,24 @@ import { createTokenVerifier } from '../src/auth/oidc/index.js';
 import { scopeStore } from '../src/auth/scoped.js';
 import { createGateway, type GatewayLogEntry, type ServedGateway, serveGateway } from '../src/gateway/index.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
+import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
+import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { type StartedOidcProvider, startOidcProvider } from './helpers/oidc-provider.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
 
 describe('real OpenID provider → real token → openai client → gateway', () => {
   let provider: StartedOidcProvider;
   let served: ServedGateway;
+  let vllm: FakeVllm;
   const logs: GatewayLogEntry[] = [];
   const embedder = trigramEmbedder(64, 'trigram-64');
 
   beforeAll(async () => {
     provider = await startOidcProvider();
+    vllm = await startFakeVllm();
     const verifier = createTokenVerifier({ issuer: provider.issuer, audience: provider.audience });
     const store = createMemoryStore();
     await store.createCollection({ name: 'handbook', dimensions: 64, embeddingSpace: await embedder.space() });
@@ -43,6 +47,8 @@ describe('real OpenID provider → real token → openai client → gateway', ()
       });
     }
     const app = createGateway({
+      models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', flavor: 'vllm' }) },
+      knowledge: { 'handbook-qa': { model: 'chat', collection: 'handbook', limit: 5 } },
       embedders: { trigram: embedder },
       search: { collections: { handbook: { store, collection: 'handbook', embedder } }, scopeByTenant: true },
       authenticate: verifier.authenticate,
@@ -54,6 +60,7 @@ describe('real OpenID provider → real token → openai client → gateway', ()
   afterAll(async () => {
     await served?.close();
     await provider?.close();
+    await vllm?.close();
   });
 
   test('a token from the provider is accepted; search sees only the caller’s tenant', async () => {
@@ -77,6 +84,38 @@ describe('real OpenID provider → real token → openai client → gateway', ()
     expect((await search(globexToken)).map((hit) => hit.id)).toEqual(['globex']);
     expect(JSON.stringify(logs)).not.toContain(token);
     expect(logs.find((entry) => entry.route === '/v1/search')?.subject).toBeTruthy();
+  });
+
+  test('a knowledge model retrieves only from the caller’s tenant, chat and Responses alike', async () => {
+    const ask = async (token: string) => {
+      const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: token, maxRetries: 0 });
+      const chat = (await client.chat.completions.create({
+        model: 'handbook-qa',
+        messages: [{ role: 'user', content: 'What is the holiday policy?' }],
+        max_tokens: 8,
+      })) as OpenAI.ChatCompletion & { sources: { source: string }[] };
+      const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] } | undefined)?.messages.at(
+        -1,
+      )?.content;
+      const response = (await client.responses.create({
+        model: 'handbook-qa',
+        input: 'What is the holiday policy?',
+        max_output_tokens: 8,
+      })) as unknown as { sources: { source: string }[] };
+      return {
+        sources: chat.sources.map((s) => s.source),
+        prompt,
+        responseSources: response.sources.map((s) => s.source),
+      };
+    };
+    const acme = await ask(await provider.getToken('service', { scope: 'embed search', resource: provider.audience }));
+    expect(acme.sources).toEqual(['acme.md']);
+    expect(acme.responseSources).toEqual(['acme.md']);
+    expect(acme.prompt).toContain('twenty days');
+    expect(acme.prompt).not.toContain('thirty days');
+    const globex = await ask(await provider.getToken('servicePost', { scope: 'search', resource: provider.audience }));
+    expect(globex.sources).toEqual(['globex.md']);
+    expect(globex.prompt).not.toContain('twenty days');
   });
 
   test('a tampered or missing token → 401 in the OpenAI shape', async () => {

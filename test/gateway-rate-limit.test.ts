@@ -1,9 +1,15 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createKeyvCache, type KeyvCache } from '../src/caches/keyv/index.js';
 import type { Authenticator } from '../src/core/auth.js';
 import { UnauthorizedError } from '../src/core/errors.js';
-import { createGateway, type GatewayRateLimit, type ServedGateway, serveGateway } from '../src/gateway/index.js';
+import {
+  createGateway,
+  type GatewayLogEntry,
+  type GatewayRateLimit,
+  type ServedGateway,
+  serveGateway,
+} from '../src/gateway/index.js';
 import { retryAfterMs } from '../src/gateway/rate-limit.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
@@ -108,21 +114,82 @@ describe('rate limits shared through real Redis', () => {
     expect(await ask(clientFor(a, 'erin')).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.RateLimitError);
   });
 
-  test('a Redis outage refuses with 503, not a silent pass', async () => {
+  test('every generation is charged, failed or not: a failing one keeps its reservation', async () => {
+    const [a] = await twoInstances({ tokensPerMinute: 100, prefix: `charge-${Date.now()}` });
+    const hugo = clientFor(a, 'hugo');
+    vllm.queueFaults({ kind: 'status', status: 503 });
+    const failed = await hugo.chat.completions
+      .create({ model: 'chat', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 120 })
+      .catch((e: unknown) => e);
+    expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    // The failed request's reservation (its characters / 4 + max_tokens) stays charged: the allowance is used up.
+    const next = await ask(hugo).catch((e: unknown) => e);
+    expect(next).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((next as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('tokens');
+  });
+
+  test('a Redis outage refuses with 503 and Retry-After, with the lenient cache the docs show; failOpen lets through', async () => {
     const own = await startRedisServer();
-    const cache = createKeyvCache({ url: own.url, namespace: 'gw', strict: true, timeoutMs: 500, onError: () => {} });
+    // Not strict: store failures are cache misses, but counters never fail open.
+    const cache = createKeyvCache({ url: own.url, namespace: 'gw', timeoutMs: 500, onError: () => {} });
     caches.push(cache);
-    const app = createGateway({
-      models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', retries: 0 }) },
-      authenticate: bySubject,
-      rateLimit: { cache, requestsPerMinute: 100 },
-    });
-    const ok = await app.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
+    const logs: GatewayLogEntry[] = [];
+    const gateway = (failOpen: boolean) =>
+      createGateway({
+        models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', retries: 0 }) },
+        authenticate: bySubject,
+        rateLimit: { cache, requestsPerMinute: 3, failOpen },
+        logger: (entry) => logs.push(entry),
+      });
+    const closed = gateway(false);
+    const open = gateway(true);
+    const ok = await closed.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
     expect(ok.status).toBe(200);
     await own.stop();
-    const down = await app.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
-    expect(down.status).toBe(503);
-    expect(((await down.json()) as { error: { code: string } }).error.code).toBe('service_unavailable');
+    for (let i = 0; i < 5; i++) {
+      const down = await closed.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
+      expect(down.status).toBe(503);
+      expect(down.headers.get('retry-after')).toBe('5');
+      expect(((await down.json()) as { error: { code: string } }).error.code).toBe('rate_limit_unavailable');
+    }
+    const through = await open.request('/v1/models', { headers: { authorization: 'Bearer frank' } });
+    expect(through.status).toBe(200);
+    await vi.waitFor(() => expect(logs.at(-1)?.warnings?.[0]).toMatch(/unreachable.*failOpen is true/));
+  });
+
+  test('an increment delayed by a Redis pause and its retry count once', async () => {
+    const own = await startRedisServer();
+    try {
+      const cache = createKeyvCache({ url: own.url, namespace: 'gw', timeoutMs: 200, onError: () => {} });
+      caches.push(cache);
+      const app = createGateway({
+        models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', retries: 0 }) },
+        authenticate: bySubject,
+        rateLimit: { cache, requestsPerMinute: 100, prefix: 'pause' },
+      });
+      // Warm the connection, then hold every write for longer than both attempts wait.
+      expect((await app.request('/v1/models', { headers: { authorization: 'Bearer gina' } })).status).toBe(200);
+      const counted = async () => {
+        const keys = (await own.command('KEYS', 'gw:pause:requests:gina:*')) as string[];
+        const values = await Promise.all(
+          keys.filter((key) => !key.includes('#')).map((key) => own.command('GET', key)),
+        );
+        return values.reduce<number>((sum, value) => sum + Number(value), 0);
+      };
+      expect(await counted()).toBe(1);
+      await own.command('CLIENT', 'PAUSE', '1500', 'WRITE');
+      const paused = await app.request('/v1/models', { headers: { authorization: 'Bearer gina' } });
+      expect(paused.status).toBe(503);
+      // Reads on the cache's own connection come after its delayed writes: once one succeeds, they have landed.
+      await vi.waitFor(async () => expect(await cache.increment('probe', 0)).toBe(0), {
+        timeout: 10_000,
+        interval: 100,
+      });
+      // The first attempt and its retry both reached Redis after the pause: the request counts once.
+      expect(await counted()).toBe(2);
+    } finally {
+      await own.stop();
+    }
   });
 });
 

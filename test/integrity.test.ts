@@ -2,7 +2,7 @@
  * Regression tests for the integrity defects reproduced on 82eac9a (issue 11): each test names the
  * item it guards and fails on that commit.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,10 +22,12 @@ import {
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
+import { loadPath } from '../src/pipeline/loaders-node.js';
+import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 let directory: string;
 beforeAll(async () => {
@@ -65,6 +67,18 @@ const sources = async (store: Store, collection = 'notes') =>
 async function later<T>(call: () => Promise<T>): Promise<T> {
   await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4)));
   return call();
+}
+
+/** One BM25 ingest as a process of its own would run it: the dir's file store and the named ledger, opened and closed. */
+async function ingestProcess(dir: string, documents: SourceDocument[], ledgerName = 'ledger') {
+  const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+  const ledger = createFileLedger(join(dir, `${ledgerName}.jsonl`));
+  try {
+    return await ingest({ store, collection: 'notes', documents, sparseEmbedder: createBm25Encoder(), ledger });
+  } finally {
+    await ledger.dispose?.();
+    await store.dispose();
+  }
 }
 
 describe('data loss', () => {
@@ -182,6 +196,73 @@ describe('data loss', () => {
   });
 });
 
+describe('two writers on one file', () => {
+  test('item 2: two memory stores on one snapshot take turns and reload, so neither overwrites the other', async () => {
+    const dir = await mkdtemp(join(directory, 'two-stores-'));
+    const path = join(dir, 'store.kmk');
+    const seed = createMemoryStore({ persistence: createFilePersistence(path) });
+    await seed.createCollection({ name: 'c', dimensions: 2 });
+    await seed.dispose();
+    const a = createMemoryStore({ persistence: createFilePersistence(path) });
+    const b = createMemoryStore({ persistence: createFilePersistence(path) });
+    await Promise.all([a.listCollections(), b.listCollections()]); // both loaded before either writes
+    for (let i = 0; i < 10; i++) {
+      await Promise.all([
+        a.upsert({ collection: 'c', records: [{ id: `a${i}`, vector: [1, i] }] }),
+        b.upsert({ collection: 'c', records: [{ id: `b${i}`, vector: [i, 1] }] }),
+      ]);
+    }
+    await Promise.all([a.dispose(), b.dispose()]);
+    const reopened = createMemoryStore({ persistence: createFilePersistence(path) });
+    expect(await reopened.count({ collection: 'c' })).toBe(20);
+  });
+
+  test("two local catalogs on one file keep each other's records", async () => {
+    const dir = await mkdtemp(join(directory, 'two-catalogs-'));
+    const path = join(dir, 'catalog.kcat');
+    const a = createLocalCatalog({ path });
+    const b = createLocalCatalog({ path });
+    await Promise.all([a.getRun('none'), b.getRun('none')]);
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => [
+        a.registerDataset({ kind: 'source', name: `a${i}` }),
+        b.registerDataset({ kind: 'source', name: `b${i}` }),
+      ]).flat(),
+    );
+    const reread = createLocalCatalog({ path });
+    for (let i = 0; i < 10; i++) {
+      expect(await reread.getDataset({ kind: 'source', name: `a${i}` })).toBeDefined();
+      expect(await reread.getDataset({ kind: 'source', name: `b${i}` })).toBeDefined();
+    }
+  });
+});
+
+describe('prune and unreadable files', () => {
+  test('a file that cannot be read this time is kept by prune, with a warning; a file that is gone is removed', async () => {
+    const dir = await mkdtemp(join(directory, 'prune-unread-'));
+    const docs = join(dir, 'docs');
+    await mkdir(docs);
+    await writeFile(join(docs, 'a.md'), '# A\n\nReciprocal rank fusion.');
+    await writeFile(join(docs, 'b.json'), JSON.stringify({ text: 'BM25 weighs rare terms.' }));
+    const store = createMemoryStore();
+    const ledger = createMemoryLedger();
+    const bm25 = createBm25Encoder();
+    const run = () =>
+      ingest({ store, collection: 'notes', documents: loadPath(docs), sparseEmbedder: bm25, ledger, prune: true });
+    expect(await run()).toMatchObject({ added: 2 });
+    await writeFile(join(docs, 'b.json'), '{ "text": "BM25 weighs'); // broken now
+    const second = await run();
+    expect(second).toMatchObject({ unchanged: 1, deleted: 0 });
+    expect(second.warnings.join('\n')).toMatch(
+      /could not read this time were kept as last ingested, not pruned: file:.*b\.json/,
+    );
+    expect((await sources(store)).length).toBe(2);
+    await rm(join(docs, 'b.json'));
+    expect(await run()).toMatchObject({ unchanged: 1, deleted: 1 });
+    expect((await sources(store)).length).toBe(1);
+  });
+});
+
 describe('silently wrong results', () => {
   test('item 7: a file ledger beside an in-memory store does not call missing sources unchanged', async () => {
     const dir = await mkdtemp(join(directory, 'mismatch-'));
@@ -209,6 +290,41 @@ describe('silently wrong results', () => {
     expect(second.hits[0]?.citation.source).toBe('c');
   });
 
+  test('a store restored from a backup older than the ledger: missing chunks written again, orphaned ones removed', async () => {
+    const dir = await mkdtemp(join(directory, 'restore-'));
+    const path = join(dir, 'store.kmk');
+    const runOnce = (documents: SourceDocument[]) => ingestProcess(dir, documents);
+    await runOnce([A, B]);
+    await copyFile(path, join(dir, 'backup.kmk'));
+    const edited = doc('mem://a', 'Fusion of rankings, edited after the backup was taken.');
+    await runOnce([edited, C]); // B is no longer there (not pruned); C is new
+    await copyFile(join(dir, 'backup.kmk'), path); // the backup comes back: A's old version, B, no C
+    const report = await runOnce([edited, C]);
+    expect(report.ledger).toMatchObject({ trusted: false, sourcesMissing: 2 });
+    expect(report.ledger.reason).toMatch(/the store lost writes the ledger relies on/);
+    const store = createMemoryStore({ persistence: createFilePersistence(path) });
+    const texts = Object.values(await collectionContents(store, 'notes')).map(
+      (record) => (record as { payload: { text: string } }).payload.text,
+    );
+    // The old version of A is gone; B stays as ingested (no prune), C and the new A are there.
+    expect(texts.sort()).toEqual([edited.text, B.text, C.text].sort());
+  });
+
+  test('after a restored backup, writes through another ledger do not make the first one trusted again', async () => {
+    const dir = await mkdtemp(join(directory, 'restore-two-'));
+    const path = join(dir, 'store.kmk');
+    const runAs = (name: string, documents: SourceDocument[]) => ingestProcess(dir, documents, name);
+    await runAs('first', [A]);
+    await copyFile(path, join(dir, 'backup.kmk'));
+    await runAs('second', [B]);
+    await copyFile(join(dir, 'backup.kmk'), path); // B's chunks are gone again
+    await runAs('first', [doc('mem://a', 'A, edited.'), C]); // more writes than B's run made
+    const report = await runAs('second', [B]);
+    expect(report).toMatchObject({ unchanged: 0, added: 1 });
+    const store = createMemoryStore({ persistence: createFilePersistence(path) });
+    expect(await sources(store)).toEqual(['mem://a', 'mem://b', 'mem://c']);
+  });
+
   test('item 8: a new process ranks with the collection BM25 statistics, not empty ones', async () => {
     const dir = await mkdtemp(join(directory, 'stats-'));
     const path = join(dir, 'store.kmk');
@@ -222,9 +338,7 @@ describe('silently wrong results', () => {
     const after = await retrieve({ store: reader, collection: 'notes', query: 'rare terms', sparseEmbedder: fresh });
     expect(after.map((hit) => [hit.id, hit.score])).toEqual(before.map((hit) => [hit.id, hit.score]));
     // Restored from the state saved with the collection, not rebuilt from the texts.
-    expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.sparse-statistics' }))?.current).toBe(
-      true,
-    );
+    expect((await reader.getCollectionState?.({ collection: 'notes', key: 'kumiki.ingest' }))?.current).toBe(true);
   });
 
   test('one BM25 encoder serves several collections at once, each ranked with its own statistics', async () => {
@@ -283,8 +397,39 @@ describe('silently wrong results', () => {
     await reads;
     const clean = createBm25Encoder();
     await ingest({ store: createMemoryStore(), collection: 'many', documents: many, sparseEmbedder: clean });
-    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.sparse-statistics' });
-    expect(saved?.value).toEqual(clean.exportState());
+    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.ingest' });
+    expect((saved?.value as { sparseStatistics: unknown }).sparseStatistics).toEqual(clean.exportState());
+  });
+
+  test('two ingests with their own ledgers writing one collection at once leave its BM25 statistics right', async () => {
+    const store = createMemoryStore();
+    const slow: Store = {
+      ...store,
+      upsert: (options) => later(() => store.upsert(options)),
+      get: (options) => later(() => store.get(options)),
+    };
+    const left = Array.from({ length: 12 }, (_, i) => doc(`mem://left/${i}`, `Left ${i} about ships and rare birds.`));
+    const right = Array.from({ length: 12 }, (_, i) => doc(`mem://right/${i}`, `Right ${i} on terms, tides, ships.`));
+    const shared = createBm25Encoder();
+    await Promise.all([
+      ingest({ store: slow, collection: 'kb', documents: left, sparseEmbedder: shared, writeBatchChunks: 2 }),
+      ingest({
+        store: slow,
+        collection: 'kb',
+        documents: right,
+        sparseEmbedder: createBm25Encoder(),
+        writeBatchChunks: 2,
+      }),
+    ]);
+    const clean = createBm25Encoder();
+    await ingest({
+      store: createMemoryStore(),
+      collection: 'kb',
+      documents: [...left, ...right],
+      sparseEmbedder: clean,
+    });
+    const bound = await bindStatistics({ store, collection: 'kb', embedder: createBm25Encoder() });
+    expect(bound.exportState()).toEqual(clean.exportState());
   });
 
   test('item 9: retrieve refuses another model of the same dimensions and a BM25 query on a dense-only collection', async () => {

@@ -107,12 +107,19 @@ describe('keyv cache specifics', () => {
       expect(Number(await redis.command('PTTL', 'ttl:hits'))).toBeLessThanOrEqual(10_000);
       await cache.set('json', 'text');
       await expect(cache.increment('json', 1)).rejects.toThrow(/not an integer counter/);
+      // An id makes an increment idempotent: a retry (or a late delivery) is applied once.
+      expect(await cache.increment('once', 2, { id: 'req-1', ttlMs: 10_000 })).toBe(2);
+      expect(await cache.increment('once', 2, { id: 'req-1', ttlMs: 10_000 })).toBe(2);
+      expect(await cache.increment('once', 1, { id: 'req-2', ttlMs: 10_000 })).toBe(3);
+      // The id key carries the counter's key as a hash tag: the same Redis Cluster slot as the counter.
+      expect(Number(await redis.command('PTTL', '{ttl:once}#id:req-1'))).toBeLessThanOrEqual(10_000);
+      expect(Number(await redis.command('PTTL', '{ttl:once}#id:req-1'))).toBeGreaterThan(0);
     } finally {
       await cache.dispose();
     }
   });
 
-  test('fails open when Redis goes away, reporting each failure; strict mode throws', async () => {
+  test('fails open when Redis goes away (except counters), reporting each failure; strict mode throws', async () => {
     const own = await startRedisServer();
     const failures: { error: KumikiError; context: KeyvCacheErrorContext }[] = [];
     const lenient = createKeyvCache({
@@ -129,7 +136,9 @@ describe('keyv cache specifics', () => {
       expect(await lenient.getMany(['k', 'x'])).toEqual([undefined, undefined]);
       await lenient.setMany([{ key: 'k', value: 1 }]);
       expect(await lenient.delete('k')).toBe(false);
-      expect(await lenient.increment('n', 2)).toBe(2);
+      // A counter never fails open: an invented count would silently stop a rate limit.
+      const counted = await lenient.increment('n', 2).catch((error: unknown) => error);
+      expect(UnavailableError.isInstance(counted) || TimeoutError.isInstance(counted)).toBe(true);
       expect(failures.map((failure) => failure.context.operation)).toEqual([
         'get',
         'getMany',

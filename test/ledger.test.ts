@@ -145,12 +145,12 @@ describe('createFileLedger', () => {
     expect(v2Lines(await readFile(path, 'utf8'))).toHaveLength(201);
     const next = createFileLedger(path);
     expect(await next.entries()).toEqual([entry('s1', 'k199')]);
-    await next.write({ mark: { collection: 'c', epoch: 'e1', version: 3 } });
+    await next.write({ mark: { collection: 'c', epoch: 'e1', checkpoint: 'k3' } });
     await next.dispose?.();
     expect(v2Lines(await readFile(path, 'utf8'))).toHaveLength(3);
     const reread = createFileLedger(path);
     expect(await reread.entries()).toEqual([entry('s1', 'k199')]);
-    expect(await reread.marks?.()).toEqual([{ collection: 'c', epoch: 'e1', version: 3 }]);
+    expect(await reread.marks?.()).toEqual([{ collection: 'c', epoch: 'e1', checkpoint: 'k3' }]);
   });
 
   test('a journal in the first format (no header) is read and rewritten in the current one', async () => {

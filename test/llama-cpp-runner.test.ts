@@ -84,7 +84,7 @@ describe('llama.cpp runner', () => {
   });
 
   test('abort ends a long generation within a few tokens, and the sequence serves the next request', async () => {
-    const model = runner();
+    const model = runner({ contextSize: 2048 });
     try {
       const controller = new AbortController();
       let deltas = 0;
@@ -124,7 +124,7 @@ describe('llama.cpp runner', () => {
   });
 
   test('a consumer that stops reading a stream stops the generation', async () => {
-    const model = runner({ sequences: 1 });
+    const model = runner({ sequences: 1, contextSize: 2048 });
     try {
       for await (const part of model.stream({ prompt: 'Once upon a time', maxTokens: 2000 })) {
         expect(part.type).toBe('text-delta');
@@ -192,35 +192,183 @@ describe('llama.cpp runner', () => {
     });
   });
 
-  test('a schema the grammar cannot enforce fails with a typed error after bounded retries, never silently', async () => {
+  test('a schema the grammar cannot enforce fails with InvalidArgumentError after bounded retries, never silently', async () => {
     const model = runner();
     try {
-      // The grammar does not enforce patterns; this tiny model never writes 64 hex digits.
-      const schema = z.object({ hash: z.string().regex(/^[0-9a-f]{64}$/) });
-      const error = await model.generate({ prompt: 'JSON:', schema, maxTokens: 40, seed: 1 }).then(
+      // The grammar enforces the length but not the pattern; this tiny model never writes 64 hex digits.
+      const schema = z
+        .object({
+          hash: z
+            .string()
+            .length(64)
+            .regex(/^[0-9a-f]{64}$/),
+        })
+        .strict();
+      const error = await model.generate({ prompt: 'JSON:', schema, maxTokens: 200, seed: 1 }).then(
         () => undefined,
         (caught: unknown) => caught,
       );
-      expect(error).toMatchObject({ name: 'UnavailableError', message: expect.stringMatching(/hash/) });
+      expect(error).toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/hash/) });
       expect((error as Error).message).toMatch(/in 3 grammar-constrained attempt/);
     } finally {
       await model.dispose();
     }
   });
 
-  test('tools are refused with InvalidArgumentError naming why', async () => {
+  test('an answer cut at maxTokens before it matches the schema: finish reason length, no object, a warning', async () => {
     const model = runner();
     try {
-      await expect(
-        model.generate({
-          prompt: 'x',
-          tools: [{ name: 'lookup', parameters: z.object({ q: z.string() }) }],
-        }),
-      ).rejects.toMatchObject({ name: 'InvalidArgumentError', message: /does not call tools/ });
-      await expect(
-        model.generate({ messages: [{ role: 'tool', content: '{}', toolCallId: 'a' }] }),
-      ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+      const schema = z.object({ story: z.string() }).strict();
+      const result = await model.generate({ prompt: 'JSON:', schema, maxTokens: 12, seed: 1 });
+      expect(result.finishReason).toBe('length');
+      expect(result.object).toBeUndefined();
+      expect(result.text.startsWith('{')).toBe(true);
+      expect(result.usage?.completionTokens).toBe(12);
+      expect(result.warnings?.join(' ')).toMatch(/cut off at maxTokens \(12\)/);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('{ type: "object" } (json_object) gives a JSON object with members, not only {}', async () => {
+    const model = runner();
+    try {
+      const result = await model.generate({
+        messages: [{ role: 'user', content: 'Describe a cat as a JSON object' }],
+        schema: { jsonSchema: { type: 'object' } },
+        maxTokens: 200,
+        temperature: 0.8,
+        seed: 1,
+      });
+      expect(result.finishReason).toBe('stop');
+      const parsed = JSON.parse(result.text) as Record<string, unknown>;
+      expect(Object.keys(parsed).length).toBeGreaterThan(0);
+      expect(result.object).toEqual(parsed);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('tool calls are refused, naming why; tool history and toolChoice "none" are accepted', async () => {
+    const model = runner();
+    const tools = [{ name: 'lookup', parameters: z.object({ q: z.string() }) }];
+    try {
+      await expect(model.generate({ prompt: 'x', tools })).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+        message: /does not call tools/,
+      });
+      await expect(model.generate({ prompt: 'x', toolChoice: 'required' })).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+      });
+      const history = await model.generate({
+        messages: [
+          { role: 'user', content: 'Look up cats.' },
+          { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'lookup', arguments: { q: 'cats' } }] },
+          { role: 'tool', content: '{"cats":3}', toolCallId: 'call_1' },
+        ],
+        tools,
+        toolChoice: 'none',
+        maxTokens: 4,
+      });
+      expect(history.usage?.completionTokens).toBeGreaterThan(0);
+      expect(history.toolCalls).toBeUndefined();
       expect(model.capabilities.tools).toBe(false);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('a prompt and maxTokens over the context → ContextLengthExceededError in OpenAI wording; the default budget shrinks to fit', async () => {
+    const model = runner();
+    try {
+      const { model: native } = await model.native();
+      const prompt = 'Once upon a time there was a cat.';
+      const promptTokens = 1 + native.tokenize(prompt, false, 'trimLeadingSpace').length;
+      const over = await model.generate({ prompt, maxTokens: 512 }).catch((error: unknown) => error);
+      expect(over).toMatchObject({
+        name: 'ContextLengthExceededError',
+        contextSize: 512,
+        promptTokens,
+        maxTokens: 512,
+        exact: true,
+      });
+      expect((over as Error).message).toBe(
+        `This model's maximum context length is 512 tokens. However, you requested ${promptTokens + 512} tokens (${promptTokens} in the messages, 512 in the completion). Please reduce the length of the messages or the completion (maxTokens).`,
+      );
+      const fits = await model.generate({ prompt, maxTokens: 512 - promptTokens, temperature: 0 });
+      expect(fits.usage?.promptTokens).toBe(promptTokens);
+      // Without maxTokens, a long prompt still gets an answer: the default budget is what is left.
+      const long = 'the cat sat on the mat. '.repeat(45);
+      const longTokens = 1 + native.tokenize(long, false, 'trimLeadingSpace').length;
+      expect(512 - longTokens).toBeLessThan(256);
+      const rest = await model.generate({ prompt: long, temperature: 0 });
+      expect(rest.usage?.promptTokens).toBe(longTokens);
+      expect(rest.usage?.completionTokens).toBeLessThanOrEqual(512 - longTokens);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  test('a 1 MB prompt is refused without tokenizing it; a long one is counted in chunks, never in one call', async () => {
+    const small = runner();
+    const large = runner({ contextSize: 65_536 });
+    const { model: native } = await small.native();
+    const original = native.tokenize.bind(native);
+    const lengths: number[] = [];
+    native.tokenize = ((text: string, ...rest: never[]) => {
+      lengths.push(text.length);
+      return original(text, ...rest);
+    }) as typeof native.tokenize;
+    try {
+      const megabyte = 'Once upon a time there was a little girl named Lily. '.repeat(20_000);
+      const refused = await small
+        .generate({ messages: [{ role: 'user', content: megabyte }], maxTokens: 8 })
+        .catch((error: unknown) => error);
+      expect(refused).toMatchObject({ name: 'ContextLengthExceededError', exact: false, contextSize: 512 });
+      expect((refused as Error).message).toMatch(/you requested at least \d+ tokens/);
+      expect(Math.max(0, ...lengths)).toBeLessThan(1_000);
+      // 300 kB might fit 65,536 tokens by its size alone: counted in chunks, then refused with a lower bound.
+      lengths.length = 0;
+      const long = megabyte.slice(0, 300_000);
+      const counted = await large.generate({ prompt: long, maxTokens: 8 }).catch((error: unknown) => error);
+      expect(counted).toMatchObject({ name: 'ContextLengthExceededError', contextSize: 65_536, exact: false });
+      expect(lengths.length).toBeGreaterThan(4);
+      expect(Math.max(...lengths)).toBeLessThanOrEqual(16_384);
+      expect((counted as { promptTokens: number }).promptTokens).toBeGreaterThan(65_536 - 8);
+      expect((counted as { promptTokens: number }).promptTokens).toBeLessThanOrEqual(
+        original(long, false, 'trimLeadingSpace').length + 1,
+      );
+    } finally {
+      native.tokenize = original;
+      await Promise.all([small.dispose(), large.dispose()]);
+    }
+  });
+
+  test('contextOverflow "drop-oldest-messages" keeps system and last messages and reports what it dropped', async () => {
+    const model = runner({ contextOverflow: 'drop-oldest-messages' });
+    try {
+      const turn = 'the cat sat on the mat and the dog ran home. '.repeat(6);
+      const messages = [
+        { role: 'system' as const, content: 'You tell stories.' },
+        ...Array.from({ length: 30 }, (_, i) => ({
+          role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+          content: turn,
+        })),
+        { role: 'user' as const, content: 'Once upon a time' },
+      ];
+      const result = await model.generate({ messages, maxTokens: 16, temperature: 0 });
+      expect(result.warnings?.[0]).toMatch(
+        /^dropped the \d+ oldest of 32 messages so that the chat fits the context of 512 tokens with 16 for the answer$/,
+      );
+      expect((result.usage?.promptTokens ?? 0) + 16).toBeLessThanOrEqual(512);
+      const strict = runner();
+      try {
+        await expect(strict.generate({ messages, maxTokens: 16 })).rejects.toMatchObject({
+          name: 'ContextLengthExceededError',
+        });
+      } finally {
+        await strict.dispose();
+      }
     } finally {
       await model.dispose();
     }

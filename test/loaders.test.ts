@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { InvalidArgumentError, NotFoundError } from '../src/core/errors.js';
+import { InvalidArgumentError, NotFoundError, UnreadableSourceError } from '../src/core/errors.js';
 import { sha256Hex } from '../src/core/sha256.js';
 import { htmlToText } from '../src/pipeline/html.js';
 import { fromIterable, fromStrings, textToDocument, textToDocuments } from '../src/pipeline/loaders.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
-import type { SourceDocument } from '../src/pipeline/types.js';
+import type { SkippedSource, SourceDocument } from '../src/pipeline/types.js';
 
 async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceDocument[]> {
   const out: SourceDocument[] = [];
@@ -113,8 +113,14 @@ describe('textToDocuments', () => {
 
   test('invalid JSON names the uri, line and column', () => {
     const call = () => textToDocument('bad.json', '{\n  "a": 1,\n  "b": ]\n}');
-    expect(call).toThrow(InvalidArgumentError);
+    expect(call).toThrow(UnreadableSourceError);
     expect(call).toThrow(/bad\.json: invalid JSON at line 3, column 8/);
+    try {
+      call();
+    } catch (error) {
+      expect(error).toMatchObject({ reason: 'parse-error', source: 'bad.json', line: 3, column: 8 });
+      expect((error as Error).message).toMatch(/\. Pass onUnsupported: 'skip' \(with onSkip\)/);
+    }
     for (const [text, place] of [
       ['{"a" 1}', 'line 1, column 6'],
       ['[1, 2,]', 'line 1, column 7'],
@@ -144,14 +150,14 @@ describe('textToDocuments', () => {
       { uri: 'r.ndjson#2', text: 'second', contentType: 'application/x-ndjson', metadata: { id: 2, src: 'r' } },
     ]);
     expect(() => textToDocuments('r.jsonl', '{"text":"a"}\n{"text": nope}\n')).toThrow(
-      /r\.jsonl: invalid JSON at line 2/,
+      /r\.jsonl#L2: invalid JSON at line 2, column 10/,
     );
     expect(() => textToDocuments('r.jsonl', '{"text":1}', { textField: 'text' })).toThrow(
-      /r\.jsonl line 1: field "text" \(textField\) must be a string/,
+      /r\.jsonl#L1: line 1: field "text" \(textField\) must be a string/,
     );
     expect(() =>
       textToDocuments('r.jsonl', '{"id":1,"text":"a"}\n{"id":1,"text":"b"}', { textField: 'text', idField: 'id' }),
-    ).toThrow(/r\.jsonl line 2: id 1 \(idField\) repeats the record on line 1/);
+    ).toThrow(/r\.jsonl#L2: line 2: id 1 \(idField\) repeats the record on line 1/);
     expect(() => textToDocument('r.jsonl', lines)).toThrow(/use textToDocuments/);
   });
 
@@ -159,22 +165,152 @@ describe('textToDocuments', () => {
     expect(() => textToDocuments('img.txt', 'GIF\u0000\u0001')).toThrow(
       /img\.txt: binary content \(contains NUL bytes\)/,
     );
-    const skipped: [string, string][] = [];
-    const onSkip = (uri: string, reason: string) => skipped.push([uri, reason]);
+    const skipped: SkippedSource[] = [];
+    const onSkip = (entry: SkippedSource) => skipped.push(entry);
     expect(textToDocuments('img.txt', 'GIF\u0000', { onUnsupported: 'skip', onSkip })).toEqual([]);
-    expect(textToDocuments('a.pdf', '%PDF', { contentType: 'application/pdf', onUnsupported: 'skip', onSkip })).toEqual(
-      [],
-    );
+    expect(textToDocuments('a.pdf', '%PDF', { onUnsupported: 'skip', onSkip })).toEqual([]);
+    expect(textToDocuments('x', 'GIF', { contentType: 'image/gif', onUnsupported: 'skip', onSkip })).toEqual([]);
     expect(skipped).toEqual([
-      ['img.txt', 'binary content (contains NUL bytes)'],
-      ['a.pdf', 'unsupported content type application/pdf'],
+      { uri: 'img.txt', reason: 'binary', message: 'binary content (contains NUL bytes)' },
+      {
+        uri: 'a.pdf',
+        reason: 'unsupported-type',
+        message: 'application/pdf is a binary format: read its bytes with pdfToDocument (kumiki/loaders/pdf)',
+      },
+      { uri: 'x', reason: 'unsupported-type', message: 'unsupported content type image/gif' },
     ]);
-    expect(() => textToDocuments('a.pdf', '%PDF', { contentType: 'application/pdf' })).toThrow(
-      /unsupported content type/,
-    );
+    expect(() => textToDocuments('a.gif', 'GIF', { contentType: 'image/gif' })).toThrow(UnreadableSourceError);
+    expect(() => textToDocuments('a.gif', 'GIF', { contentType: 'image/gif' })).toThrow(/unsupported content type/);
     expect(() => textToDocuments('x', 'y', { onUnsupported: 'skip' })).toThrow(/needs an onSkip callback/);
+    expect(() => textToDocuments('x', 'y', { onUnsupported: 'skip' })).toThrow(InvalidArgumentError);
     expect(() => textToDocuments('', 'y')).toThrow(/uri must not be empty/);
     expect(() => textToDocuments('x', 'y', { modifiedAt: 'yesterday' })).toThrow(/modifiedAt must be an ISO 8601/);
+  });
+});
+
+describe('skipping unreadable content', () => {
+  test("with onUnsupported: 'skip', parse errors are skipped with their place; a bad JSONL line is one source", () => {
+    const skipped: SkippedSource[] = [];
+    const options = { onUnsupported: 'skip' as const, onSkip: (entry: SkippedSource) => skipped.push(entry) };
+    expect(textToDocuments('bad.json', '{\n  "a": ]', options)).toEqual([]);
+    const lines = '{"q":"one"}\n{"q": nope}\n{"q":"three"}\n';
+    expect(textToDocuments('r.jsonl', lines, options).map((document) => document.uri)).toEqual([
+      'r.jsonl#L1',
+      'r.jsonl#L3',
+    ]);
+    expect(textToDocuments('f.json', '{"x":1}', { ...options, textFields: ['body'] })).toEqual([]);
+    const records = '{"id":1,"text":"a"}\n{"id":1,"text":"b"}\n{"id":2,"text":3}';
+    expect(textToDocuments('ids.jsonl', records, { ...options, textField: 'text', idField: 'id' })).toHaveLength(1);
+    expect(skipped).toEqual([
+      {
+        uri: 'bad.json',
+        reason: 'parse-error',
+        message: expect.stringMatching(/^invalid JSON at line 2, column 8 \(.+\)$/),
+        line: 2,
+        column: 8,
+      },
+      {
+        uri: 'r.jsonl#L2',
+        reason: 'parse-error',
+        message: expect.stringMatching(/^invalid JSON at line 2, column 7 /),
+        line: 2,
+        column: 7,
+      },
+      {
+        uri: 'f.json',
+        reason: 'invalid-content',
+        message: 'none of the textFields (body) is present; fix the data or textFields',
+      },
+      {
+        uri: 'ids.jsonl#L2',
+        reason: 'invalid-content',
+        message: 'line 2: id 1 (idField) repeats the record on line 1',
+        line: 2,
+      },
+      {
+        uri: 'ids.jsonl#L3',
+        reason: 'invalid-content',
+        message: 'line 3: field "text" (textField) must be a string, found 3',
+        line: 3,
+      },
+    ]);
+  });
+
+  test('options that do not fit the content type stay InvalidArgumentError, even when skipping', () => {
+    const onSkip = () => undefined;
+    expect(() => textToDocuments('a.md', '# a', { textFields: ['x'], onUnsupported: 'skip', onSkip })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() => textToDocuments('a.json', '{}', { textField: 'x' })).toThrow(/textField and idField apply to JSONL/);
+  });
+});
+
+describe('UnreadableSourceError', () => {
+  test('has a stable name and code, is not retryable, and carries the skip fields', () => {
+    const error = new UnreadableSourceError({
+      source: 'file:///a.json',
+      reason: 'parse-error',
+      detail: 'invalid JSON at line 1, column 2',
+      hint: 'Fix it',
+      line: 1,
+      column: 2,
+    });
+    expect(error).toMatchObject({
+      name: 'UnreadableSourceError',
+      code: 'KUMIKI_UNREADABLE_SOURCE',
+      isRetryable: false,
+      source: 'file:///a.json',
+      reason: 'parse-error',
+      detail: 'invalid JSON at line 1, column 2',
+      line: 1,
+      column: 2,
+      page: undefined,
+      message: 'file:///a.json: invalid JSON at line 1, column 2. Fix it',
+    });
+    const foreign = Object.assign(new Error('x'), {
+      name: 'UnreadableSourceError',
+      [Symbol.for('kumiki.error')]: true,
+    });
+    expect(UnreadableSourceError.isInstance(foreign)).toBe(true);
+    expect(UnreadableSourceError.isInstance(new NotFoundError({ resource: 'Path', name: 'x' }))).toBe(false);
+  });
+});
+
+describe('Markdown front matter', () => {
+  const page = '---\ntitle: "Front: title"\nowner: ada\ntags: [a, b]\nacl:\n  - team-a\n---\n# Heading\n\nBody.\n';
+
+  test("becomes metadata (the caller's fields win) and its title wins over the first heading", () => {
+    expect(textToDocument('p.md', page, { metadata: { owner: 'app', tenant: 't1' } })).toEqual({
+      uri: 'p.md',
+      text: '# Heading\n\nBody.\n',
+      contentType: 'text/markdown',
+      title: 'Front: title',
+      metadata: { title: 'Front: title', owner: 'app', tags: ['a', 'b'], acl: ['team-a'], tenant: 't1' },
+    });
+    expect(textToDocument('p.md', page, { frontMatter: false }).text).toBe(page);
+    // Not Markdown, no front matter; an unclosed block is text.
+    expect(textToDocument('p.txt', page).text).toBe(page);
+    expect(textToDocument('q.md', '---\nnot closed\n').text).toBe('---\nnot closed\n');
+  });
+
+  test('front matter that cannot be read is a parse error with its line, never a guess', () => {
+    expect(() => textToDocument('p.md', '---\na: 1\nb: &anchor 2\n---\ntext')).toThrow(
+      /p\.md: front matter line 3: anchors, aliases and tags are not supported/,
+    );
+    const skipped: SkippedSource[] = [];
+    const documents = textToDocuments('p.md', '---\nowner:\n  name: x\n   bad: y\n---\n', {
+      onUnsupported: 'skip',
+      onSkip: (entry) => skipped.push(entry),
+    });
+    expect(documents).toEqual([]);
+    expect(skipped).toEqual([
+      {
+        uri: 'p.md',
+        reason: 'parse-error',
+        message: expect.stringMatching(/^front matter line 4: unexpected/),
+        line: 4,
+      },
+    ]);
   });
 });
 
@@ -239,15 +375,10 @@ describe('loadPath', () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  test('walks in sorted order, converts every format, excludes node_modules and dot-folders, skips links', async () => {
-    const skipped: [string, string][] = [];
-    const documents = await collect(
-      loadPath(join(root, 'docs'), {
-        maxFileBytes: 1024,
-        onUnsupported: 'skip',
-        onSkip: (skippedUri, reason) => skipped.push([skippedUri, reason]),
-      }),
-    );
+  test('walks in sorted order, converts every format, excludes node_modules and dot-folders, lists every file not read', async () => {
+    const reported: SkippedSource[] = [];
+    const loaded = loadPath(join(root, 'docs'), { maxFileBytes: 1024, onSkip: (entry) => reported.push(entry) });
+    const documents = await collect(loaded);
     expect(documents.map((document) => document.uri)).toEqual([
       uri('docs', 'a.html'),
       uri('docs', 'b.md'),
@@ -266,11 +397,22 @@ describe('loadPath', () => {
     });
     expect(documents[2]?.text).toBe('title: Sea\ndepth: 3');
     expect(documents[4]?.text).toBe('q: two');
-    expect(skipped).toEqual([
-      [uri('docs', 'big.txt'), 'file is 2048 bytes, more than maxFileBytes (1024); raise maxFileBytes'],
-      [uri('docs', 'image.txt'), 'binary content (contains NUL bytes)'],
-      [uri('docs', 'link'), 'symbolic link not followed (followSymlinks: false)'],
+    expect(loaded.skipped).toEqual([
+      {
+        uri: uri('docs', 'big.txt'),
+        reason: 'too-big',
+        message: 'file is 2048 bytes, more than maxFileBytes (1024); raise maxFileBytes',
+      },
+      { uri: uri('docs', 'image.txt'), reason: 'binary', message: 'binary content (contains NUL bytes)' },
+      { uri: uri('docs', 'link'), reason: 'link', message: 'symbolic link not followed (followSymlinks: false)' },
+      {
+        uri: uri('docs', 'skip.bin'),
+        reason: 'unsupported-type',
+        message: expect.stringMatching(/^no loader for \.bin files \(kumiki reads \.md .* \.pdf \.docx\)$/),
+      },
     ]);
+    expect(reported).toEqual(loaded.skipped);
+    expect(await loaded.countFiles()).toBe(7);
   });
 
   test('the whole tree: node_modules and .git stay out; followSymlinks reads each real folder once', async () => {
@@ -285,18 +427,26 @@ describe('loadPath', () => {
     expect(flat.map((d) => d.uri)).toEqual([uri('docs', 'b.md')]);
   });
 
-  test('errors: binary and oversized files throw by default, bad JSONL names its line, missing paths NotFoundError', async () => {
-    await expect(collect(loadPath(join(root, 'docs', 'image.txt')))).rejects.toThrow(/image\.txt: binary content/);
-    await expect(collect(loadPath(join(root, 'docs', 'big.txt'), { maxFileBytes: 100 }))).rejects.toThrow(
-      /big\.txt: file is 2048 bytes, more than maxFileBytes \(100\)/,
+  test('strict: the first file not read throws UnreadableSourceError; missing paths are NotFoundError either way', async () => {
+    await expect(collect(loadPath(join(root, 'docs', 'image.txt'), { strict: true }))).rejects.toThrow(
+      /image\.txt: binary content \(contains NUL bytes\)\. In strict mode every file that is not read is an error/,
     );
+    await expect(collect(loadPath(join(root, 'docs'), { strict: true, maxFileBytes: 100 }))).rejects.toMatchObject({
+      name: 'UnreadableSourceError',
+      reason: 'too-big',
+      source: uri('docs', 'a.html'),
+    });
     const bad = join(root, 'bad.jsonl');
     await writeFile(bad, '{"a":1}\n{"a":\n');
-    await expect(collect(loadPath(bad))).rejects.toThrow(/bad\.jsonl: invalid JSON at line 2/);
+    await expect(collect(loadPath(bad, { strict: true }))).rejects.toThrow(/bad\.jsonl#L2: invalid JSON at line 2/);
+    const lenient = loadPath(bad);
+    expect((await collect(lenient)).map((document) => document.uri)).toEqual([`${pathToFileURL(bad).href}#L1`]);
+    expect(lenient.skipped).toMatchObject([{ uri: `${pathToFileURL(bad).href}#L2`, reason: 'parse-error', line: 2 }]);
     const missing = join(root, 'nope.md');
     await expect(collect(loadPath(missing))).rejects.toThrow(NotFoundError);
     await expect(collect(loadPath(missing))).rejects.toThrow(`Path "${missing}" does not exist`);
     expect(() => loadPath(root, { maxFileBytes: 0 })).toThrow(/maxFileBytes must be positive/);
+    expect(() => loadPath(root, { onUnsupported: 'skip' } as never)).toThrow(/Unrecognized key: "onUnsupported"/);
     expect(() => loadPath([])).toThrow(InvalidArgumentError);
   });
 

@@ -225,6 +225,20 @@ describe('the vLLM wire format', () => {
     expect(body(server)).not.toHaveProperty('structured_outputs');
   });
 
+  test('any JSON object (json_object) is sent as JSON mode on every flavor, not as a schema', async () => {
+    const server = await serve();
+    for (const flavor of ['vllm', 'openai'] as const) {
+      const result = await runnerOn(server, { flavor }).generate({
+        messages: [{ role: 'user', content: 'Reply in JSON.' }],
+        schema: { jsonSchema: { type: 'object' } },
+        seed: 2,
+      });
+      expect(body(server)).toMatchObject({ response_format: { type: 'json_object' } });
+      expect(body(server)).not.toHaveProperty('structured_outputs');
+      expect(Object.keys(result.object as object).length).toBeGreaterThan(0);
+    }
+  });
+
   test('validate-and-repair sends no structured-output parameter, and adds the instruction to the system message', async () => {
     const server = await serve();
     const runner = runnerOn(server, { flavor: 'ollama', structuredOutput: 'validate-and-repair' });

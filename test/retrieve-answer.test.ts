@@ -13,7 +13,7 @@ import type { SourceDocument } from '../src/pipeline/types.js';
 import { createLlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const documents: SourceDocument[] = [
   {
@@ -200,6 +200,109 @@ describe('answer', () => {
       end: 0,
     }));
     expect(citedSources('Lamps [2]. Lenses [1, 3][2]. Not [7].', sources).map((s) => s.n)).toEqual([2, 1, 3]);
+  });
+
+  test('a conversation: earlier turns go to the model before the grounded question; retrieval uses the last question', async () => {
+    const parts = [];
+    for await (const part of streamAnswer({
+      messages: [
+        { role: 'system', content: 'Answer in one sentence.' },
+        { role: 'user', content: 'Tell me about lighthouses.' },
+        { role: 'assistant', content: 'They guide ships.' },
+        { role: 'user', content: 'Why does sourdough bread rise?' },
+      ],
+      runner: runner(),
+      retrieval: { store, collection: 'kb', sparseEmbedder: bm25, limit: 1 },
+      maxTokens: 8,
+      seed: 1,
+    })) {
+      parts.push(part);
+    }
+    expect(parts[0]?.type === 'sources' ? parts[0].sources.map((s) => s.source) : []).toEqual(['mem://bread']);
+    const request = vllm.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+    expect(request.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(request.messages[0]?.content).toMatch(
+      /^Answer the question using only the numbered sources[\s\S]*\n\nAnswer in one sentence\.$/,
+    );
+    expect(request.messages.slice(1, 3).map((m) => m.content)).toEqual([
+      'Tell me about lighthouses.',
+      'They guide ships.',
+    ]);
+    expect(request.messages[3]?.content).toMatch(
+      /^Sources:\n\n\[1\] Bread[\s\S]*Question: Why does sourdough bread rise\?$/,
+    );
+  });
+
+  test('condense: the runner rewrites a follow-up into a standalone question, which retrieval searches for', async () => {
+    const calls: string[] = [];
+    // A runner that condenses like a capable model would, and answers with a fixed sentence.
+    const scripted = {
+      ...runner(),
+      generate: async (options: { messages?: readonly { content: string }[] }) => {
+        calls.push(`generate: ${options.messages?.at(-1)?.content.split('\n').at(-3) ?? ''}`);
+        return {
+          text: 'Why does sourdough bread rise?',
+          finishReason: 'stop' as const,
+          usage: { promptTokens: 20, completionTokens: 6 },
+        };
+      },
+      async *stream() {
+        calls.push('stream');
+        yield { type: 'text-delta' as const, text: 'Yeast [1].' };
+        yield {
+          type: 'finish' as const,
+          finishReason: 'stop' as const,
+          usage: { promptTokens: 50, completionTokens: 4 },
+        };
+      },
+    };
+    const result = await answer({
+      messages: [
+        { role: 'user', content: 'Tell me about sourdough bread.' },
+        { role: 'assistant', content: 'It is made with wild yeast.' },
+        { role: 'user', content: 'And why does it rise?' },
+      ],
+      condense: true,
+      runner: scripted as never,
+      retrieval: { store, collection: 'kb', sparseEmbedder: bm25, limit: 1 },
+    });
+    expect(calls).toEqual(['generate: Last question: And why does it rise?', 'stream']);
+    expect(result.sources.map((s) => s.source)).toEqual(['mem://bread']);
+    expect(result.citations.map((s) => s.n)).toEqual([1]);
+    expect(result.usage).toEqual({ promptTokens: 70, completionTokens: 10 });
+  });
+
+  test('with a schema, the model answers even when nothing relevant is found (only it can give the object)', async () => {
+    const before = vllm.requests.length;
+    const result = await answer({
+      question: 'What is the airspeed of a swallow?',
+      runner: runner(),
+      retrieval: { store, collection: 'kb', embedder, minScore: 0.9 },
+      schema: { jsonSchema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } },
+    });
+    expect(vllm.requests.length).toBe(before + 1);
+    expect(result.grounded).toBe(false);
+    expect(typeof JSON.parse(result.text).answer).toBe('string');
+    const prompt = (vllm.requests.at(-1)?.body as { messages: { content: string }[] } | undefined)?.messages.at(
+      -1,
+    )?.content;
+    expect(prompt).toContain('(no relevant source was found)');
+  });
+
+  test('a conversation must end with the user’s question; question and messages exclude each other', async () => {
+    const base = { runner: runner(), retrieval: { store, collection: 'kb', sparseEmbedder: bm25 } };
+    await expect(
+      answer({
+        ...base,
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      }),
+    ).rejects.toThrow(/the last message must be the user’s question/);
+    await expect(answer({ ...base, question: 'hi', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow(
+      /either question or messages/,
+    );
   });
 
   const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));

@@ -6,6 +6,7 @@ import { loadPath } from '../pipeline/loaders-node.js';
 import { explainChunk } from '../pipeline/provenance.js';
 import { type RetrievalMode, type RetrievedChunk, retrieve } from '../pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../pipeline/splitter.js';
+import type { SkippedSource } from '../pipeline/types.js';
 import { createProgressReporter } from './progress.js';
 import type { Workspace } from './workspace.js';
 
@@ -16,31 +17,54 @@ const excerpt = (text: string, width = 240) => {
   return flat.length > width ? `${flat.slice(0, width)}…` : flat;
 };
 
-const where = (citation: { source: string; heading?: string }) =>
-  `${citation.source}${citation.heading ? ` § ${citation.heading}` : ''}`;
+/** `uri p. 3–4 § Heading`: the source, its pages when paged, the section when known. */
+const where = (citation: { source: string; heading?: string; page?: number; pageEnd?: number }) => {
+  const pages =
+    citation.page === undefined
+      ? ''
+      : citation.pageEnd !== undefined && citation.pageEnd !== citation.page
+        ? ` pp. ${citation.page}–${citation.pageEnd}`
+        : ` p. ${citation.page}`;
+  return `${citation.source}${pages}${citation.heading ? ` § ${citation.heading}` : ''}`;
+};
 
+/** One skipped source, for the terminal: where, why (the reason's name) and what was wrong. */
+export const describeSkip = (entry: SkippedSource) => `skipped ${entry.uri} [${entry.reason}]: ${entry.message}`;
+
+/** `3 skipped (2 parse-error, 1 unsupported-type)`, or `nothing skipped`. */
+function skipSummary(skipped: readonly SkippedSource[]): string {
+  if (skipped.length === 0) return 'nothing skipped';
+  const byReason = new Map<string, number>();
+  for (const entry of skipped) byReason.set(entry.reason, (byReason.get(entry.reason) ?? 0) + 1);
+  const reasons = [...byReason].map(([reason, count]) => `${count} ${reason}`).join(', ');
+  return `${skipped.length} skipped (${reasons}; listed above)`;
+}
+
+export type IngestCommandResult = IngestReport & { skipped: readonly SkippedSource[] };
+
+/**
+ * `kumiki ingest`: loads the paths (every file not read is listed with its reason; `strict` makes
+ * the first one an error), ingests them and prints the report with the skipped files.
+ */
 export async function ingestCommand(
   workspace: Workspace,
   paths: string[],
-  options: { prune: boolean; quiet: boolean },
+  options: { prune: boolean; quiet: boolean; strict?: boolean },
   out: Output,
-): Promise<IngestReport> {
+): Promise<IngestCommandResult> {
   const { config } = workspace;
-  const skipped: { uri: string; reason: string }[] = [];
-  const load = () => loadPath(paths, { onUnsupported: 'skip', onSkip: (uri, reason) => skipped.push({ uri, reason }) });
   const progress = createProgressReporter({ quiet: options.quiet || out.json });
-  // On a terminal the bar needs a total: count the sources first (a cheap pass that reads no model).
-  let total: number | undefined;
-  if (process.stderr.isTTY && !out.json && !options.quiet) {
-    total = 0;
-    for await (const _ of load()) total++;
-    skipped.length = 0;
-  }
+  const documents = loadPath(paths, {
+    ...(options.strict ? { strict: true } : {}),
+    onProgress: (event) => progress.load(event),
+  });
+  // On a terminal the bar needs a total: count the files first (a walk that reads none).
+  if (process.stderr.isTTY && !out.json && !options.quiet) progress.setTotalFiles(await documents.countFiles());
   const tokenizer = workspace.embedder?.tokenizer ? await workspace.embedder.tokenizer() : undefined;
   const report = await ingest({
     store: workspace.store,
     collection: config.collection,
-    documents: load(),
+    documents,
     ...(workspace.embedder ? { embedder: workspace.embedder } : {}),
     ...(workspace.bm25 ? { sparseEmbedder: workspace.bm25 } : {}),
     splitter: createRecursiveSplitter({
@@ -52,21 +76,22 @@ export async function ingestCommand(
     ...(workspace.catalog ? { catalog: workspace.catalog } : {}),
     storeName: config.store.kind,
     prune: options.prune,
-    ...(total !== undefined ? { total } : {}),
     onProgress: (event) => progress.update(event),
   });
   progress.finish();
+  const skipped = documents.skipped;
   if (out.json) {
     out.write(JSON.stringify({ ...report, skipped }, null, 2));
   } else {
-    for (const { uri, reason } of skipped) out.error(`skipped ${uri}: ${reason}`);
+    for (const entry of skipped) out.error(describeSkip(entry));
     out.write(
       `Ingested into "${config.collection}" (run ${report.runId}): ${report.added} added, ${report.updated} updated, ` +
         `${report.unchanged} unchanged, ${report.deleted} removed; ${report.chunksWritten} chunks written, ` +
-        `${report.chunksDeleted} deleted, ${report.embeddingCalls} embedding calls, ${report.durationMs} ms.`,
+        `${report.chunksDeleted} deleted, ${report.embeddingCalls} embedding calls, ${report.durationMs} ms; ` +
+        `${skipSummary(skipped)}.`,
     );
   }
-  return report;
+  return { ...report, skipped };
 }
 
 export async function searchCommand(

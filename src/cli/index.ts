@@ -13,8 +13,10 @@ declare const __KUMIKI_VERSION__: string;
 const HELP = `kumiki — retrieval-augmented generation toolkit
 
 Usage:
-  kumiki ingest <path>... [--prune]         Load files/folders (text, Markdown, HTML, JSON, JSONL), split,
-                                            embed and store them; unchanged sources cost nothing.
+  kumiki ingest <path>... [--prune] [--strict]
+                                            Load files/folders (text, Markdown, HTML, JSON, JSONL, PDF, DOCX),
+                                            split, embed and store them; unchanged sources cost nothing. Files
+                                            not read are listed with the reason; --strict makes them errors.
   kumiki search <query> [--limit n] [--mode dense|sparse|hybrid]
   kumiki ask <question>                     Answer with cited passages (a model is needed to generate).
   kumiki catalog lineage <id>               Where a chunk, source or collection came from.
@@ -57,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string', short: 'k' },
       mode: { type: 'string', multiple: true },
       prune: { type: 'boolean' },
+      strict: { type: 'boolean' },
       fresh: { type: 'boolean' },
       data: { type: 'string' },
       'no-compare': { type: 'boolean' },
@@ -142,7 +145,12 @@ async function main(argv: string[]): Promise<number> {
     case 'ingest':
       if (rest.length === 0) throw new UsageError('kumiki ingest needs at least one file or folder.');
       await withWorkspace((workspace) =>
-        ingestCommand(workspace, rest, { prune: values.prune === true, quiet: values.quiet === true }, out),
+        ingestCommand(
+          workspace,
+          rest,
+          { prune: values.prune === true, quiet: values.quiet === true, strict: values.strict === true },
+          out,
+        ),
       );
       return 0;
     case 'search': {

@@ -91,6 +91,43 @@ export function repairMessages(
   ];
 }
 
+/**
+ * Whether a JSON Schema admits any JSON object: `{ type: 'object' }` with no properties and no other
+ * constraint — OpenAI's `json_object` mode. Servers get `response_format: { type: 'json_object' }`
+ * for it, grammars a generic JSON object.
+ */
+export function isAnyJsonObject(jsonSchema: Record<string, unknown>): boolean {
+  const { type, $schema: _schema, title: _title, description: _description, ...rest } = jsonSchema;
+  if (type !== 'object') return false;
+  const extra = rest.additionalProperties;
+  const empty = (value: unknown) =>
+    value === undefined || (typeof value === 'object' && value !== null && Object.keys(value as object).length === 0);
+  return (
+    empty(rest.properties) &&
+    (extra === undefined || extra === true || empty(extra)) &&
+    Object.keys(rest).every((key) => key === 'properties' || key === 'additionalProperties')
+  );
+}
+
+/**
+ * Tool calls and tool results as plain chat text, for models without a tool-calling template: a tool
+ * result becomes a user message naming its call, an assistant's calls are written out after its text.
+ */
+export function toolHistoryAsText(messages: readonly ChatMessage[]): ChatMessage[] {
+  return messages.map((message) => {
+    if (message.role === 'tool') {
+      return { role: 'user', content: `Result of tool call ${message.toolCallId ?? ''}:\n${message.content}` };
+    }
+    if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
+      const calls = message.toolCalls.map(
+        (call) => `Called the tool ${call.name} (call ${call.id}) with ${JSON.stringify(call.arguments ?? {})}`,
+      );
+      return { role: message.role, content: [message.content, ...calls].filter(Boolean).join('\n') };
+    }
+    return message;
+  });
+}
+
 /** The instruction added for servers or models without native structured output. */
 export function schemaInstruction(schema: ResolvedSchema): ChatMessage {
   return {

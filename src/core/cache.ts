@@ -14,6 +14,15 @@ export type CacheSetOptions = {
   ttlMs?: number;
 };
 
+export type CacheIncrementOptions = CacheSetOptions & {
+  /**
+   * Idempotency key: an increment with an `id` already applied to this counter (within the
+   * counter's time to live, or a day without one) is not applied again and returns the current value,
+   * so a retried or late-delivered increment never counts twice.
+   */
+  id?: string;
+};
+
 export type CacheCapabilities = {
   /** Whether values survive the process (Redis) or not (memory). */
   persistent: boolean;
@@ -34,7 +43,10 @@ export type Cache = {
   set(key: string, value: CacheValue, options?: CacheSetOptions): Promise<void>;
   setMany(entries: readonly { key: string; value: CacheValue; ttlMs?: number }[]): Promise<void>;
   delete(key: string): Promise<boolean>;
-  /** Atomically adds `by` to a counter and returns the new value (for rate limits). */
-  increment?(key: string, by: number, options?: CacheSetOptions): Promise<number>;
+  /**
+   * Atomically adds `by` to a counter and returns the new value (for rate limits). Never fails open:
+   * a counter that cannot be reached throws, since an invented count would silently stop a limit.
+   */
+  increment?(key: string, by: number, options?: CacheIncrementOptions): Promise<number>;
   dispose?(): Promise<void>;
 };

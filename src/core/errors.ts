@@ -333,6 +333,41 @@ export class UnsupportedServerError extends KumikiError {
   static override isInstance = isNamed<UnsupportedServerError>('UnsupportedServerError');
 }
 
+/**
+ * A prompt, with the tokens reserved for its answer, does not fit the model's context window. The
+ * message follows OpenAI's wording, which clients recognise; `promptTokens` is a lower bound when
+ * `exact` is false (the prompt was refused before all of it was tokenized).
+ */
+export class ContextLengthExceededError extends KumikiError {
+  readonly contextSize: number;
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  readonly exact: boolean;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      contextSize: number;
+      promptTokens: number;
+      maxTokens: number;
+      exact?: boolean;
+    },
+  ) {
+    const exact = options.exact ?? true;
+    const requested = options.promptTokens + options.maxTokens;
+    const atLeast = exact ? '' : 'at least ';
+    super('KUMIKI_CONTEXT_LENGTH_EXCEEDED', {
+      ...options,
+      isRetryable: false,
+      message: `This model's maximum context length is ${options.contextSize} tokens. However, you requested ${atLeast}${requested} tokens (${atLeast}${options.promptTokens} in the messages, ${options.maxTokens} in the completion). Please reduce the length of the messages or the completion (maxTokens).`,
+    });
+    this.name = 'ContextLengthExceededError';
+    this.contextSize = options.contextSize;
+    this.promptTokens = options.promptTokens;
+    this.maxTokens = options.maxTokens;
+    this.exact = exact;
+  }
+  static override isInstance = isNamed<ContextLengthExceededError>('ContextLengthExceededError');
+}
+
 /** An optional library an adapter needs is not installed. */
 export class MissingDependencyError extends KumikiError {
   readonly packageName: string;
@@ -394,4 +429,72 @@ export class LockedError extends KumikiError {
     this.holder = options.holder;
   }
   static override isInstance = isNamed<LockedError>('LockedError');
+}
+
+/** Why a loader did not read a source (see docs/loading.md). */
+export type SkipReason =
+  /** No loader for this file type or content type. */
+  | 'unsupported-type'
+  /** Larger than `maxFileBytes`. */
+  | 'too-big'
+  /** A text format holding binary content (NUL bytes). */
+  | 'binary'
+  /** A text format that is not valid UTF-8. */
+  | 'encoding'
+  /** The content does not parse (invalid JSON, a corrupt PDF or DOCX, bad front matter or sidecar). */
+  | 'parse-error'
+  /** The content parses but cannot be used as asked (a missing `textFields` field, a repeated id). */
+  | 'invalid-content'
+  /** Password-protected (a PDF that needs a password, an encrypted Word file). */
+  | 'encrypted'
+  /** No text to index (a scanned, image-only PDF; an empty DOCX). */
+  | 'no-text'
+  /** The optional library that reads this format is not installed. */
+  | 'missing-dependency'
+  /** A symbolic link not followed, or a broken one. */
+  | 'link'
+  /** The file could not be read (permission denied, vanished while walking). */
+  | 'unreadable';
+
+/**
+ * A loader could not read a source: unsupported, too big, binary, unparsable, encrypted, without text.
+ * Thrown where skipping was not asked for (`strict: true` in `loadPath`, or a single-source loader);
+ * otherwise the same facts are reported as a skipped entry. Retrying unchanged fails again.
+ */
+export class UnreadableSourceError extends KumikiError {
+  /** The source's uri. */
+  readonly source: string;
+  readonly reason: SkipReason;
+  /** What was wrong, without the source and the hint. */
+  readonly detail: string;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  readonly page: number | undefined;
+  constructor(
+    options: Omit<KumikiErrorOptions, 'message' | 'isRetryable'> & {
+      source: string;
+      reason: SkipReason;
+      /** What was wrong (e.g. `invalid JSON at line 3, column 8`); the error's message is `<source>: <detail>`. */
+      detail: string;
+      /** How to fix it or get past it, appended to the message. */
+      hint?: string;
+      line?: number;
+      column?: number;
+      page?: number;
+    },
+  ) {
+    super('KUMIKI_UNREADABLE_SOURCE', {
+      ...options,
+      isRetryable: false,
+      message: `${options.source}: ${options.detail}${options.hint ? `. ${options.hint}` : ''}`,
+    });
+    this.name = 'UnreadableSourceError';
+    this.source = options.source;
+    this.reason = options.reason;
+    this.detail = options.detail;
+    this.line = options.line;
+    this.column = options.column;
+    this.page = options.page;
+  }
+  static override isInstance = isNamed<UnreadableSourceError>('UnreadableSourceError');
 }

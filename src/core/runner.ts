@@ -72,6 +72,8 @@ export type StreamPart =
       usage: Usage | undefined;
       object?: unknown;
       structuredOutput?: StructuredOutputMode;
+      /** What the runner changed or could not honour (e.g. messages dropped to fit the context). */
+      warnings?: string[];
     };
 
 export type RunnerCapabilities = {

@@ -173,11 +173,16 @@ export type Store = {
     key: string;
     abortSignal?: AbortSignal;
   }): Promise<CollectionState | undefined>;
-  /** Sets (or, with `value: undefined`, removes) that document; it is saved with the collection's data. */
+  /**
+   * Sets (or, with `value: undefined`, removes) that document; it is saved with the collection's data.
+   * `version`: the write version the value describes (default: the current one); it is `current` only
+   * while the collection is still at that version.
+   */
   setCollectionState?(options: {
     collection: string;
     key: string;
     value: JsonValue | undefined;
+    version?: number;
     abortSignal?: AbortSignal;
   }): Promise<void>;
   dispose(): Promise<void>;

@@ -6,6 +6,7 @@
 import {
   AbortedError,
   ConflictError,
+  ContextLengthExceededError,
   ForbiddenError,
   InvalidArgumentError,
   KumikiError,
@@ -50,13 +51,21 @@ export class GatewayHttpError extends Error {
   }
 }
 
+/** Names shown in messages and logs are cut to this many characters. */
+const SHOWN_NAME_CHARS = 64;
+
+/** A client-supplied name fit for a message or a log: at most 64 characters, saying how long it was. */
+export function shownName(name: string): string {
+  return name.length <= SHOWN_NAME_CHARS ? name : `${name.slice(0, SHOWN_NAME_CHARS)}… (${name.length} characters)`;
+}
+
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value') =>
   new GatewayHttpError({ status: 400, message, type: 'invalid_request_error', code, param });
 
 export const modelNotFound = (model: string, kind: string) =>
   new GatewayHttpError({
     status: 404,
-    message: `The model "${model}" does not exist or you do not have access to it; GET /v1/models lists the ${kind} models this gateway serves.`,
+    message: `The model "${shownName(model)}" does not exist or you do not have access to it; GET /v1/models lists the ${kind} models this gateway serves.`,
     type: 'invalid_request_error',
     code: 'model_not_found',
     param: 'model',
@@ -87,6 +96,15 @@ export function toGatewayError(error: unknown, requestId: string): GatewayHttpEr
       cause: error,
     });
   }
+  if (ContextLengthExceededError.isInstance(error)) {
+    return new GatewayHttpError({
+      status: 400,
+      message: error.message,
+      type: 'invalid_request_error',
+      code: 'context_length_exceeded',
+      param: 'messages',
+    });
+  }
   if (InvalidArgumentError.isInstance(error)) {
     const { message, param } = describeIssues(error);
     return new GatewayHttpError({ status: 400, message, type: 'invalid_request_error', code: 'invalid_value', param });
@@ -114,6 +132,17 @@ export function toGatewayError(error: unknown, requestId: string): GatewayHttpEr
       type: 'requests',
       code: 'rate_limit_exceeded',
       headers: retryAfterHeader((error as RateLimitedError).retryAfterMs),
+    });
+  }
+  if (UnavailableError.isInstance(error) && !(error as KumikiError).isRetryable) {
+    // The backend answered, but with something unusable (not OpenAI-compatible, a structured answer
+    // that failed its schema after the repair rounds): retrying the same request will not help.
+    return new GatewayHttpError({
+      status: 502,
+      message: `The model or search backend gave an answer the gateway cannot use (request id ${requestId}).`,
+      type: 'server_error',
+      code: 'bad_gateway',
+      cause: error,
     });
   }
   if (UnavailableError.isInstance(error)) {

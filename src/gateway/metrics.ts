@@ -1,9 +1,10 @@
 /**
- * Prometheus text exposition (format 0.0.4), written by hand: counters, one histogram, one gauge.
+ * Prometheus text exposition (format 0.0.4), written by hand: counters, histograms, gauges.
  * Label sets are bounded: routes are the gateway's fixed route names, models are configured names.
  */
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const WAIT_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 type Labels = Record<string, string>;
 
@@ -63,6 +64,23 @@ class HistogramFamily {
   }
 }
 
+/** Gauges read when rendered, one value per label set. */
+class GaugeFamily {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => [Labels, number][],
+  ) {}
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
+    for (const [labels, value] of this.read()) lines.push(`${this.name}${labelText(labels)} ${value}`);
+    return lines;
+  }
+}
+
+/** Per model: requests holding a slot and requests waiting for one. */
+export type QueueReading = { model: string; running: number; waiting: number };
+
 /** The gateway's metrics; `render()` gives the body of GET /metrics. */
 export class GatewayMetrics {
   readonly requests = new CounterFamily(
@@ -82,7 +100,29 @@ export class GatewayMetrics {
     'kumiki_gateway_rate_limited_total',
     'Requests refused with 429, by limit (requests, tokens).',
   );
+  readonly queueWait = new HistogramFamily(
+    'kumiki_gateway_queue_wait_seconds',
+    'Time a generation request waited for a slot of its model, by model.',
+    WAIT_BUCKETS,
+  );
+  readonly queueRejected = new CounterFamily(
+    'kumiki_gateway_queue_rejected_total',
+    'Requests refused by admission control, by model and reason (queue_full → 429, queue_timeout → 503).',
+  );
+  private readonly slots: GaugeFamily;
+  private readonly waiting: GaugeFamily;
   inFlight = 0;
+
+  constructor(queues: () => QueueReading[] = () => []) {
+    this.slots = new GaugeFamily('kumiki_gateway_slots_busy', 'Generation requests holding a slot, by model.', () =>
+      queues().map((queue) => [{ model: queue.model }, queue.running]),
+    );
+    this.waiting = new GaugeFamily(
+      'kumiki_gateway_queue_depth',
+      'Generation requests waiting for a slot, by model.',
+      () => queues().map((queue) => [{ model: queue.model }, queue.waiting]),
+    );
+  }
 
   render(): string {
     return [
@@ -90,6 +130,10 @@ export class GatewayMetrics {
       ...this.duration.render(),
       ...this.tokens.render(),
       ...this.rateLimited.render(),
+      ...this.queueWait.render(),
+      ...this.queueRejected.render(),
+      ...this.slots.render(),
+      ...this.waiting.render(),
       '# HELP kumiki_gateway_requests_in_flight Requests being handled now (open streams included).',
       '# TYPE kumiki_gateway_requests_in_flight gauge',
       `kumiki_gateway_requests_in_flight ${this.inFlight}`,

@@ -51,11 +51,75 @@ export type GatewayRateLimit = {
   key?: (principal: Principal) => string;
   /** Prefix of the counter keys; default `kumiki-gateway:rl`. */
   prefix?: string;
+  /**
+   * When the counters cannot be reached (Redis down): `false` (default) refuses requests with 503 and
+   * `Retry-After`; `true` lets them through unlimited, with a warning in each log entry.
+   */
+  failOpen?: boolean;
+};
+
+/** How many requests a chat model serves at once, and how the rest wait. */
+export type GatewayAdmission = {
+  /**
+   * Requests generating at once per model. Default: the runner's `sequences` when it has them (the
+   * llama.cpp runner), else 4.
+   */
+  slots?: number;
+  /** Requests waiting for a slot per model; more get 429 with `Retry-After`. Default 64. */
+  maxQueue?: number;
+  /** Longest wait for a slot; then 503 with `Retry-After`. Default 30,000 ms. */
+  queueTimeoutMs?: number;
+  /**
+   * Longest a request may take, queue included; then 504 (`x-kumiki-timeout-ms` may ask for less).
+   * Default 300,000 ms.
+   */
+  timeoutMs?: number;
+};
+
+/** A chat model with its own serving limits (each defaults to `admission`'s). */
+export type GatewayModel = GatewayAdmission & {
+  runner: ModelRunner;
+  /** The largest `max_tokens` a request may ask for (400 beyond); default: only the context limits it. */
+  maxTokens?: number;
+};
+
+/**
+ * A retrieval-augmented model: clients chat with it like any model, and each answer is grounded in
+ * passages retrieved for the latest user turn (`answer()` of kumiki's pipeline), with citations.
+ */
+export type KnowledgeModel = {
+  /** The chat model (a name in `models`) that writes the answers; its slots and limits apply. */
+  model: string;
+  /** A collection of `search.collections` to retrieve from (its configuration and tenant scoping). */
+  collection?: string;
+  /** Or retrieval configured here, as for a search collection. */
+  retrieval?: RetrieveConfig;
+  /** Passages retrieved per answer; default 5. */
+  limit?: number;
+  /** Replaces `answer()`'s default instructions. */
+  instructions?: string;
+  /** The answer when nothing relevant is found (the model is not called). */
+  noAnswer?: string;
+  /** Characters of passages given to the model; default 6,000. */
+  maxContextChars?: number;
+  /** Rewrite a follow-up into a standalone question with the model before retrieving; default false. */
+  condense?: boolean;
 };
 
 export type GatewayOptions = {
-  /** Chat models by the name clients send as `model`. */
-  models?: Record<string, ModelRunner>;
+  /** Chat models by the name clients send as `model`: a runner, or a runner with its limits. */
+  models?: Record<string, ModelRunner | GatewayModel>;
+  /** Retrieval-augmented models by name (served on /v1/chat/completions and /v1/responses). */
+  knowledge?: Record<string, KnowledgeModel>;
+  /** Defaults of every model's slots, queue and time limit. */
+  admission?: GatewayAdmission;
+  /**
+   * Load every model when the gateway is created (`describeModel()`), so that no caller pays for it;
+   * `/readyz` answers 503 until they are loaded. Default true.
+   */
+  preload?: boolean;
+  /** After loading, generate one token with each model (fills caches, compiles kernels). Default false. */
+  warmUp?: boolean;
   /** Embedding models by the name clients send as `model` to /v1/embeddings. */
   embedders?: Record<string, DenseEmbedder>;
   /** Collections searchable through POST /v1/search. */
@@ -85,7 +149,24 @@ export type GatewayOptions = {
 };
 
 const recordOf = <T extends z.ZodType>(item: T, what: string) =>
-  z.record(z.string().min(1, `${what} names must not be empty`), item);
+  z.record(
+    z.string().min(1, `${what} names must not be empty`).max(256, `${what} names are at most 256 characters`),
+    item,
+  );
+
+const positiveInt = (name: string) => z.number().int(`${name} must be an integer`).min(1, `${name} must be at least 1`);
+
+const admissionShape = {
+  slots: positiveInt('slots').max(1024, 'slots must be at most 1024').optional(),
+  maxQueue: z.number().int('maxQueue must be an integer').min(0, 'maxQueue must be at least 0').optional(),
+  queueTimeoutMs: positiveInt('queueTimeoutMs').optional(),
+  timeoutMs: positiveInt('timeoutMs').optional(),
+};
+
+const modelSchema = z.union([
+  runnerSchema,
+  z.object({ runner: runnerSchema, maxTokens: positiveInt('maxTokens').optional(), ...admissionShape }).strict(),
+]);
 
 const retrieveConfigSchema = z
   .object({
@@ -97,9 +178,29 @@ const retrieveConfigSchema = z
   })
   .loose();
 
+const knowledgeSchema = z
+  .object({
+    model: z.string().min(1, 'model must name a chat model of models'),
+    collection: z.string().min(1).optional(),
+    retrieval: retrieveConfigSchema.optional(),
+    limit: positiveInt('limit').max(100, 'limit must be at most 100').optional(),
+    instructions: z.string().min(1).optional(),
+    noAnswer: z.string().min(1).optional(),
+    maxContextChars: z.number().int().min(100, 'maxContextChars must be at least 100').optional(),
+    condense: z.boolean().optional(),
+  })
+  .strict()
+  .refine((value) => (value.collection === undefined) !== (value.retrieval === undefined), {
+    message: 'give either collection (a name in search.collections) or retrieval, not both',
+  });
+
 export const optionsSchema = z
   .object({
-    models: recordOf(runnerSchema, 'model').optional(),
+    models: recordOf(modelSchema, 'model').optional(),
+    knowledge: recordOf(knowledgeSchema, 'knowledge model').optional(),
+    admission: z.object(admissionShape).strict().optional(),
+    preload: z.boolean().optional(),
+    warmUp: z.boolean().optional(),
     embedders: recordOf(denseEmbedderSchema, 'embedder').optional(),
     search: z
       .object({
@@ -134,6 +235,7 @@ export const optionsSchema = z
           'key must be a function (principal) => string',
         ).optional(),
         prefix: z.string().min(1).optional(),
+        failOpen: z.boolean().optional(),
       })
       .strict()
       .refine(
@@ -161,7 +263,9 @@ export const optionsSchema = z
     }
     const models = Object.keys(value.models ?? {});
     const embedders = Object.keys(value.embedders ?? {});
-    if (models.length + embedders.length + Object.keys(value.search?.collections ?? {}).length === 0) {
+    const knowledge = Object.entries(value.knowledge ?? {});
+    const collections = value.search?.collections ?? {};
+    if (models.length + embedders.length + Object.keys(collections).length === 0) {
       context.addIssue({ code: 'custom', path: [], message: 'give at least one of models, embedders or search' });
     }
     for (const name of embedders.filter((name) => models.includes(name))) {
@@ -170,5 +274,28 @@ export const optionsSchema = z
         path: ['embedders', name],
         message: `"${name}" names both a chat model and an embedder; /v1/models needs distinct names`,
       });
+    }
+    for (const [name, entry] of knowledge) {
+      if (models.includes(name) || embedders.includes(name)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['knowledge', name],
+          message: `"${name}" names a knowledge model and another model; /v1/models needs distinct names`,
+        });
+      }
+      if (!Object.hasOwn(value.models ?? {}, entry.model)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['knowledge', name, 'model'],
+          message: `"${entry.model}" is not a model of models; name the chat model that writes the answers`,
+        });
+      }
+      if (entry.collection !== undefined && !Object.hasOwn(collections, entry.collection)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['knowledge', name, 'collection'],
+          message: `"${entry.collection}" is not a collection of search.collections`,
+        });
+      }
     }
   });

@@ -3,16 +3,38 @@
  * (`Cache.increment`, atomic, with a time to live), and a request is judged by the current minute's
  * count plus the previous minute's, weighted by how much of it still overlaps the last 60 s. Several
  * gateway instances pointing at the same Redis share the allowance.
+ *
+ * Every increment carries an id unique to the request and the purpose (count, refund, reservation,
+ * settlement), and a failed increment is retried once with the same id: the cache applies an id once,
+ * so a write that reaches Redis late (after a pause) and its retry count once. When the counters stay
+ * unreachable the limiter fails closed (`CounterUnavailableError`) unless the app opted into failing open.
  */
 import type { Cache } from '../core/cache.js';
+import { KumikiError } from '../core/errors.js';
 
 const WINDOW_MS = 60_000;
+/** Two windows' worth of life: a counter is read as "previous" during the following minute. */
+const COUNTER_TTL_MS = 2 * WINDOW_MS + 5_000;
+/** Attempts per increment (the first and one retry with the same id). */
+const ATTEMPTS = 2;
 
 export type LimitKind = 'requests' | 'tokens';
 
-export type RateDecision = { allowed: true } | { allowed: false; kind: LimitKind; limit: number; retryAfterMs: number };
+export type RateDecision =
+  | { allowed: true; warning?: string }
+  | { allowed: false; kind: LimitKind; limit: number; retryAfterMs: number };
 
 type Increment = NonNullable<Cache['increment']>;
+
+/** The counters could not be reached, even after a retry: the request is refused (fail closed). */
+export class CounterUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the rate-limit counters are unreachable (${cause instanceof Error ? cause.message : String(cause)})`, {
+      cause,
+    });
+    this.name = 'CounterUnavailableError';
+  }
+}
 
 /**
  * How long until the weighted estimate drops to `limit` or below, when the current window holds
@@ -29,74 +51,117 @@ export function retryAfterMs(previous: number, current: number, limit: number, e
   return Math.max(1_000, remaining + Math.max(0, 1 - limit / Math.max(current, 1)) * WINDOW_MS);
 }
 
+export type RateLimiterOptions = {
+  prefix: string;
+  requestsPerMinute: number | undefined;
+  tokensPerMinute: number | undefined;
+  /** Let requests through (with a warning) when the counters are unreachable; default false. */
+  failOpen: boolean;
+  now?: () => number;
+};
+
 export class RateLimiter {
   private readonly increment: Increment;
+  private readonly now: () => number;
   constructor(
     cache: Cache,
-    private readonly prefix: string,
-    private readonly requestsPerMinute: number | undefined,
-    private readonly tokensPerMinute: number | undefined,
-    private readonly now: () => number = Date.now,
+    private readonly options: RateLimiterOptions,
   ) {
     this.increment = (cache.increment as Increment).bind(cache);
+    this.now = options.now ?? Date.now;
+  }
+
+  get limitsTokens(): boolean {
+    return this.options.tokensPerMinute !== undefined;
   }
 
   private keys(kind: LimitKind, key: string, at: number) {
     const window = Math.floor(at / WINDOW_MS);
-    const base = `${this.prefix}:${kind}:${key}`;
+    const base = `${this.options.prefix}:${kind}:${key}`;
     return { current: `${base}:${window}`, previous: `${base}:${window - 1}`, elapsed: at - window * WINDOW_MS };
   }
 
-  /** Adds `by` to the current window and returns the weighted estimate with its parts. */
-  private async count(kind: LimitKind, key: string, by: number) {
+  /** One increment, retried once with the same id; `CounterUnavailableError` when both attempts fail. */
+  private async add(key: string, by: number, id: string | undefined): Promise<number> {
+    let failure: unknown;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      try {
+        return await this.increment(key, by, { ttlMs: COUNTER_TTL_MS, ...(id === undefined ? {} : { id }) });
+      } catch (error) {
+        // A counter that holds something else is a configuration problem, not an outage.
+        if (KumikiError.isInstance(error) && error.name === 'InvalidArgumentError') throw error;
+        failure = error;
+      }
+    }
+    throw new CounterUnavailableError(failure);
+  }
+
+  /** Adds `by` (once per id) to the current window and returns the weighted estimate with its parts. */
+  private async count(kind: LimitKind, key: string, by: number, id: string | undefined) {
     const at = this.now();
     const keys = this.keys(kind, key, at);
-    // Two windows' worth of life: the counter is read as "previous" during the following minute.
-    const ttlMs = 2 * WINDOW_MS + 5_000;
     const [current, previous] = await Promise.all([
-      this.increment(keys.current, by, { ttlMs }),
-      this.increment(keys.previous, 0, { ttlMs }),
+      this.add(keys.current, by, by === 0 ? undefined : id),
+      this.add(keys.previous, 0, undefined),
     ]);
     const estimate = previous * (1 - keys.elapsed / WINDOW_MS) + current;
     return { current, previous, estimate, elapsed: keys.elapsed, currentKey: keys.current };
   }
 
-  /**
-   * Counts one request and checks the token allowance used so far. A refused request is taken back
-   * out of the count, so a client retrying too early does not push its own window further out.
-   */
-  async admit(key: string): Promise<RateDecision> {
-    if (this.requestsPerMinute !== undefined) {
-      const limit = this.requestsPerMinute;
-      const seen = await this.count('requests', key, 1);
-      if (seen.estimate > limit) {
-        await this.increment(seen.currentKey, -1, { ttlMs: 2 * WINDOW_MS + 5_000 });
-        return {
-          allowed: false,
-          kind: 'requests',
-          limit,
-          retryAfterMs: retryAfterMs(seen.previous, seen.current - 1, limit - 1, seen.elapsed),
-        };
-      }
+  /** Runs `task`; when the counters are unreachable, refuses (fail closed) or lets through with a warning. */
+  private async guard(task: () => Promise<RateDecision>): Promise<RateDecision> {
+    try {
+      return await task();
+    } catch (error) {
+      if (!(error instanceof CounterUnavailableError) || !this.options.failOpen) throw error;
+      return { allowed: true, warning: `${error.message}; let through because rateLimit.failOpen is true` };
     }
-    if (this.tokensPerMinute !== undefined) {
-      const limit = this.tokensPerMinute;
-      const seen = await this.count('tokens', key, 0);
-      if (seen.estimate >= limit) {
-        return {
-          allowed: false,
-          kind: 'tokens',
-          limit,
-          retryAfterMs: retryAfterMs(seen.previous, seen.current, limit, seen.elapsed),
-        };
-      }
-    }
-    return { allowed: true };
   }
 
-  /** Records tokens a finished request used. */
-  async spend(key: string, tokens: number): Promise<void> {
-    if (this.tokensPerMinute === undefined || tokens <= 0) return;
-    await this.count('tokens', key, tokens);
+  /**
+   * Counts one request (`id`: unique to the request) and checks the token allowance used so far. A
+   * refused request is taken back out of the count, so a client retrying too early does not push its
+   * own window further out. Throws `CounterUnavailableError` when the counters are unreachable and
+   * the limiter fails closed.
+   */
+  admit(key: string, id: string): Promise<RateDecision> {
+    return this.guard(async () => {
+      if (this.options.requestsPerMinute !== undefined) {
+        const limit = this.options.requestsPerMinute;
+        const seen = await this.count('requests', key, 1, `${id}:count`);
+        if (seen.estimate > limit) {
+          await this.add(seen.currentKey, -1, `${id}:refund`);
+          return {
+            allowed: false,
+            kind: 'requests',
+            limit,
+            retryAfterMs: retryAfterMs(seen.previous, seen.current - 1, limit - 1, seen.elapsed),
+          };
+        }
+      }
+      if (this.options.tokensPerMinute !== undefined) {
+        const limit = this.options.tokensPerMinute;
+        const seen = await this.count('tokens', key, 0, undefined);
+        if (seen.estimate >= limit) {
+          return {
+            allowed: false,
+            kind: 'tokens',
+            limit,
+            retryAfterMs: retryAfterMs(seen.previous, seen.current, limit, seen.elapsed),
+          };
+        }
+      }
+      return { allowed: true };
+    });
+  }
+
+  /**
+   * Adds `tokens` to the caller's token count, once per `id` (negative to give back part of a
+   * reservation). Throws `CounterUnavailableError` when the counters are unreachable (even when
+   * failing open: the caller decides whether a lost charge fails the request).
+   */
+  async charge(key: string, tokens: number, id: string): Promise<void> {
+    if (this.options.tokensPerMinute === undefined || tokens === 0) return;
+    await this.count('tokens', key, tokens, id);
   }
 }

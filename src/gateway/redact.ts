@@ -8,11 +8,14 @@ export const REDACTED = '[REDACTED]';
 
 const SECRET_NAME = /authorization|cookie|token|secret|password|passwd|api[-_]?key|session|credential|signature/i;
 
+/** An authentication scheme named without credentials ("Bearer"): no secret, and a word messages use. */
+const BARE_SCHEME = /^\s*(bearer|basic|digest|token|apikey|negotiate)\s*$/i;
+
 /** The credential values a request carries: the Authorization value (and its token), api-key headers, cookies. */
 export function requestSecrets(request: Request): string[] {
   const secrets: string[] = [];
   request.headers.forEach((value, name) => {
-    if (!SECRET_NAME.test(name) || value.length < 4) return;
+    if (!SECRET_NAME.test(name) || value.length < 4 || BARE_SCHEME.test(value)) return;
     secrets.push(value);
     const space = value.indexOf(' ');
     if (space > 0 && value.length - space > 4) secrets.push(value.slice(space + 1).trim());

@@ -4,14 +4,51 @@
  */
 import { z } from 'zod';
 import type { ChatMessage, FinishReason, GenerateOptions, ToolCall, Usage } from '../core/runner.js';
-import { invalidRequest } from './errors.js';
+import { invalidRequest, shownName } from './errors.js';
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const contentSchema = z.union([
-  z.string(),
-  z.array(textPart, { error: 'only text content parts ({ type: "text", text }) are supported' }),
-  z.null(),
-]);
+/** A content part: checked for its type here, for the rest in `partText` (which names what is unsupported). */
+const contentPart = z.object({ type: z.string({ error: 'content parts need a type' }) }).loose();
+const contentSchema = z.union(
+  [z.string(), z.array(contentPart, { error: 'content must be a string or an array of content parts' }), z.null()],
+  { error: 'content must be a string, an array of content parts, or null' },
+);
+
+/** What a content part type that carries no text is, for the message refusing it. */
+const NON_TEXT_PARTS: Record<string, string> = {
+  image_url: 'images',
+  input_image: 'images',
+  input_audio: 'audio',
+  audio: 'audio',
+  file: 'files',
+  input_file: 'files',
+  video_url: 'video',
+};
+
+/**
+ * The text of one content part (`text`, `input_text`, `output_text`, `refusal`); a 400 naming the
+ * part for anything else: images, audio and files are refused by name.
+ */
+export function partText(part: Record<string, unknown>, param: string): string {
+  const type = String(part.type);
+  const key = type === 'refusal' ? 'refusal' : 'text';
+  if (['text', 'input_text', 'output_text', 'refusal'].includes(type)) {
+    if (typeof part[key] !== 'string')
+      throw invalidRequest(`${type} content parts need ${key} (a string)`, `${param}.${key}`);
+    return part[key] as string;
+  }
+  const what = NON_TEXT_PARTS[type];
+  if (what !== undefined) {
+    throw invalidRequest(
+      `${type} content parts are not supported: the models behind this gateway read text only, not ${what}. Send text parts ({ type: "text", text }) or a string.`,
+      `${param}.type`,
+      'unsupported_content',
+    );
+  }
+  throw invalidRequest(
+    `unknown content part type "${shownName(type)}"; send text parts ({ type: "text", text }) or a string`,
+    `${param}.type`,
+  );
+}
 
 const wireToolCall = z.object({
   id: z.string(),
@@ -29,25 +66,35 @@ const messageSchema = z.object({
   tool_call_id: z.string().optional(),
 });
 
-const positiveInt = (name: string) =>
+export const positiveInt = (name: string) =>
   z
     .number({ error: `${name} must be a number` })
     .int(`${name} must be an integer`)
     .positive(`${name} must be at least 1`);
 
-export const chatRequestSchema = z.object({
-  model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
-  messages: z.array(messageSchema, { error: 'messages must be an array' }).min(1, 'messages must not be empty'),
-  max_tokens: positiveInt('max_tokens').nullish(),
-  max_completion_tokens: positiveInt('max_completion_tokens').nullish(),
+/** Sampling fields every generation endpoint takes. */
+export const samplingShape = {
   temperature: z
     .number()
     .min(0, 'temperature must be between 0 and 2')
     .max(2, 'temperature must be between 0 and 2')
     .nullish(),
   top_p: z.number().gt(0, 'top_p must be in (0, 1]').max(1, 'top_p must be in (0, 1]').nullish(),
+};
+
+export const chatRequestSchema = z.object({
+  model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
+  messages: z.array(messageSchema, { error: 'messages must be an array' }).min(1, 'messages must not be empty'),
+  max_tokens: positiveInt('max_tokens').nullish(),
+  max_completion_tokens: positiveInt('max_completion_tokens').nullish(),
+  ...samplingShape,
   seed: z.number().int('seed must be an integer').nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(16, 'stop holds at most 16 sequences')]).nullish(),
+  stop: z
+    .union([z.string(), z.array(z.string())], { error: 'stop must be a string or an array of strings' })
+    .refine((value) => typeof value === 'string' || value.length <= 16, 'stop holds at most 16 sequences')
+    .nullish(),
+  logprobs: z.boolean({ error: 'logprobs must be a boolean' }).nullish(),
+  top_logprobs: z.number().int('top_logprobs must be an integer').nullish(),
   n: z.literal(1, { error: 'n must be 1: the gateway returns one choice' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
@@ -88,6 +135,49 @@ export const chatRequestSchema = z.object({
 });
 export type ChatRequest = z.output<typeof chatRequestSchema>;
 
+/** The legacy `/v1/completions` request (one prompt, one choice). */
+export const completionRequestSchema = z.object({
+  model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
+  prompt: z.union(
+    [
+      z.string(),
+      z
+        .array(z.string())
+        .length(1, 'prompt must be a string or an array of exactly one string (the gateway returns one choice)'),
+    ],
+    { error: 'prompt must be a string (token arrays are not supported)' },
+  ),
+  max_tokens: positiveInt('max_tokens').nullish(),
+  ...samplingShape,
+  seed: z.number().int('seed must be an integer').nullish(),
+  stop: chatRequestSchema.shape.stop,
+  n: z.literal(1, { error: 'n must be 1: the gateway returns one choice' }).nullish(),
+  best_of: z.literal(1, { error: 'best_of must be 1' }).nullish(),
+  echo: z.boolean().nullish(),
+  suffix: z
+    .string()
+    .nullish()
+    .refine((value) => !value, 'suffix (insertion) is not supported; leave it out'),
+  logprobs: z.number().int().nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+});
+export type CompletionRequest = z.output<typeof completionRequestSchema>;
+
+/** The runner options of a legacy completion request; OpenAI's default of 16 tokens applies. */
+export function completionOptions(request: CompletionRequest): RequestedGeneration {
+  if ((request.logprobs ?? 0) > 0) refuseLogprobs(true, undefined);
+  const stop = request.stop == null ? undefined : typeof request.stop === 'string' ? [request.stop] : request.stop;
+  return {
+    prompt: typeof request.prompt === 'string' ? request.prompt : (request.prompt[0] as string),
+    maxTokens: request.max_tokens ?? 16,
+    ...(request.temperature == null ? {} : { temperature: request.temperature }),
+    ...(request.top_p == null ? {} : { topP: request.top_p }),
+    ...(request.seed == null ? {} : { seed: request.seed }),
+    ...(stop === undefined || stop.length === 0 ? {} : { stop }),
+  };
+}
+
 export const embeddingsRequestSchema = z.object({
   model: z.string({ error: 'model is required' }).min(1, 'model must not be empty'),
   input: z.union(
@@ -112,8 +202,10 @@ export const searchRequestSchema = z.object({
   mode: z.enum(['dense', 'sparse', 'hybrid'], { error: "mode must be 'dense', 'sparse' or 'hybrid'" }).optional(),
 });
 
-const contentText = (content: z.output<typeof contentSchema> | undefined) =>
-  typeof content === 'string' ? content : (content ?? []).map((part) => part.text).join('');
+const contentText = (content: z.output<typeof contentSchema> | undefined, param: string) =>
+  typeof content === 'string'
+    ? content
+    : (content ?? []).map((part, index) => partText(part, `${param}.${index}`)).join('');
 
 function parseArguments(text: string): unknown {
   try {
@@ -125,7 +217,7 @@ function parseArguments(text: string): unknown {
 
 export function toChatMessages(request: ChatRequest): ChatMessage[] {
   return request.messages.map((message, index) => {
-    const content = contentText(message.content);
+    const content = contentText(message.content, `messages.${index}.content`);
     if (message.role === 'tool') {
       if (!message.tool_call_id) {
         throw invalidRequest(
@@ -151,17 +243,42 @@ export function toChatMessages(request: ChatRequest): ChatMessage[] {
   });
 }
 
+/** Runner options without the signal, which the gateway adds when the request runs. */
+export type RequestedGeneration = Omit<GenerateOptions, 'abortSignal'>;
+
+/** The runner schema for a `json_schema` or `json_object` format (`json_object`: any JSON object). */
+export function formatSchema(
+  format:
+    | { type: 'text' }
+    | { type: 'json_object' }
+    | { type: 'json_schema'; name: string; schema?: Record<string, unknown> },
+): GenerateOptions['schema'] {
+  if (format.type === 'json_schema') return { jsonSchema: format.schema ?? { type: 'object' }, name: format.name };
+  if (format.type === 'json_object') return { jsonSchema: { type: 'object' } };
+  return undefined;
+}
+
+/** Refuses what the gateway does not do (rather than ignoring it): token log probabilities. */
+export function refuseLogprobs(logprobs: boolean | null | undefined, topLogprobs: number | null | undefined) {
+  if (logprobs === true || (topLogprobs ?? 0) > 0) {
+    throw invalidRequest(
+      'logprobs are not supported by this gateway; leave logprobs and top_logprobs out',
+      logprobs === true ? 'logprobs' : 'top_logprobs',
+      'unsupported_parameter',
+    );
+  }
+}
+
 /** The runner options a chat request asks for (messages, sampling, schema, tools). */
-export function toGenerateOptions(request: ChatRequest, abortSignal: AbortSignal): GenerateOptions {
+export function toGenerateOptions(request: ChatRequest): RequestedGeneration {
+  refuseLogprobs(request.logprobs, request.top_logprobs);
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
   const stop = request.stop == null ? undefined : typeof request.stop === 'string' ? [request.stop] : request.stop;
   const format = request.response_format;
   const schema =
-    format?.type === 'json_schema'
-      ? { jsonSchema: format.json_schema.schema ?? { type: 'object' }, name: format.json_schema.name }
-      : format?.type === 'json_object'
-        ? { jsonSchema: { type: 'object' } }
-        : undefined;
+    format == null
+      ? undefined
+      : formatSchema(format.type === 'json_schema' ? { type: 'json_schema', ...format.json_schema } : format);
   const tools = request.tools?.map((tool) => ({
     name: tool.function.name,
     ...(tool.function.description === undefined ? {} : { description: tool.function.description }),
@@ -178,7 +295,6 @@ export function toGenerateOptions(request: ChatRequest, abortSignal: AbortSignal
     ...(schema ? { schema } : {}),
     ...(tools && tools.length > 0 ? { tools } : {}),
     ...(choice == null ? {} : { toolChoice: typeof choice === 'string' ? choice : { name: choice.function.name } }),
-    abortSignal,
   };
 }
 

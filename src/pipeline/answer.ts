@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import type { ChatMessage, FinishReason, ModelRunner, Usage } from '../core/runner.js';
+import { toolHistoryAsText } from '../compose/structured-output.js';
+import type {
+  ChatMessage,
+  FinishReason,
+  ModelRunner,
+  OutputSchema,
+  StreamPart,
+  StructuredOutputMode,
+  Usage,
+} from '../core/runner.js';
 import { abortSignalSchema, runnerSchema } from '../core/schemas.js';
 import { parseArgument } from '../core/validate.js';
 import { type Citation, type RetrievedChunk, type RetrieveOptions, retrieve } from './retrieve.js';
@@ -19,13 +28,31 @@ export type AnswerPart =
       /** False when nothing relevant was retrieved and the model was not asked. */
       grounded: boolean;
       finishReason: FinishReason;
+      /** The model's tokens, the condensing call's included. */
       usage: Usage | undefined;
+      /** With `schema`: the parsed answer, and how it was enforced. */
+      object?: unknown;
+      structuredOutput?: StructuredOutputMode;
+      warnings?: string[];
     };
 
 export type AnswerResult = Omit<Extract<AnswerPart, { type: 'finish' }>, 'type'> & { sources: AnswerSource[] };
 
 export type AnswerOptions = {
-  question: string;
+  /** The question; or give `messages`. */
+  question?: string;
+  /**
+   * A conversation instead of `question`: earlier turns (system messages become part of the
+   * instructions; tool calls and results are written out as text) and, last, the user's question,
+   * which retrieval searches for (or its standalone form, with `condense`).
+   */
+  messages?: readonly ChatMessage[];
+  /**
+   * With `messages` holding earlier turns: first ask the runner to rewrite the last question into one
+   * that stands on its own ("and its price?" → "What is the price of the X-200?"), and retrieve with
+   * that. Default false (retrieve with the last question as it is).
+   */
+  condense?: boolean;
   runner: ModelRunner;
   /** How to find the passages: everything `retrieve()` takes except the query. */
   retrieval?: Omit<RetrieveOptions, 'query' | 'abortSignal'>;
@@ -39,7 +66,11 @@ export type AnswerOptions = {
   noAnswer?: string;
   maxTokens?: number;
   temperature?: number;
+  topP?: number;
   seed?: number;
+  stop?: readonly string[];
+  /** Ask for a structured answer (passed to the runner); `[n]` citations are read from its text. */
+  schema?: OutputSchema;
   abortSignal?: AbortSignal;
 };
 
@@ -49,9 +80,30 @@ export const DEFAULT_INSTRUCTIONS =
 
 export const DEFAULT_NO_ANSWER = "I don't know: no passage relevant to the question was found.";
 
+const messageSchema = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant', 'tool']),
+    content: z.string(),
+    toolCallId: z.string().optional(),
+    toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.unknown() })).optional(),
+  })
+  .strict();
+
 const optionsSchema = z
   .object({
-    question: z.string().refine((value) => value.trim().length > 0, 'question must contain text'),
+    question: z
+      .string()
+      .refine((value) => value.trim().length > 0, 'question must contain text')
+      .optional(),
+    messages: z
+      .array(messageSchema)
+      .min(1, 'messages must not be empty')
+      .refine(
+        (messages) => messages.at(-1)?.role === 'user' && (messages.at(-1)?.content.trim().length ?? 0) > 0,
+        'the last message must be the user’s question (role "user", with text)',
+      )
+      .optional(),
+    condense: z.boolean().optional(),
     runner: runnerSchema,
     retrieval: z.record(z.string(), z.unknown()).optional(),
     chunks: z.array(z.record(z.string(), z.unknown())).optional(),
@@ -60,13 +112,20 @@ const optionsSchema = z
     noAnswer: z.string().min(1).optional(),
     maxTokens: z.number().int().min(1).optional(),
     temperature: z.number().min(0).optional(),
+    topP: z.number().gt(0).max(1).optional(),
     seed: z.number().int().optional(),
+    stop: z.array(z.string().min(1)).max(16).optional(),
+    schema: z.custom<OutputSchema>((value) => typeof value === 'object' && value !== null).optional(),
     abortSignal: abortSignalSchema.optional(),
   })
   .strict()
   .refine((options) => (options.retrieval === undefined) !== (options.chunks === undefined), {
     message: 'give either retrieval (to search) or chunks (already found), not both',
     path: ['retrieval'],
+  })
+  .refine((options) => (options.question === undefined) !== (options.messages === undefined), {
+    message: 'give either question or messages (a conversation ending with the question), not both',
+    path: ['question'],
   });
 
 /** Numbers the passages that fit the context budget, best first. */
@@ -81,21 +140,62 @@ export function numberSources(chunks: readonly RetrievedChunk[], maxContextChars
   return sources;
 }
 
-/** The grounded prompt: instructions, numbered sources with where they come from, then the question. */
+/**
+ * The grounded prompt: instructions, the earlier turns of a conversation (if any), then the numbered
+ * sources with where they come from and the question. System messages of the conversation follow the
+ * instructions in the system message; tool calls and results are written out as text.
+ */
 export function groundedMessages(
   question: string,
   sources: readonly AnswerSource[],
   instructions: string,
+  earlier: readonly ChatMessage[] = [],
 ): ChatMessage[] {
   const blocks = sources.map((source) => {
     const where = [source.title, source.heading].filter(Boolean).join(' — ');
     return `[${source.n}] ${where ? `${where} (${source.source})` : source.source}\n${source.text.trim()}`;
   });
+  const system = [instructions, ...earlier.filter((m) => m.role === 'system').map((m) => m.content)];
+  const turns = toolHistoryAsText(earlier.filter((message) => message.role !== 'system'));
+  const found = blocks.length > 0 ? blocks.join('\n\n') : '(no relevant source was found)';
   return [
-    { role: 'system', content: instructions },
-    { role: 'user', content: `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${question.trim()}` },
+    { role: 'system', content: system.join('\n\n') },
+    ...turns,
+    { role: 'user', content: `Sources:\n\n${found}\n\nQuestion: ${question.trim()}` },
   ];
 }
+
+const CONDENSE_INSTRUCTIONS =
+  'Rewrite the last question of the conversation so that it can be understood without the conversation. ' +
+  'Reply with the rewritten question only.';
+
+/** The last question rewritten to stand on its own, by the runner; the question itself when the runner gives no text. */
+async function condensed(
+  runner: ModelRunner,
+  earlier: readonly ChatMessage[],
+  question: string,
+  abortSignal: AbortSignal | undefined,
+): Promise<{ query: string; usage: Usage | undefined }> {
+  const conversation = toolHistoryAsText(earlier.filter((message) => message.role !== 'system'))
+    .map((message) => `${message.role}: ${message.content}`)
+    .join('\n');
+  const result = await runner.generate({
+    messages: [
+      { role: 'system', content: CONDENSE_INSTRUCTIONS },
+      { role: 'user', content: `Conversation:\n${conversation}\n\nLast question: ${question}\n\nStandalone question:` },
+    ],
+    maxTokens: 64,
+    temperature: 0,
+    ...(abortSignal ? { abortSignal } : {}),
+  });
+  const query = result.text.trim().split('\n')[0]?.trim() ?? '';
+  return { query: query.length > 0 ? query : question, usage: result.usage };
+}
+
+const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined =>
+  a && b
+    ? { promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens }
+    : (a ?? b);
 
 /** The sources an answer cites with `[n]` (also `[1, 3]` and `[1][2]`), in order of first citation. */
 export function citedSources(text: string, sources: readonly AnswerSource[]): AnswerSource[] {
@@ -116,31 +216,44 @@ export function citedSources(text: string, sources: readonly AnswerSource[]): An
  */
 export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<AnswerPart> {
   const parsed = parseArgument(optionsSchema, options, 'answer options');
+  const messages = (options.messages ?? []) as readonly ChatMessage[];
+  const question = parsed.question ?? (messages.at(-1) as ChatMessage).content;
+  const earlier = messages.slice(0, -1);
+  const runner = parsed.runner;
+  let usage: Usage | undefined;
+  let query = question;
+  if (parsed.condense === true && earlier.some((message) => message.role !== 'system') && !options.chunks) {
+    const rewritten = await condensed(runner, earlier, question, parsed.abortSignal);
+    query = rewritten.query;
+    usage = rewritten.usage;
+  }
   const chunks =
     options.chunks ??
     (await retrieve({
       ...(options.retrieval as Omit<RetrieveOptions, 'query'>),
-      query: parsed.question,
+      query,
       ...(parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {}),
     }));
   const sources = numberSources(chunks, parsed.maxContextChars ?? 6000);
   yield { type: 'sources', sources };
-  if (sources.length === 0) {
+  // Nothing relevant: say so without the model — unless a structured answer was asked for, which only the model can give.
+  if (sources.length === 0 && options.schema === undefined) {
     const text = parsed.noAnswer ?? DEFAULT_NO_ANSWER;
     yield { type: 'text-delta', text };
-    yield { type: 'finish', text, citations: [], grounded: false, finishReason: 'stop', usage: undefined };
+    yield { type: 'finish', text, citations: [], grounded: false, finishReason: 'stop', usage };
     return;
   }
-  const runner = parsed.runner;
   const parts: string[] = [];
-  let finishReason: FinishReason = 'other';
-  let usage: Usage | undefined;
+  let finish: (StreamPart & { type: 'finish' }) | undefined;
   // A span around a generator cannot stay active across yields; it is opened per model stream instead.
   const stream = runner.stream({
-    messages: groundedMessages(parsed.question, sources, parsed.instructions ?? DEFAULT_INSTRUCTIONS),
+    messages: groundedMessages(question, sources, parsed.instructions ?? DEFAULT_INSTRUCTIONS, earlier),
     ...(parsed.maxTokens !== undefined ? { maxTokens: parsed.maxTokens } : {}),
     ...(parsed.temperature !== undefined ? { temperature: parsed.temperature } : {}),
+    ...(parsed.topP !== undefined ? { topP: parsed.topP } : {}),
     ...(parsed.seed !== undefined ? { seed: parsed.seed } : {}),
+    ...(parsed.stop !== undefined ? { stop: parsed.stop } : {}),
+    ...(options.schema !== undefined ? { schema: options.schema } : {}),
     ...(parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {}),
   });
   for await (const part of stream) {
@@ -148,12 +261,21 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
       parts.push(part.text);
       yield part;
     } else if (part.type === 'finish') {
-      finishReason = part.finishReason;
-      usage = part.usage;
+      finish = part;
     }
   }
   const text = parts.join('');
-  yield { type: 'finish', text, citations: citedSources(text, sources), grounded: true, finishReason, usage };
+  yield {
+    type: 'finish',
+    text,
+    citations: citedSources(text, sources),
+    grounded: sources.length > 0,
+    finishReason: finish?.finishReason ?? 'other',
+    usage: addUsage(usage, finish?.usage),
+    ...(finish?.object === undefined ? {} : { object: finish.object }),
+    ...(finish?.structuredOutput === undefined ? {} : { structuredOutput: finish.structuredOutput }),
+    ...(finish?.warnings === undefined ? {} : { warnings: finish.warnings }),
+  };
 }
 
 /** `streamAnswer` collected: the answer, the numbered sources and the ones it cites. */

@@ -10,6 +10,8 @@ export const CHUNK_FIELDS = [
   { name: 'source', type: 'string', description: 'URI of the source document' },
   { name: 'title', type: 'string', description: 'title of the source, when it has one' },
   { name: 'heading', type: 'string', description: 'nearest heading above the chunk' },
+  { name: 'page', type: 'number', description: 'paged sources (PDF): page the chunk starts on (1-based)' },
+  { name: 'pageEnd', type: 'number', description: 'paged sources: page the chunk ends on' },
   { name: 'chunk', type: 'number', description: 'position of the chunk in its source' },
   { name: 'start', type: 'number', description: 'character offset of the chunk in the source text' },
   { name: 'end', type: 'number', description: 'character offset just after the chunk' },
@@ -18,6 +20,7 @@ export const CHUNK_FIELDS = [
   { name: 'sourceHash', type: 'string', description: 'SHA-256 of the source text' },
   { name: 'runId', type: 'string', description: 'ingestion run that wrote the chunk' },
   { name: 'ingestedAt', type: 'string', description: 'start time of that run (ISO 8601)' },
+  { name: 'ledger', type: 'string', description: 'id of the ingest ledger that wrote the chunk' },
   { name: 'metadata', type: 'object', description: 'fields the application attached to the source' },
 ];
 

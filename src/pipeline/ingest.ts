@@ -13,7 +13,7 @@ import {
 } from '../core/schemas.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { CollectionInfo, Metric, Store } from '../core/store.js';
-import type { JsonObject, RecordId, SparseVector, VectorRecord } from '../core/types.js';
+import type { JsonObject, JsonValue, RecordId, SparseVector, VectorRecord } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { functionSchema } from '../http/credentials.js';
 import { mapLimit } from '../stores/shared.js';
@@ -21,7 +21,13 @@ import { recordIngestCatalog } from './ingest-catalog.js';
 import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
 import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';
 import { createRecursiveSplitter } from './splitter.js';
-import { keepsStatistics, statisticsWriter } from './statistics.js';
+import {
+  INGEST_STATE_KEY,
+  type IngestState,
+  keepsStatistics,
+  readIngestState,
+  statisticsWriter,
+} from './statistics.js';
 import { withSpan } from './telemetry.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
@@ -77,7 +83,10 @@ export type IngestOptions = {
   catalog?: Catalog;
   /** Name of the store in catalog entries (`<storeName>/<collection>`), default the store's provider. */
   storeName?: string;
-  /** Remove sources the ledger knows but this run did not see. Default false. */
+  /**
+   * Remove sources the ledger knows but this run did not see. Default false. Sources the loader lists
+   * as not read this time (`loadPath(...).skipped`) are kept, with a warning.
+   */
   prune?: boolean;
   /** Metric of a collection created by ingest, default cosine. */
   metric?: Metric;
@@ -102,6 +111,7 @@ const documentSchema = z
     modifiedAt: z.string().optional(),
     title: z.string().optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    pageStarts: z.array(z.number().int().min(0)).optional(),
   })
   .strict();
 
@@ -236,6 +246,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     const known = new Map<string, LedgerEntry>();
     let info: CollectionInfo | undefined;
     let statistics: Awaited<ReturnType<typeof statisticsWriter>> | undefined;
+    let ledgerId = '';
     try {
       await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
       info = await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
@@ -246,6 +257,9 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
 
       for (const entry of await ledger.entries()) if (entry.collection === collection) known.set(entry.source, entry);
       const mark = (await ledger.marks?.())?.find((candidate) => candidate.collection === collection);
+      // The ledger's id, kept in its marks (a ledger that keeps none gets a new one each run).
+      ledgerId = mark?.ledger ?? randomHex(8);
+      const saved = await readIngestState(store, collection, signal);
       report.ledger = await checkLedger({
         store,
         collection,
@@ -253,6 +267,8 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         known,
         mark,
         ledgerKeepsMarks: typeof ledger.marks === 'function',
+        checkpoint: saved === undefined ? undefined : (saved.state?.checkpoints[ledgerId] ?? null),
+        ledgerId,
         ...signal,
       });
       if (!report.ledger.trusted && report.ledger.sourcesMissing > 0) {
@@ -294,6 +310,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
             document.title ?? null,
             document.contentType,
             document.metadata ?? null,
+            ...(document.pageStarts === undefined ? [] : [document.pageStarts]),
           ]),
         );
         if (known.get(document.uri)?.key === key) {
@@ -319,7 +336,19 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       if (batch.length > 0) await write(batch);
 
       if (parsed.prune) {
-        const gone = [...known.values()].filter((entry) => !seen.has(entry.source));
+        // A source the loader could not read this time (loadPath(...).skipped) is not gone: it keeps
+        // what was ingested before, rather than losing it to a parse error or a missing library.
+        const unread = unreadSources(parsed.documents);
+        const kept = [...known.values()].filter((entry) => !seen.has(entry.source) && unread.has(entry.source));
+        if (kept.length > 0) {
+          report.warnings.push(
+            `${kept.length} source(s) the loader could not read this time were kept as last ingested, not pruned: ${kept
+              .slice(0, 5)
+              .map((entry) => entry.source)
+              .join(', ')}${kept.length > 5 ? ', …' : ''}`,
+          );
+        }
+        const gone = [...known.values()].filter((entry) => !seen.has(entry.source) && !unread.has(entry.source));
         if (gone.length > 0) {
           progress('prune');
           await prune(gone);
@@ -361,30 +390,42 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       await release();
     }
 
-    /**
-     * Writes to the ledger with a mark of where the collection stands now (its epoch and, on stores
-     * that keep one, its write version), so the next run can tell whether the ledger still describes it.
-     */
+    /** Writes to the ledger (marks are written by `checkpoint`). */
     async function commit(changes: LedgerChanges) {
-      const epoch = info?.epoch;
-      if (epoch !== undefined && info?.version !== undefined) {
-        info = await store.openCollection({ name: collection, ...signal });
-      }
-      await ledger.write(
-        epoch === undefined
-          ? changes
-          : {
-              ...changes,
-              mark: { collection, epoch, ...(info?.version !== undefined ? { version: info.version } : {}) },
-            },
-      );
+      await ledger.write(changes);
     }
 
-    /** Saves the sparse statistics with the collection after a write (stores that keep collection state). */
-    async function saveStatistics() {
-      if (!statistics) return;
+    /**
+     * After a completed write: a new checkpoint token goes to the ledger's mark and, with the sparse
+     * statistics, to the collection's state (stores that keep one), so the next run can tell whether
+     * the ledger still describes the store. Either may be lost in a crash between them: a mismatch only
+     * makes the next run check the ledger against the store.
+     */
+    async function checkpoint() {
+      const token = randomHex(8);
       if (info?.version !== undefined) info = await store.openCollection({ name: collection, ...signal });
-      await statistics.publish(info);
+      const sparseStatistics = await statistics?.settle(info);
+      if (info?.epoch !== undefined) {
+        await ledger.write({ mark: { collection, epoch: info.epoch, ledger: ledgerId, checkpoint: token } });
+      }
+      if (store.setCollectionState) {
+        // One document for the collection: other ledgers' checkpoints are kept (a lost update only makes
+        // their next run check their ledger against the store).
+        const saved = await readIngestState(store, collection, signal);
+        const state: IngestState = {
+          checkpoints: { ...saved?.state?.checkpoints, [ledgerId]: token },
+          ...(sparseStatistics ? { sparseStatistics } : {}),
+        };
+        // Stamped with the write version read above: a write by someone else since makes it not current.
+        await store.setCollectionState({
+          collection,
+          key: INGEST_STATE_KEY,
+          value: state as JsonValue,
+          ...(info?.version !== undefined ? { version: info.version } : {}),
+          ...signal,
+        });
+      }
+      statistics?.publish(info);
     }
 
     /** Deletes whatever an interrupted run left: versions being written, superseded ones, removals. */
@@ -414,7 +455,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           entries.set(entry.source, clean);
         }
       }
-      if (changed) await saveStatistics();
+      if (changed) await checkpoint();
     }
 
     /** Removes sources this run did not see: marked first, so a kill half-way is finished by the next run. */
@@ -424,7 +465,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       await commit({ remove: gone.map((entry) => ({ collection, source: entry.source })) });
       for (const entry of gone) known.delete(entry.source);
       report.deleted += gone.length;
-      await saveStatistics();
+      await checkpoint();
     }
 
     async function write(works: Work[]) {
@@ -463,7 +504,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
               id: work.ids[i] as string,
               ...(vector ? { vector } : {}),
               ...(sparseVector ? { sparseVector } : {}),
-              payload: chunkPayload(work, chunk, runId, startedAt),
+              payload: chunkPayload(work, chunk, { runId, ingestedAt: startedAt, ledger: ledgerId }),
             });
             offset++;
           }
@@ -479,6 +520,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
             },
             () => store.upsert({ collection, records, ...signal }),
           );
+          statistics?.wrote();
         }
         report.chunksWritten += records.length;
         // 3. Commit: the new version is the source's; superseded chunk ids are stale until deleted.
@@ -513,7 +555,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
           const { stale: _stale, ...clean } = entry;
           known.set(entry.source, clean);
         }
-        await saveStatistics();
+        await checkpoint();
         progress('write');
       });
     }
@@ -580,11 +622,21 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         async () => {
           await statistics?.removeStored(ids);
           const { deleted } = await store.delete({ collection, ids, ...signal });
+          if (deleted > 0) statistics?.wrote();
           report.chunksDeleted += deleted;
         },
       );
     }
   });
+}
+
+/** The sources a loader listed as not read (`loadPath(...).skipped`: `{ uri }` entries), if it lists them. */
+function unreadSources(documents: unknown): Set<string> {
+  const skipped = (documents as { skipped?: unknown }).skipped;
+  if (!Array.isArray(skipped)) return new Set();
+  return new Set(
+    skipped.map((entry) => (entry as { uri?: unknown })?.uri).filter((uri): uri is string => typeof uri === 'string'),
+  );
 }
 
 /** Every chunk id an entry may have in the store: committed, being written, superseded. */
@@ -599,21 +651,27 @@ function numbers(report: IngestReport): Record<string, number> {
   );
 }
 
-function chunkPayload(work: Work, chunk: Chunk, runId: string, ingestedAt: string): JsonObject {
+function chunkPayload(
+  work: Work,
+  chunk: Chunk,
+  written: { runId: string; ingestedAt: string; ledger: string },
+): JsonObject {
   const { document } = work;
   return {
     text: chunk.text,
     source: document.uri,
     ...(document.title !== undefined ? { title: document.title } : {}),
     ...(chunk.heading !== undefined ? { heading: chunk.heading } : {}),
+    ...(chunk.page !== undefined ? { page: chunk.page, pageEnd: chunk.pageEnd ?? chunk.page } : {}),
     chunk: chunk.index,
     start: chunk.start,
     end: chunk.end,
     contentType: document.contentType,
     ...(document.modifiedAt !== undefined ? { modifiedAt: document.modifiedAt } : {}),
     sourceHash: work.contentHash,
-    runId,
-    ingestedAt,
+    runId: written.runId,
+    ingestedAt: written.ingestedAt,
+    ledger: written.ledger,
     ...(document.metadata !== undefined ? { metadata: document.metadata } : {}),
   };
 }

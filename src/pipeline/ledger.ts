@@ -26,12 +26,13 @@ export type LedgerEntry = {
 };
 
 /**
- * Where a collection stood when the ledger last recorded a write to it: the collection's `epoch`
- * and, on stores that keep one, its write `version`. `ingest` trusts the ledger's entries for a
- * collection only while the store still shows that epoch and at least that version; otherwise it
- * checks the entries against the store's contents.
+ * The last checkpoint of an ingest into a collection: the collection's `epoch`, an id of this ledger
+ * (`ledger`, also written into every chunk it writes, so it can tell its chunks from other ledgers')
+ * and, on stores that keep collection state, a random `checkpoint` token that the same ingest saved
+ * with the collection's data. `ingest` trusts the ledger's entries for a collection only while the
+ * store shows the same epoch and the same checkpoint; otherwise it checks them against the store.
  */
-export type LedgerMark = { collection: string; epoch: string; version?: number };
+export type LedgerMark = { collection: string; epoch: string; ledger?: string; checkpoint?: string };
 
 export type LedgerChanges = {
   put?: readonly LedgerEntry[];
@@ -77,7 +78,12 @@ export const ledgerEntrySchema = z
   .strict();
 
 export const ledgerMarkSchema = z
-  .object({ collection: z.string().min(1), epoch: z.string().min(1), version: z.number().int().min(0).optional() })
+  .object({
+    collection: z.string().min(1),
+    epoch: z.string().min(1),
+    ledger: z.string().min(1).optional(),
+    checkpoint: z.string().min(1).optional(),
+  })
   .strict();
 
 export const ledgerKey = (collection: string, source: string) => JSON.stringify([collection, source]);

@@ -1,22 +1,26 @@
 /**
  * Turning content into SourceDocuments (runtime-neutral: no file system here; see loaders-node.ts).
- * Markdown and plain text stay as written, HTML becomes text, JSON readable `path: value` lines,
- * JSONL one document per line. Nothing is dropped silently: bad content throws InvalidArgumentError
- * naming the source, or, with `onUnsupported: 'skip'`, is reported to `onSkip`.
+ * Markdown and plain text stay as written (Markdown front matter becomes metadata), HTML becomes
+ * text, JSON readable `path: value` lines, JSONL one document per line. Nothing is dropped silently:
+ * content that cannot be read throws UnreadableSourceError naming the source, the reason and the
+ * place, or, with `onUnsupported: 'skip'`, is reported to `onSkip` and left out.
  */
 import { z } from 'zod';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError, UnreadableSourceError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import { type JsonObject, type JsonValue, jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
+import { FrontMatterError, parseFrontMatter } from './front-matter.js';
 import { htmlToText } from './html.js';
-import type { SourceDocument } from './types.js';
+import type { SkippedSource, SourceDocument } from './types.js';
 
 export const TEXT_PLAIN = 'text/plain';
 export const TEXT_MARKDOWN = 'text/markdown';
 export const TEXT_HTML = 'text/html';
 export const APPLICATION_JSON = 'application/json';
 export const APPLICATION_NDJSON = 'application/x-ndjson';
+export const APPLICATION_PDF = 'application/pdf';
+export const APPLICATION_DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 
 /** File extensions (lower case, with the dot) and the content type each is read as. */
 export const EXTENSION_CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -28,6 +32,14 @@ export const EXTENSION_CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.jsonl': APPLICATION_NDJSON,
   '.ndjson': APPLICATION_NDJSON,
   '.txt': TEXT_PLAIN,
+  '.pdf': APPLICATION_PDF,
+  '.docx': APPLICATION_DOCX,
+};
+
+/** Binary formats: read from bytes by their own loaders, never as text. */
+const BYTE_LOADERS: Record<string, string> = {
+  [APPLICATION_PDF]: 'pdfToDocument (kumiki/loaders/pdf)',
+  [APPLICATION_DOCX]: 'docxToDocument (kumiki/loaders/docx)',
 };
 
 /** Other spellings of the supported types. */
@@ -56,10 +68,15 @@ export type TextToDocumentOptions = {
   textField?: string;
   /** JSONL records: the field that identifies a record (uri `…#<id>` instead of `…#L<line>`). */
   idField?: string;
-  /** Binary or unsupported content: throw InvalidArgumentError (default) or skip it and call `onSkip`. */
+  /** Markdown: read a leading `---` YAML block as metadata (and `title`); default true. */
+  frontMatter?: boolean;
+  /**
+   * Content that cannot be read (binary, unsupported, unparsable): throw UnreadableSourceError
+   * (default) or leave it out and report it to `onSkip`.
+   */
   onUnsupported?: UnsupportedPolicy;
-  /** Receives every source skipped, with the reason; required with `onUnsupported: 'skip'`. */
-  onSkip?: (uri: string, reason: string) => void;
+  /** Receives every source left out, with the reason and place; required with `onUnsupported: 'skip'`. */
+  onSkip?: (skipped: SkippedSource) => void;
 };
 
 const fieldName = z.string().min(1, 'field names must not be empty');
@@ -71,11 +88,40 @@ export const textToDocumentOptionsShape = {
   textFields: z.array(fieldName).min(1, 'textFields must name at least one field').optional(),
   textField: fieldName.optional(),
   idField: fieldName.optional(),
+  frontMatter: z.boolean().optional(),
   onUnsupported: z.enum(['error', 'skip'], { error: "onUnsupported must be 'error' or 'skip'" }).optional(),
   onSkip: z
-    .custom<(uri: string, reason: string) => void>((value) => typeof value === 'function', 'onSkip must be a function')
+    .custom<(skipped: SkippedSource) => void>((value) => typeof value === 'function', 'onSkip must be a function')
     .optional(),
 };
+
+/** Options of the loaders that read bytes (PDF, DOCX). */
+export type ByteLoaderOptions = Pick<TextToDocumentOptions, 'metadata' | 'modifiedAt'>;
+
+const byteLoaderOptionsSchema = z
+  .object({ metadata: textToDocumentOptionsShape.metadata, modifiedAt: textToDocumentOptionsShape.modifiedAt })
+  .strict();
+/** By tag, not `instanceof`: bytes may come from another realm (a vm context, an iframe). */
+const tagOf = (value: unknown) => Object.prototype.toString.call(value);
+const bytesSchema = z.custom<Uint8Array | ArrayBuffer>(
+  (value) => tagOf(value) === '[object Uint8Array]' || tagOf(value) === '[object ArrayBuffer]',
+  'bytes must be a Uint8Array (a Buffer is one) or an ArrayBuffer',
+);
+
+/** Checks the arguments of a loader that reads bytes; `bytes` comes back as a view (not a copy). */
+export function parseByteLoaderArguments(
+  uri: string,
+  bytes: Uint8Array | ArrayBuffer,
+  options: ByteLoaderOptions,
+  loader: string,
+): { uri: string; bytes: Uint8Array; options: ByteLoaderOptions } {
+  const data = parseArgument(bytesSchema, bytes, 'bytes');
+  return {
+    uri: parseArgument(uriSchema, uri, 'uri'),
+    bytes: tagOf(data) === '[object ArrayBuffer]' ? new Uint8Array(data as ArrayBuffer) : (data as Uint8Array),
+    options: parseArgument(byteLoaderOptionsSchema, options, `${loader} options`),
+  };
+}
 
 /** Shared checks: skipping needs someone to tell, and idField only makes sense with textField. */
 export function checkSkipOptions(
@@ -112,28 +158,54 @@ function normalizeContentType(contentType: string): string {
   return ALIASES[base] ?? base;
 }
 
-function invalid(uri: string, message: string, cause?: unknown): InvalidArgumentError {
-  return new InvalidArgumentError({
-    argument: 'content',
-    issues: [{ path: '', message: `${uri}: ${message}` }],
-    cause,
+/** Options that do not fit the content's type: the caller's mistake, not the content's. */
+function invalid(uri: string, message: string): InvalidArgumentError {
+  return new InvalidArgumentError({ argument: 'content', issues: [{ path: '', message: `${uri}: ${message}` }] });
+}
+
+/** Content that cannot be read; caught where its source ends (a whole text, or one JSONL line). */
+export function unreadable(skipped: SkippedSource, cause?: unknown): UnreadableSourceError {
+  const { uri, message, ...place } = skipped;
+  return new UnreadableSourceError({ source: uri, detail: message, ...place, ...(cause ? { cause } : {}) });
+}
+
+/** The skipped entry an UnreadableSourceError stands for. */
+export function skippedOf(error: UnreadableSourceError): SkippedSource {
+  return {
+    uri: error.source,
+    reason: error.reason,
+    message: error.detail,
+    ...(error.line === undefined ? {} : { line: error.line }),
+    ...(error.column === undefined ? {} : { column: error.column }),
+    ...(error.page === undefined ? {} : { page: error.page }),
+  };
+}
+
+const SKIP_HINT = "Pass onUnsupported: 'skip' (with onSkip) to leave such sources out and have them reported";
+
+/** At the end of a source: an unreadable one is reported and skipped, or thrown with the way past it. */
+function settle(error: unknown, options: TextToDocumentOptions): void {
+  if (!UnreadableSourceError.isInstance(error)) throw error;
+  if (options.onUnsupported === 'skip') {
+    options.onSkip?.(skippedOf(error));
+    return;
+  }
+  throw new UnreadableSourceError({
+    source: error.source,
+    reason: error.reason,
+    detail: error.detail,
+    hint: SKIP_HINT,
+    ...(error.line === undefined ? {} : { line: error.line }),
+    ...(error.column === undefined ? {} : { column: error.column }),
+    ...(error.page === undefined ? {} : { page: error.page }),
+    cause: error.cause,
   });
 }
 
-/** `uri: why` for an unsupported source: thrown, or reported and skipped. Returns true when skipped. */
-function unsupported(uri: string, reason: string, options: TextToDocumentOptions): true {
-  if (options.onUnsupported === 'skip') {
-    options.onSkip?.(uri, reason);
-    return true;
-  }
-  throw invalid(uri, `${reason}; pass onUnsupported: 'skip' (with onSkip) to skip such sources`);
-}
-
 /** Line and column (1-based) of a character offset. */
-function lineColumn(text: string, offset: number): string {
+function lineColumn(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return `line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+  return { line: before.split('\n').length, column: offset - before.lastIndexOf('\n') };
 }
 
 const JSON_LITERAL = /true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
@@ -196,19 +268,17 @@ function jsonErrorOffset(text: string): number {
   }
 }
 
-/** Parses JSON; on failure the message names the uri, the line and the column. */
-function parseJson(text: string, where: string, line = 0): JsonValue {
+/** Parses JSON; on failure an UnreadableSourceError names the uri, the line and the column (`line`: a JSONL line's number). */
+export function parseJson(text: string, uri: string, line = 0): JsonValue {
   try {
     return JSON.parse(text) as JsonValue;
   } catch (error) {
     const offset = jsonErrorOffset(text);
-    const place = line > 0 ? `line ${line}, column ${offset + 1}` : lineColumn(text, offset);
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InvalidArgumentError({
-      argument: 'content',
-      issues: [{ path: '', message: `${where}: invalid JSON at ${place} (${reason})` }],
-      cause: error,
-    });
+    const place = line > 0 ? { line, column: offset + 1 } : lineColumn(text, offset);
+    // One line (engines quote the input in their messages), for logs and terminals.
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ');
+    const message = `invalid JSON at line ${place.line}, column ${place.column} (${reason})`;
+    throw unreadable({ uri, reason: 'parse-error', message, ...place }, error);
   }
 }
 
@@ -239,9 +309,24 @@ function readableJson(value: JsonValue): string {
   return lines.join('\n');
 }
 
+/** Content that parses but does not have what the options ask for. */
+function invalidContent(where: Where, message: string): UnreadableSourceError {
+  return unreadable({
+    uri: where.uri,
+    reason: 'invalid-content',
+    message: where.line === undefined ? message : `line ${where.line}: ${message}`,
+    ...(where.line === undefined ? {} : { line: where.line }),
+  });
+}
+
+type Where = { uri: string; line?: number; item?: number };
+const describe = (where: Where) => (where.item === undefined ? '' : `item [${where.item}]: `);
+
 /** The chosen fields of one object, as text: strings as written, other values as `path: value` lines. */
-function pickFields(value: JsonValue, fields: readonly string[], where: string): string {
-  if (!isObject(value)) throw invalid(where, `textFields needs JSON objects, found ${JSON.stringify(value)}`);
+function pickFields(value: JsonValue, fields: readonly string[], where: Where): string {
+  if (!isObject(value)) {
+    throw invalidContent(where, `${describe(where)}textFields needs JSON objects, found ${JSON.stringify(value)}`);
+  }
   const parts: string[] = [];
   for (const field of fields) {
     const item = value[field];
@@ -249,16 +334,19 @@ function pickFields(value: JsonValue, fields: readonly string[], where: string):
     parts.push(typeof item === 'string' ? item : readableJson({ [field]: item }));
   }
   if (parts.length === 0) {
-    throw invalid(where, `none of the textFields (${fields.join(', ')}) is present; fix the data or textFields`);
+    throw invalidContent(
+      where,
+      `${describe(where)}none of the textFields (${fields.join(', ')}) is present; fix the data or textFields`,
+    );
   }
   return parts.join('\n\n');
 }
 
-function jsonText(value: JsonValue, options: TextToDocumentOptions, where: string): string {
+function jsonText(value: JsonValue, options: TextToDocumentOptions, where: Where): string {
   const fields = options.textFields;
   if (fields === undefined) return readableJson(value);
   if (Array.isArray(value)) {
-    return value.map((item, index) => pickFields(item, fields, `${where} [${index}]`)).join('\n\n');
+    return value.map((item, index) => pickFields(item, fields, { ...where, item: index })).join('\n\n');
   }
   return pickFields(value, fields, where);
 }
@@ -298,76 +386,117 @@ function jsonlDocuments(uri: string, text: string, options: TextToDocumentOption
     const line = raw.trim();
     if (line === '') continue;
     const number = index + 1;
-    const where = `${uri} line ${number}`;
-    const value = parseJson(line, uri, number);
-    let lineUri = `${uri}#L${number}`;
-    let document: SourceDocument;
-    if (options.textField === undefined) {
-      document = base(lineUri, APPLICATION_NDJSON, jsonText(value, options, where), options);
-    } else {
-      if (!isObject(value)) throw invalid(where, 'textField needs each line to be a JSON object');
-      const { [options.textField]: body, ...rest } = value;
-      if (typeof body !== 'string') {
-        throw invalid(
-          where,
-          `field "${options.textField}" (textField) must be a string, found ${JSON.stringify(body)}`,
-        );
-      }
-      if (options.idField !== undefined) {
-        const id = value[options.idField];
-        if (typeof id !== 'string' && typeof id !== 'number') {
-          throw invalid(where, `field "${options.idField}" (idField) must be a string or number`);
-        }
-        const previous = seen.get(String(id));
-        if (previous !== undefined) {
-          throw invalid(where, `id ${JSON.stringify(id)} (idField) repeats the record on line ${previous}`);
-        }
-        seen.set(String(id), number);
-        lineUri = `${uri}#${encodeURIComponent(String(id))}`;
-      }
-      document = base(lineUri, APPLICATION_NDJSON, body, {
-        ...options,
-        metadata: { ...rest, ...options.metadata },
-      });
+    try {
+      documents.push(jsonlDocument(uri, line, number, seen, options));
+    } catch (error) {
+      // One bad line is one source: skipped (or thrown) on its own.
+      settle(error, options);
     }
-    documents.push(document);
   }
   return documents;
 }
 
+function jsonlDocument(
+  uri: string,
+  line: string,
+  number: number,
+  seen: Map<string, number>,
+  options: TextToDocumentOptions,
+): SourceDocument {
+  const lineUri = `${uri}#L${number}`;
+  const where: Where = { uri: lineUri, line: number };
+  const value = parseJson(line, lineUri, number);
+  if (options.textField === undefined) {
+    return base(lineUri, APPLICATION_NDJSON, jsonText(value, options, where), options);
+  }
+  if (!isObject(value)) throw invalidContent(where, 'textField needs each line to be a JSON object');
+  const { [options.textField]: body, ...rest } = value;
+  if (typeof body !== 'string') {
+    throw invalidContent(
+      where,
+      `field "${options.textField}" (textField) must be a string, found ${JSON.stringify(body)}`,
+    );
+  }
+  let recordUri = lineUri;
+  if (options.idField !== undefined) {
+    const id = value[options.idField];
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      throw invalidContent(where, `field "${options.idField}" (idField) must be a string or number`);
+    }
+    const previous = seen.get(String(id));
+    if (previous !== undefined) {
+      throw invalidContent(where, `id ${JSON.stringify(id)} (idField) repeats the record on line ${previous}`);
+    }
+    seen.set(String(id), number);
+    recordUri = `${uri}#${encodeURIComponent(String(id))}`;
+  }
+  return base(recordUri, APPLICATION_NDJSON, body, { ...options, metadata: { ...rest, ...options.metadata } });
+}
+
+/** Markdown: front matter (unless turned off) becomes metadata under the caller's; its `title` wins. */
+function markdownDocument(uri: string, text: string, options: TextToDocumentOptions): SourceDocument {
+  let body = text;
+  let fields: JsonObject | undefined;
+  if (options.frontMatter !== false) {
+    try {
+      ({ metadata: fields, body } = parseFrontMatter(text));
+    } catch (error) {
+      if (!(error instanceof FrontMatterError)) throw error;
+      throw unreadable({ uri, reason: 'parse-error', message: error.message, line: error.line }, error);
+    }
+  }
+  const metadata = fields === undefined ? options.metadata : { ...fields, ...options.metadata };
+  const title = typeof fields?.title === 'string' ? fields.title : markdownTitle(body);
+  return {
+    ...base(uri, TEXT_MARKDOWN, body, { ...options, ...(metadata === undefined ? {} : { metadata }) }),
+    ...(title === undefined ? {} : { title }),
+  };
+}
+
 /**
  * Converts content to SourceDocuments by content type (given, or guessed from the uri's extension).
- * JSONL gives one document per non-blank line; every other type one document, or none when skipped.
+ * JSONL gives one document per non-blank line (a bad line is one skipped source); every other type
+ * one document, or none when skipped.
  */
 export function textToDocuments(uri: string, content: string, options: TextToDocumentOptions = {}): SourceDocument[] {
   const checkedUri = parseArgument(uriSchema, uri, 'uri');
   const checkedContent = parseArgument(contentSchema, content, 'content');
   const parsed = parseArgument(optionsSchema, options, 'textToDocuments options');
-  if (checkedContent.includes('\u0000')) {
-    unsupported(checkedUri, 'binary content (contains NUL bytes)', parsed);
-    return [];
-  }
   const contentType = normalizeContentType(parsed.contentType ?? guessContentType(checkedUri));
-  const text = checkedContent.replace(/^\ufeff/, '').replace(/\r\n?/g, '\n');
-  if (contentType === APPLICATION_NDJSON) return jsonlDocuments(checkedUri, text, parsed);
-  if (parsed.textField !== undefined) {
+  if (parsed.textField !== undefined && contentType !== APPLICATION_NDJSON) {
     throw invalid(checkedUri, 'textField and idField apply to JSONL only; use textFields for JSON');
   }
-  if (contentType === APPLICATION_JSON) {
-    return [base(checkedUri, contentType, jsonText(parseJson(text, checkedUri), parsed, checkedUri), parsed)];
+  if (parsed.textFields !== undefined && contentType !== APPLICATION_JSON && contentType !== APPLICATION_NDJSON) {
+    throw invalid(checkedUri, 'textFields applies to JSON and JSONL only');
   }
-  if (parsed.textFields !== undefined) throw invalid(checkedUri, 'textFields applies to JSON and JSONL only');
+  try {
+    return convert(checkedUri, checkedContent, contentType, parsed);
+  } catch (error) {
+    settle(error, parsed);
+    return [];
+  }
+}
+
+function convert(uri: string, content: string, contentType: string, options: TextToDocumentOptions): SourceDocument[] {
+  if (content.includes('\u0000')) {
+    throw unreadable({ uri, reason: 'binary', message: 'binary content (contains NUL bytes)' });
+  }
+  const text = content.replace(/^\ufeff/, '').replace(/\r\n?/g, '\n');
+  if (contentType === APPLICATION_NDJSON) return jsonlDocuments(uri, text, options);
+  if (contentType === APPLICATION_JSON) {
+    return [base(uri, contentType, jsonText(parseJson(text, uri), options, { uri }), options)];
+  }
   if (contentType === TEXT_HTML) {
     const { text: converted, title } = htmlToText(text);
-    return [{ ...base(checkedUri, contentType, converted, parsed), ...(title === undefined ? {} : { title }) }];
+    return [{ ...base(uri, contentType, converted, options), ...(title === undefined ? {} : { title }) }];
   }
-  if (contentType === TEXT_MARKDOWN) {
-    const title = markdownTitle(text);
-    return [{ ...base(checkedUri, contentType, text, parsed), ...(title === undefined ? {} : { title }) }];
-  }
-  if (contentType.startsWith('text/')) return [base(checkedUri, contentType, text, parsed)];
-  unsupported(checkedUri, `unsupported content type ${contentType}`, parsed);
-  return [];
+  if (contentType === TEXT_MARKDOWN) return [markdownDocument(uri, text, options)];
+  if (contentType.startsWith('text/')) return [base(uri, contentType, text, options)];
+  const loader = BYTE_LOADERS[contentType];
+  const message = loader
+    ? `${contentType} is a binary format: read its bytes with ${loader}`
+    : `unsupported content type ${contentType}`;
+  throw unreadable({ uri, reason: 'unsupported-type', message });
 }
 
 /**
@@ -415,6 +544,7 @@ const textItemSchema = z
 const documentSchema = textItemSchema.extend({
   uri: uriSchema,
   contentType: z.string().min(1, 'contentType must be a MIME type'),
+  pageStarts: z.array(z.number().int().min(0)).optional(),
 });
 const stringItemSchema = z.string().refine(noNul, binaryMessage);
 

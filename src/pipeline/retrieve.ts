@@ -24,6 +24,10 @@ export type Citation = {
   /** Character offsets of the chunk in the source's text. */
   start: number;
   end: number;
+  /** Paged sources (PDF): the page (1-based) the chunk starts on… */
+  page?: number;
+  /** …and the one it ends on (equal to `page` unless the chunk spans pages). */
+  pageEnd?: number;
   modifiedAt?: string;
 };
 
@@ -241,6 +245,11 @@ export function toChunk(match: Match, collection: string): RetrievedChunk {
   if (typeof payload.title === 'string') citation.title = payload.title;
   if (typeof payload.heading === 'string') citation.heading = payload.heading;
   if (typeof payload.modifiedAt === 'string') citation.modifiedAt = payload.modifiedAt;
+  const page = integer(payload.page);
+  if (page !== undefined) {
+    citation.page = page;
+    citation.pageEnd = integer(payload.pageEnd) ?? page;
+  }
   return { id: match.id, text, score: match.score, citation, payload };
 }
 

@@ -91,11 +91,34 @@ const optionsSchema = z
     }
   });
 
-const documentSchema = z.object({
-  uri: z.string(),
-  text: z.string({ error: 'text must be a string' }),
-  contentType: z.string(),
-});
+const documentSchema = z
+  .object({
+    uri: z.string(),
+    text: z.string({ error: 'text must be a string' }),
+    contentType: z.string(),
+    pageStarts: z.array(z.number().int('page starts must be integers')).optional(),
+  })
+  .superRefine((document, context) => {
+    const starts = document.pageStarts;
+    if (starts === undefined) return;
+    const bad = starts.findIndex(
+      (start, i) => start > document.text.length || (i === 0 ? start !== 0 : start < (starts[i - 1] as number)),
+    );
+    if (starts.length === 0 || bad !== -1) {
+      context.addIssue({
+        code: 'custom',
+        path: ['pageStarts'],
+        message: `pageStarts must start at 0, never decrease and stay within the text (${document.text.length} characters)${bad === -1 ? '' : `; entry ${bad} is ${starts[bad]}`}`,
+      });
+    }
+  });
+
+/** Content types whose text marks headings as Markdown `#` lines (HTML and DOCX are converted to them). */
+const HEADED_TYPES = new Set([
+  'text/markdown',
+  'text/html',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+]);
 
 const HEADING_LINE = /^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/;
 const WHITESPACE = /\s/;
@@ -156,7 +179,7 @@ export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}):
   };
 
   function split(document: SourceDocument): Chunk[] {
-    const { text, contentType } = parseArgument(documentSchema, document, 'document');
+    const { text, contentType, pageStarts } = parseArgument(documentSchema, document, 'document');
 
     /** [start, end) without surrounding whitespace (start === end when all whitespace). */
     const trim = (start: number, end: number): Span => {
@@ -304,7 +327,7 @@ export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}):
       return good;
     };
 
-    const markdown = contentType === 'text/markdown' || contentType === 'text/html';
+    const markdown = HEADED_TYPES.has(contentType);
     const headings = markdown ? findHeadings(text) : [];
     const headingAt = (offset: number): string | undefined => {
       let low = 0;
@@ -321,6 +344,19 @@ export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}):
         }
       }
       return found;
+    };
+
+    /** The page (1-based) holding the character at `offset`: the last page starting at or before it. */
+    const pageAt = (offset: number): number => {
+      const starts = pageStarts as number[];
+      let low = 0;
+      let high = starts.length - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        if ((starts[middle] as number) <= offset) low = middle;
+        else high = middle - 1;
+      }
+      return low + 1;
     };
 
     const chunks: Chunk[] = [];
@@ -342,6 +378,7 @@ export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}):
         start: span.start,
         end: span.end,
         ...(heading === undefined ? {} : { heading }),
+        ...(pageStarts === undefined ? {} : { page: pageAt(span.start), pageEnd: pageAt(span.end - 1) }),
       });
       if (j + 1 >= atoms.length) break;
       // The next chunk starts with whole atoms from this one's end, as many as fit the overlap; none

@@ -1,7 +1,7 @@
 import type { SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import type { CollectionInfo, Store } from '../core/store.js';
-import type { JsonValue, RecordId } from '../core/types.js';
+import type { RecordId } from '../core/types.js';
 
 /**
  * A sparse embedder that keeps corpus statistics (the BM25 encoder). Its vectors depend on what a
@@ -27,8 +27,35 @@ export const keepsStatistics = (embedder: SparseEmbedder | undefined): embedder 
   );
 };
 
-/** Key of the statistics in the collection's state (`Store.setCollectionState`). */
-export const STATISTICS_STATE_KEY = 'kumiki.sparse-statistics';
+/**
+ * Key of what `ingest` keeps in the collection's state (`Store.setCollectionState`), saved after each
+ * write: its last checkpoint token (see `LedgerMark`) and the sparse statistics.
+ */
+export const INGEST_STATE_KEY = 'kumiki.ingest';
+
+/**
+ * The document `ingest` keeps under `INGEST_STATE_KEY`: the last checkpoint of each ledger that
+ * writes the collection, and the collection's sparse statistics.
+ */
+export type IngestState = { checkpoints: Record<string, string>; sparseStatistics?: unknown };
+
+/** The ingest state saved with a collection, and whether no write happened since it was saved. */
+export async function readIngestState(
+  store: Store,
+  collection: string,
+  signal: { abortSignal?: AbortSignal },
+): Promise<{ state: IngestState | undefined; current: boolean } | undefined> {
+  if (!store.getCollectionState) return undefined;
+  const saved = await store.getCollectionState({ collection, key: INGEST_STATE_KEY, ...signal });
+  if (!saved) return { state: undefined, current: false };
+  const value = saved.value as Partial<IngestState> | null;
+  const checkpoints = value && typeof value === 'object' ? value.checkpoints : undefined;
+  const state =
+    checkpoints && typeof checkpoints === 'object' && !Array.isArray(checkpoints)
+      ? ({ checkpoints, sparseStatistics: (value as IngestState).sparseStatistics } as IngestState)
+      : undefined;
+  return { state, current: saved.current };
+}
 
 /** A fork of an embedder whose statistics are a collection's as of its write `version` (and `epoch`). */
 type Bound = { fork: StatisticalEmbedder; epoch: string | undefined; version: number | undefined };
@@ -97,13 +124,11 @@ async function load(
   signal: { abortSignal?: AbortSignal },
 ): Promise<Bound> {
   const fork = embedder.fork();
-  const saved = info
-    ? await store.getCollectionState?.({ collection, key: STATISTICS_STATE_KEY, ...signal })
-    : undefined;
+  const saved = info ? await readIngestState(store, collection, signal) : undefined;
   let restored = false;
-  if (saved?.current) {
+  if (saved?.current && saved.state?.sparseStatistics !== undefined) {
     try {
-      fork.importState(saved.value as never);
+      fork.importState(saved.state.sparseStatistics as never);
       restored = true;
     } catch (error) {
       // Statistics of another analyzer, or a damaged state: rebuilt from the texts instead.
@@ -151,9 +176,16 @@ export async function statisticsWriter(options: {
   const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   const working = (await bindStatistics(options)).fork();
   let drifted = false;
+  /** The write version the statistics describe, and the writes this ingest made since. */
+  let since = options.info.version;
+  let own = 0;
   return {
     /** The fork that weighs the documents being written. */
     embedder: working,
+    /** Counts a write of this ingest (an upsert, a delete that deleted something). */
+    wrote(): void {
+      own++;
+    },
     /** Takes the texts of whichever of `ids` are stored out of the statistics (they are about to go). */
     async removeStored(ids: readonly RecordId[]): Promise<void> {
       if (ids.length === 0 || drifted) return;
@@ -167,23 +199,30 @@ export async function statisticsWriter(options: {
         drifted = true;
       }
     },
-    /** After a completed write: saves the statistics with the collection and makes them the current ones. */
-    async publish(info: CollectionInfo | undefined): Promise<void> {
+    /**
+     * After a completed write: the statistics to save with the collection, rebuilt from the stored
+     * texts first if they drifted or if someone else wrote the collection meanwhile (its write version
+     * moved by more than this ingest's own writes).
+     */
+    async settle(info: CollectionInfo | undefined): Promise<unknown> {
+      if (since !== undefined && info?.version !== undefined && info.version !== since + own) drifted = true;
+      since = info?.version;
+      own = 0;
       if (drifted) {
         resetStatistics(working);
         working.addDocuments(await storedTexts(store, collection, signal));
         drifted = false;
       }
-      const state = working.exportState();
-      if (store.setCollectionState) {
-        await store.setCollectionState({ collection, key: STATISTICS_STATE_KEY, value: state as JsonValue, ...signal });
-      }
+      return working.exportState();
+    },
+    /** Once saved: makes them the collection's current statistics in this process, and copies them into `embedder`. */
+    publish(info: CollectionInfo | undefined): void {
       slot(forks, embedder, store).set(collection, {
         fork: working.fork(),
         epoch: info?.epoch,
         version: info?.version,
       });
-      embedder.importState(state as never);
+      embedder.importState(working.exportState() as never);
     },
   };
 }

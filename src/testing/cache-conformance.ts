@@ -297,6 +297,18 @@ export function cacheConformance(
     await rejectsWith(() => increment('c', 1.5), 'InvalidArgumentError', 'a fractional step');
   });
 
+  t('an increment with an id is applied once, however often it is retried', async (open) => {
+    const cache = await open();
+    if (!cache.increment) return;
+    const increment = cache.increment.bind(cache);
+    equal(await increment('once', 3, { id: 'a' }), 3, 'the first delivery counts');
+    equal(await increment('once', 3, { id: 'a' }), 3, 'a retry with the same id reads the counter');
+    equal(await increment('once', 1, { id: 'b' }), 4, 'another id counts');
+    const retries = await Promise.all(Array.from({ length: 10 }, () => increment('once', 5, { id: 'c' })));
+    equal(Math.max(...retries), 9, 'concurrent retries of one id count once');
+    equal(await increment('once', 0), 9, 'the counter holds each id once');
+  });
+
   t('large values', async (open) => {
     const cache = await open();
     const floats = Float32Array.from({ length: Math.floor(largeBytes / 4) }, (_, i) => Math.sin(i) * 1e3);

@@ -244,6 +244,14 @@ export function storeConformance(
     equal((await store.getCollectionState({ collection: name, key: 'k' }))?.current, true, 'set again, current again');
     await store.delete({ collection: name, ids: [1] });
     equal((await store.getCollectionState({ collection: name, key: 'k' }))?.current, false, 'a delete makes it stale');
+    const at = (await store.openCollection({ name })).version ?? 0;
+    await store.upsert({ collection: name, records: [{ id: 2, vector: [0, 1] }] });
+    await store.setCollectionState({ collection: name, key: 'k', value: 'older', version: at });
+    equal(
+      (await store.getCollectionState({ collection: name, key: 'k' }))?.current,
+      false,
+      'a state set for an earlier write version is not current',
+    );
     await store.setCollectionState({ collection: name, key: 'k', value: undefined });
     equal(await store.getCollectionState({ collection: name, key: 'k' }), undefined, 'value undefined removes it');
     await store.deleteCollection({ name });

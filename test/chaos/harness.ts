@@ -73,7 +73,7 @@ async function readRecords(store: Store): Promise<ChaosState['records']> {
   do {
     const page = await store.scroll({ collection: 'chaos', cursor, limit: 500, includeVectors: true });
     for (const record of page.records) {
-      const { runId: _runId, ingestedAt: _ingestedAt, ...payload } = record.payload;
+      const { runId: _runId, ingestedAt: _ingestedAt, ledger: _ledger, ...payload } = record.payload;
       records[String(record.id)] = {
         payload,
         vector: Array.from(record.vector ?? []),
@@ -148,6 +148,21 @@ export async function actualState(config: ChaosConfig, env: Record<string, strin
   }
 }
 
+/** A fresh data dir for a trial and the children's environment for it. */
+async function childEnvironment(
+  config: ChaosConfig,
+  options: { directory: string; pgUrl?: string; schema?: string },
+): Promise<Record<string, string>> {
+  await mkdir(options.directory, { recursive: true });
+  return {
+    DATA_DIR: options.directory,
+    STORE: config.store,
+    MODE: config.mode,
+    PRUNE: config.prune ? '1' : '0',
+    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
+  };
+}
+
 export type TrialResult = { kills: number; runs: number; equal: boolean; difference?: string };
 
 /**
@@ -159,14 +174,7 @@ export async function chaosTrial(
   config: ChaosConfig,
   options: { directory: string; pgUrl?: string; schema?: string; random: () => number; killsPerStep: number },
 ): Promise<TrialResult> {
-  await mkdir(options.directory, { recursive: true });
-  const env = {
-    DATA_DIR: options.directory,
-    STORE: config.store,
-    MODE: config.mode,
-    PRUNE: config.prune ? '1' : '0',
-    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
-  };
+  const env = await childEnvironment(config, options);
   const must = (result: ChildResult, what: string) => {
     if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}): ${result.stderr.slice(-2000)}`);
   };
@@ -275,4 +283,44 @@ export async function runChaos(options: {
     options.onTrial?.(config, result, summary);
   }
   return summary;
+}
+
+export type WritersResult = {
+  /** Which of the two runs (A: version 2, B: version 3) completed, in the order they exited. */
+  completed: ('A' | 'B')[];
+  /** Runs refused with LockedError (naming the holder). */
+  locked: ('A' | 'B')[];
+  equal: boolean;
+  difference?: string;
+};
+
+/**
+ * Two processes ingest different versions of the corpus into one data dir at (nearly) the same time,
+ * after a clean run of version 1. Each either completes or is refused with `LockedError`; the final
+ * state must equal a clean ingest of whichever completed last (with prune, nothing of the other remains).
+ */
+export async function twoWritersTrial(
+  config: ChaosConfig,
+  options: { directory: string; pgUrl?: string; schema?: string; offsetMs: number },
+): Promise<WritersResult> {
+  const env = await childEnvironment(config, options);
+  const first = await runChild({ ...env, VERSION: '1' });
+  if (first.code !== 0) throw new Error(`the first clean run failed: ${first.stderr.slice(-2000)}`);
+  const order: ('A' | 'B')[] = [];
+  const locked: ('A' | 'B')[] = [];
+  const run = async (name: 'A' | 'B', version: string, delay: number) => {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const result = await runChild({ ...env, VERSION: version });
+    if (result.code === 0) order.push(name);
+    else if (/LockedError: .* is locked by process \d+ on /.test(result.stderr)) locked.push(name);
+    else throw new Error(`run ${name} failed otherwise (exit ${result.code}): ${result.stderr.slice(-2000)}`);
+  };
+  await Promise.all([run('A', '2', 0), run('B', '3', options.offsetMs)]);
+  const last = order.at(-1);
+  if (!last) return { completed: order, locked, equal: false, difference: 'neither run completed' };
+  const version = last === 'A' ? 2 : 3;
+  const before = order.length === 2 ? (last === 'A' ? 3 : 2) : 1;
+  const [actual, expected] = await Promise.all([actualState(config, env), expectedState(config, version, before)]);
+  const difference = compare(actual, expected);
+  return { completed: order, locked, equal: difference === undefined, ...(difference ? { difference } : {}) };
 }

@@ -7,6 +7,8 @@
  * gives JSON valid for the schema; a prompt or chat holding a line that is a JSON Schema (an instruction
  * to answer in JSON) gets JSON for the latest such schema too, except for its first `jsonMistakes`
  * turns (every repetition of a schema line counts as a turn, as in repair rounds), which get prose.
+ * JSON mode (`response_format: { type: 'json_object' }`) gives an object: for the latest schema line
+ * when the conversation has one (as a model follows its instructions), else `{ "answer": <word> }`.
  * Tools give a tool call when tool_choice requires one. Faults are injected on demand.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -140,11 +142,14 @@ function schemaLine(line: string): Json | undefined {
   }
 }
 
+/** Marks JSON mode: any object, shaped by the conversation's schema line if there is one. */
+const JSON_MODE: Json = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
+
 function nativeSchema(body: Json): Json | undefined {
   const format = body.response_format;
   if (isObject(format) && format.type === 'json_schema' && isObject(format.json_schema))
     return isObject(format.json_schema.schema) ? format.json_schema.schema : {};
-  if (isObject(format) && format.type === 'json_object') return { type: 'object', properties: {} };
+  if (isObject(format) && format.type === 'json_object') return JSON_MODE;
   if (isObject(body.structured_outputs) && isObject(body.structured_outputs.json)) return body.structured_outputs.json;
   if (isObject(body.guided_json)) return body.guided_json;
   return undefined;
@@ -181,10 +186,13 @@ function think(body: Json, promptText: string, messages: ChatMessage[] | undefin
     };
   }
   const native = nativeSchema(body);
-  if (native) return { tokens: jsonTokens(JSON.stringify(valueFor(native, random))), finishReason: 'stop' };
   const texts = messages ? messages.map((message) => String(message.content ?? '')) : [promptText];
   const asks = texts.flatMap((text) => text.split('\n').flatMap((line) => schemaLine(line.trim()) ?? []));
   const asked = asks.at(-1);
+  if (native === JSON_MODE && asked) {
+    return { tokens: jsonTokens(JSON.stringify(valueFor(asked, random))), finishReason: 'stop' };
+  }
+  if (native) return { tokens: jsonTokens(JSON.stringify(valueFor(native, random))), finishReason: 'stop' };
   if (asked) {
     // Each repair round repeats the schema: the turns so far are the repetitions.
     const turns = asks.length - 1;

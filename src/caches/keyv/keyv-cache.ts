@@ -1,6 +1,6 @@
 import type { Keyv, KeyvStoreAdapter } from 'keyv';
 import { z } from 'zod';
-import type { Cache, CacheCapabilities, CacheSetOptions } from '../../core/cache.js';
+import type { Cache, CacheCapabilities, CacheIncrementOptions } from '../../core/cache.js';
 import { ConflictError, InvalidArgumentError, KumikiError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { parseArgument } from '../../core/validate.js';
 import { importOptional, lazy } from '../../stores/shared.js';
@@ -25,7 +25,10 @@ export type KeyvCacheOptions = {
   namespace?: string;
   /** Time to live of entries written without `ttlMs`, in milliseconds; default: no expiry. */
   ttlMs?: number;
-  /** Throw `UnavailableError`/`TimeoutError` on store failures instead of failing open; default false. */
+  /**
+   * Throw `UnavailableError`/`TimeoutError` on store failures instead of failing open; default false.
+   * `increment` always throws: a counter never fails open.
+   */
   strict?: boolean;
   /** Called with every store failure (also in strict mode); default: a throttled `console.warn`. */
   onError?: (error: KumikiError, context: KeyvCacheErrorContext) => void;
@@ -39,7 +42,7 @@ export type KeyvCacheOptions = {
 export type KeyvCache = Cache & {
   readonly provider: 'keyv';
   readonly namespace: string;
-  increment(key: string, by: number, options?: CacheSetOptions): Promise<number>;
+  increment(key: string, by: number, options?: CacheIncrementOptions): Promise<number>;
   /** The underlying Keyv instance (created on first use): the escape hatch to keyv's own API. */
   keyv(): Promise<Keyv>;
   /** Closes connections kumiki opened (from `url`) and empties a Map kumiki created; instances you passed stay open. */
@@ -90,10 +93,17 @@ const optionsSchema = z
 
 const keySchema = z.string({ error: 'key must be a string' }).min(1, 'key must not be empty');
 const keysSchema = z.array(keySchema, { error: 'keys must be an array of strings' });
-const setOptionsSchema = z
-  .object({ ttlMs: z.number().int().positive('ttlMs must be a positive integer (milliseconds)').optional() })
+const ttlSchema = z.number().int().positive('ttlMs must be a positive integer (milliseconds)').optional();
+const setOptionsSchema = z.object({ ttlMs: ttlSchema }).strict().optional();
+const incrementOptionsSchema = z
+  .object({
+    ttlMs: ttlSchema,
+    id: z.string().min(1, 'id must not be empty').max(256, 'id is at most 256 characters').optional(),
+  })
   .strict()
   .optional();
+/** How long an increment id is remembered when its counter has no time to live. */
+const DEFAULT_ID_TTL_MS = 86_400_000;
 const entriesSchema = z.array(
   z.object({
     key: keySchema,
@@ -108,13 +118,27 @@ const bySchema = z
 
 /**
  * Adds `by` and returns the new value, atomically; gives the counter a time to live when it has none
- * (so a window starts at the first increment and is not extended by later ones).
+ * (so a window starts at the first increment and is not extended by later ones). With an id key
+ * (KEYS[2]), an increment whose id was seen already only reads the counter: the id is remembered as
+ * long as the counter lives (or ARGV[3] ms), so a retried or late-delivered command counts once.
  */
-const INCREMENT_SCRIPT = `local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+const INCREMENT_SCRIPT = `if KEYS[2] then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
+    return tonumber(redis.call('GET', KEYS[1]) or '0')
+  end
+end
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value`;
 
-type Counter = (storeKey: string, by: number, ttlMs: number) => Promise<number>;
+/** `idKey`: the store key remembering an increment id, when the increment has one. */
+type Counter = (storeKey: string, by: number, ttlMs: number, idKey: string | undefined) => Promise<number>;
+
+/** EVAL arguments for INCREMENT_SCRIPT. */
+function scriptArguments(key: string, by: number, ttlMs: number, idKey: string | undefined): string[] {
+  const keys = idKey === undefined ? ['1', key] : ['2', key, idKey];
+  return [...keys, String(by), String(ttlMs), String(ttlMs > 0 ? ttlMs : DEFAULT_ID_TTL_MS)];
+}
 
 type NodeRedisClient = { sendCommand(args: string[]): Promise<unknown> };
 type NodeRedisStore = {
@@ -136,9 +160,9 @@ function serverCounter(store: unknown): { counter: Counter; storeKey: (key: stri
     const redis = store as NodeRedisStore;
     return {
       storeKey: (key) => redis.createKeyPrefix(key, redis.namespace),
-      counter: async (key, by, ttlMs) => {
+      counter: async (key, by, ttlMs, idKey) => {
         const client = await redis.getClient();
-        return Number(await client.sendCommand(['EVAL', INCREMENT_SCRIPT, '1', key, String(by), String(ttlMs)]));
+        return Number(await client.sendCommand(['EVAL', INCREMENT_SCRIPT, ...scriptArguments(key, by, ttlMs, idKey)]));
       },
     };
   }
@@ -146,7 +170,10 @@ function serverCounter(store: unknown): { counter: Counter; storeKey: (key: stri
     const valkey = store as ValkeyStore;
     return {
       storeKey: (key) => valkey._getKeyName(key),
-      counter: async (key, by, ttlMs) => Number(await valkey.redis.eval(INCREMENT_SCRIPT, 1, key, by, ttlMs)),
+      counter: async (key, by, ttlMs, idKey) => {
+        const [count, ...rest] = scriptArguments(key, by, ttlMs, idKey);
+        return Number(await valkey.redis.eval(INCREMENT_SCRIPT, Number(count), ...rest));
+      },
     };
   }
   return undefined;
@@ -211,8 +238,8 @@ type Native = {
   keyv: Keyv;
   /** Resolves once the store is connected (one attempt at a time: @keyv/redis connects on each call while closed). */
   connected: () => Promise<unknown>;
-  /** Runs a counter update; the store key is computed as the store would. */
-  increment: (key: string, by: number, ttlMs: number) => Promise<number>;
+  /** Runs a counter update (at most once per id); the store keys are computed as the store would. */
+  increment: (key: string, by: number, ttlMs: number, id: string | undefined) => Promise<number>;
 };
 
 /**
@@ -298,7 +325,12 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       return {
         keyv,
         connected,
-        increment: (key, by, ttlMs) => server.counter(server.storeKey(keyvKey(key)), by, ttlMs),
+        increment: (key, by, ttlMs, id) => {
+          const counterKey = server.storeKey(keyvKey(key));
+          // `{counter key}`: a Redis Cluster hash tag, so that the id key lives in the counter's slot (one script, one slot).
+          const idKey = id === undefined ? undefined : server.storeKey(keyvKey(`{${counterKey}}#id:${id}`));
+          return server.counter(counterKey, by, ttlMs, idKey);
+        },
       };
     }
     return { keyv, connected, increment: localCounter(keyv) };
@@ -331,11 +363,14 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
     return error;
   };
 
-  /** Runs a store operation with a deadline; failures are reported, then thrown (strict) or replaced by `fallback`. */
+  /**
+   * Runs a store operation with a deadline; failures are reported, then thrown (strict, or no
+   * `fallback`) or replaced by `fallback`.
+   */
   async function guarded<T>(
     operation: KeyvCacheOperation,
     keys: readonly string[],
-    fallback: () => T,
+    fallback: (() => T) | undefined,
     run: (native: Native) => Promise<T>,
   ): Promise<T> {
     if (disposed) {
@@ -357,7 +392,7 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
     } catch (cause) {
       if (KumikiError.isInstance(cause)) throw cause;
       const error = fail(operation, keys, cause);
-      if (strict) throw error;
+      if (strict || fallback === undefined) throw error;
       return fallback();
     } finally {
       clearTimeout(timer);
@@ -438,28 +473,26 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       );
     },
 
-    async increment(key, by, setOptions) {
+    async increment(key, by, incrementOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
       const amount = parseArgument(bySchema, by, 'by');
-      const ttlMs = parseArgument(setOptionsSchema, setOptions, 'increment options')?.ttlMs ?? parsed.ttlMs ?? 0;
-      return guarded(
-        'increment',
-        [parsedKey],
-        () => amount,
-        async ({ increment }) => {
-          try {
-            return await increment(full(parsedKey), amount, ttlMs);
-          } catch (error) {
-            if (!isNotACounter(error)) throw error;
-            throw new InvalidArgumentError({
-              argument: 'key',
-              issues: [{ path: '', message: `"${parsedKey}" holds a value that is not an integer counter` }],
-              cause: error,
-              component: 'keyv',
-            });
-          }
-        },
-      );
+      const parsedOptions = parseArgument(incrementOptionsSchema, incrementOptions, 'increment options');
+      const ttlMs = parsedOptions?.ttlMs ?? parsed.ttlMs ?? 0;
+      const id = parsedOptions?.id;
+      // No fallback: an invented count would silently stop a rate limit.
+      return guarded('increment', [parsedKey], undefined, async ({ increment }) => {
+        try {
+          return await increment(full(parsedKey), amount, ttlMs, id);
+        } catch (error) {
+          if (!isNotACounter(error)) throw error;
+          throw new InvalidArgumentError({
+            argument: 'key',
+            issues: [{ path: '', message: `"${parsedKey}" holds a value that is not an integer counter` }],
+            cause: error,
+            component: 'keyv',
+          });
+        }
+      });
     },
 
     async keyv() {
@@ -490,7 +523,7 @@ class OperationTimeout extends Error {}
  */
 function localCounter(keyv: Keyv): Native['increment'] {
   const queues = new Map<string, Promise<unknown>>();
-  const update = async (key: string, by: number, ttlMs: number): Promise<number> => {
+  const update = async (key: string, by: number, ttlMs: number, idKey: string | undefined): Promise<number> => {
     const raw = await keyv.getRaw<string>(key);
     const now = Date.now();
     const live = raw !== undefined && (typeof raw.expires !== 'number' || raw.expires > now);
@@ -498,15 +531,20 @@ function localCounter(keyv: Keyv): Native['increment'] {
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw new Error('value is not an integer');
     }
+    if (idKey !== undefined) {
+      // Seen already: this increment was applied, and only reads the counter now.
+      if ((await keyv.get(idKey)) !== undefined) return current;
+      await keyv.set(idKey, encodeValue(1, 'counter'), ttlMs > 0 ? ttlMs : DEFAULT_ID_TTL_MS);
+    }
     const next = current + by;
     if (!Number.isSafeInteger(next)) throw new Error('increment would overflow');
     const expires = live && typeof raw.expires === 'number' ? raw.expires : ttlMs > 0 ? now + ttlMs : undefined;
     await keyv.set(key, encodeValue(next, 'counter'), expires === undefined ? undefined : Math.max(1, expires - now));
     return next;
   };
-  return (key, by, ttlMs) => {
+  return (key, by, ttlMs, id) => {
     const previous = queues.get(key) ?? Promise.resolve();
-    const run = previous.then(() => update(key, by, ttlMs));
+    const run = previous.then(() => update(key, by, ttlMs, id === undefined ? undefined : `${key}#id:${id}`));
     const tail = run.catch(() => undefined);
     queues.set(key, tail);
     void tail.then(() => {

@@ -1,7 +1,10 @@
 /**
  * Prepares a JSON Schema for node-llama-cpp's grammar compiler, which enforces the JSON shape, enums
  * and consts but ignores numeric bounds: a bounded integer with few values becomes an `enum` of them,
- * so the grammar itself keeps it in range. Everything else passes through unchanged.
+ * so the grammar itself keeps it in range. node-llama-cpp also reads a missing `additionalProperties`
+ * as `false`, which turns an object without properties (`{ type: 'object' }`, OpenAI's `json_object`)
+ * into a grammar for `{}` alone; such an object gets JSON Schema's own default, any members.
+ * Everything else passes through unchanged.
  */
 
 /** Bounded integer ranges up to this many values become an enum. */
@@ -52,6 +55,9 @@ function narrow(schema: Json): Json {
     }
   }
   const copy: Json = { ...schema };
+  const isObjectType = schema.type === 'object' || (Array.isArray(schema.type) && schema.type.includes('object'));
+  const noProperties = !isObject(schema.properties) || Object.keys(schema.properties).length === 0;
+  if (isObjectType && noProperties && schema.additionalProperties === undefined) copy.additionalProperties = true;
   for (const key of NESTED_MAPS) {
     const map = schema[key];
     if (isObject(map))

@@ -13,14 +13,15 @@ import {
   parseGenerateOptions,
   type ResolvedSchema,
   resolveOutputSchema,
+  toolHistoryAsText,
   validateAnswer,
 } from '../../compose/structured-output.js';
 import {
   AbortedError,
   ConflictError,
+  ContextLengthExceededError,
   InvalidArgumentError,
   throwIfAborted,
-  UnavailableError,
 } from '../../core/errors.js';
 import type {
   ChatMessage,
@@ -50,6 +51,7 @@ import {
   modelSourceShape,
   resolveLlamaModelFile,
 } from '../../llama/resolve.js';
+import { countPromptTokens, type TokenCount } from '../../llama/tokens.js';
 import { lazy } from '../../stores/shared.js';
 import { grammarSchema } from './grammar-schema.js';
 import { StopScanner } from './stop-scanner.js';
@@ -96,6 +98,12 @@ export type LlamaCppRunnerOptions = LlamaModelSource & {
   gpuLayers?: LlamaGpuLayers;
   /** llama.cpp's log threshold. Default `'warn'`. */
   logLevel?: LlamaLogLevel;
+  /**
+   * A chat longer than the context (with the tokens asked for its answer): `'error'` (default)
+   * refuses it with `ContextLengthExceededError`; `'drop-oldest-messages'` leaves out the oldest
+   * messages other than system messages and the last one until it fits, and says so in `warnings`.
+   */
+  contextOverflow?: 'error' | 'drop-oldest-messages';
 };
 
 /** The node-llama-cpp objects behind a runner, for what kumiki does not wrap. */
@@ -113,6 +121,8 @@ export interface LlamaCppRunner extends ModelRunner {
   readonly provider: 'llama-cpp';
   /** The GGUF file name. */
   readonly modelId: string;
+  /** Requests that run at the same time (the `sequences` option); the gateway gives the model as many slots. */
+  readonly sequences: number;
   /** Loads the model (once, shared) and creates this runner's contexts, if not done yet. */
   native(): Promise<LlamaCppRunnerNative>;
   /** Waits for running requests, closes the contexts and releases the shared model. Idempotent. */
@@ -132,6 +142,9 @@ const optionsSchema = z
     temperature: z.number().min(0, 'temperature must be at least 0').max(2, 'temperature must be at most 2').optional(),
     topP: z.number().gt(0, 'topP must be above 0').max(1, 'topP must be at most 1').optional(),
     topK: z.number().int('topK must be an integer').nonnegative('topK must not be negative').optional(),
+    contextOverflow: z
+      .enum(['error', 'drop-oldest-messages'], { error: "contextOverflow must be 'error' or 'drop-oldest-messages'" })
+      .optional(),
     ...llamaLoadShape,
   })
   .strict()
@@ -153,6 +166,15 @@ type State = {
 
 /** One evaluation's outcome, before structured-output handling. */
 type Evaluation = { text: string; finishReason: FinishReason; usage: Usage };
+
+/** What is evaluated: the chat or prompt that fits the context, its size, and the answer's budget. */
+type Prepared = {
+  history: ChatHistoryItem[] | undefined;
+  prompt: string | undefined;
+  promptTokens: number;
+  maxTokens: number;
+  warnings: string[];
+};
 
 const FINISH_REASONS: Record<string, FinishReason> = {
   maxTokens: 'length',
@@ -176,12 +198,13 @@ function unsupportedTools(path: string, what: string): InvalidArgumentError {
   });
 }
 
-/** Chat messages as node-llama-cpp history; the last one is the model's (possibly empty) answer to continue. */
+/**
+ * Chat messages as node-llama-cpp history; the last one is the model's (possibly empty) answer to
+ * continue. Tool calls and results in the history are written out as text (the runner has no
+ * tool-calling template).
+ */
 function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((message, index) => {
-    if (message.role === 'tool') throw unsupportedTools(`messages.${index}.role`, 'a tool message');
-    if (message.toolCalls !== undefined)
-      throw unsupportedTools(`messages.${index}.toolCalls`, 'an assistant tool call');
+  const history: ChatHistoryItem[] = toolHistoryAsText(messages).map((message) => {
     if (message.role === 'system') return { type: 'system', text: message.content };
     if (message.role === 'user') return { type: 'user', text: message.content };
     return { type: 'model', response: [message.content] };
@@ -358,24 +381,105 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     return pending;
   }
 
+  /** The context every sequence has, in tokens. */
+  const contextSizeOf = (state: State) => (state.contexts[0] as LlamaContext).contextSize;
+
+  function tooLong(state: State, count: TokenCount, maxTokens: number): ContextLengthExceededError {
+    return new ContextLengthExceededError({
+      contextSize: contextSizeOf(state),
+      promptTokens: count.tokens,
+      maxTokens,
+      exact: count.exact,
+      component: COMPONENT,
+    });
+  }
+
+  /**
+   * Counts the prompt's tokens (without holding the event loop: see llama/tokens.ts) and decides the
+   * answer's budget: the caller's `maxTokens` must fit next to the prompt (else
+   * `ContextLengthExceededError`, or older messages are dropped with `contextOverflow`); without one,
+   * the default is lowered to what fits.
+   */
+  async function preparePrompt(state: State, call: GenerateOptions, signal: AbortSignal): Promise<Prepared> {
+    const contextSize = contextSizeOf(state);
+    const asked = call.maxTokens;
+    const budget = asked ?? 1;
+    const limit = contextSize - budget;
+    const warnings: string[] = [];
+    const fitting = (count: TokenCount): Prepared | undefined => {
+      if (count.tokens + budget > contextSize) return undefined;
+      const maxTokens = asked ?? Math.min(parsed.maxTokens ?? DEFAULT_MAX_TOKENS, contextSize - count.tokens);
+      return { history: undefined, prompt: undefined, promptTokens: count.tokens, maxTokens, warnings };
+    };
+    if (call.prompt !== undefined) {
+      const text = { text: call.prompt, prependBos: state.prependsBos } as const;
+      const count = await countPromptTokens(
+        state.lease.model,
+        state.prependsBos ? { ...text, options: 'trimLeadingSpace' } : text,
+        limit,
+        signal,
+      );
+      const prepared = fitting(count);
+      if (prepared === undefined) throw tooLong(state, count, budget);
+      return { ...prepared, prompt: call.prompt };
+    }
+    const messages = call.messages ?? [];
+    const countChat = async (kept: readonly ChatMessage[]) => {
+      const history = toHistory(kept);
+      const chat = state.chatWrapper.generateContextState({ chatHistory: history }).contextText;
+      return { history, count: await countPromptTokens(state.lease.model, { chat }, limit, signal) };
+    };
+    const whole = await countChat(messages);
+    const prepared = fitting(whole.count);
+    if (prepared !== undefined) return { ...prepared, history: whole.history };
+    if ((parsed.contextOverflow ?? 'error') === 'error') throw tooLong(state, whole.count, budget);
+    // Drop the oldest messages that are neither system messages nor the last one: the fewest that make it fit.
+    const droppable = messages.flatMap((message, index) =>
+      message.role !== 'system' && index < messages.length - 1 ? [index] : [],
+    );
+    const keeping = (dropped: number) => {
+      const gone = new Set(droppable.slice(0, dropped));
+      return messages.filter((_, index) => !gone.has(index));
+    };
+    let low = 1;
+    let high = droppable.length;
+    let best: { dropped: number; history: ChatHistoryItem[]; prepared: Prepared } | undefined;
+    while (low <= high) {
+      const middle = Math.floor((low + high) / 2);
+      const attempt = await countChat(keeping(middle));
+      const fits = fitting(attempt.count);
+      if (fits === undefined) low = middle + 1;
+      else {
+        best = { dropped: middle, history: attempt.history, prepared: fits };
+        high = middle - 1;
+      }
+    }
+    if (best === undefined) throw tooLong(state, (await countChat(keeping(droppable.length))).count, budget);
+    warnings.push(
+      `dropped the ${best.dropped} oldest of ${messages.length} messages so that the chat fits the context of ${contextSize} tokens with ${best.prepared.maxTokens} for the answer`,
+    );
+    return { ...best.prepared, history: best.history };
+  }
+
   /** One generation on one sequence. */
   async function evaluate(
     state: State,
     sequence: LlamaContextSequence,
     call: GenerateOptions,
+    prepared: Prepared,
     signal: AbortSignal,
     grammar: LlamaGrammar | undefined,
     seed: number | undefined,
     onText: ((text: string) => void) | undefined,
   ): Promise<Evaluation> {
-    const { lib, lease } = state;
+    const { lib } = state;
     const scanner = new StopScanner(call.stop ?? []);
     const stopped = new AbortController();
     const settings = {
       // Stop sequences end generation through this signal; a caller's abort is told apart afterwards.
       signal: AbortSignal.any([signal, stopped.signal]),
       stopOnAbortSignal: true,
-      maxTokens: call.maxTokens ?? parsed.maxTokens ?? DEFAULT_MAX_TOKENS,
+      maxTokens: prepared.maxTokens,
       temperature: call.temperature ?? parsed.temperature ?? DEFAULT_TEMPERATURE,
       ...((call.topP ?? parsed.topP) === undefined ? {} : { topP: call.topP ?? parsed.topP }),
       ...(parsed.topK === undefined ? {} : { topK: parsed.topK }),
@@ -392,26 +496,20 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     await sequence.clearHistory();
     const before = sequence.tokenMeter.getState();
     let stopReason: string;
-    let promptTokens: number;
-    if (call.prompt !== undefined) {
+    if (prepared.prompt !== undefined) {
       const completion = new lib.LlamaCompletion({ contextSequence: sequence });
       try {
-        stopReason = (await completion.generateCompletionWithMeta(call.prompt, settings)).metadata.stopReason;
+        stopReason = (await completion.generateCompletionWithMeta(prepared.prompt, settings)).metadata.stopReason;
       } finally {
         completion.dispose();
       }
-      const tokens = lease.model.tokenize(call.prompt, false, state.prependsBos ? 'trimLeadingSpace' : undefined);
-      promptTokens = Math.min(tokens.length + (state.prependsBos ? 1 : 0), sequence.contextSize);
     } else {
-      const history = toHistory(call.messages ?? []);
       const chat = new lib.LlamaChat({ contextSequence: sequence, chatWrapper: state.chatWrapper });
       try {
-        stopReason = (await chat.generateResponse(history, settings)).metadata.stopReason;
+        stopReason = (await chat.generateResponse(prepared.history ?? [], settings)).metadata.stopReason;
       } finally {
         chat.dispose();
       }
-      const rendered = state.chatWrapper.generateContextState({ chatHistory: history }).contextText;
-      promptTokens = Math.min(rendered.tokenize(lease.model.tokenizer).length, sequence.contextSize);
     }
     if (signal.aborted) throw signal.reason;
     const rest = scanner.flush();
@@ -419,16 +517,23 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     return {
       text: scanner.text,
       finishReason: scanner.stopped ? 'stop' : (FINISH_REASONS[stopReason] ?? 'other'),
-      usage: { promptTokens, completionTokens: sequence.tokenMeter.diff(before).usedOutputTokens },
+      usage: {
+        promptTokens: prepared.promptTokens,
+        completionTokens: sequence.tokenMeter.diff(before).usedOutputTokens,
+      },
     };
   }
 
-  /** Validated generate/stream options, or the typed error for what this runner refuses. */
+  /**
+   * Validated generate/stream options, or the typed error for what this runner refuses. Tools are
+   * accepted only with `toolChoice: 'none'` (then they are not offered to the model).
+   */
   function prepare(options: GenerateOptions): { call: GenerateOptions; schema: ResolvedSchema | undefined } {
     const call = parseGenerateOptions(options);
-    if (call.tools !== undefined && call.tools.length > 0) throw unsupportedTools('tools', 'tools were given');
-    if (call.toolChoice !== undefined && call.toolChoice !== 'none' && call.toolChoice !== 'auto')
+    if (call.toolChoice === 'required' || typeof call.toolChoice === 'object')
       throw unsupportedTools('toolChoice', 'a tool call was required');
+    if (call.tools !== undefined && call.tools.length > 0 && call.toolChoice !== 'none')
+      throw unsupportedTools('tools', 'tools were given (send toolChoice: "none" to answer without them)');
     return { call, schema: call.schema === undefined ? undefined : resolveOutputSchema(call.schema) };
   }
 
@@ -446,16 +551,25 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     const operation = `llama.cpp generation with ${modelId}`;
     throwIfAborted(signal, operation);
     const state = await untilAborted(init(), signal, operation);
+    let prepared: Prepared;
+    try {
+      prepared = await preparePrompt(state, call, signal);
+    } catch (error) {
+      if (signal.aborted) throw new AbortedError({ operation, cause: signal.reason, component: COMPONENT });
+      throw error;
+    }
     const grammar = schema === undefined ? undefined : await grammarFor(state, schema);
     const usage: Usage = { promptTokens: 0, completionTokens: 0 };
-    const warnings: string[] = [];
+    const warnings: string[] = [...prepared.warnings];
+    const withWarnings = (result: GenerateResult): GenerateResult =>
+      warnings.length > 0 ? { ...result, warnings } : result;
     for (let attempt = 0; ; attempt++) {
       const seed = call.seed === undefined ? undefined : call.seed + attempt;
       const mark = state.lease.errorLog.count;
       let result: Evaluation;
       try {
         result = await withSequence(state, signal, operation, (sequence) =>
-          evaluate(state, sequence, call, signal, grammar, seed, onText),
+          evaluate(state, sequence, call, prepared, signal, grammar, seed, onText),
         );
       } catch (error) {
         if (signal.aborted) throw new AbortedError({ operation, cause: signal.reason, component: COMPONENT });
@@ -464,27 +578,37 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
       }
       usage.promptTokens += result.usage.promptTokens;
       usage.completionTokens += result.usage.completionTokens;
-      if (schema === undefined) return { text: result.text, finishReason: result.finishReason, usage };
+      if (schema === undefined) return withWarnings({ text: result.text, finishReason: result.finishReason, usage });
       const outcome = validateAnswer(result.text, schema);
       if (outcome.ok) {
-        const answer: GenerateResult = {
+        return withWarnings({
           text: result.text,
           finishReason: result.finishReason,
           usage,
           object: outcome.value,
           structuredOutput: 'grammar',
-        };
-        return warnings.length > 0 ? { ...answer, warnings } : answer;
+        });
       }
-      const problem = result.finishReason === 'length' ? `${outcome.problem} (cut off at maxTokens)` : outcome.problem;
+      if (result.finishReason === 'length') {
+        // Cut off: another attempt with the same budget would be cut too. The text is what there is, as OpenAI answers.
+        warnings.push(
+          `the answer was cut off at maxTokens (${prepared.maxTokens}) before it matched the schema (${outcome.problem}); no object was parsed: raise maxTokens`,
+        );
+        return withWarnings({ text: result.text, finishReason: 'length', usage });
+      }
       if (attempt + 1 >= attempts) {
-        throw new UnavailableError({
-          message: `${modelId} gave no answer matching the schema in ${attempts} grammar-constrained attempt(s); the last one failed with: ${problem}. The grammar enforces the JSON shape, enums and bounded integers, but not every JSON Schema rule (e.g. unbounded minimum/maximum, patterns, formats): raise maxTokens, or simplify the schema.`,
-          isRetryable: false,
+        throw new InvalidArgumentError({
+          argument: 'schema',
+          issues: [
+            {
+              path: '',
+              message: `${modelId} gave no answer matching the schema in ${attempts} grammar-constrained attempt(s); the last one failed with: ${outcome.problem}. The grammar enforces the JSON shape, enums, consts, string lengths and bounded integers, but not every JSON Schema rule (e.g. unbounded minimum/maximum, patterns, formats): simplify the schema`,
+            },
+          ],
           component: COMPONENT,
         });
       }
-      warnings.push(`attempt ${attempt + 1} did not validate (${problem}); generated again with another seed`);
+      warnings.push(`attempt ${attempt + 1} did not validate (${outcome.problem}); generated again with another seed`);
     }
   }
 
@@ -548,13 +672,14 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
         wake = undefined;
       }
       if (!outcome.ok) throw outcome.error;
-      const { finishReason, usage, object, structuredOutput } = outcome.result;
+      const { finishReason, usage, object, structuredOutput, warnings } = outcome.result;
       yield {
         type: 'finish',
         finishReason,
         usage,
         ...(object === undefined ? {} : { object }),
         ...(structuredOutput === undefined ? {} : { structuredOutput }),
+        ...(warnings === undefined ? {} : { warnings }),
       };
     } finally {
       // The consumer stopped early (or it ended): stop generating, and let the sequence go back.
@@ -580,6 +705,7 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     get modelId() {
       return modelId;
     },
+    sequences,
     capabilities: { streaming: true, structuredOutput: ['grammar'], tools: false, seed: true },
     describeModel: () => guarded('describe the model', describe),
     generate: <T>(generateOptions: GenerateOptions) =>

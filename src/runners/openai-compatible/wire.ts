@@ -4,7 +4,7 @@
  * when unreadable, as responses that are not OpenAI-compatible.
  */
 import { z } from 'zod';
-import type { ResolvedSchema } from '../../compose/structured-output.js';
+import { isAnyJsonObject, type ResolvedSchema } from '../../compose/structured-output.js';
 import { UnavailableError } from '../../core/errors.js';
 import type { ChatMessage, FinishReason, GenerateOptions, StreamPart, ToolCall, Usage } from '../../core/runner.js';
 import { bodyExcerpt, isRetryableStatus } from '../../http/errors.js';
@@ -47,6 +47,8 @@ export function requestBody(options: {
 }): Record<string, unknown> {
   const { generate, schema, conversation } = options;
   const toolChoice = generate.toolChoice;
+  // Any JSON object (OpenAI's JSON mode) goes as JSON mode: every flavor has it, and a schema of `{}` members would not do.
+  const jsonMode = schema !== undefined && options.enforcement !== 'none' && isAnyJsonObject(schema.jsonSchema);
   return {
     model: options.model,
     ...(conversation.kind === 'chat'
@@ -57,7 +59,8 @@ export function requestBody(options: {
     ...(generate.topP === undefined ? {} : { top_p: generate.topP }),
     ...(generate.seed === undefined ? {} : { seed: generate.seed }),
     ...(generate.stop === undefined ? {} : { stop: [...generate.stop] }),
-    ...(schema && options.enforcement === 'response-format'
+    ...(jsonMode ? { response_format: { type: 'json_object' } } : {}),
+    ...(schema && !jsonMode && options.enforcement === 'response-format'
       ? {
           response_format: {
             type: 'json_schema',
@@ -66,7 +69,9 @@ export function requestBody(options: {
         }
       : {}),
     // vLLM ≥ 0.10 reads `structured_outputs`; the older `guided_json` was removed in 0.12.
-    ...(schema && options.enforcement === 'guided-decoding' ? { structured_outputs: { json: schema.jsonSchema } } : {}),
+    ...(schema && !jsonMode && options.enforcement === 'guided-decoding'
+      ? { structured_outputs: { json: schema.jsonSchema } }
+      : {}),
     ...(options.tools.length > 0
       ? {
           tools: options.tools.map((tool) => ({

@@ -202,7 +202,10 @@ const getStateSchema = z
     abortSignal: abortSignalSchema.optional(),
   })
   .strict();
-const setStateSchema = getStateSchema.extend({ value: jsonValueSchema.optional() });
+const setStateSchema = getStateSchema.extend({
+  value: jsonValueSchema.optional(),
+  version: z.number().int().min(0).optional(),
+});
 
 const {
   create: createSchema,
@@ -693,12 +696,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       collection: string;
       key: string;
       value: JsonValue | undefined;
+      version?: number;
       abortSignal?: AbortSignal;
     }): Promise<void> {
       const {
         collection: name,
         key,
         value,
+        version,
         abortSignal,
       } = parseArgument(setStateSchema, input, 'setCollectionState options');
       return mutate('setCollectionState', abortSignal, () => {
@@ -706,7 +711,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         const previous = collection.states.get(key);
         if (value === undefined) collection.states.delete(key);
         // `value` is the copy validation made: kept as it is.
-        else collection.states.set(key, { value, version: collection.version });
+        else collection.states.set(key, { value, version: version ?? collection.version });
         return {
           result: undefined,
           undo: () => {

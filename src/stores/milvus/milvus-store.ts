@@ -75,10 +75,11 @@ export type MilvusStoreOptions = {
   client?: MilvusClient;
 };
 
-export type MilvusStore = Store & {
-  /** The underlying `MilvusClient` (connects on first call), for what kumiki does not cover. */
-  client(): Promise<MilvusClient>;
-};
+export type MilvusStore = Store &
+  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases'>> & {
+    /** The underlying `MilvusClient` (connects on first call), for what kumiki does not cover. */
+    client(): Promise<MilvusClient>;
+  };
 
 const COMPONENT = 'milvus';
 const PROPERTY = 'kumiki.collection';
