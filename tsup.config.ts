@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
@@ -42,6 +42,12 @@ export default defineConfig([
     platform: 'neutral',
     outDir: 'dist',
     external: [/^node:/, ...COMPARISON_LIBRARIES],
+    // The kernel as a file, for runtimes that import precompiled WebAssembly (kumiki/stores/memory/kernel.wasm).
+    onSuccess: async () => {
+      mkdirSync('dist/stores/memory', { recursive: true });
+      copyFileSync('src/stores/memory/kernel/kernel.wasm', 'dist/stores/memory/kernel.wasm');
+      copyFileSync('src/stores/memory/kernel/kernel.wasm.d.ts', 'dist/stores/memory/kernel.wasm.d.ts');
+    },
   },
   {
     // One file in its own folder: the two builds run at once, and chunk files of the same name written

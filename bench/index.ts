@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { runAnnBench } from './ann.js';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
@@ -18,11 +19,16 @@ import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runLoadersBench } from './loaders.js';
 import { runPgvectorBench } from './pgvector.js';
 import { runRouterBench } from './router.js';
+import { runSparseBench } from './sparse.js';
+import { runStoreBench } from './store.js';
 import { runTransformersBench } from './transformers.js';
 
 const quick = process.argv.includes('--quick');
 const SECTIONS: Record<string, () => Promise<string>> = {
   dense: () => runDenseBench(quick ? { n: 20_000, queries: 30 } : {}),
+  store: () => runStoreBench(quick ? { n: 20_000, queries: 20, snapshotRows: 20_000 } : {}),
+  ann: () => runAnnBench(quick ? { n: 10_000, synthetic: 5000, queries: 200 } : {}),
+  sparse: () => runSparseBench(quick ? { documents: 2000, pairs: 20 } : {}),
   bm25: () => runBm25Bench(),
   pgvector: () => runPgvectorBench(),
   transformers: () => runTransformersBench(),
