@@ -150,11 +150,14 @@ describe('createRedisLedger', () => {
     const second = await coordinator.claim({ lease, attempt: 'job-1/2', sources: ['x', 'y'] });
     if (!first || !second) throw new Error('claims refused while the run holds the lease');
     await expect(first.write({ put: [entry('x')] })).rejects.toThrow(/a later attempt of the job/);
+    await expect(first.assertOwner()).rejects.toThrow(/a later attempt of this job/);
+    await second.assertOwner();
     await second.write({ put: [entry('x'), entry('y')] });
     await expect(second.write({ put: [entry('z')] })).rejects.toThrow(/not in this job/);
     expect((await second.entries()).map((e) => e.source)).toEqual(['x', 'y']);
     await coordinator.release?.();
     await expect(second.write({ put: [entry('x', 'k2')] })).rejects.toBeInstanceOf(LockedError);
+    await expect(second.assertOwner()).rejects.toThrow(/the run this job belongs to has ended/);
     expect(await coordinator.claim({ lease, attempt: 'job-1/3', sources: ['x'] })).toBeUndefined();
     expect((await coordinator.entries()).map((e) => e.key)).toEqual(['k1', 'k1']);
   });

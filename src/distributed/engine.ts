@@ -18,7 +18,8 @@ export type DistributedConnection = {
   queue?: string;
 };
 
-export const loadBullmq = () => importOptional('bullmq', 'distributed', () => import('bullmq'));
+export const loadBullmq = (): Promise<typeof import('bullmq')> =>
+  importOptional('bullmq', 'distributed', () => import('bullmq'));
 
 /**
  * The BullMQ key prefix: `{<namespace>}`, a Redis Cluster hash tag, since BullMQ needs every key of

@@ -58,11 +58,17 @@ export type RedisLedger = Ledger & {
    * while the run holding `lease` still holds the collection and no later attempt has claimed them.
    * `undefined` when the run no longer holds the collection (it ended or died).
    */
-  claim(options: { lease: string; attempt: string; sources: readonly string[] }): Promise<Ledger | undefined>;
+  claim(options: { lease: string; attempt: string; sources: readonly string[] }): Promise<JobLedger | undefined>;
   /** Whether the run holding `lease` still holds the collection. */
   holds(lease: string): Promise<boolean>;
   /** Gives up the lease if held and closes the connection if the ledger opened it. */
   dispose(): Promise<void>;
+};
+
+/** A job attempt's view of the ledger (`RedisLedger.claim`). */
+export type JobLedger = Ledger & {
+  /** Throws `LockedError` unless this attempt still owns every source of the job (checked before each store write). */
+  assertOwner(): Promise<void>;
 };
 
 const WRITE = `
@@ -109,6 +115,14 @@ const RELEASE = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
+`;
+
+const OWNS = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 'lost' end
+for k = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[k]) ~= ARGV[2] then return 'fenced' end
+end
+return 'ok'
 `;
 
 const CLAIM = `
@@ -339,6 +353,21 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
           return texts.flatMap((text, i) => (text === null ? [] : [parseEntry(sources[i] as string, text)]));
         },
         marks: readMarks,
+        async assertOwner() {
+          const outcome = await evalScript(OWNS, [keys.lock, keys.owners], [runLease, attempt, ...sources]);
+          if (outcome === 'ok') return;
+          throw new LockedError({
+            location,
+            holder: undefined,
+            heldBy:
+              outcome === 'fenced'
+                ? 'a later attempt of this job (this worker lost its job lease)'
+                : 'no run (the run this job belongs to has ended or its coordinator died)',
+            waitedMs: 0,
+            isRetryable: false,
+            component: COMPONENT,
+          });
+        },
         async write(changes) {
           const outside = [...(changes.put ?? []), ...(changes.remove ?? [])].find((c) => !mine.has(c.source));
           if (outside) {

@@ -3,6 +3,7 @@
  * each with `ingest()` itself, against a view of the shared ledger that holds just the job's sources
  * and lets this attempt write them only while it owns the job.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { context } from '@opentelemetry/api';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ import {
   refuseLocalStore,
 } from './engine.js';
 import { type IngestJob, type JobProgress, type JobResult, jobSchema, remoteContext } from './jobs.js';
-import { createRedisLedger, type RedisLedger } from './ledger-redis.js';
+import { createRedisLedger, type JobLedger, type RedisLedger } from './ledger-redis.js';
 import { checkRate, createTokenBucket, type EmbeddingRate, rateLimited } from './rate-limit.js';
 import { DEFAULT_NAMESPACE } from './redis.js';
 
@@ -110,6 +111,8 @@ export async function createIngestWorker(options: IngestWorkerOptions): Promise<
     options.sparseEmbedder && bucket && !options.embedder
       ? rateLimited(options.sparseEmbedder, bucket)
       : options.sparseEmbedder;
+  const fence = new AsyncLocalStorage<JobLedger>();
+  const store = fencedStore(options.store, fence);
   const ledgers = new Map<string, Promise<RedisLedger>>();
   const ledgerOf = (collection: string) => {
     let ledger = ledgers.get(collection);
@@ -146,49 +149,51 @@ export async function createIngestWorker(options: IngestWorkerOptions): Promise<
     if (!view) {
       return { abandoned: true, chunksEmbedded: 0, chunksWritten: 0, chunksDeleted: 0, embeddingCalls: 0 };
     }
-    return context.with(remoteContext(data.trace), () =>
-      withSpan(
-        'kumiki.ingest.job',
-        {
-          'kumiki.collection': data.collection,
-          'kumiki.ingest.run': data.runId,
-          'kumiki.ingest.job': jobId,
-          'kumiki.ingest.attempt': job.attemptsStarted,
-          'kumiki.ingest.sources': sources.length,
-        },
-        async () => {
-          let sent = 0;
-          let latest: JobProgress = { chunksEmbedded: 0, chunksWritten: 0 };
-          const report = await ingest({
-            store: options.store,
-            collection: data.collection,
-            documents: data.documents,
-            ...(embedder ? { embedder } : {}),
-            ...(sparseEmbedder ? { sparseEmbedder } : {}),
-            ...(options.splitter ? { splitter: options.splitter } : {}),
-            ...(options.batchSize ? { batchSize: options.batchSize } : {}),
-            ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-            ledger: view,
-            runId: data.runId,
-            // The coordinator sized the job: it is written as one batch.
-            writeBatchChunks: 1_000_000,
-            onProgress: (progress) => {
-              latest = { chunksEmbedded: progress.chunksEmbedded, chunksWritten: progress.chunksWritten };
-              const now = performance.now();
-              if (now - sent < PROGRESS_MS) return;
-              sent = now;
-              job.updateProgress(latest).catch(() => undefined);
-            },
-          });
-          await checkVersions(view, data, jobId, ledger.collection);
-          return {
-            abandoned: false,
-            chunksEmbedded: latest.chunksEmbedded,
-            chunksWritten: report.chunksWritten,
-            chunksDeleted: report.chunksDeleted,
-            embeddingCalls: report.embeddingCalls,
-          };
-        },
+    return fence.run(view, () =>
+      context.with(remoteContext(data.trace), () =>
+        withSpan(
+          'kumiki.ingest.job',
+          {
+            'kumiki.collection': data.collection,
+            'kumiki.ingest.run': data.runId,
+            'kumiki.ingest.job': jobId,
+            'kumiki.ingest.attempt': job.attemptsStarted,
+            'kumiki.ingest.sources': sources.length,
+          },
+          async () => {
+            let sent = 0;
+            let latest: JobProgress = { chunksEmbedded: 0, chunksWritten: 0 };
+            const report = await ingest({
+              store,
+              collection: data.collection,
+              documents: data.documents,
+              ...(embedder ? { embedder } : {}),
+              ...(sparseEmbedder ? { sparseEmbedder } : {}),
+              ...(options.splitter ? { splitter: options.splitter } : {}),
+              ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+              ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+              ledger: view,
+              runId: data.runId,
+              // The coordinator sized the job: it is written as one batch.
+              writeBatchChunks: 1_000_000,
+              onProgress: (progress) => {
+                latest = { chunksEmbedded: progress.chunksEmbedded, chunksWritten: progress.chunksWritten };
+                const now = performance.now();
+                if (now - sent < PROGRESS_MS) return;
+                sent = now;
+                job.updateProgress(latest).catch(() => undefined);
+              },
+            });
+            await checkVersions(view, data, jobId, ledger.collection);
+            return {
+              abandoned: false,
+              chunksEmbedded: latest.chunksEmbedded,
+              chunksWritten: report.chunksWritten,
+              chunksDeleted: report.chunksDeleted,
+              embeddingCalls: report.embeddingCalls,
+            };
+          },
+        ),
       ),
     );
   };
@@ -227,14 +232,31 @@ export async function createIngestWorker(options: IngestWorkerOptions): Promise<
   };
 }
 
+/**
+ * The store, with each upsert and delete made only while the job attempt it runs for (`fence`'s
+ * current value) still owns its job: a worker that lost its job to another (stalled past its lease,
+ * then woke up) stops at its next write instead of deleting chunks the new owner is writing. One
+ * object for all jobs, so per-store caches (BM25 statistics) carry over from job to job.
+ */
+function fencedStore(store: Store, fence: AsyncLocalStorage<JobLedger>): Store {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'upsert' || key === 'delete') {
+        const write = target[key].bind(target) as (options: never) => Promise<unknown>;
+        return async (options: never) => {
+          await fence.getStore()?.assertOwner();
+          return write(options);
+        };
+      }
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Every source of the job must now hold the version the coordinator asked for. */
-async function checkVersions(
-  view: Awaited<ReturnType<RedisLedger['claim']>>,
-  data: IngestJob,
-  jobId: string,
-  collection: string,
-) {
-  const entries = new Map((await view?.entries())?.map((entry) => [entry.source, entry]));
+async function checkVersions(view: JobLedger, data: IngestJob, jobId: string, collection: string) {
+  const entries = new Map((await view.entries()).map((entry) => [entry.source, entry]));
   for (const [i, document] of data.documents.entries()) {
     const entry = entries.get(document.uri);
     if (entry?.key === data.keys[i]) continue;
