@@ -29,6 +29,7 @@ import {
   type LedgerEntry,
   LockedError,
   type Store,
+  UnavailableError,
 } from '../src/index.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
@@ -336,6 +337,61 @@ describe('ingestDistributed', () => {
       await run(1);
       return run(2);
     }
+  });
+
+  test('an attempt that dies after its commit, before deleting the replaced chunks, is finished by the next one', async () => {
+    const store = pgStore();
+    const ns = namespace();
+    const connection = { redis: redis.url, namespace: ns };
+    let failures = 0;
+    // The workers' store fails its first delete after arming, as a worker killed at that moment would.
+    let armed = false;
+    const dying = new Proxy(store, {
+      get(target, key) {
+        if (key === 'delete') {
+          return async (options: Parameters<Store['delete']>[0]) => {
+            if (armed) {
+              armed = false;
+              failures++;
+              throw new UnavailableError({ message: 'the worker died here' });
+            }
+            return target.delete(options);
+          };
+        }
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const common = {
+      ...connection,
+      store,
+      collection: 'chaos',
+      embedder: chaosEmbedder(),
+      splitter: chaosSplitter,
+      prune: true,
+      writeBatchChunks: 40,
+      retryDelayMs: 10,
+      pollMs: 50,
+    };
+    await withWorkers(
+      1,
+      { ...connection, store: dying, embedder: chaosEmbedder(), splitter: chaosSplitter },
+      async () => {
+        await ingestDistributed({ ...common, documents: chaosCorpus(1) });
+        armed = true;
+        const second = await ingestDistributed({ ...common, documents: chaosCorpus(2) });
+        expect(failures).toBe(1);
+        const expected = await singleProcess([1, 2], false);
+        const ledger = await createRedisLedger({ redis: client, collection: 'chaos', namespace: ns });
+        const actual = {
+          records: await readRecords(store),
+          ledger: ledgerOf(await ledger.entries()),
+          statistics: undefined,
+        };
+        expect(compare(actual, expected)).toBeUndefined();
+        expect(second.added + second.updated).toBeGreaterThan(0);
+      },
+    );
   });
 
   test("progress adds up the workers' counts; the last event matches the report", async () => {

@@ -1,11 +1,12 @@
 import type { DatasetRef, IngestionRun } from '../core/catalog.js';
 import { KumikiError, NotFoundError } from '../core/errors.js';
 import { type AnswerSource, DEFAULT_NO_ANSWER, streamAnswer } from '../pipeline/answer.js';
-import { type IngestReport, ingest } from '../pipeline/ingest.js';
+import { type IngestOptions, type IngestReport, ingest } from '../pipeline/ingest.js';
 import { loadPath } from '../pipeline/loaders-node.js';
 import { explainChunk } from '../pipeline/provenance.js';
 import { type RetrievalMode, type RetrievedChunk, retrieve } from '../pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../pipeline/splitter.js';
+import type { Splitter } from '../pipeline/types.js';
 import { createProgressReporter } from './progress.js';
 import type { Workspace } from './workspace.js';
 
@@ -19,10 +20,22 @@ const excerpt = (text: string, width = 240) => {
 const where = (citation: { source: string; heading?: string }) =>
   `${citation.source}${citation.heading ? ` § ${citation.heading}` : ''}`;
 
+/** The splitter the config asks for (in the embedder's tokens when it has a tokenizer). */
+export async function configuredSplitter(workspace: Workspace): Promise<Splitter> {
+  const { config } = workspace;
+  const tokenizer = workspace.embedder?.tokenizer ? await workspace.embedder.tokenizer() : undefined;
+  return createRecursiveSplitter({
+    ...(config.splitter?.unit === 'characters' || !tokenizer ? { unit: 'characters' as const } : { tokenizer }),
+    ...(config.splitter?.chunkSize !== undefined ? { chunkSize: config.splitter.chunkSize } : {}),
+    ...(config.splitter?.chunkOverlap !== undefined ? { chunkOverlap: config.splitter.chunkOverlap } : {}),
+  });
+}
+
 export async function ingestCommand(
   workspace: Workspace,
   paths: string[],
-  options: { prune: boolean; quiet: boolean },
+  /** `run`: what ingests (default `ingest`; `kumiki ingest --distributed` passes the coordinator). */
+  options: { prune: boolean; quiet: boolean; run?: (options: IngestOptions) => Promise<IngestReport> },
   out: Output,
 ): Promise<IngestReport> {
   const { config } = workspace;
@@ -36,18 +49,13 @@ export async function ingestCommand(
     for await (const _ of load()) total++;
     skipped.length = 0;
   }
-  const tokenizer = workspace.embedder?.tokenizer ? await workspace.embedder.tokenizer() : undefined;
-  const report = await ingest({
+  const report = await (options.run ?? ingest)({
     store: workspace.store,
     collection: config.collection,
     documents: load(),
     ...(workspace.embedder ? { embedder: workspace.embedder } : {}),
     ...(workspace.bm25 ? { sparseEmbedder: workspace.bm25 } : {}),
-    splitter: createRecursiveSplitter({
-      ...(config.splitter?.unit === 'characters' || !tokenizer ? { unit: 'characters' as const } : { tokenizer }),
-      ...(config.splitter?.chunkSize !== undefined ? { chunkSize: config.splitter.chunkSize } : {}),
-      ...(config.splitter?.chunkOverlap !== undefined ? { chunkOverlap: config.splitter.chunkOverlap } : {}),
-    }),
+    splitter: await configuredSplitter(workspace),
     ledger: workspace.ledger,
     ...(workspace.catalog ? { catalog: workspace.catalog } : {}),
     storeName: config.store.kind,

@@ -15,6 +15,8 @@ const HELP = `kumiki — retrieval-augmented generation toolkit
 Usage:
   kumiki ingest <path>... [--prune]         Load files/folders (text, Markdown, HTML, JSON, JSONL), split,
                                             embed and store them; unchanged sources cost nothing.
+        [--distributed]                     ... with \`kumiki worker\` processes writing the changed sources.
+  kumiki worker [--jobs n]                  Write ingest jobs from the queue until stopped (docs/distributed.md).
   kumiki search <query> [--limit n] [--mode dense|sparse|hybrid]
   kumiki ask <question>                     Answer with cited passages (a model is needed to generate).
   kumiki catalog lineage <id>               Where a chunk, source or collection came from.
@@ -57,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string', short: 'k' },
       mode: { type: 'string', multiple: true },
       prune: { type: 'boolean' },
+      distributed: { type: 'boolean' },
+      jobs: { type: 'string' },
       fresh: { type: 'boolean' },
       data: { type: 'string' },
       'no-compare': { type: 'boolean' },
@@ -141,10 +145,27 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ingest':
       if (rest.length === 0) throw new UsageError('kumiki ingest needs at least one file or folder.');
-      await withWorkspace((workspace) =>
-        ingestCommand(workspace, rest, { prune: values.prune === true, quiet: values.quiet === true }, out),
+      await withWorkspace(async (workspace) =>
+        ingestCommand(
+          workspace,
+          rest,
+          {
+            prune: values.prune === true,
+            quiet: values.quiet === true,
+            ...(values.distributed ? { run: (await import('./distributed.js')).distributedIngest(workspace) } : {}),
+          },
+          out,
+        ),
       );
       return 0;
+    case 'worker': {
+      const jobs = positiveInteger(values.jobs, '--jobs');
+      const { workerCommand } = await import('./distributed.js');
+      await withWorkspace((workspace) =>
+        workerCommand(workspace, { ...(jobs ? { jobs } : {}), quiet: values.quiet === true }, out),
+      );
+      return 0;
+    }
     case 'search': {
       const query = text('a query');
       const mode = values.mode?.[0];
