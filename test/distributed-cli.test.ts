@@ -2,7 +2,7 @@
  * `kumiki worker` and `kumiki ingest --distributed` (the built CLI) against a real Redis and
  * Postgres (PGlite over the wire), with the config file's `distributed` section.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,21 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const kumiki = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env });
+/** Runs the CLI to its end, asynchronously: Postgres (PGlite) answers from this process, so it must not block. */
+function kumiki(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (data) => {
+      stdout += data;
+    });
+    child.stderr?.on('data', (data) => {
+      stderr += data;
+    });
+    child.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 async function config(name: string, body: object): Promise<string> {
   const path = join(work, `${name}.json`);
@@ -66,19 +80,20 @@ test('two `kumiki worker` processes write what `kumiki ingest --distributed` han
   await assertFreshBuild();
   const docs = join(work, 'docs');
   await mkdir(docs, { recursive: true });
-  for (let i = 0; i < 6; i++) await writeFile(join(docs, `note-${i}.md`), `# Note ${i}\n\nAbout tides and glaciers, part ${i}.`);
+  for (let i = 0; i < 6; i++)
+    await writeFile(join(docs, `note-${i}.md`), `# Note ${i}\n\nAbout tides and glaciers, part ${i}.`);
   const path = await config('shared', {
     store: { kind: 'pgvector', connectionStringEnv: 'PG_URL' },
     distributed: { redisUrlEnv: 'REDIS_URL', leaseMs: 5000, jobChunks: 2 },
   });
   const workers = [await startWorker(path), await startWorker(path)];
   try {
-    const first = kumiki('ingest', docs, '--distributed', '--config', path, '--json');
+    const first = await kumiki('ingest', docs, '--distributed', '--config', path, '--json');
     expect(first.status, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ added: 6, updated: 0, unchanged: 0 });
-    const again = kumiki('ingest', docs, '--distributed', '--config', path, '--json');
+    const again = await kumiki('ingest', docs, '--distributed', '--config', path, '--json');
     expect(JSON.parse(again.stdout)).toMatchObject({ added: 0, unchanged: 6, embeddingCalls: 0 });
-    const search = kumiki('search', 'glaciers part 3', '--config', path, '--json');
+    const search = await kumiki('search', 'glaciers part 3', '--config', path, '--json');
     expect(search.status, search.stderr).toBe(0);
     expect(JSON.parse(search.stdout)[0].citation.source).toMatch(/note-3\.md$/);
     const jobs = workers.flatMap((worker) => worker.events.filter((event) => event.type === 'completed'));
@@ -94,10 +109,20 @@ test('two `kumiki worker` processes write what `kumiki ingest --distributed` han
 });
 
 test('--distributed without a "distributed" section, or with the embedded store, says what to change', async () => {
-  const missing = kumiki('ingest', 'docs', '--distributed', '--config', await config('none', { store: { kind: 'pgvector', connectionStringEnv: 'PG_URL' } }));
+  const missing = await kumiki(
+    'ingest',
+    'docs',
+    '--distributed',
+    '--config',
+    await config('none', { store: { kind: 'pgvector', connectionStringEnv: 'PG_URL' } }),
+  );
   expect(missing.status).toBe(1);
   expect(missing.stderr).toMatch(/needs a "distributed" section naming the environment variable with the Redis URL/);
-  const memory = kumiki('worker', '--config', await config('memory', { distributed: { redisUrlEnv: 'REDIS_URL' } }));
+  const memory = await kumiki(
+    'worker',
+    '--config',
+    await config('memory', { distributed: { redisUrlEnv: 'REDIS_URL' } }),
+  );
   expect(memory.status).toBe(1);
   expect(memory.stderr).toMatch(/InvalidArgumentError: .*the memory store lives inside one process/);
 });
