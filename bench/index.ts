@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
+import { runDistributedBench } from './distributed.js';
 import { runEvalBench } from './eval.js';
 import { runGatewayBench } from './gateway.js';
 import { runIngestBench } from './ingest.js';
@@ -30,6 +31,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
   router: () => runRouterBench(),
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
+  distributed: () => runDistributedBench(quick ? { documents: 300, workers: [1, 2] } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };
