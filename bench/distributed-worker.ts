@@ -23,6 +23,12 @@ const worker = await createIngestWorker({
   }),
   splitter: createRecursiveSplitter({ chunkSize: 400, chunkOverlap: 0, unit: 'characters' }),
   batchSize: 16,
+  ...(env.BENCH_DEBUG
+    ? {
+        onEvent: (event: { type: string; jobId: string }) =>
+          process.stderr.write(`${new Date().toISOString()} ${process.pid} ${event.type} ${event.jobId}\n`),
+      }
+    : {}),
 });
 process.stdout.write('ready\n');
 process.once('SIGTERM', async () => {

@@ -29,11 +29,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export async function runDistributedBench(
   options: { documents?: number; latencyMs?: number; dimensions?: number; workers?: number[] } = {},
 ): Promise<string> {
-  const latencyMs = options.latencyMs ?? 250;
+  const latencyMs = options.latencyMs ?? 1000;
   const dimensions = options.dimensions ?? 384;
   const counts = options.workers ?? [1, 2, 3, 4, 6, 8];
   const cisi = loadCisi();
-  const documents: SourceDocument[] = cisi.documents.slice(0, options.documents ?? 800).map((document) => ({
+  const documents: SourceDocument[] = cisi.documents.slice(0, options.documents ?? 300).map((document) => ({
     uri: `cisi://${document.id}`,
     text: documentText(document),
     contentType: 'text/plain',

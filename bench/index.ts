@@ -31,7 +31,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   'llama-cpp-runner': () => runLlamaCppRunnerBench(),
   router: () => runRouterBench(),
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
-  distributed: () => runDistributedBench(quick ? { documents: 300, workers: [1, 2] } : {}),
+  distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };

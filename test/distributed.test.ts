@@ -24,6 +24,7 @@ import {
   createMemoryStore,
   createRecursiveSplitter,
   type DenseEmbedder,
+  type IngestReport,
   InvalidArgumentError,
   ingest,
   type LedgerEntry,
@@ -34,7 +35,7 @@ import {
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './chaos/corpus.mjs';
-import { compare, ledgerOf, readRecords, statisticsOf } from './chaos/harness.js';
+import { type ChaosState, compare, ledgerOf, readRecords, statisticsOf } from './chaos/harness.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
 import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
 
@@ -251,12 +252,13 @@ async function withWorkers<T>(
   }
 }
 
-/** The state a single-process ingest of corpus versions `versions` leaves. */
+/** The state (and the last report) a single-process ingest of corpus versions `versions` leaves. */
 async function singleProcess(versions: number[], sparse: boolean) {
   const store = createMemoryStore();
   const ledger = createMemoryLedger();
+  let report: IngestReport | undefined;
   for (const version of versions) {
-    await ingest({
+    report = await ingest({
       store,
       collection: 'chaos',
       documents: chaosCorpus(version),
@@ -265,88 +267,70 @@ async function singleProcess(versions: number[], sparse: boolean) {
       splitter: chaosSplitter,
       ledger,
       prune: true,
+      writeBatchChunks: 20,
     });
   }
-  return {
+  const state: ChaosState = {
     records: await readRecords(store),
     ledger: ledgerOf(await ledger.entries()),
     statistics: sparse ? await statisticsOf(store) : undefined,
+  };
+  return { state, report };
+}
+
+/** A fresh store and namespace, the options a coordinator and its workers there share, and the state they leave. */
+function fixture(options: { sparse?: boolean } = {}) {
+  const store = pgStore();
+  const connection = { redis: redis.url, namespace: namespace() };
+  const models = () => ({
+    embedder: chaosEmbedder(),
+    ...(options.sparse ? { sparseEmbedder: createBm25Encoder() } : {}),
+    splitter: chaosSplitter,
+  });
+  return {
+    store,
+    connection,
+    worker: { ...connection, store, ...models() },
+    coordinator: { ...connection, store, collection: 'chaos', ...models(), pollMs: 50 },
+    async state(): Promise<ChaosState> {
+      const ledger = await createRedisLedger({ redis: client, collection: 'chaos', namespace: connection.namespace });
+      return {
+        records: await readRecords(store),
+        ledger: ledgerOf(await ledger.entries()),
+        statistics: options.sparse ? await statisticsOf(store) : undefined,
+      };
+    },
   };
 }
 
 describe('ingestDistributed', () => {
   test('two workers leave the store and ledger a single-process ingest leaves; unchanged sources make no job', async () => {
-    const store = pgStore();
-    const ns = namespace();
-    const connection = { redis: redis.url, namespace: ns };
-    await withWorkers(
-      2,
-      { ...connection, store, embedder: chaosEmbedder(), sparseEmbedder: createBm25Encoder(), splitter: chaosSplitter },
-      async () => {
-        const run = (version: number) =>
-          ingestDistributed({
-            ...connection,
-            store,
-            collection: 'chaos',
-            documents: chaosCorpus(version),
-            embedder: chaosEmbedder(),
-            sparseEmbedder: createBm25Encoder(),
-            splitter: chaosSplitter,
-            prune: true,
-            writeBatchChunks: 20,
-            pollMs: 100,
-          });
-        const first = await run(1);
-        expect([first.added, first.updated, first.unchanged, first.deleted]).toEqual([37, 0, 0, 0]);
-        const again = await run(1);
-        expect([again.unchanged, again.embeddingCalls, again.chunksWritten, again.ledger.trusted]).toEqual([
-          37,
-          0,
-          0,
-          true,
-        ]);
-        const second = await run(2);
-        const expected = await singleProcess([1, 2], true);
-        const single = await singleReport();
-        expect({ ...second, runId: '', durationMs: 0 }).toEqual({ ...single, runId: '', durationMs: 0 });
-        const ledger = await createRedisLedger({ redis: client, collection: 'chaos', namespace: ns });
-        const actual = {
-          records: await readRecords(store),
-          ledger: ledgerOf(await ledger.entries()),
-          statistics: await statisticsOf(store),
-        };
-        expect(compare(actual, expected)).toBeUndefined();
-      },
-    );
-
-    async function singleReport() {
-      const s = createMemoryStore();
-      const ledger = createMemoryLedger();
+    const at = fixture({ sparse: true });
+    await withWorkers(2, at.worker, async () => {
       const run = (version: number) =>
-        ingest({
-          store: s,
-          collection: 'chaos',
-          documents: chaosCorpus(version),
-          embedder: chaosEmbedder(),
-          sparseEmbedder: createBm25Encoder(),
-          splitter: chaosSplitter,
-          ledger,
-          prune: true,
-          writeBatchChunks: 20,
-        });
-      await run(1);
-      return run(2);
-    }
+        ingestDistributed({ ...at.coordinator, documents: chaosCorpus(version), prune: true, writeBatchChunks: 20 });
+      const first = await run(1);
+      expect([first.added, first.updated, first.unchanged, first.deleted]).toEqual([37, 0, 0, 0]);
+      const again = await run(1);
+      expect([again.unchanged, again.embeddingCalls, again.chunksWritten, again.ledger.trusted]).toEqual([
+        37,
+        0,
+        0,
+        true,
+      ]);
+      const second = await run(2);
+      const single = await singleProcess([1, 2], true);
+      expect({ ...second, runId: '', durationMs: 0 }).toEqual({ ...single.report, runId: '', durationMs: 0 });
+      expect(compare(await at.state(), single.state)).toBeUndefined();
+    });
   });
 
   test('an attempt that dies after its commit, before deleting the replaced chunks, is finished by the next one', async () => {
-    const store = pgStore();
-    const ns = namespace();
-    const connection = { redis: redis.url, namespace: ns };
+    const at = fixture();
     let failures = 0;
     // The workers' store fails its first delete after arming, as a worker killed at that moment would.
     let armed = false;
-    const dying = new Proxy(store, {
+    const dying = new Proxy(at.store, {
       get(target, key) {
         if (key === 'delete') {
           return async (options: Parameters<Store['delete']>[0]) => {
@@ -362,52 +346,43 @@ describe('ingestDistributed', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const common = {
-      ...connection,
-      store,
-      collection: 'chaos',
-      embedder: chaosEmbedder(),
-      splitter: chaosSplitter,
-      prune: true,
-      writeBatchChunks: 40,
-      retryDelayMs: 10,
-      pollMs: 50,
-    };
-    await withWorkers(
-      1,
-      { ...connection, store: dying, embedder: chaosEmbedder(), splitter: chaosSplitter },
-      async () => {
-        await ingestDistributed({ ...common, documents: chaosCorpus(1) });
-        armed = true;
-        const second = await ingestDistributed({ ...common, documents: chaosCorpus(2) });
-        expect(failures).toBe(1);
-        const expected = await singleProcess([1, 2], false);
-        const ledger = await createRedisLedger({ redis: client, collection: 'chaos', namespace: ns });
-        const actual = {
-          records: await readRecords(store),
-          ledger: ledgerOf(await ledger.entries()),
-          statistics: undefined,
-        };
-        expect(compare(actual, expected)).toBeUndefined();
-        expect(second.added + second.updated).toBeGreaterThan(0);
-      },
-    );
+    const run = (version: number) =>
+      ingestDistributed({
+        ...at.coordinator,
+        documents: chaosCorpus(version),
+        prune: true,
+        writeBatchChunks: 40,
+        retryDelayMs: 10,
+      });
+    await withWorkers(1, { ...at.worker, store: dying }, async () => {
+      await run(1);
+      armed = true;
+      const second = await run(2);
+      expect(failures).toBe(1);
+      expect(second.added + second.updated).toBeGreaterThan(0);
+      expect(compare(await at.state(), (await singleProcess([1, 2], false)).state)).toBeUndefined();
+    });
+  });
+
+  test('workers draw one token per text from the shared bucket before each embedding call', async () => {
+    const at = fixture();
+    const rate = { perSecond: 0.001, burst: 1000 };
+    await withWorkers(2, { ...at.worker, embeddingRate: rate }, async () => {
+      const report = await ingestDistributed({ ...at.coordinator, documents: chaosCorpus(1), writeBatchChunks: 10 });
+      const bucket = createTokenBucket(client, `${at.connection.namespace}:embedding-rate`, rate);
+      expect(await bucket.tryTake(1000 - report.chunksWritten + 1)).toBeGreaterThan(0);
+      expect(await bucket.tryTake(1000 - report.chunksWritten)).toBe(0);
+    });
   });
 
   test("progress adds up the workers' counts; the last event matches the report", async () => {
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     const events: DistributedIngestProgress[] = [];
-    await withWorkers(2, { ...connection, store, embedder: chaosEmbedder(), splitter: chaosSplitter }, async () => {
+    await withWorkers(2, at.worker, async () => {
       const report = await ingestDistributed({
-        ...connection,
-        store,
-        collection: 'chaos',
+        ...at.coordinator,
         documents: chaosCorpus(1),
-        embedder: chaosEmbedder(),
-        splitter: chaosSplitter,
         writeBatchChunks: 10,
-        pollMs: 100,
         total: 37,
         onProgress: (progress) => events.push(progress),
       });
@@ -432,8 +407,7 @@ describe('ingestDistributed', () => {
   });
 
   test('a poison job is parked after maxAttempts and reported; the rest is written, prune does not run', async () => {
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     const base = chaosEmbedder() as DenseEmbedder;
     const poisonous: DenseEmbedder = {
       ...base,
@@ -443,73 +417,45 @@ describe('ingestDistributed', () => {
       },
     };
     const documents = chaosCorpus(1).slice(0, 6);
-    const common = {
-      ...connection,
-      store,
-      collection: 'chaos',
-      embedder: chaosEmbedder(),
-      splitter: chaosSplitter,
-      pollMs: 50,
-    };
-    const attempts: number[] = [];
-    await withWorkers(
-      2,
-      {
-        ...connection,
-        store,
-        embedder: poisonous,
-        splitter: chaosSplitter,
-        onEvent: (event) => {
-          if (event.type === 'started' && event.sources === 1) attempts.push(event.attempt);
-        },
-      },
-      async () => {
-        await ingestDistributed({
-          ...common,
-          documents: [...documents, { uri: 'mem://old', text: 'old', contentType: 'text/plain' }],
-        });
-        const poison = { uri: 'mem://poison', text: 'POISON', contentType: 'text/plain' };
-        const error = await ingestDistributed({
-          ...common,
-          documents: [...documents.slice(0, 3), poison, ...documents.slice(3)],
-          prune: true,
-          writeBatchChunks: 1,
-          maxAttempts: 3,
-          retryDelayMs: 10,
-        }).catch((caught: unknown) => caught);
-        expect(error).toBeInstanceOf(ParkedJobsError);
-        const parked = (error as ParkedJobsError).parked;
-        expect(parked.map((job) => [job.sources, job.attempts])).toEqual([[['mem://poison'], 3]]);
-        expect(parked[0]?.reason).toMatch(/the model crashed on this text/);
-        expect((error as Error).message).toMatch(/1 of 1 ingest jobs into "chaos" failed on every attempt/);
-        // Prune did not run: mem://old is still there.
-        const ledger = await createRedisLedger({ redis: client, collection: 'chaos', namespace: connection.namespace });
-        expect((await ledger.entries()).map((entry) => entry.source)).toContain('mem://old');
-        // Fixed, the next run writes it, recovers what the parked job left and prunes.
-        const fixed = await ingestDistributed({
-          ...common,
-          documents: [...documents, { ...poison, text: 'cured' }],
-          prune: true,
-        });
-        expect([fixed.added, fixed.unchanged, fixed.deleted]).toEqual([1, 6, 1]);
-      },
-    );
+    const poison = { uri: 'mem://poison', text: 'POISON', contentType: 'text/plain' };
+    await withWorkers(2, { ...at.worker, embedder: poisonous }, async () => {
+      await ingestDistributed({
+        ...at.coordinator,
+        documents: [...documents, { uri: 'mem://old', text: 'old', contentType: 'text/plain' }],
+      });
+      const error = await ingestDistributed({
+        ...at.coordinator,
+        documents: [...documents.slice(0, 3), poison, ...documents.slice(3)],
+        prune: true,
+        writeBatchChunks: 1,
+        maxAttempts: 3,
+        retryDelayMs: 10,
+      }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ParkedJobsError);
+      const parked = (error as ParkedJobsError).parked;
+      expect(parked.map((job) => [job.sources, job.attempts])).toEqual([[['mem://poison'], 3]]);
+      expect(parked[0]?.reason).toMatch(/the model crashed on this text/);
+      expect((error as Error).message).toMatch(/1 of 1 ingest jobs into "chaos" failed on every attempt/);
+      // Prune did not run: mem://old is still there.
+      expect(Object.keys((await at.state()).ledger)).toContain('mem://old');
+      // Fixed, the next run writes it, recovers what the parked job left and prunes.
+      const fixed = await ingestDistributed({
+        ...at.coordinator,
+        documents: [...documents, { ...poison, text: 'cured' }],
+        prune: true,
+      });
+      expect([fixed.added, fixed.unchanged, fixed.deleted]).toEqual([1, 6, 1]);
+    });
   });
 
   test("a worker with another splitter than the coordinator's is caught, never silently written under another key", async () => {
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     const splitter = createRecursiveSplitter({ chunkSize: 50, chunkOverlap: 0, unit: 'characters' });
-    await withWorkers(1, { ...connection, store, embedder: chaosEmbedder(), splitter }, async () => {
+    await withWorkers(1, { ...at.worker, splitter }, async () => {
       const error = await ingestDistributed({
-        ...connection,
-        store,
-        collection: 'chaos',
+        ...at.coordinator,
         documents: chaosCorpus(1).slice(0, 2),
-        embedder: chaosEmbedder(),
-        splitter: chaosSplitter,
         maxAttempts: 1,
-        pollMs: 50,
       }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ParkedJobsError);
       expect((error as ParkedJobsError).parked[0]?.reason).toMatch(
@@ -519,8 +465,7 @@ describe('ingestDistributed', () => {
   });
 
   test('one coordinator per collection: a second gets LockedError naming the first', async () => {
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -534,18 +479,10 @@ describe('ingestDistributed', () => {
       await gate;
       yield* chaosCorpus(1).slice(0, 2);
     }
-    const common = {
-      ...connection,
-      store,
-      collection: 'chaos',
-      embedder: chaosEmbedder(),
-      splitter: chaosSplitter,
-      pollMs: 50,
-    };
-    await withWorkers(1, { ...connection, store, embedder: chaosEmbedder(), splitter: chaosSplitter }, async () => {
-      const first = ingestDistributed({ ...common, documents: slow() });
+    await withWorkers(1, at.worker, async () => {
+      const first = ingestDistributed({ ...at.coordinator, documents: slow() });
       await running;
-      const error = await ingestDistributed({ ...common, documents: chaosCorpus(1) }).catch(
+      const error = await ingestDistributed({ ...at.coordinator, documents: chaosCorpus(1) }).catch(
         (caught: unknown) => caught,
       );
       expect(error).toBeInstanceOf(LockedError);
@@ -556,8 +493,7 @@ describe('ingestDistributed', () => {
   });
 
   test('backpressure: with maxOpenJobs open, the coordinator reads no further until workers catch up', async () => {
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     const corpus = chaosCorpus(1).slice(0, 8);
     let pulled = 0;
     async function* counted() {
@@ -571,12 +507,8 @@ describe('ingestDistributed', () => {
       full = resolve;
     });
     const run = ingestDistributed({
-      ...connection,
-      store,
-      collection: 'chaos',
+      ...at.coordinator,
       documents: counted(),
-      embedder: chaosEmbedder(),
-      splitter: chaosSplitter,
       writeBatchChunks: 1,
       maxOpenJobs: 2,
       pollMs: 20,
@@ -588,7 +520,7 @@ describe('ingestDistributed', () => {
     // Many polls later, with no worker running, the third batch still waits for a free slot.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(pulled).toBe(3);
-    await withWorkers(1, { ...connection, store, embedder: chaosEmbedder(), splitter: chaosSplitter }, async () => {
+    await withWorkers(1, at.worker, async () => {
       expect((await run).added).toBe(8);
     });
     expect(pulled).toBe(8);
@@ -600,20 +532,10 @@ describe('ingestDistributed', () => {
     const manager = new AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(manager);
     trace.setGlobalTracerProvider(provider);
-    const store = pgStore();
-    const connection = { redis: redis.url, namespace: namespace() };
+    const at = fixture();
     try {
-      await withWorkers(1, { ...connection, store, embedder: chaosEmbedder(), splitter: chaosSplitter }, () =>
-        ingestDistributed({
-          ...connection,
-          store,
-          collection: 'chaos',
-          documents: chaosCorpus(1).slice(0, 6),
-          embedder: chaosEmbedder(),
-          splitter: chaosSplitter,
-          writeBatchChunks: 8,
-          pollMs: 50,
-        }),
+      await withWorkers(1, at.worker, () =>
+        ingestDistributed({ ...at.coordinator, documents: chaosCorpus(1).slice(0, 6), writeBatchChunks: 8 }),
       );
       const spans = exporter.getFinishedSpans();
       const coordinator = spans.find((span) => span.name === 'kumiki.ingest' && !span.parentSpanContext);

@@ -59,8 +59,6 @@ export type RedisLedger = Ledger & {
    * `undefined` when the run no longer holds the collection (it ended or died).
    */
   claim(options: { lease: string; attempt: string; sources: readonly string[] }): Promise<JobLedger | undefined>;
-  /** Whether the run holding `lease` still holds the collection. */
-  holds(lease: string): Promise<boolean>;
   /** Gives up the lease if held and closes the connection if the ledger opened it. */
   dispose(): Promise<void>;
 };
@@ -336,9 +334,6 @@ export async function createRedisLedger(options: RedisLedgerOptions): Promise<Re
       lease = undefined;
       lost = false;
       if (token) await evalScript(RELEASE, [keys.lock, keys.owners], [token]);
-    },
-    async holds(token) {
-      return (await call('read the ledger lease', () => client.hget(keys.lock, 'token'))) === token;
     },
     async claim({ lease: runLease, attempt, sources }) {
       const claimed = await evalScript(CLAIM, [keys.lock, keys.owners], [runLease, attempt, ...sources]);

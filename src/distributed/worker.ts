@@ -57,7 +57,7 @@ export type IngestWorkerOptions = DistributedConnection & {
   stalledCheckMs?: number;
   /** Times a job may lose its lease before it is parked. Default 2. */
   maxStalls?: number;
-  /** A token bucket in Redis that all workers share: at most this many texts embedded per second. */
+  /** A token bucket in Redis that all workers share: the dense embedder embeds at most this many texts per second. */
   embeddingRate?: EmbeddingRate;
   /** Shown in BullMQ as the job's worker. */
   name?: string;
@@ -106,11 +106,9 @@ export async function createIngestWorker(options: IngestWorkerOptions): Promise<
   const connections = await openConnections(options.redis);
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const bucket = rate ? createTokenBucket(connections.client, `${namespace}:embedding-rate`, rate) : undefined;
+  // The bucket paces the calls to the (remote) dense model; a sparse embedder such as BM25 runs here.
   const embedder = options.embedder && bucket ? rateLimited(options.embedder, bucket) : options.embedder;
-  const sparseEmbedder =
-    options.sparseEmbedder && bucket && !options.embedder
-      ? rateLimited(options.sparseEmbedder, bucket)
-      : options.sparseEmbedder;
+  const sparseEmbedder = options.sparseEmbedder;
   const fence = new AsyncLocalStorage<JobLedger>();
   const store = fencedStore(options.store, fence);
   const ledgers = new Map<string, Promise<RedisLedger>>();
