@@ -48,8 +48,9 @@ export async function runDistributedBench(
   const splitter = createRecursiveSplitter({ chunkSize: 400, chunkOverlap: 0, unit: 'characters' });
   const rows: { name: string; workers: number; ms: number; chunks: number; calls: number }[] = [];
   try {
-    for (const workers of counts) {
-      const schema = `bench_w${workers}`;
+    // Row 0 warms up Postgres (pgvector, the first HNSW index), Redis and the JIT; it is not reported.
+    for (const [row, workers] of [1, ...counts].entries()) {
+      const schema = row === 0 ? 'bench_warmup' : `bench_w${workers}`;
       const env = {
         REDIS_URL: redis.url,
         NAMESPACE: schema,
@@ -67,7 +68,7 @@ export async function runDistributedBench(
           namespace: schema,
           store,
           collection: 'cisi',
-          documents,
+          documents: row === 0 ? documents.slice(0, 40) : documents,
           embedder: embedder(),
           splitter,
           batchSize: 16,
@@ -75,6 +76,7 @@ export async function runDistributedBench(
           maxOpenJobs: 2 * workers + 2,
           pollMs: 200,
         });
+        if (row === 0) continue;
         rows.push({
           name: `ingestDistributed, ${workers} worker${workers > 1 ? 's' : ''}`,
           workers,
@@ -129,7 +131,7 @@ export async function runDistributedBench(
   return [
     '### Distributed ingest (`kumiki/distributed`, model-bound)',
     '',
-    `${documents.length} CISI documents, ${rows[0]?.chunks ?? 0} chunks of at most 400 characters, embedded 16 texts per call by an OpenAI-compatible server that answers each call after ${latencyMs} ms (${dimensions} dimensions; any number of calls at once, like a pool of GPU servers), 2 calls in flight per job; one job = about 32 chunks. pgvector on PGlite (one Postgres session for all processes), queue and ledger in a local Redis; workers are separate processes, started before the clock. Speed-up is against one worker.`,
+    `${documents.length} CISI documents, ${rows[0]?.chunks ?? 0} chunks of at most 400 characters, embedded 16 texts per call by an OpenAI-compatible server that answers each call after ${latencyMs} ms (${dimensions} dimensions; any number of calls at once, like a pool of GPU servers), 2 calls in flight per job; one job = about 32 chunks. pgvector on PGlite (one Postgres session for all processes), queue and ledger in a local Redis; workers are separate processes, started before the clock; a small unreported run warms everything up first. Speed-up is against one worker.`,
     '',
     '| run | time | chunks/s | speed-up | embedding calls |',
     '| --- | ---: | ---: | ---: | ---: |',
