@@ -31,6 +31,7 @@ export default defineConfig({
       },
       { find: /^kumiki\/embedders\/transformers$/, replacement: source('./src/embedders/transformers/index.ts') },
       { find: /^kumiki\/stores\/memory\/file$/, replacement: source('./src/stores/memory/file.ts') },
+      { find: /^kumiki\/distributed$/, replacement: source('./src/distributed/index.ts') },
     ],
   },
   test: {

@@ -11,6 +11,7 @@ import { runAnnBench } from './ann.js';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
+import { runDistributedBench } from './distributed.js';
 import { runEvalBench } from './eval.js';
 import { runGatewayBench } from './gateway.js';
 import { runIngestBench } from './ingest.js';
@@ -38,6 +39,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   router: () => runRouterBench(),
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
   loaders: () => runLoadersBench(quick ? { files: 5, rounds: 1 } : {}),
+  distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };
