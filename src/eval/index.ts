@@ -10,7 +10,7 @@ import type { DenseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, MissingDependencyError, throwIfAborted } from '../core/errors.js';
 import { abortSignalSchema, denseEmbedderSchema } from '../core/schemas.js';
 import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema } from '../internal/http/credentials.js';
 import { ingest } from '../pipeline/ingest.js';
 import { fromIterable } from '../pipeline/loaders.js';
 import { type RetrievalMode, retrieve } from '../pipeline/retrieve.js';

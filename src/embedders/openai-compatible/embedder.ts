@@ -3,9 +3,14 @@ import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedd
 import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
-import { functionSchema, resolveToken, serverConnectionShape, type TokenProvider } from '../../http/credentials.js';
-import { describeUrl, httpDetails } from '../../http/errors.js';
-import { type FetchFunction, openHttpRequest } from '../../http/request.js';
+import {
+  functionSchema,
+  resolveToken,
+  serverConnectionShape,
+  type TokenProvider,
+} from '../../internal/http/credentials.js';
+import { describeUrl, httpDetails } from '../../internal/http/errors.js';
+import { type FetchFunction, openHttpRequest } from '../../internal/http/request.js';
 import { lazy, withRetry } from '../../stores/shared.js';
 import { parseEmbeddingResponse } from './response.js';
 

@@ -10,13 +10,6 @@ import type {
 } from 'node-llama-cpp';
 import { z } from 'zod';
 import {
-  parseGenerateOptions,
-  type ResolvedSchema,
-  resolveOutputSchema,
-  toolHistoryAsText,
-  validateAnswer,
-} from '../../compose/structured-output.js';
-import {
   AbortedError,
   ConflictError,
   ContextLengthExceededError,
@@ -34,6 +27,13 @@ import type {
   Usage,
 } from '../../core/runner.js';
 import { parseArgument } from '../../core/validate.js';
+import {
+  parseGenerateOptions,
+  type ResolvedSchema,
+  resolveOutputSchema,
+  toolHistoryAsText,
+  validateAnswer,
+} from '../../internal/structured-output.js';
 import { translateLlamaError } from '../../llama/errors.js';
 import {
   acquireLlamaModel,

@@ -1,3 +1,4 @@
+import type { Filter } from '../../core/filter.js';
 import type { CollectionInfo } from '../../core/store.js';
 import type {
   JsonObject,
@@ -8,7 +9,6 @@ import type {
   StoredRecord,
   VectorRecord,
 } from '../../core/types.js';
-import type { Filter } from '../../filter/ast.js';
 import { matchesFilter } from '../../filter/evaluate.js';
 import { checkRecordVectors } from '../shared.js';
 import { VectorArena } from './kernel/arena.js';

@@ -2,8 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { UnavailableError } from '../../core/errors.js';
 import { parseArgument } from '../../core/validate.js';
-import { removeLeftovers, writeFileAtomic } from '../../internal/atomic-file.js';
-import { createFileLock } from '../../internal/file-lock.js';
+import { removeLeftovers, writeFileAtomic } from '../../internal/node/atomic-file.js';
+import { createFileLock } from '../../internal/node/file-lock.js';
 import type { SnapshotPersistence } from './memory-store.js';
 
 export type FilePersistenceOptions = {

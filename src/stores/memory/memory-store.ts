@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { randomHex } from '../../core/bytes.js';
 import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -21,7 +22,6 @@ import type {
 import type { JsonValue } from '../../core/types.js';
 import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { abortSignalSchema, storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,

@@ -5,9 +5,10 @@ import type {
   MilvusClient,
 } from '@zilliz/milvus2-sdk-node';
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type {
   AliasInfo,
@@ -27,7 +28,6 @@ import type {
 } from '../../core/store.js';
 import type { JsonObject, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,

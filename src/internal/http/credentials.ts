@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KumikiError, UnauthorizedError } from '../core/errors.js';
+import { KumikiError, UnauthorizedError } from '../../core/errors.js';
 
 /** Returns the API key or bearer token for the next request; called per request, so rotating tokens work. */
 export type TokenProvider = () => string | Promise<string>;
