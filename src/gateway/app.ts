@@ -11,9 +11,9 @@ import { AbortedError, KumikiError, TimeoutError } from '../core/errors.js';
 import type { Filter } from '../core/filter.js';
 import type { GenerateOptions, ModelRunner, Usage } from '../core/runner.js';
 import { parseArgument } from '../core/validate.js';
+import { mapLimit } from '../internal/concurrency.js';
 import { toolHistoryAsText } from '../internal/structured-output.js';
 import { retrieve } from '../pipeline/retrieve.js';
-import { mapLimit } from '../stores/shared.js';
 import { ModelScheduler, type Slot } from './admission.js';
 import {
   GatewayHttpError,

@@ -6,8 +6,7 @@ import { fingerprint } from '../core/fingerprint.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../internal/http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
 import { bindStatistics, keepsStatistics } from './statistics.js';
 import { withSpan } from './telemetry.js';
 

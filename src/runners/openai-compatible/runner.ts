@@ -11,15 +11,11 @@ import type {
   StructuredOutputMode,
   Usage,
 } from '../../core/runner.js';
-import { parseArgument } from '../../core/validate.js';
-import {
-  functionSchema,
-  resolveToken,
-  serverConnectionShape,
-  type TokenProvider,
-} from '../../internal/http/credentials.js';
+import { functionSchema, parseArgument } from '../../core/validate.js';
+import { resolveToken, serverConnectionShape, type TokenProvider } from '../../internal/http/credentials.js';
 import { bodyExcerpt, describeUrl } from '../../internal/http/errors.js';
 import { type FetchFunction, type HttpExchange, openHttpRequest } from '../../internal/http/request.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   parseGenerateOptions,
   type ResolvedSchema,
@@ -29,7 +25,6 @@ import {
   schemaInstruction,
   validateAnswer,
 } from '../../internal/structured-output.js';
-import { withRetry } from '../../stores/shared.js';
 import { createSseParser } from './sse.js';
 import {
   type Conversation,

@@ -28,6 +28,9 @@ import type {
 } from '../../core/store.js';
 import type { JsonObject, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
@@ -36,13 +39,9 @@ import {
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
-  mapLimit,
   splitBatches,
   toFingerprint,
   utf8Length,
-  withRetry,
   writeBatches,
 } from '../shared.js';
 import { checkStatus, type ErrorContext, type MilvusStatus, translateError } from './errors.js';

@@ -21,17 +21,16 @@ import type {
 } from '../../core/store.js';
 import type { DenseVectorInput, Match, SparseVector, StoredRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
   splitBatches,
   toFingerprint,
-  withRetry,
   writeBatches,
 } from '../shared.js';
 import {

@@ -24,6 +24,10 @@ import type {
 } from '../../core/store.js';
 import type { JsonValue, Match, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import { storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
@@ -32,13 +36,9 @@ import {
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
-  mapLimit,
   splitBatches,
   toFingerprint,
   utf8Length,
-  withRetry,
   writeBatches,
 } from '../shared.js';
 import { translateError } from './errors.js';
@@ -244,7 +244,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       const deadline = AbortSignal.timeout(timeoutMs);
       const signal = how.abortSignal ? AbortSignal.any([how.abortSignal, deadline]) : deadline;
       try {
-        const response = await untilAborted(request(api, { signal }), signal);
+        const response = await raceAbort(request(api, { signal }), signal, how.operation, COMPONENT);
         return response.data.result as T;
       } catch (error) {
         throw translateError(error, {
@@ -838,25 +838,6 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     },
   };
   return store;
-}
-
-/** Rejects as soon as `signal` fires, even if `promise` does not (a caller-supplied client may ignore the signal). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
