@@ -6,15 +6,15 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { versio
 /** Library entries, one per public subpath; scripts/check-package.mjs checks them against "exports". */
 const library = {
   index: 'src/index.ts',
-  'stores/memory/file': 'src/stores/memory/file.ts',
+  'stores/memory/file': 'src/node/snapshot-file.ts',
   testing: 'src/testing/index.ts',
   gateway: 'src/gateway/index.ts',
   eval: 'src/eval/index.ts',
-  node: 'src/node.ts',
+  node: 'src/node/index.ts',
   'loaders/pdf': 'src/pipeline/pdf.ts',
   'loaders/docx': 'src/pipeline/docx.ts',
   'catalogs/datahub': 'src/catalogs/datahub/index.ts',
-  'catalogs/local/file': 'src/catalogs/local/file.ts',
+  'catalogs/local/file': 'src/node/catalog-file.ts',
   'catalogs/local': 'src/catalogs/local/index.ts',
   'auth/oidc': 'src/auth/oidc/index.ts',
   'runners/llama-cpp': 'src/runners/llama-cpp/index.ts',

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createLocalCatalog as createFileCatalog } from '../src/catalogs/local/file.js';
 import { createLocalCatalog } from '../src/catalogs/local/index.js';
 import { CorruptDataError, InvalidArgumentError } from '../src/core/errors.js';
+import { createLocalCatalog as createFileCatalog } from '../src/node/catalog-file.js';
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
 
 const directory = await mkdtemp(join(tmpdir(), 'kumiki-catalog-'));
@@ -95,7 +95,7 @@ describe('local catalog specifics', () => {
   test('a process killed with SIGKILL in the middle of writing always leaves a loadable catalog', async () => {
     const path = fileFor('killed');
     const child = join(directory, 'writer.mts');
-    const entry = new URL('../src/catalogs/local/file.ts', import.meta.url).pathname;
+    const entry = new URL('../src/node/catalog-file.ts', import.meta.url).pathname;
     await writeFile(
       child,
       `import { createLocalCatalog } from ${JSON.stringify(entry)};

@@ -10,11 +10,11 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import { createBm25Encoder, createMemoryStore, KumikiError } from '../src/index.js';
+import { createLocalCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './chaos/corpus.mjs';
 import { actualState, expectedState } from './chaos/harness.js';
 

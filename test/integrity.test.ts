@@ -6,7 +6,6 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import {
   CorruptDataError,
   createBm25Encoder,
@@ -19,13 +18,14 @@ import {
   type Store,
   UnavailableError,
 } from '../src/index.js';
+import { createLocalCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.js';
 

@@ -30,7 +30,7 @@ import {
   parseSearch,
   refKey,
   walkUpstream,
-} from '../local/model.js';
+} from '../shared.js';
 import { ENTITIES_QUERY, type GraphqlEntity, SEARCH_QUERY, searchVariables } from './graphql.js';
 import { entityUrn, platformUrn, runUrn, type UrnSettings } from './urn.js';
 

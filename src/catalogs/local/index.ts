@@ -14,7 +14,7 @@ import {
   parseSearch,
   refKey,
   walkUpstream,
-} from './model.js';
+} from '../shared.js';
 import { type CatalogSnapshot, decodeCatalog, encodeCatalog } from './snapshot.js';
 
 export type LocalCatalogOptions = {

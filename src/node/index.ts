@@ -1,5 +1,5 @@
 /** Node-only parts of the pipeline: loading files and folders, and a ledger kept in a file. */
-export { createFileLedger } from './pipeline/ledger-file.js';
+export { createFileLedger } from '../pipeline/ledger-file.js';
 export {
   DEFAULT_EXCLUDE,
   type LoadedDocuments,
@@ -9,4 +9,4 @@ export {
   loadPath,
   SIDECAR_SUFFIX,
   SUPPORTED_EXTENSIONS,
-} from './pipeline/loaders-node.js';
+} from '../pipeline/loaders-node.js';

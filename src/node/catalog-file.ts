@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { parseArgument } from '../../core/validate.js';
-import { createFilePersistence } from '../../stores/memory/file.js';
-import type { SnapshotPersistence } from '../../stores/memory/memory-store.js';
-import { createLocalCatalog as createCatalog, type LocalCatalog, persistenceSchema } from './index.js';
+import { createLocalCatalog as createCatalog, type LocalCatalog, persistenceSchema } from '../catalogs/local/index.js';
+import { parseArgument } from '../core/validate.js';
+import type { SnapshotPersistence } from '../stores/memory/memory-store.js';
+import { createFilePersistence } from './snapshot-file.js';
 
 export type FileLocalCatalogOptions = {
   /**
