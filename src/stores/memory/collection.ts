@@ -10,7 +10,7 @@ import type {
   VectorRecord,
 } from '../../core/types.js';
 import { matchesFilter } from '../../filter/evaluate.js';
-import { checkRecordVectors } from '../shared.js';
+import { checkRecordVectors } from '../kernel/checks.js';
 import { VectorArena } from './kernel/arena.js';
 
 export type CollectionMeta = Omit<CollectionInfo, 'count' | 'version'>;

@@ -22,7 +22,6 @@ import type {
 import type { JsonValue } from '../../core/types.js';
 import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { abortSignalSchema, storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
@@ -30,7 +29,8 @@ import {
   decodeCursor,
   encodeCursor,
   toFingerprint,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { abortSignalSchema, storeArgumentSchemas } from '../kernel/schemas.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 

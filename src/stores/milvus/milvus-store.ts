@@ -31,7 +31,6 @@ import { parseArgument } from '../../core/validate.js';
 import { mapLimit } from '../../internal/concurrency.js';
 import { importOptional, lazy } from '../../internal/optional.js';
 import { withRetry } from '../../internal/retry.js';
-import { storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkRecordVectors,
@@ -43,7 +42,8 @@ import {
   toFingerprint,
   utf8Length,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { checkStatus, type ErrorContext, type MilvusStatus, translateError } from './errors.js';
 import { type MilvusExpression, payloadTerms, TERMS_FIELD, translateFilter } from './filter.js';
 import { decodeId, encodeId, MAX_KEY_BYTES } from './keys.js';

@@ -32,7 +32,7 @@ import {
   splitBatches,
   toFingerprint,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
 import {
   encodeId,
   indicesText,

@@ -28,7 +28,6 @@ import { raceAbort } from '../../internal/abort.js';
 import { mapLimit } from '../../internal/concurrency.js';
 import { importOptional, lazy } from '../../internal/optional.js';
 import { withRetry } from '../../internal/retry.js';
-import { storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkRecordVectors,
@@ -40,7 +39,8 @@ import {
   toFingerprint,
   utf8Length,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { translateError } from './errors.js';
 import { DATA_KEY, META_KEY, type QdrantFilter, qdrantKey, toQdrantFilter } from './filter.js';
 import { ORDER_LEVELS, pointIdOf } from './ids.js';

@@ -10,18 +10,18 @@ import {
   EmbeddingSpaceMismatchError,
   InvalidArgumentError,
   PartialWriteError,
-} from '../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
-import type { Metric } from '../core/store.js';
+} from '../../core/errors.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import type { Metric } from '../../core/store.js';
 import {
   type DenseVectorInput,
   type RecordId,
   recordIdSchema,
   type SparseVector,
   type VectorRecord,
-} from '../core/types.js';
-import { mapLimit } from '../internal/concurrency.js';
-import { type RetryOptions, withRetry } from '../internal/retry.js';
+} from '../../core/types.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { type RetryOptions, withRetry } from '../../internal/retry.js';
 
 export type BatchLimits = {
   /** Most items per batch. */
@@ -107,7 +107,7 @@ export async function writeBatches<T>(options: {
   });
 }
 
-export { utf8Length } from '../core/json.js';
+export { utf8Length } from '../../core/json.js';
 
 /** Scroll cursors are the last id returned, as JSON: stable across writes and backends. */
 export function encodeCursor(id: RecordId): string {
