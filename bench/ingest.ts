@@ -18,7 +18,7 @@ import { index, type ListKeyOptions, RecordManager, type UpdateOptions } from '@
 import { createTransformersEmbedder } from '../src/embedders/transformers/index.js';
 import { documentText, loadCisi } from '../src/eval/cisi.js';
 import { createBm25Encoder, createMemoryLedger, createMemoryStore, type DenseEmbedder, ingest } from '../src/index.js';
-import { createLocalCatalog } from '../src/node/catalog-file.js';
+import { createFileCatalog } from '../src/node/catalog-file.js';
 import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
@@ -180,7 +180,7 @@ export async function runIngestBench(options: { documents?: number } = {}): Prom
         durable ? { persistence: createFilePersistence(join(folder, 'store.snapshot')) } : {},
       );
       const lexicalLedger = durable ? createFileLedger(join(folder, 'ledger.jsonl')) : createMemoryLedger();
-      const catalog = durable ? createLocalCatalog({ path: join(folder, 'catalog.kcat') }) : undefined;
+      const catalog = durable ? createFileCatalog(join(folder, 'catalog.kcat')) : undefined;
       const run = async (version: number) => {
         const started = performance.now();
         const report = await ingest({

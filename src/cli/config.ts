@@ -274,8 +274,8 @@ export async function openCatalog(config: KumikiConfig): Promise<Catalog | undef
     case 'none':
       return undefined;
     case 'local': {
-      const { createLocalCatalog } = await import('../node/catalog-file.js');
-      return createLocalCatalog({ path: dataFile(config, 'catalog.kcat') });
+      const { createFileCatalog } = await import('../node/catalog-file.js');
+      return createFileCatalog(dataFile(config, 'catalog.kcat'));
     }
     case 'datahub': {
       const { createDataHubCatalog } = await import('../catalogs/datahub/index.js');

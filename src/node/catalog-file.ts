@@ -1,42 +1,36 @@
 import { z } from 'zod';
-import { createLocalCatalog as createCatalog, type LocalCatalog, persistenceSchema } from '../catalogs/local/index.js';
+import { createLocalCatalog, type LocalCatalog } from '../catalogs/local/index.js';
 import { parseArgument } from '../core/validate.js';
-import type { SnapshotPersistence } from '../stores/memory/memory-store.js';
 import { createFilePersistence } from './snapshot-file.js';
 
-export type FileLocalCatalogOptions = {
+export type FileCatalogOptions = {
   /**
-   * Keep the catalog in this file: every write resolves after the file holding it is on disk
-   * (temporary file, fsync, atomic rename). A torn or altered file is refused with `CorruptDataError`.
+   * How long a writer waits for another process's lock on this file before `LockedError`, in ms.
+   * Default 10,000.
    */
-  path?: string;
-  /** Any other snapshot persistence; `path` is the usual choice. */
-  persistence?: SnapshotPersistence;
+  lockTimeoutMs?: number;
 };
 
-const optionsSchema = z
-  .object({
-    path: z.string().min(1, 'path must not be empty').optional(),
-    persistence: persistenceSchema.optional(),
-  })
-  .strict()
-  .refine((options) => !(options.path && options.persistence), {
-    message: 'pass either path or persistence, not both',
-  });
+const optionsSchema = z.object({ lockTimeoutMs: z.number().int().min(0).optional() }).strict();
 
 /**
- * The local catalog with a file, Node only (this module loads `node:fs`). Without `path` it is the
- * same as `createLocalCatalog` from `kumiki/catalogs/local`.
+ * The local catalog kept in a crash-safe file, Node only: every write resolves after the file holding
+ * it is on disk (temporary file, fsync, atomic rename); a torn or altered file is refused with
+ * `CorruptDataError`. Elsewhere, `createLocalCatalog` from `kumiki/catalogs/local` takes any
+ * `SnapshotPersistence`.
  *
  * ```ts
- * import { createLocalCatalog } from 'kumiki/catalogs/local/file';
- * const catalog = createLocalCatalog({ path: '.kumiki/catalog.kcat' });
+ * import { createFileCatalog } from 'kumiki/node';
+ * const catalog = createFileCatalog('.kumiki/catalog.kcat');
  * ```
  */
-export function createLocalCatalog(options: FileLocalCatalogOptions = {}): LocalCatalog {
-  const config = parseArgument(optionsSchema, options, 'local catalog options');
-  const persistence = config.path ? createFilePersistence(config.path, { component: 'catalog' }) : config.persistence;
-  return createCatalog(persistence ? { persistence } : {});
+export function createFileCatalog(path: string, options: FileCatalogOptions = {}): LocalCatalog {
+  const target = parseArgument(z.string().min(1, 'path must not be empty'), path, 'catalog path');
+  const settings = parseArgument(optionsSchema, options, 'file catalog options');
+  return createLocalCatalog({
+    persistence: createFilePersistence(target, {
+      component: 'catalog',
+      ...(settings.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: settings.lockTimeoutMs }),
+    }),
+  });
 }
-
-export type { LocalCatalog };

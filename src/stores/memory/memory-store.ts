@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
+import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -34,27 +35,7 @@ import { abortSignalSchema, storeArgumentSchemas } from '../kernel/schemas.js';
 import { MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
-/**
- * Where a memory store keeps its snapshot. `kumiki/stores/memory/file` provides a crash-safe file
- * implementation for Node; any runtime can supply its own (IndexedDB, KV, object storage).
- */
-export type SnapshotPersistence = {
-  /** Where snapshots live, for error messages. */
-  readonly location: string;
-  /** The last saved snapshot, or `undefined` when there is none yet. */
-  load(): Promise<Uint8Array | undefined>;
-  /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
-  save(snapshot: Uint8Array): Promise<void>;
-  /**
-   * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
-   * and says whether another writer saved since this object last loaded or saved. The store calls it
-   * before it changes anything and reloads when `changed`, so writers in several processes take turns
-   * instead of overwriting each other's data.
-   */
-  acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
-  /** Releases the lock taken by `acquire`. */
-  release?(): Promise<void>;
-};
+export type { SnapshotPersistence };
 
 export type MemoryStoreOptions = {
   /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
@@ -91,16 +72,7 @@ export type MemoryStore = Store &
 
 const optionsSchema = z
   .object({
-    persistence: z
-      .custom<SnapshotPersistence>(
-        (value) =>
-          typeof value === 'object' &&
-          value !== null &&
-          typeof (value as SnapshotPersistence).load === 'function' &&
-          typeof (value as SnapshotPersistence).save === 'function',
-        'persistence must have load() and save() methods (see createFilePersistence in kumiki/stores/memory/file)',
-      )
-      .optional(),
+    persistence: persistenceSchema.optional(),
     durability: z.enum(['write', 'manual']).optional(),
     quantization: z.enum(['none', 'int8']).optional(),
     rescore: z.number().int().min(1).max(64).optional(),
