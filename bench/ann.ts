@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { f } from '../src/filter/ast.js';
+import { f } from '../src/core/filter.js';
 import { createMemoryStore, type SnapshotPersistence } from '../src/stores/memory/memory-store.js';
 import { seededRandom } from '../src/testing/random.js';
 import { argValue } from './util.js';

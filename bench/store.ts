@@ -11,8 +11,8 @@ import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Filter, f } from '../src/filter/ast.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
+import { type Filter, f } from '../src/core/filter.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
 import { argValue, unitVectors } from './util.js';
 

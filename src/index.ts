@@ -51,7 +51,6 @@ export {
   type RouterRunner,
   type RouterStrategy,
 } from './compose/router.js';
-export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
 export {
   type SemanticCachedRunner,
   type SemanticCacheOptions,
@@ -105,7 +104,19 @@ export {
   UnsupportedFilterError,
   UnsupportedServerError,
 } from './core/errors.js';
+export {
+  FILTER_OPERATORS,
+  type FieldFilter,
+  type Filter,
+  type FilterOperator,
+  type FilterScalar,
+  f,
+  filterSchema,
+  MAX_FILTER_DEPTH,
+  parseFilter,
+} from './core/filter.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
+export { DEFAULT_RRF_K, reciprocalRankFusion } from './core/fusion.js';
 export { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from './core/json.js';
 export {
   type ChatMessage,
@@ -155,17 +166,6 @@ export type {
   VectorRecord,
 } from './core/types.js';
 export { type Wrapped, type WrapperMembers, wrapEmbedder, wrapRunner } from './core/wrap.js';
-export {
-  FILTER_OPERATORS,
-  type FieldFilter,
-  type Filter,
-  type FilterOperator,
-  type FilterScalar,
-  f,
-  filterSchema,
-  MAX_FILTER_DEPTH,
-  parseFilter,
-} from './filter/ast.js';
 export { evaluateFilter, filterFields } from './filter/evaluate.js';
 export {
   type AnswerOptions,

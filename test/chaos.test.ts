@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { runChaos, twoWritersTrial } from './chaos/harness.js';
 import { assertFreshBuild } from './chaos/fresh-build.js';
+import { runChaos, twoWritersTrial } from './chaos/harness.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
 
 let root: string;

@@ -6,7 +6,6 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import {
   CorruptDataError,
   createBm25Encoder,
@@ -19,13 +18,14 @@ import {
   type Store,
   UnavailableError,
 } from '../src/index.js';
+import { createFileCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
@@ -220,8 +220,8 @@ describe('two writers on one file', () => {
   test("two local catalogs on one file keep each other's records", async () => {
     const dir = await mkdtemp(join(directory, 'two-catalogs-'));
     const path = join(dir, 'catalog.kcat');
-    const a = createLocalCatalog({ path });
-    const b = createLocalCatalog({ path });
+    const a = createFileCatalog(path);
+    const b = createFileCatalog(path);
     await Promise.all([a.getRun('none'), b.getRun('none')]);
     await Promise.all(
       Array.from({ length: 10 }, (_, i) => [
@@ -229,7 +229,7 @@ describe('two writers on one file', () => {
         b.registerDataset({ kind: 'source', name: `b${i}` }),
       ]).flat(),
     );
-    const reread = createLocalCatalog({ path });
+    const reread = createFileCatalog(path);
     for (let i = 0; i < 10; i++) {
       expect(await reread.getDataset({ kind: 'source', name: `a${i}` })).toBeDefined();
       expect(await reread.getDataset({ kind: 'source', name: `b${i}` })).toBeDefined();
@@ -457,7 +457,7 @@ describe('files', () => {
     await writeFile(join(dir, 'catalog.kcat'), bytes);
     const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
     await expect(store.listCollections()).rejects.toBeInstanceOf(CorruptDataError);
-    const catalog = createLocalCatalog({ path: join(dir, 'catalog.kcat') });
+    const catalog = createFileCatalog(join(dir, 'catalog.kcat'));
     const failure = await catalog.getRun('r').catch((error: unknown) => error);
     expect(CorruptDataError.isInstance(failure)).toBe(true);
     expect((failure as Error).message).toMatch(/is not a valid kumiki catalog file/);
@@ -468,7 +468,7 @@ describe('files', () => {
     const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'a/b/store.kmk')) });
     await store.createCollection({ name: 'c', dimensions: 2 });
     await store.dispose();
-    const catalog = createLocalCatalog({ path: join(dir, 'c/d/catalog.kcat') });
+    const catalog = createFileCatalog(join(dir, 'c/d/catalog.kcat'));
     await catalog.registerDataset({ kind: 'source', name: 'x' });
     const ledger = createFileLedger(join(dir, 'e/f/ledger.jsonl'));
     await ledger.write({ mark: { collection: 'c', epoch: 'e' } });
@@ -476,7 +476,7 @@ describe('files', () => {
     expect((await readdir(dir)).sort()).toEqual(['a', 'c', 'e']);
     // A folder that cannot be made (a file is in the way): a non-retryable error naming the catalog.
     await writeFile(join(dir, 'blocker'), '');
-    const blocked = createLocalCatalog({ path: join(dir, 'blocker/catalog.kcat') });
+    const blocked = createFileCatalog(join(dir, 'blocker/catalog.kcat'));
     const failure = await blocked.registerDataset({ kind: 'source', name: 'x' }).catch((error: unknown) => error);
     expect(UnavailableError.isInstance(failure)).toBe(true);
     expect(failure).toMatchObject({ component: 'catalog', isRetryable: false });

@@ -222,7 +222,7 @@ export async function openStore(config: KumikiConfig): Promise<Store> {
     case 'memory': {
       const [{ createMemoryStore }, { createFilePersistence }] = await Promise.all([
         import('../stores/memory/index.js'),
-        import('../stores/memory/file.js'),
+        import('../node/snapshot-file.js'),
       ]);
       return createMemoryStore({ persistence: createFilePersistence(dataFile(config, 'store.snapshot')) });
     }
@@ -300,8 +300,8 @@ export async function openCatalog(config: KumikiConfig): Promise<Catalog | undef
     case 'none':
       return undefined;
     case 'local': {
-      const { createLocalCatalog } = await import('../catalogs/local/file.js');
-      return createLocalCatalog({ path: dataFile(config, 'catalog.kcat') });
+      const { createFileCatalog } = await import('../node/catalog-file.js');
+      return createFileCatalog(dataFile(config, 'catalog.kcat'));
     }
     case 'datahub': {
       const { createDataHubCatalog } = await import('../catalogs/datahub/index.js');

@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 import { LockedError, throwIfAborted } from '../core/errors.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
 import {
   type DispatchedSource,
   type DispatchedTotals,

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
-import { importOptional } from '../stores/shared.js';
+import { importOptional } from '../internal/optional.js';
 import { DEFAULT_QUEUE } from './jobs.js';
 import { DEFAULT_NAMESPACE, type RedisClient, type RedisSource, useRedis } from './redis.js';
 

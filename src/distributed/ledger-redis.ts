@@ -19,6 +19,7 @@
 import { hostname } from 'node:os';
 import { randomHex } from '../core/bytes.js';
 import { CorruptDataError, InvalidArgumentError, LockedError, type LockHolder } from '../core/errors.js';
+import { sleep } from '../internal/abort.js';
 import {
   type Ledger,
   type LedgerChanges,
@@ -27,7 +28,6 @@ import {
   ledgerEntrySchema,
   ledgerMarkSchema,
 } from '../pipeline/ledger.js';
-import { sleep } from '../stores/shared.js';
 import {
   COMPONENT,
   collectionKey,

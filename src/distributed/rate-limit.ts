@@ -7,7 +7,7 @@
 import type { DenseEmbedder, EmbedOptions, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { type WrapperMembers, wrapEmbedder } from '../core/wrap.js';
-import { sleep } from '../stores/shared.js';
+import { sleep } from '../internal/abort.js';
 import { type RedisClient, redisCall } from './redis.js';
 
 export type EmbeddingRate = {

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { KumikiError, UnavailableError } from '../core/errors.js';
-import { importOptional } from '../stores/shared.js';
+import { importOptional } from '../internal/optional.js';
 
 export type RedisClient = Redis;
 

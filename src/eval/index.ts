@@ -9,15 +9,14 @@ import { createBm25Encoder } from '../bm25/index.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, MissingDependencyError, throwIfAborted } from '../core/errors.js';
 import { abortSignalSchema, denseEmbedderSchema } from '../core/schemas.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
+import { importOptional } from '../internal/optional.js';
 import { ingest } from '../pipeline/ingest.js';
 import { fromIterable } from '../pipeline/loaders.js';
 import { type RetrievalMode, retrieve } from '../pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../pipeline/splitter.js';
 import type { SourceDocument, Splitter } from '../pipeline/types.js';
 import { createMemoryStore } from '../stores/memory/index.js';
-import { importOptional } from '../stores/shared.js';
 import { type Cisi, documentText, evaluateRankings, loadCisi } from './cisi.js';
 
 export {

@@ -14,9 +14,8 @@ import {
 import { sha256Hex } from '../core/sha256.js';
 import type { CollectionInfo, Metric, Store } from '../core/store.js';
 import type { JsonObject, JsonValue, RecordId, SparseVector, VectorRecord } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
-import { mapLimit } from '../stores/shared.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
+import { mapLimit } from '../internal/concurrency.js';
 import { recordIngestCatalog } from './ingest-catalog.js';
 import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
 import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';

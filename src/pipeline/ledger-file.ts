@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { crc32 } from '../core/crc32.js';
 import { CorruptDataError, UnavailableError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';
-import { openCreatingFolder, removeLeftovers, syncDirectory, writeFileAtomic } from '../internal/atomic-file.js';
-import { createFileLock } from '../internal/file-lock.js';
+import { openCreatingFolder, removeLeftovers, syncDirectory, writeFileAtomic } from '../internal/node/atomic-file.js';
+import { createFileLock } from '../internal/node/file-lock.js';
 import {
   applyLedgerChanges,
   emptyLedgerState,

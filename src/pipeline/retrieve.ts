@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import { type Filter, filterSchema } from '../core/filter.js';
 import { fingerprint } from '../core/fingerprint.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
-import { type Filter, filterSchema } from '../filter/ast.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
 import { bindStatistics, keepsStatistics } from './statistics.js';
 import { withSpan } from './telemetry.js';
 

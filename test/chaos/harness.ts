@@ -9,10 +9,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBm25Encoder, createMemoryStore, ingest, type Store } from '../../src/index.js';
+import { createFilePersistence } from '../../src/node/snapshot-file.js';
 import { createMemoryLedger, type LedgerEntry } from '../../src/pipeline/ledger.js';
 import { createFileLedger } from '../../src/pipeline/ledger-file.js';
 import { bindStatistics } from '../../src/pipeline/statistics.js';
-import { createFilePersistence } from '../../src/stores/memory/file.js';
 import { createPgvectorStore } from '../../src/stores/pgvector/index.js';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './corpus.mjs';
 

@@ -1,3 +1,4 @@
+import type { Filter } from '../../core/filter.js';
 import type { CollectionInfo } from '../../core/store.js';
 import type {
   JsonObject,
@@ -8,8 +9,7 @@ import type {
   StoredRecord,
   VectorRecord,
 } from '../../core/types.js';
-import type { Filter } from '../../filter/ast.js';
-import { checkRecordVectors } from '../shared.js';
+import { checkRecordVectors } from '../kernel/checks.js';
 import { CompiledFilter, type FilterPlanNode, fieldsOf, maskRows, PayloadIndex } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
 import { Hnsw, type HnswState } from './kernel/hnsw.js';

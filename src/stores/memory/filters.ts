@@ -5,8 +5,9 @@
  * as a byte mask. Both select exactly what the reference evaluator (`matchesFilter`) selects; the
  * differential tests in test/memory-filters.test.ts compare them on random data and filters.
  */
+
+import type { FieldFilter, Filter, FilterScalar } from '../../core/filter.js';
 import type { JsonObject, JsonValue } from '../../core/types.js';
-import type { FieldFilter, Filter, FilterScalar } from '../../filter/ast.js';
 
 export type Predicate = (payload: JsonObject) => boolean;
 

@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { randomHex } from '../../core/bytes.js';
 import { ConflictError, CorruptDataError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
+import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -21,8 +23,6 @@ import type {
 import type { JsonValue } from '../../core/types.js';
 import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { abortSignalSchema, storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
@@ -30,32 +30,13 @@ import {
   decodeCursor,
   encodeCursor,
   toFingerprint,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { abortSignalSchema, storeArgumentSchemas } from '../kernel/schemas.js';
 import { type AnnSettings, cloneJson, MemoryCollection, type QueryPlan } from './collection.js';
 import { type KernelChoice, type KernelName, resolveKernel } from './kernel/kernel.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
-/**
- * Where a memory store keeps its snapshot. `kumiki/stores/memory/file` provides a crash-safe file
- * implementation for Node; any runtime can supply its own (IndexedDB, KV, object storage).
- */
-export type SnapshotPersistence = {
-  /** Where snapshots live, for error messages. */
-  readonly location: string;
-  /** The last saved snapshot, or `undefined` when there is none yet. */
-  load(): Promise<Uint8Array | undefined>;
-  /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
-  save(snapshot: Uint8Array): Promise<void>;
-  /**
-   * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
-   * and says whether another writer saved since this object last loaded or saved. The store calls it
-   * before it changes anything and reloads when `changed`, so writers in several processes take turns
-   * instead of overwriting each other's data.
-   */
-  acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
-  /** Releases the lock taken by `acquire`. */
-  release?(): Promise<void>;
-};
+export type { SnapshotPersistence };
 
 export type MemoryStoreOptions = {
   /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
@@ -144,16 +125,7 @@ export type MemoryStore = Omit<Store, 'explain'> &
 
 const optionsSchema = z
   .object({
-    persistence: z
-      .custom<SnapshotPersistence>(
-        (value) =>
-          typeof value === 'object' &&
-          value !== null &&
-          typeof (value as SnapshotPersistence).load === 'function' &&
-          typeof (value as SnapshotPersistence).save === 'function',
-        'persistence must have load() and save() methods (see createFilePersistence in kumiki/stores/memory/file)',
-      )
-      .optional(),
+    persistence: persistenceSchema.optional(),
     durability: z.enum(['write', 'manual']).optional(),
     quantization: z.enum(['none', 'int8']).optional(),
     rescore: z.number().int().min(1).max(64).optional(),

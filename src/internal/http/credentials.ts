@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { KumikiError, UnauthorizedError } from '../core/errors.js';
+import { KumikiError, UnauthorizedError } from '../../core/errors.js';
+import { functionSchema } from '../../core/validate.js';
 
 /** Returns the API key or bearer token for the next request; called per request, so rotating tokens work. */
 export type TokenProvider = () => string | Promise<string>;
-
-/** A zod schema for an option that must be a function. */
-export const functionSchema = <T>(message: string) => z.custom<T>((value) => typeof value === 'function', message);
 
 /** Whether `headers` would be accepted by `fetch` (valid names and values). */
 export function validHeaders(headers: Record<string, string>): boolean {

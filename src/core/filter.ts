@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseArgument } from '../core/validate.js';
+import { parseArgument } from './validate.js';
 
 /**
  * The portable filter language. A filter is plain JSON (so it can cross HTTP), validated by zod,

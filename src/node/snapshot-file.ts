@@ -1,10 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { UnavailableError } from '../../core/errors.js';
-import { parseArgument } from '../../core/validate.js';
-import { removeLeftovers, writeFileAtomic } from '../../internal/atomic-file.js';
-import { createFileLock } from '../../internal/file-lock.js';
-import type { SnapshotPersistence } from './memory-store.js';
+import { UnavailableError } from '../core/errors.js';
+import type { SnapshotPersistence } from '../core/persistence.js';
+import { parseArgument } from '../core/validate.js';
+import { removeLeftovers, writeFileAtomic } from '../internal/node/atomic-file.js';
+import { createFileLock } from '../internal/node/file-lock.js';
 
 export type FilePersistenceOptions = {
   /** Component named in errors, default `memory` (the local catalog passes `catalog`). */

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { LockedError, type LockHolder, throwIfAborted, UnavailableError } from '../core/errors.js';
+import { LockedError, type LockHolder, throwIfAborted, UnavailableError } from '../../core/errors.js';
 import { openCreatingFolder, processExists, removeLeftovers } from './atomic-file.js';
 
 /** Identifies this process among processes that happen to reuse its pid. */

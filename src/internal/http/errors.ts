@@ -12,7 +12,7 @@ import {
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
-} from '../core/errors.js';
+} from '../../core/errors.js';
 
 /** Characters of a response body kept in error messages. */
 const EXCERPT_LENGTH = 500;

@@ -9,15 +9,10 @@ import {
   PartialWriteError,
   UnavailableError,
 } from '../src/index.js';
-import {
-  importOptional,
-  lazy,
-  mapLimit,
-  splitBatches,
-  utf8Length,
-  withRetry,
-  writeBatches,
-} from '../src/stores/shared.js';
+import { mapLimit } from '../src/internal/concurrency.js';
+import { importOptional, lazy } from '../src/internal/optional.js';
+import { withRetry } from '../src/internal/retry.js';
+import { splitBatches, utf8Length, writeBatches } from '../src/stores/kernel/checks.js';
 
 describe('splitBatches', () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ id: i, size: i === 3 ? 60 : 10 }));

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Match, RecordId } from '../core/types.js';
-import { recordIdSchema } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
+import type { Match, RecordId } from './types.js';
+import { recordIdSchema } from './types.js';
+import { parseArgument } from './validate.js';
 
 /** Reciprocal-rank-fusion constant from Cormack et al. (2009); also Qdrant's and Milvus's default. */
 export const DEFAULT_RRF_K = 60;

@@ -3,9 +3,9 @@
  * of the public surface.
  */
 import { z } from 'zod';
-import type { DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../../core/catalog.js';
-import { jsonObjectSchema } from '../../core/types.js';
-import { parseArgument } from '../../core/validate.js';
+import type { DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../core/catalog.js';
+import { jsonObjectSchema } from '../core/types.js';
+import { parseArgument } from '../core/validate.js';
 
 const nameSchema = z
   .string()

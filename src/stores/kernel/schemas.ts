@@ -4,9 +4,9 @@
  * for collection names and their dimension limit.
  */
 import { z } from 'zod';
-import { embeddingSpaceSchema } from '../core/fingerprint.js';
-import { denseVectorSchema, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../core/types.js';
-import { filterSchema } from '../filter/ast.js';
+import { filterSchema } from '../../core/filter.js';
+import { embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { denseVectorSchema, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../../core/types.js';
 
 /** The default rule for collection and alias names (memory, pgvector, Qdrant). */
 export const defaultCollectionName = z

@@ -3,7 +3,7 @@
  * into a kumiki error (see errors.ts). Runtime-neutral: fetch, Headers and AbortController only.
  * Internal: not part of the public surface.
  */
-import { type KumikiError, throwIfAborted } from '../core/errors.js';
+import { type KumikiError, throwIfAborted } from '../../core/errors.js';
 import {
   describeUrl,
   errorFromFailure,

@@ -1,7 +1,7 @@
 /**
- * Helpers shared by the server-backed Store adapters (Qdrant, Milvus, pgvector): optional-library
- * loading, batching by count and bytes, bounded parallelism, retries with backoff, and partial-write
- * reporting. Internal: not part of the public surface.
+ * Helpers shared by the Store adapters: batching by count and bytes, partial-write reporting, scroll
+ * cursors, and the checks every store makes (reopen, embedding spaces, vectors). Internal: not part of
+ * the public surface.
  */
 import {
   AbortedError,
@@ -9,47 +9,19 @@ import {
   DimensionMismatchError,
   EmbeddingSpaceMismatchError,
   InvalidArgumentError,
-  KumikiError,
-  MissingDependencyError,
   PartialWriteError,
-} from '../core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
-import type { Metric } from '../core/store.js';
+} from '../../core/errors.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import type { Metric } from '../../core/store.js';
 import {
   type DenseVectorInput,
   type RecordId,
   recordIdSchema,
   type SparseVector,
   type VectorRecord,
-} from '../core/types.js';
-
-/**
- * Imports an adapter's library on first use, with a typed error naming the package when it is
- * missing. `load` must be a literal `() => import('pkg')` so bundlers can see it.
- */
-export async function importOptional<T>(packageName: string, adapter: string, load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new MissingDependencyError({ packageName, adapter, cause: error, component: adapter });
-    }
-    throw error;
-  }
-}
-
-/** Memoises an async factory: the first call starts it, later calls share the promise; a failure is retried next time. */
-export function lazy<T>(factory: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
-    pending ??= factory().catch((error: unknown) => {
-      pending = undefined;
-      throw error;
-    });
-    return pending;
-  };
-}
+} from '../../core/types.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { type RetryOptions, withRetry } from '../../internal/retry.js';
 
 export type BatchLimits = {
   /** Most items per batch. */
@@ -96,76 +68,6 @@ export function splitBatches<T>(
   return batches;
 }
 
-/** Runs `task` over items with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-export type RetryOptions = {
-  /** Attempts after the first; default 3. */
-  retries?: number;
-  /** First backoff in ms; doubles each time, with full jitter; default 200. */
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  abortSignal?: AbortSignal;
-  operation: string;
-};
-
-/** Sleeps, rejecting with `AbortedError` as soon as the signal fires. */
-export function sleep(ms: number, signal: AbortSignal | undefined, operation: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortedError({ operation, cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError({ operation, cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * Calls `fn` until it succeeds, a non-retryable error occurs, or retries run out. Kumiki errors
- * decide by `isRetryable` and honour `retryAfterMs` when they carry one.
- */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
-  const retries = options.retries ?? 3;
-  const base = options.baseDelayMs ?? 200;
-  const max = options.maxDelayMs ?? 10_000;
-  for (let attempt = 0; ; attempt++) {
-    if (options.abortSignal?.aborted)
-      throw new AbortedError({ operation: options.operation, cause: options.abortSignal.reason });
-    try {
-      return await fn(attempt);
-    } catch (error) {
-      const retryable = KumikiError.isInstance(error) && error.isRetryable;
-      if (!retryable || attempt >= retries) throw error;
-      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
-      const backoff = Math.random() * Math.min(max, base * 2 ** attempt);
-      await sleep(retryAfter ?? backoff, options.abortSignal, options.operation);
-    }
-  }
-}
-
 /**
  * Writes batches with bounded parallelism and retries. When some batches fail for good, throws
  * `PartialWriteError` listing exactly the ids that were not written (or the first error if nothing
@@ -205,7 +107,7 @@ export async function writeBatches<T>(options: {
   });
 }
 
-export { utf8Length } from '../core/json.js';
+export { utf8Length } from '../../core/json.js';
 
 /** Scroll cursors are the last id returned, as JSON: stable across writes and backends. */
 export function encodeCursor(id: RecordId): string {
