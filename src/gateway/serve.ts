@@ -1,5 +1,5 @@
 /** Serves a gateway (or any fetch handler) with Node's http server through `@hono/node-server`, loaded lazily. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseArgument } from '../core/validate.js';
 import { importOptional } from '../internal/optional.js';
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Filter, MAX_FILTER_DEPTH } from '../core/filter.js';
 import { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from '../core/json.js';
 import type { Metric, Store } from '../core/store.js';

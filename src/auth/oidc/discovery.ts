@@ -3,7 +3,7 @@
  * discovery, and the one place where openid-client errors become kumiki errors.
  */
 import type * as OpenIdClient from 'openid-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
 import { unboundFetch } from '../../internal/http/request.js';
 import { importOptional } from '../../internal/optional.js';

@@ -1,6 +1,6 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Configuration } from 'openid-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Authenticator, Principal } from '../../core/auth.js';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
 import type { JsonObject } from '../../core/types.js';
