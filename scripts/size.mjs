@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Bundles small entry snippets the way a Worker build does (esbuild: bundle, minify, ESM, browser
-// platform) from the sources, prints each bundle's minified and gzipped size with the breakdown by
+// platform) from the built package (dist/, run `npm run build` first), prints each bundle's minified and gzipped size with the breakdown by
 // package and folder, and fails when one is over its limit.
 //
 //   node scripts/size.mjs            # check the limits
 //   node scripts/size.mjs --verbose  # every module of every bundle
+import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
@@ -24,6 +25,11 @@ const BUNDLES = [
 
 const verbose = process.argv.includes('--verbose');
 const root = new URL('..', import.meta.url).pathname;
+const entry = `${root}dist/index.js`;
+if (!existsSync(entry)) {
+  console.error(`${entry} is missing: run \`npm run build\` first`);
+  process.exit(1);
+}
 
 /** `node_modules/zod/…` → `zod`, `src/stores/memory/x.ts` → `src/stores/memory`. */
 function groupOf(path) {
@@ -40,7 +46,7 @@ let failed = false;
 for (const bundle of BUNDLES) {
   const result = await build({
     stdin: { contents: bundle.code, resolveDir: root, sourcefile: `${bundle.name}.js`, loader: 'js' },
-    alias: { kumiki: `${root}src/index.ts` },
+    alias: { kumiki: entry },
     bundle: true,
     minify: true,
     format: 'esm',
