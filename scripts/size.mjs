@@ -21,15 +21,25 @@ const BUNDLES = [
   { name: 'root', code: "export * from 'kumiki';", limit: 110 * KiB, goal: 40 * KiB },
   { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 57 * KiB, goal: 25 * KiB },
   { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 3 * KiB, goal: 3 * KiB },
+  // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
+  { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 70 * KiB },
 ];
 
 const verbose = process.argv.includes('--verbose');
 const root = new URL('..', import.meta.url).pathname;
-const entry = `${root}dist/index.js`;
-if (!existsSync(entry)) {
-  console.error(`${entry} is missing: run \`npm run build\` first`);
+if (!existsSync(`${root}dist/index.js`)) {
+  console.error('dist/ is missing: run `npm run build` first');
   process.exit(1);
 }
+/** `kumiki` and `kumiki/...` resolved to the built entries, as from node_modules. */
+const kumiki = {
+  name: 'kumiki',
+  setup(build) {
+    build.onResolve({ filter: /^kumiki(\/.*)?$/ }, (args) => ({
+      path: `${root}dist/${args.path === 'kumiki' ? 'index' : args.path.slice('kumiki/'.length)}.js`,
+    }));
+  },
+};
 
 /** `node_modules/zod/…` → `zod`, `src/stores/memory/x.ts` → `src/stores/memory`. */
 function groupOf(path) {
@@ -46,7 +56,7 @@ let failed = false;
 for (const bundle of BUNDLES) {
   const result = await build({
     stdin: { contents: bundle.code, resolveDir: root, sourcefile: `${bundle.name}.js`, loader: 'js' },
-    alias: { kumiki: entry },
+    plugins: [kumiki],
     bundle: true,
     minify: true,
     format: 'esm',
@@ -61,7 +71,7 @@ for (const bundle of BUNDLES) {
   const over = gzipped > bundle.limit;
   failed ||= over;
   console.log(
-    `${over ? '✗' : '✓'} ${bundle.name}: ${output.length.toLocaleString('en-US')} B min, ${gzipped.toLocaleString('en-US')} B gz (${kib(gzipped)}; limit ${kib(bundle.limit)}, goal ${kib(bundle.goal)})`,
+    `${over ? '✗' : '✓'} ${bundle.name}: ${output.length.toLocaleString('en-US')} B min, ${gzipped.toLocaleString('en-US')} B gz (${kib(gzipped)}; limit ${kib(bundle.limit)}${bundle.goal ? `, goal ${kib(bundle.goal)}` : ''})`,
   );
   const [meta] = Object.values(result.metafile.outputs);
   const groups = new Map();
