@@ -12,7 +12,6 @@ export default defineConfig([
     // CommonJS: one bundle per public subpath (scripts/subpaths.ts), shared code in chunks.
     entry: tsupEntries(),
     format: ['cjs'],
-    dts: true,
     splitting: true,
     treeshake: true,
     target: 'node20',
@@ -21,9 +20,9 @@ export default defineConfig([
     external: [/^node:/, ...COMPARISON_LIBRARIES],
   },
   {
-    // The ESM declarations of the same entries.
+    // The declarations of the same entries, for both formats (.d.ts and .d.cts).
     entry: tsupEntries(),
-    format: ['esm'],
+    format: ['esm', 'cjs'],
     dts: { only: true },
     outDir: 'dist',
   },
