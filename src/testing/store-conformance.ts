@@ -1,5 +1,5 @@
-import fc from 'fast-check';
-import { z } from 'zod';
+import type { Arbitrary } from 'fast-check';
+import * as z from 'zod';
 import { type Filter, MAX_FILTER_DEPTH } from '../core/filter.js';
 import { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from '../core/json.js';
 import type { Metric, Store } from '../core/store.js';
@@ -14,6 +14,7 @@ import type {
 } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { matchesFilter } from '../filter/evaluate.js';
+import { importOptional } from '../internal/optional.js';
 import { check, close, deepEqual, equal, rejectsWith } from './assert.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';
 import { seededRandom } from './random.js';
@@ -1034,6 +1035,8 @@ export function storeConformance(
   });
 
   t('property: results equal the reference evaluator and brute-force ranking', async (store) => {
+    // fast-check is an optional peer: loaded here, so kumiki/testing imports without it.
+    const fc = await importOptional('fast-check', 'testing', () => import('fast-check'));
     const metric = metricsOf(store)[0] ?? 'cosine';
     const name = uniqueName('prop');
     const dims = 6;
@@ -1072,7 +1075,7 @@ export function storeConformance(
       );
     const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom('p', 'q', 'r', 's', 'tt', 'u1'));
     const field = fc.constantFrom(...fieldNames);
-    const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
+    const filter: Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
       node: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
         fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),

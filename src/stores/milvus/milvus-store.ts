@@ -4,7 +4,7 @@ import type {
   FieldType,
   MilvusClient,
 } from '@zilliz/milvus2-sdk-node';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';

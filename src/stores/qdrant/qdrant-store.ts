@@ -1,5 +1,5 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomHex } from '../../core/bytes.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
