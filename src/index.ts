@@ -179,6 +179,14 @@ export {
   groundedMessages,
   streamAnswer,
 } from './pipeline/answer.js';
+export {
+  type AnswerResponseOptions,
+  type ChatCompletionResponseOptions,
+  chatCompletionStreamResponse,
+  conversationFromUIMessages,
+  type UIMessageResponseOptions,
+  uiMessageStreamResponse,
+} from './pipeline/answer-http.js';
 export { decodeEntities, type HtmlText, htmlToText } from './pipeline/html.js';
 export {
   type IngestOptions,
