@@ -175,6 +175,7 @@ export {
   answer,
   citedSources,
   DEFAULT_INSTRUCTIONS,
+  DEFAULT_MAX_HISTORY_CHARS,
   DEFAULT_NO_ANSWER,
   groundedMessages,
   streamAnswer,

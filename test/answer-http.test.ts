@@ -8,11 +8,11 @@ import {
   conversationFromUIMessages,
   InvalidArgumentError,
   type ModelRunner,
-  type StreamPart,
   UnavailableError,
   uiMessageStreamResponse,
 } from '../src/index.js';
 import type { RetrievedChunk } from '../src/pipeline/retrieve.js';
+import { type Script, says, scriptedRunner } from './helpers/scripted-runner.js';
 
 const chunk = (n: number, source: string, text: string, title?: string): RetrievedChunk => ({
   id: `c${n}`,
@@ -27,37 +27,6 @@ const chunks = [
   chunk(2, 'notes/keepers.md', 'Keepers trimmed wicks every night.', 'Keepers'),
   chunk(3, 'notes/bread.md', 'Sourdough rises with wild yeast.'),
 ];
-
-type Script = (signal: AbortSignal | undefined) => AsyncIterable<StreamPart>;
-
-/** A runner that streams what the script yields, recording the prompts and whether it saw an abort. */
-function scriptedRunner(script: Script) {
-  const seen = { prompts: [] as string[][], aborted: false };
-  const runner: ModelRunner = {
-    specificationVersion: 'kumiki.runner.v1',
-    provider: 'scripted',
-    modelId: 'scripted',
-    capabilities: {} as ModelRunner['capabilities'],
-    describeModel: async () => ({ provider: 'scripted', model: 'scripted' }),
-    generate: async () => {
-      throw new Error('not used');
-    },
-    async *stream(options) {
-      seen.prompts.push(options.messages?.map((message) => message.content) ?? []);
-      options.abortSignal?.addEventListener('abort', () => {
-        seen.aborted = true;
-      });
-      yield* script(options.abortSignal);
-    },
-  };
-  return { runner, seen };
-}
-
-const says = (...texts: string[]): Script =>
-  async function* () {
-    for (const text of texts) yield { type: 'text-delta', text };
-    yield { type: 'finish', finishReason: 'stop', usage: { promptTokens: 30, completionTokens: 9 } };
-  };
 
 /** Text, then a failure the runner did not expect. */
 const failsAfter = (text: string): Script =>
