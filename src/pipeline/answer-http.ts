@@ -92,16 +92,23 @@ async function eventStreamResponse(
     },
     async pull(controller) {
       try {
-        const next = first ?? (await parts.next());
-        first = undefined;
-        if (next.done) {
-          controller.enqueue(encoder.encode(render.end()));
-          controller.close();
-          release();
-          return;
+        // Every pull enqueues or closes: a pull that returns with nothing is not called again by
+        // some runtimes (Bun), and the reader would wait for ever.
+        for (;;) {
+          const next = first ?? (await parts.next());
+          first = undefined;
+          if (next.done) {
+            controller.enqueue(encoder.encode(render.end()));
+            controller.close();
+            release();
+            return;
+          }
+          const text = render.part(next.value);
+          if (text) {
+            controller.enqueue(encoder.encode(text));
+            return;
+          }
         }
-        const text = render.part(next.value);
-        if (text) controller.enqueue(encoder.encode(text));
       } catch (error) {
         release();
         // After `cancel` nobody reads any more, and the controller refuses writes.

@@ -24,6 +24,8 @@ export type ModelMock = {
   chats: { messages: { role: string; content: string }[]; stream: boolean }[];
   /** Files served at their path (`/index.html`). */
   files: Map<string, StaticFile>;
+  /** The body of the first POST to `/report/<name>` (how a page hands back its result). */
+  report(name: string): Promise<string>;
   close(): Promise<void>;
 };
 
@@ -43,6 +45,19 @@ export async function startModelMock(): Promise<ModelMock> {
   const embeddings = await startFakeOpenAIServer({ model: MOCK_EMBEDDING_MODEL, dimensions: 32 });
   const chats: ModelMock['chats'] = [];
   const files = new Map<string, StaticFile>();
+  const reports = new Map<string, { promise: Promise<string>; resolve: (body: string) => void }>();
+  const reportFor = (name: string) => {
+    let entry = reports.get(name);
+    if (!entry) {
+      let resolve: (body: string) => void = () => undefined;
+      const promise = new Promise<string>((settle) => {
+        resolve = settle;
+      });
+      entry = { promise, resolve };
+      reports.set(name, entry);
+    }
+    return entry;
+  };
 
   function chat(res: ServerResponse, request: { stream?: boolean; messages?: ModelMock['chats'][number]['messages'] }) {
     chats.push({ messages: request.messages ?? [], stream: request.stream === true });
@@ -102,6 +117,11 @@ export async function startModelMock(): Promise<ModelMock> {
         res.end(await answer.text());
         return;
       }
+      if (req.method === 'POST' && path.startsWith('/report/')) {
+        reportFor(path.slice('/report/'.length)).resolve(text);
+        res.writeHead(204, CORS).end();
+        return;
+      }
       if (req.method === 'POST' && path === '/v1/chat/completions') {
         chat(res, JSON.parse(text));
         return;
@@ -121,6 +141,7 @@ export async function startModelMock(): Promise<ModelMock> {
     baseURL: `${origin}/v1`,
     chats,
     files,
+    report: (name) => reportFor(name).promise,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
