@@ -7,6 +7,7 @@ import { buildSnapshot } from '../examples/build-snapshot.js';
 import worker, { type Env as WorkerEnv } from '../examples/cloudflare-worker.js';
 import { createOpenAICompatibleEmbedder } from '../src/embedders/openai-compatible/index.js';
 import { fromStrings } from '../src/index.js';
+import { NOTES } from './fixtures/notes.js';
 import {
   MOCK_ANSWER,
   MOCK_CHAT_MODEL,
@@ -128,20 +129,6 @@ test('browser page: BM25 search runs offline', async () => {
   expect((await search('how are rare terms weighed?'))[0]?.source).toBe('notes/bm25');
   expect(await search('  ')).toEqual([]);
 });
-
-const NOTES = [
-  {
-    uri: 'notes/bread',
-    text: 'Sourdough bread rises because wild yeast ferments the dough.',
-    metadata: { lang: 'en' },
-  },
-  {
-    uri: 'notes/brot',
-    text: 'Sauerteigbrot geht auf, weil wilde Hefe den Teig (bread) fermentiert.',
-    metadata: { lang: 'de' },
-  },
-  { uri: 'notes/lighthouse', text: 'A lighthouse warns ships with a bright lamp.', metadata: { lang: 'en' } },
-];
 
 /** useChat's transport and reader, posting one question to `handler`; the assistant message it builds. */
 async function chatWith(handler: (request: Request) => Promise<Response>): Promise<UIMessage | undefined> {

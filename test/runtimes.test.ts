@@ -18,6 +18,7 @@ import { buildSnapshot } from '../examples/build-snapshot.js';
 import { install, RUNTIMES } from '../scripts/runtimes.js';
 import { createOpenAICompatibleEmbedder } from '../src/embedders/openai-compatible/index.js';
 import { fromStrings } from '../src/index.js';
+import { NOTES } from './fixtures/notes.js';
 import {
   MOCK_ANSWER,
   MOCK_CHAT_MODEL,
@@ -256,14 +257,7 @@ describe('the Cloudflare Worker example in workerd', () => {
     { timeout: 180_000 },
     async () => {
       const snapshot = await buildSnapshot({
-        documents: fromStrings([
-          {
-            uri: 'notes/bread',
-            text: 'Sourdough bread rises because wild yeast ferments the dough.',
-            metadata: { lang: 'en' },
-          },
-          { uri: 'notes/lighthouse', text: 'A lighthouse warns ships with a bright lamp.', metadata: { lang: 'en' } },
-        ]),
+        documents: fromStrings(NOTES),
         embedder: createOpenAICompatibleEmbedder({ baseURL: mock.baseURL, model: MOCK_EMBEDDING_MODEL }),
       });
       const worker = join(work, 'example-worker.mjs');
