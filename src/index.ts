@@ -175,10 +175,19 @@ export {
   answer,
   citedSources,
   DEFAULT_INSTRUCTIONS,
+  DEFAULT_MAX_HISTORY_CHARS,
   DEFAULT_NO_ANSWER,
   groundedMessages,
   streamAnswer,
 } from './pipeline/answer.js';
+export {
+  type AnswerResponseOptions,
+  type ChatCompletionResponseOptions,
+  chatCompletionStreamResponse,
+  conversationFromUIMessages,
+  type UIMessageResponseOptions,
+  uiMessageStreamResponse,
+} from './pipeline/answer-http.js';
 export { decodeEntities, type HtmlText, htmlToText } from './pipeline/html.js';
 export {
   type IngestOptions,

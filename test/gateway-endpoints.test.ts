@@ -30,6 +30,8 @@ beforeAll(async () => {
     knowledge: {
       'kb-qa': { model: 'chat', collection: 'kb', limit: 2 },
       'kb-cited': { model: 'citing', collection: 'kb', limit: 2 },
+      'kb-short': { model: 'chat', collection: 'kb', limit: 2, maxHistoryChars: 10 },
+      'kb-dropping': { model: 'chat', collection: 'kb', limit: 2, maxHistoryChars: 10, historyOverflow: 'drop-oldest' },
     },
     search: { collections: { kb } },
     authenticate: async (request) => {
@@ -294,6 +296,25 @@ describe('knowledge models', () => {
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('unsupported_parameter');
     const legacy = await client.completions.create({ model: 'kb-qa', prompt: 'hi' }).catch((e: unknown) => e);
     expect(legacy).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  test('the history budget: earlier turns over maxHistoryChars are a 400, or dropped with historyOverflow', async () => {
+    const messages = [
+      { role: 'user' as const, content: 'Tell me about the moon.' },
+      { role: 'assistant' as const, content: 'It is round.' },
+      { role: 'user' as const, content: 'Why does bread rise?' },
+    ];
+    const error = await client.chat.completions.create({ model: 'kb-short', messages }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as Error).message).toMatch(
+      /earlier turns of the conversation are 35 characters, more than maxHistoryChars \(10\)/,
+    );
+    const before = vllm.requests.length;
+    await client.chat.completions.create({ model: 'kb-dropping', messages, max_tokens: 4 });
+    expect(vllm.requests.length).toBe(before + 1);
+    const sent = (lastBody().messages as { content: string }[]).map((message) => message.content);
+    expect(sent.some((content) => content.includes('moon'))).toBe(false);
+    expect(sent.at(-1)).toMatch(/Question: Why does bread rise\?$/);
   });
 });
 

@@ -323,6 +323,22 @@ describe('answer', () => {
       expect(result.sources[0]?.source).toBe('mem://bread');
       expect(result.text.length).toBeGreaterThan(0);
       expect(deltas.join('')).toBe(result.text);
+      // A conversation, condensed by the same model before retrieval: two model calls, both counted.
+      const followUp = await answer({
+        messages: [
+          { role: 'user', content: 'Tell me about sourdough bread.' },
+          { role: 'assistant', content: result.text },
+          { role: 'user', content: 'Why does it rise?' },
+        ],
+        condense: true,
+        runner: llama,
+        retrieval: { store, collection: 'kb', embedder, limit: 1 },
+        maxTokens: 16,
+        seed: 7,
+      });
+      expect(followUp.grounded).toBe(true);
+      expect(followUp.text.length).toBeGreaterThan(0);
+      expect(followUp.usage?.completionTokens).toBeGreaterThan(1);
     } finally {
       await llama.dispose();
     }

@@ -718,6 +718,12 @@ export function createGateway(options: GatewayOptions): Gateway {
               ? { maxContextChars: target.knowledge.config.maxContextChars }
               : {}),
             ...(target.knowledge.config.condense ? { condense: true } : {}),
+            ...(target.knowledge.config.maxHistoryChars === undefined
+              ? {}
+              : { maxHistoryChars: target.knowledge.config.maxHistoryChars }),
+            ...(target.knowledge.config.historyOverflow
+              ? { historyOverflow: target.knowledge.config.historyOverflow }
+              : {}),
             ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }),
             ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
             ...(options.topP === undefined ? {} : { topP: options.topP }),

@@ -103,6 +103,10 @@ export type KnowledgeModel = {
   maxContextChars?: number;
   /** Rewrite a follow-up into a standalone question with the model before retrieving; default false. */
   condense?: boolean;
+  /** Characters of earlier turns given to the model; default 12,000 (see `answer()`). */
+  maxHistoryChars?: number;
+  /** Past `maxHistoryChars`: refuse the request (`'error'`, default, a 400) or leave out the oldest turns. */
+  historyOverflow?: 'error' | 'drop-oldest';
 };
 
 export type GatewayOptions = {
@@ -187,6 +191,8 @@ const knowledgeSchema = z
     noAnswer: z.string().min(1).optional(),
     maxContextChars: z.number().int().min(100, 'maxContextChars must be at least 100').optional(),
     condense: z.boolean().optional(),
+    maxHistoryChars: z.number().int().min(0).optional(),
+    historyOverflow: z.enum(['error', 'drop-oldest']).optional(),
   })
   .strict()
   .refine((value) => (value.collection === undefined) !== (value.retrieval === undefined), {

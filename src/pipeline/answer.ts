@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { InvalidArgumentError } from '../core/errors.js';
 import type {
   ChatMessage,
   FinishReason,
@@ -53,6 +54,18 @@ export type AnswerOptions = {
    * that. Default false (retrieve with the last question as it is).
    */
   condense?: boolean;
+  /**
+   * Characters of earlier turns (system messages aside, tool calls written out) given to the model,
+   * default 12000. A longer conversation is refused with `InvalidArgumentError` unless
+   * `historyOverflow` is `'drop-oldest'`.
+   */
+  maxHistoryChars?: number;
+  /**
+   * What to do when the earlier turns exceed `maxHistoryChars`: `'error'` (default) refuses the
+   * conversation; `'drop-oldest'` leaves out the oldest turns until the rest fit, and says so in the
+   * answer's `warnings`.
+   */
+  historyOverflow?: 'error' | 'drop-oldest';
   runner: ModelRunner;
   /** How to find the passages: everything `retrieve()` takes except the query. */
   retrieval?: Omit<RetrieveOptions, 'query' | 'abortSignal'>;
@@ -77,6 +90,8 @@ export type AnswerOptions = {
 export const DEFAULT_INSTRUCTIONS =
   'Answer the question using only the numbered sources. After each sentence, cite the sources it relies on ' +
   'as [1], [2]. If the sources do not contain the answer, say that you do not know. Be concise.';
+
+export const DEFAULT_MAX_HISTORY_CHARS = 12_000;
 
 export const DEFAULT_NO_ANSWER = "I don't know: no passage relevant to the question was found.";
 
@@ -104,6 +119,8 @@ const optionsSchema = z
       )
       .optional(),
     condense: z.boolean().optional(),
+    maxHistoryChars: z.number().int().min(0).optional(),
+    historyOverflow: z.enum(['error', 'drop-oldest']).optional(),
     runner: runnerSchema,
     retrieval: z.record(z.string(), z.unknown()).optional(),
     chunks: z.array(z.record(z.string(), z.unknown())).optional(),
@@ -165,6 +182,42 @@ export function groundedMessages(
   ];
 }
 
+/**
+ * The earlier turns that fit `maxChars` (counted as the model gets them: tool calls written out),
+ * system messages always kept. Over the budget: an `InvalidArgumentError`, or with `'drop-oldest'`
+ * the oldest turns left out and a warning saying how many.
+ */
+function fitHistory(
+  earlier: readonly ChatMessage[],
+  maxChars: number,
+  overflow: 'error' | 'drop-oldest',
+): { earlier: ChatMessage[]; warnings: string[] } {
+  const turns = earlier.filter((message) => message.role !== 'system');
+  const sizes = toolHistoryAsText(turns).map((message) => message.content.length);
+  let total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total <= maxChars) return { earlier: [...earlier], warnings: [] };
+  if (overflow === 'error') {
+    throw new InvalidArgumentError({
+      argument: 'answer options',
+      issues: [
+        {
+          path: 'messages',
+          message: `the earlier turns of the conversation are ${total} characters, more than maxHistoryChars (${maxChars}); raise maxHistoryChars, send fewer messages, or pass historyOverflow: 'drop-oldest' to leave the oldest turns out`,
+        },
+      ],
+    });
+  }
+  let dropped = 0;
+  while (total > maxChars) total -= sizes[dropped++] as number;
+  const left = new Set(turns.slice(0, dropped));
+  return {
+    earlier: earlier.filter((message) => !left.has(message)),
+    warnings: [
+      `the ${dropped} oldest of ${turns.length} earlier turns were left out to fit maxHistoryChars (${maxChars})`,
+    ],
+  };
+}
+
 const CONDENSE_INSTRUCTIONS =
   'Rewrite the last question of the conversation so that it can be understood without the conversation. ' +
   'Reply with the rewritten question only.';
@@ -218,7 +271,12 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
   const parsed = parseArgument(optionsSchema, options, 'answer options');
   const messages = (options.messages ?? []) as readonly ChatMessage[];
   const question = parsed.question ?? (messages.at(-1) as ChatMessage).content;
-  const earlier = messages.slice(0, -1);
+  const fitted = fitHistory(
+    messages.slice(0, -1),
+    parsed.maxHistoryChars ?? DEFAULT_MAX_HISTORY_CHARS,
+    parsed.historyOverflow ?? 'error',
+  );
+  const earlier = fitted.earlier;
   const runner = parsed.runner;
   let usage: Usage | undefined;
   let query = question;
@@ -240,7 +298,15 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
   if (sources.length === 0 && options.schema === undefined) {
     const text = parsed.noAnswer ?? DEFAULT_NO_ANSWER;
     yield { type: 'text-delta', text };
-    yield { type: 'finish', text, citations: [], grounded: false, finishReason: 'stop', usage };
+    yield {
+      type: 'finish',
+      text,
+      citations: [],
+      grounded: false,
+      finishReason: 'stop',
+      usage,
+      ...(fitted.warnings.length > 0 ? { warnings: fitted.warnings } : {}),
+    };
     return;
   }
   const parts: string[] = [];
@@ -265,6 +331,7 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
     }
   }
   const text = parts.join('');
+  const warnings = [...fitted.warnings, ...(finish?.warnings ?? [])];
   yield {
     type: 'finish',
     text,
@@ -274,7 +341,7 @@ export async function* streamAnswer(options: AnswerOptions): AsyncGenerator<Answ
     usage: addUsage(usage, finish?.usage),
     ...(finish?.object === undefined ? {} : { object: finish.object }),
     ...(finish?.structuredOutput === undefined ? {} : { structuredOutput: finish.structuredOutput }),
-    ...(finish?.warnings === undefined ? {} : { warnings: finish.warnings }),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
