@@ -12,7 +12,7 @@ import {
 import { mapLimit } from '../src/internal/concurrency.js';
 import { importOptional, lazy } from '../src/internal/optional.js';
 import { withRetry } from '../src/internal/retry.js';
-import { splitBatches, utf8Length, writeBatches } from '../src/stores/kernel/checks.js';
+import { splitBatches, utf8Length, writeBatches } from '../src/stores/kernel/batches.js';
 
 describe('splitBatches', () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ id: i, size: i === 3 ? 60 : 10 }));
