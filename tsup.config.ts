@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
-import { tsupEntries } from './scripts/subpaths.js';
+import { copyAssets, tsupEntries } from './scripts/subpaths.js';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
@@ -19,6 +19,8 @@ export default defineConfig([
     platform: 'neutral',
     outDir: 'dist',
     external: [/^node:/, ...COMPARISON_LIBRARIES],
+    // The kernel as a file, for runtimes that import precompiled WebAssembly (kumiki/stores/memory/kernel.wasm).
+    onSuccess: async () => copyAssets(),
   },
   {
     // One file in its own folder: the two builds run at once, and chunk files of the same name written

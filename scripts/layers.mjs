@@ -68,12 +68,14 @@ export const LAYERS = [
   },
   {
     name: 'edges',
-    summary: 'the gateway, the conformance kit, evaluation, the Node entry (files, ledgers and catalogs on disk)',
+    summary:
+      'the gateway, the conformance kit, evaluation, the Node entry (files, ledgers and catalogs on disk), distributed ingest',
     units: [
       { name: 'gateway', path: '^src/gateway/' },
       { name: 'testing', path: '^src/testing/' },
       { name: 'eval', path: '^src/eval/' },
       { name: 'node', path: '^src/node/' },
+      { name: 'distributed', path: '^src/distributed/' },
     ],
   },
   {
@@ -100,6 +102,7 @@ export const NODE_ONLY = [
   { path: '^src/caches/keyv/', why: 'keyv and Redis' },
   { path: '^src/stores/milvus/', why: 'the Milvus gRPC SDK' },
   { path: '^src/eval/', why: 'reads evaluation data from files' },
+  { path: '^src/distributed/', why: 'BullMQ workers and the Redis ledger' },
   { path: '^src/cli/', why: 'the kumiki bin' },
 ];
 

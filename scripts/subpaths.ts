@@ -6,7 +6,8 @@
  *   tsx scripts/subpaths.ts          checks package.json and tsconfig.json (run by `npm test`)
  *   tsx scripts/subpaths.ts --write  rewrites them from this list
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type Subpath = {
@@ -36,6 +37,12 @@ export const SUBPATHS: readonly Subpath[] = [
   { name: 'kumiki/catalogs/local', source: 'src/catalogs/local/index.ts' },
   { name: 'kumiki/catalogs/datahub', source: 'src/catalogs/datahub/index.ts' },
   { name: 'kumiki/auth/oidc', source: 'src/auth/oidc/index.ts' },
+  { name: 'kumiki/distributed', source: 'src/distributed/index.ts' },
+];
+
+/** Files shipped as they are (not bundled): the subpath, the file in src/ and its declaration beside it. */
+export const ASSETS: readonly Subpath[] = [
+  { name: 'kumiki/stores/memory/kernel.wasm', source: 'src/stores/memory/kernel/kernel.wasm' },
 ];
 
 /** Where an entry lands in dist/, without extension: `index` for the root, else the subpath. */
@@ -68,12 +75,28 @@ export const packageExports = (): Record<string, unknown> => ({
       ];
     }),
   ),
+  ...Object.fromEntries(
+    ASSETS.map((asset) => {
+      const out = `./dist/${distName(asset)}`;
+      return [`./${distName(asset)}`, { types: `${out}.d.ts`, default: out }];
+    }),
+  ),
   './package.json': './package.json',
 });
 
+/** Copies the assets into dist/ (tsup's onSuccess). */
+export const copyAssets = (): void => {
+  for (const asset of ASSETS) {
+    const out = root(`dist/${distName(asset)}`);
+    mkdirSync(dirname(out), { recursive: true });
+    copyFileSync(root(asset.source), out);
+    copyFileSync(root(`${asset.source}.d.ts`), `${out}.d.ts`);
+  }
+};
+
 /** tsconfig.json "compilerOptions.paths". */
 export const tsconfigPaths = (): Record<string, string[]> =>
-  Object.fromEntries(SUBPATHS.map((subpath) => [subpath.name, [`./${subpath.source}`]]));
+  Object.fromEntries([...SUBPATHS, ...ASSETS].map((subpath) => [subpath.name, [`./${subpath.source}`]]));
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -87,7 +110,7 @@ function main(write: boolean): number {
   const documented = [...readFileSync(root('docs/architecture.md'), 'utf8').matchAll(/^\| `(kumiki(?:\/[^`]+)?)` \|/gm)]
     .map((match) => match[1])
     .sort();
-  const expected = SUBPATHS.map((subpath) => subpath.name).sort();
+  const expected = [...SUBPATHS, ...ASSETS].map((subpath) => subpath.name).sort();
   if (!same(documented, expected)) {
     console.error(
       `subpaths: the table of docs/architecture.md lists ${documented.join(', ')}; scripts/subpaths.ts has ${expected.join(', ')}. Edit the table.`,

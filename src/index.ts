@@ -135,7 +135,7 @@ export {
   type ToolDefinition,
   type Usage,
 } from './core/runner.js';
-export { sha256Hex } from './core/sha256.js';
+export { sha256Hex, sha256HexMany } from './core/sha256.js';
 export type {
   AliasInfo,
   CollectionConfig,
@@ -234,7 +234,13 @@ export { bindStatistics } from './pipeline/statistics.js';
 export type { Chunk, SkippedSource, SkipReason, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,
+  type FilterPlanNode,
+  type KernelChoice,
+  type KernelName,
+  type MemoryExplainedFilter,
   type MemoryStore,
+  type MemoryStoreDescription,
   type MemoryStoreOptions,
+  type QueryPlan,
   type SnapshotPersistence,
 } from './stores/memory/index.js';

@@ -20,7 +20,7 @@ import { createMemoryStore } from '../src/stores/memory/index.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { cacheConformance, storeConformance } from '../src/testing/index.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const principal = (
   tenant: string | undefined,

@@ -10,7 +10,7 @@ import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { crashCorpus, crashSplitter } from './fixtures/ingest-corpus.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const child = fileURLToPath(new URL('./fixtures/ingest-child.ts', import.meta.url));
 

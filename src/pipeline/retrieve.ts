@@ -240,10 +240,10 @@ export function toChunk(match: Match, collection: string): RetrievedChunk {
     start: integer(payload.start) ?? 0,
     end: integer(payload.end) ?? text.length,
   };
-  for (const key of ['title', 'heading', 'modifiedAt'] as const) {
-    const value = optionalString(payload[key]);
-    if (value !== undefined) citation[key] = value;
-  }
+  // One match of many (retrieve may return a thousand): plain property tests, no per-call arrays.
+  if (typeof payload.title === 'string') citation.title = payload.title;
+  if (typeof payload.heading === 'string') citation.heading = payload.heading;
+  if (typeof payload.modifiedAt === 'string') citation.modifiedAt = payload.modifiedAt;
   const page = integer(payload.page);
   if (page !== undefined) {
     citation.page = page;
