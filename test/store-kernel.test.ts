@@ -1,5 +1,5 @@
 import { runInNewContext } from 'node:vm';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { copyJson } from '../src/core/json.js';
 import {
   AbortedError,
@@ -62,19 +62,32 @@ test('mapLimit keeps order and never exceeds the limit', async () => {
 
 describe('withRetry', () => {
   test('retries retryable kumiki errors, honouring retryAfterMs, then succeeds', async () => {
-    const started = Date.now();
-    let calls = 0;
-    const value = await withRetry(
-      async () => {
-        calls++;
-        if (calls < 3) throw new UnavailableError({ message: 'busy', retryAfterMs: 30 });
-        return 'ok';
-      },
-      { operation: 'test', baseDelayMs: 1 },
-    );
-    expect(value).toBe('ok');
-    expect(calls).toBe(3);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(55);
+    // Fake timers are the clock: each retry must wait exactly retryAfterMs (not the 1 ms backoff).
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const result = withRetry(
+        async () => {
+          calls++;
+          if (calls < 3) throw new UnavailableError({ message: 'busy', retryAfterMs: 30 });
+          return 'ok';
+        },
+        { operation: 'test', baseDelayMs: 1 },
+      );
+      await vi.advanceTimersByTimeAsync(0);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(29);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(29);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await result).toBe('ok');
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
   test('does not retry other errors and gives up after the retries', async () => {
     let calls = 0;
