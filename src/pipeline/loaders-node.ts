@@ -25,7 +25,6 @@ import {
   APPLICATION_NDJSON,
   APPLICATION_PDF,
   EXTENSION_CONTENT_TYPES,
-  parseJson,
   skippedOf,
   TEXT_MARKDOWN,
   TEXT_PLAIN,
@@ -33,6 +32,7 @@ import {
   textToDocumentOptionsShape,
   textToDocuments,
 } from './loaders.js';
+import { parseJson } from './loaders-json.js';
 import { pdfToDocument } from './pdf.js';
 import type { SkippedSource, SourceDocument } from './types.js';
 
