@@ -45,6 +45,29 @@ describe('reciprocalRankFusion: ties keep the order of first appearance', () => 
   });
 });
 
+describe('reciprocalRankFusion: what a fused match is', () => {
+  test('the number 1 and the string "1" are two records', () => {
+    const fused = reciprocalRankFusion([[m(1)], [m('1')]], { k: 1 });
+    expect(fused.map((match) => [match.id, match.score])).toEqual([
+      [1, 1 / 2],
+      ['1', 1 / 2],
+    ]);
+  });
+
+  test('a fused match keeps the fields of its first appearance and takes the fused score', () => {
+    const first: Match = { id: 'x', score: 0.9, payload: { from: 'dense' }, vector: new Float32Array([1, 0]) };
+    const second: Match = { id: 'x', score: 7, payload: { from: 'sparse' } };
+    const [fused] = reciprocalRankFusion([[first], [m('y'), second]], { k: 1 });
+    expect(fused).toEqual({
+      id: 'x',
+      score: 1 / 2 + 1 / 3,
+      payload: { from: 'dense' },
+      vector: new Float32Array([1, 0]),
+    });
+    expect(first.score).toBe(0.9);
+  });
+});
+
 describe('the server stores’ hybrid search (src/stores/kernel/search.ts)', () => {
   test('each ranking fetches fusion.prefetch (default 4 × limit, never under limit); one ranking is not fused', () => {
     expect(planSearch({ vector: [1], sparseVector: {}, limit: 3 })).toMatchObject({ depth: 12, hybrid: true });
