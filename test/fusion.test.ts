@@ -89,6 +89,9 @@ describe('the server stores’ hybrid search (src/stores/kernel/search.ts)', () 
     expect(fused.map((match) => match.score)).toEqual([2 / 13, 1 / 11, 1 / 11]);
     const above = finishSearch({ ...search, scoreThreshold: 0.1 }, plan, { dense, sparse });
     expect(ids(above)).toEqual([4]);
+    // The threshold keeps a score equal to it.
+    expect(ids(finishSearch({ ...search, scoreThreshold: 1 / 11 }, plan, { dense, sparse }))).toEqual([4, 2, 10]);
+    expect(ids(finishSearch({ vector: [1] }, planSearch({ vector: [1] }), { dense, sparse }))).toEqual([2, 3, 4]);
     expect(ids(finishSearch({ sparseVector: {} }, planSearch({ sparseVector: {} }), { dense, sparse }))).toEqual([
       10, 7, 4,
     ]);
