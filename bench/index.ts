@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { runAnnBench } from './ann.js';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
+import { runColdStartBench } from './cold-start.js';
 import { runDenseBench } from './dense.js';
 import { runDistributedBench } from './distributed.js';
 import { runEvalBench } from './eval.js';
@@ -42,6 +43,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
+  'cold-start': () => runColdStartBench(quick ? { runs: 5 } : {}),
 };
 const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 for (const name of asked) {

@@ -7,7 +7,7 @@
  *   tsx scripts/subpaths.ts --write  rewrites them from this list
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type Subpath = {
@@ -22,6 +22,7 @@ export const SUBPATHS: readonly Subpath[] = [
   { name: 'kumiki/node', source: 'src/node/index.ts' },
   { name: 'kumiki/testing', source: 'src/testing/index.ts' },
   { name: 'kumiki/gateway', source: 'src/gateway/index.ts' },
+  { name: 'kumiki/gateway/node', source: 'src/gateway/serve.ts' },
   { name: 'kumiki/eval', source: 'src/eval/index.ts' },
   { name: 'kumiki/loaders/pdf', source: 'src/pipeline/pdf.ts' },
   { name: 'kumiki/loaders/docx', source: 'src/pipeline/docx.ts' },
@@ -91,6 +92,19 @@ export const copyAssets = (): void => {
     mkdirSync(dirname(out), { recursive: true });
     copyFileSync(root(asset.source), out);
     copyFileSync(root(`${asset.source}.d.ts`), `${out}.d.ts`);
+  }
+};
+
+/**
+ * The ESM entry files (tsup's onSuccess): `dist/<entry>.js` re-exports the entry's module from
+ * dist/esm, which holds one file per source module.
+ */
+export const writeEsmEntries = (): void => {
+  for (const subpath of SUBPATHS) {
+    const out = root(`dist/${distName(subpath)}.js`);
+    const target = relative(dirname(out), root(subpath.source.replace(/^src\//, 'dist/esm/').replace(/\.ts$/, '.js')));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `export * from '${target.startsWith('.') ? target : `./${target}`}';\n`);
   }
 };
 

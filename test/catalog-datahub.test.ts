@@ -14,6 +14,7 @@ import {
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
 import { javaUriParses, validateProposal } from './helpers/datahub-aspects.js';
 import { type DataHubGms, graphqlProblems, startDataHubGms } from './helpers/datahub-gms.js';
+import { strictFetch } from './helpers/strict-fetch.js';
 
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.secret-token-value';
 let gms: DataHubGms;
@@ -154,6 +155,14 @@ describe('DataHub catalog specifics', () => {
       'Value "ML_MODEL" does not exist in "EntityType" enum',
     );
     expect(graphqlProblems('query { entities(urns: ["x"]) { nope } }').join()).toContain('Cannot query field "nope"');
+  });
+
+  test('fetch is called unbound, as the platform fetch of Workers and browsers requires', async () => {
+    const catalog = open({ fetch: strictFetch });
+    await catalog.registerDataset({ kind: 'collection', name: 'memory/strict-fetch' });
+    expect(await catalog.getDataset({ kind: 'collection', name: 'memory/strict-fetch' })).toMatchObject({
+      name: 'memory/strict-fetch',
+    });
   });
 
   test('the mapping: collection with fields, model, run with model input, lineage', async () => {

@@ -11,7 +11,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AbortedError } from '../src/core/errors.js';
 import type { GenerateOptions, ModelRunner } from '../src/core/runner.js';
-import { createGateway, type GatewayLogEntry, type ServedGateway, serveGateway } from '../src/gateway/index.js';
+import { createGateway, type GatewayLogEntry } from '../src/gateway/index.js';
+import { type ServedGateway, serveGateway } from '../src/gateway/serve.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 
 /** A runner whose calls wait until the test releases them, in an order the test can read. */

@@ -12,7 +12,8 @@ import { ChatOpenAI, OpenAIEmbeddings, OpenAI as OpenAILLM } from '@langchain/op
 import { embedMany, generateObject, generateText, streamText } from 'ai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { createGateway, type ServedGateway, serveGateway } from '../src/gateway/index.js';
+import { createGateway } from '../src/gateway/index.js';
+import { type ServedGateway, serveGateway } from '../src/gateway/serve.js';
 import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { CITED, citingRunner, knowledgeBase } from './helpers/fake-knowledge.js';

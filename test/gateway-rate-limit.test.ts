@@ -3,14 +3,9 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createKeyvCache, type KeyvCache } from '../src/caches/keyv/index.js';
 import type { Authenticator } from '../src/core/auth.js';
 import { UnauthorizedError } from '../src/core/errors.js';
-import {
-  createGateway,
-  type GatewayLogEntry,
-  type GatewayRateLimit,
-  type ServedGateway,
-  serveGateway,
-} from '../src/gateway/index.js';
+import { createGateway, type GatewayLogEntry, type GatewayRateLimit } from '../src/gateway/index.js';
 import { retryAfterMs } from '../src/gateway/rate-limit.js';
+import { type ServedGateway, serveGateway } from '../src/gateway/serve.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { type RedisServer, startRedisServer } from './helpers/redis-server.js';

@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { distName, SUBPATHS } from '../scripts/subpaths.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -64,5 +66,48 @@ describe('importing kumiki', () => {
     const builtins = new Set(builtinModules);
     expect(specifiers.filter((s) => s.startsWith('node:') || builtins.has(s))).toEqual([]);
     expect([...new Set(specifiers.map(packageName))].filter((name) => !ALLOWED.has(name))).toEqual([]);
+  });
+});
+
+describe('every subpath without its optional peer dependencies', () => {
+  const hidePeers = fileURLToPath(new URL('./fixtures/hide-peers.mjs', import.meta.url));
+  const entries = SUBPATHS.map((subpath) => [subpath.name, join(root, 'dist', `${distName(subpath)}.js`)]);
+
+  test('imports cleanly (ESM), and an optional peer is asked for only at use, as MissingDependencyError', () => {
+    const script = `
+      const results = {};
+      for (const [name, file] of ${JSON.stringify(entries)}) {
+        try { await import(file); results[name] = 'ok'; }
+        catch (error) { results[name] = error.code ?? String(error); }
+      }
+      // kumiki/testing: the property test loads fast-check when it runs.
+      const { storeConformance } = await import(${JSON.stringify(join(root, 'dist/testing.js'))});
+      const { createMemoryStore } = await import(${JSON.stringify(join(root, 'dist/index.js'))});
+      const tests = new Map();
+      storeConformance((name, fn) => tests.set(name, fn), () => createMemoryStore());
+      const property = [...tests].find(([name]) => name.includes('property'));
+      const failure = await property[1]().then(() => 'passed', (error) => error.name + ': ' + error.message);
+      // An adapter: its library is imported on first use.
+      const { createQdrantStore } = await import(${JSON.stringify(join(root, 'dist/stores/qdrant.js'))});
+      const qdrant = await createQdrantStore({ url: 'http://127.0.0.1:1' }).listCollections().then(() => 'passed', (error) => error.name + ': ' + error.message);
+      process.stdout.write(JSON.stringify({ results, failure, qdrant }));`;
+    const result = spawnSync(process.execPath, ['--import', hidePeers, '--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const { results, failure, qdrant } = JSON.parse(result.stdout) as {
+      results: Record<string, string>;
+      failure: string;
+      qdrant: string;
+    };
+    // kumiki/gateway is a Hono app built synchronously by createGateway: it needs hono at import.
+    expect(results).toEqual(
+      Object.fromEntries(
+        SUBPATHS.map((subpath) => [subpath.name, subpath.name === 'kumiki/gateway' ? 'ERR_MODULE_NOT_FOUND' : 'ok']),
+      ),
+    );
+    expect(failure).toMatch(/^MissingDependencyError: .*fast-check/);
+    expect(qdrant).toMatch(/^MissingDependencyError: .*@qdrant\/js-client-rest/);
   });
 });

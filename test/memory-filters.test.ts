@@ -244,6 +244,10 @@ describe('the JavaScript kernel when WebAssembly compilation is refused', () => 
       const described = await js.describe();
       expect(described.kernel.name).toBe('js');
       expect(described.kernel.reason).toMatch(/disallowed by embedder/);
+      // While compilation is refused, collections are created, filled and searched: no CompileError escapes.
+      await js.createCollection({ name: 'refused', dimensions: 3, metric: 'cosine' });
+      await js.upsert({ collection: 'refused', records: [{ id: 1, vector: [1, 0, 0] }] });
+      expect((await js.search({ collection: 'refused', vector: [1, 0, 0], limit: 1 }))[0]?.id).toBe(1);
       expect(() => createMemoryStore({ kernel: 'wasm' })).toThrow(/cannot run here.*kernel\.wasm/);
     } finally {
       for (const spy of spies) spy.mockRestore();

@@ -25,6 +25,7 @@ import {
   fakeEmbedding,
   startFakeOpenAIServer,
 } from './helpers/fake-openai-server.js';
+import { strictFetch } from './helpers/strict-fetch.js';
 
 let shared: FakeOpenAIServer;
 beforeAll(async () => {
@@ -167,6 +168,15 @@ describe('the wire protocol', () => {
     });
     await embedder.embed({ values: ['x'], role: 'document' });
     expect(seen).toEqual([`${server.baseURL}/embeddings`]);
+  });
+
+  test('fetch is called unbound, as the platform fetch of Workers and browsers requires', async () => {
+    const server = await serve();
+    const result = await embedderFor(server, { fetch: strictFetch, retries: 0 }).embed({
+      values: ['x'],
+      role: 'query',
+    });
+    expect(result.vectors).toEqual([fakeEmbedding('x', 48)]);
   });
 });
 

@@ -21,6 +21,7 @@ import {
 } from '../src/runners/openai-compatible/index.js';
 import { runnerConformance } from '../src/testing/index.js';
 import { type FakeVllm, type FakeVllmOptions, startFakeVllm } from './helpers/fake-vllm-server.js';
+import { strictFetch } from './helpers/strict-fetch.js';
 
 let shared: FakeVllm;
 beforeAll(async () => {
@@ -186,6 +187,15 @@ describe('streaming through adversarial chunking', () => {
     });
     expect(await collect(runner.stream({ prompt: 'hi' }))).toEqual(EXPECTED_PARTS);
   });
+});
+
+test('fetch is called unbound, as the platform fetch of Workers and browsers requires', async () => {
+  const server = await serve();
+  const runner = runnerOn(server, { fetch: strictFetch, retries: 0 });
+  expect((await runner.generate({ prompt: 'hi', maxTokens: 4 })).text.length).toBeGreaterThan(0);
+  expect(await collect(runner.stream({ prompt: 'hi', maxTokens: 4 }))).toContainEqual(
+    expect.objectContaining({ type: 'finish' }),
+  );
 });
 
 describe('the vLLM wire format', () => {

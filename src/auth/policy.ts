@@ -2,7 +2,7 @@
  * Principals and policies: turning verified token claims into a `Principal`, and deciding what a
  * principal may do with a role/scope rule table. Runtime-neutral (no `node:` imports).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AccessAction, AccessResource, Authorizer, Principal } from '../core/auth.js';
 import { UnauthorizedError } from '../core/errors.js';
 import type { JsonObject, JsonValue } from '../core/types.js';

@@ -2,7 +2,7 @@
  * Caller-scoped stores and caches: views of a Store or Cache that a principal cannot see past.
  * Runtime-neutral (no `node:` imports).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AccessAction, Authorizer, Principal } from '../core/auth.js';
 import type { Cache, CacheValue } from '../core/cache.js';
 import { ConflictError, ForbiddenError, InvalidArgumentError, PartialWriteError } from '../core/errors.js';

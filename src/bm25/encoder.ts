@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EmbedOptions, EmbedResult, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, throwIfAborted } from '../core/errors.js';
 import type { EmbeddingSpace } from '../core/fingerprint.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const BM25_STATE_FORMAT = 'kumiki.bm25.state.v1';
 

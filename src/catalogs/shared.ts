@@ -2,7 +2,7 @@
  * Validation and lineage logic shared by the catalog adapters (local and DataHub). Internal: not part
  * of the public surface.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../core/catalog.js';
 import { jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';

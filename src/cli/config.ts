@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog } from '../core/catalog.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, NotFoundError } from '../core/errors.js';

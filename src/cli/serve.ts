@@ -23,8 +23,9 @@ export async function serve(config: KumikiConfig, out: Output): Promise<void> {
       ],
     });
   }
-  const [{ createGateway, serveGateway }, workspace] = await Promise.all([
+  const [{ createGateway }, { serveGateway }, workspace] = await Promise.all([
     import('../gateway/index.js'),
+    import('../gateway/serve.js'),
     openWorkspace(config),
   ]);
   let authenticate: Authenticator | undefined;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Cache, CacheValue } from '../core/cache.js';
 import type { Embedder, EmbeddingRole, EmbedOptions, EmbedResult } from '../core/embedder.js';
 import { AbortedError, throwIfAborted } from '../core/errors.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../core/errors.js';
 import { abortSignalSchema, denseEmbedderSchema, storeSchema } from '../core/schemas.js';

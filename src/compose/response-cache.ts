@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Cache, CacheValue } from '../core/cache.js';
 import { throwIfAborted } from '../core/errors.js';
 import {

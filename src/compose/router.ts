@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, InvalidArgumentError, KumikiError, throwIfAborted, UnavailableError } from '../core/errors.js';
 import type {
   GenerateOptions,

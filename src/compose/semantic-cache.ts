@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { throwIfAborted } from '../core/errors.js';
 import { f } from '../core/filter.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Match, RecordId } from './types.js';
 import { recordIdSchema } from './types.js';
 import { parseArgument } from './validate.js';

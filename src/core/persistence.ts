@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Where a memory store or a local catalog keeps its snapshot. `createFilePersistence` from

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256Hex } from './sha256.js';
 import { parseArgument } from './validate.js';
 

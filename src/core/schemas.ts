@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog } from './catalog.js';
 import type { DenseEmbedder, SparseEmbedder } from './embedder.js';
 import type { ModelRunner } from './runner.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JsonObject, JsonValue } from './json.js';
 import { copyJson, FLOAT32_MAX, isFloat32, MAX_ID_BYTES, utf8Length } from './json.js';
 

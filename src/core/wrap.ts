@@ -4,7 +4,7 @@
  * extras such as `native()`, getters) except those the wrapper replaces. Caches, tracing and retry
  * around an Embedder or ModelRunner are built with them, so adding a wrapper never loses a member.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Embedder } from './embedder.js';
 import type { ModelRunner } from './runner.js';
 import { implementing, parseArgument } from './validate.js';

@@ -3,7 +3,7 @@
  * unchanged sources, prune, catalog, report) with the writes of changed sources handed to workers
  * as BullMQ jobs, one job per batch.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { LockedError, throwIfAborted } from '../core/errors.js';
 import { functionSchema, parseArgument } from '../core/validate.js';
 import {

@@ -4,7 +4,7 @@
  * arrival, since the two sides may run different versions of kumiki during a rolling upgrade.
  */
 import { type Context, context, type SpanContext, trace } from '@opentelemetry/api';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SourceDocument } from '../pipeline/types.js';
 
 /** The queue's name in BullMQ; with `namespace` it names the queue's keys. */

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context } from '@opentelemetry/api';
 import type { Job } from 'bullmq';
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomHex } from '../core/bytes.js';
 import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';
 import { ConflictError } from '../core/errors.js';

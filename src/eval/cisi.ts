@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';
 

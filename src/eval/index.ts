@@ -4,7 +4,7 @@
  * search libraries configured as in bench/bm25.ts. See docs/evaluation.md.
  */
 import { performance } from 'node:perf_hooks';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createBm25Encoder } from '../bm25/index.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, MissingDependencyError, throwIfAborted } from '../core/errors.js';

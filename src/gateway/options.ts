@@ -1,5 +1,5 @@
 /** The options of `createGateway`, validated with zod. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ScopeStoreOptions } from '../auth/scoped.js';
 import type { Authenticator, Authorizer, Principal } from '../core/auth.js';
 import type { Cache } from '../core/cache.js';

@@ -4,7 +4,7 @@
  * the documented stream of events (`response.created` … `response.completed`). Nothing is stored:
  * `previous_response_id` is refused, the conversation travels in `input`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChatMessage, FinishReason, ToolCall, Usage } from '../core/runner.js';
 import type { AnswerSource } from '../pipeline/answer.js';
 import { invalidRequest, shownName } from './errors.js';

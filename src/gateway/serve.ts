@@ -1,5 +1,8 @@
-/** Serves a gateway (or any fetch handler) with Node's http server through `@hono/node-server`, loaded lazily. */
-import { z } from 'zod';
+/**
+ * `kumiki/gateway/node`: serves a gateway (or any fetch handler) with Node's http server through
+ * `@hono/node-server`, loaded lazily. Node-only, so that `kumiki/gateway` bundles for any fetch runtime.
+ */
+import * as z from 'zod';
 import { parseArgument } from '../core/validate.js';
 import { importOptional } from '../internal/optional.js';
 

@@ -2,7 +2,7 @@
  * The OpenAI request bodies the gateway accepts (validated with zod; unknown fields are ignored as
  * OpenAI-compatible servers do) and the conversions to and from kumiki's runner types.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChatMessage, FinishReason, GenerateOptions, ToolCall, Usage } from '../core/runner.js';
 import { invalidRequest, shownName } from './errors.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ChatMessage, GenerateOptions, OutputSchema, ToolDefinition } from '../core/runner.js';
 import { parseArgument } from '../core/validate.js';

@@ -15,7 +15,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
 import { importOptional } from '../internal/optional.js';
 import { translateLlamaError } from './errors.js';

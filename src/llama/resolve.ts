@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError, KumikiError, NotFoundError, UnavailableError } from '../core/errors.js';
 import { loadNodeLlamaCpp } from './registry.js';
 

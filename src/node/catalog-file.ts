@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { createLocalCatalog, type LocalCatalog } from '../catalogs/local/index.js';
 import { parseArgument } from '../core/validate.js';
 import { createFilePersistence } from './snapshot-file.js';

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnavailableError } from '../core/errors.js';
 import type { SnapshotPersistence } from '../core/persistence.js';
 import { parseArgument } from '../core/validate.js';

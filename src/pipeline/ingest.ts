@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomHex } from '../core/bytes.js';
 import type { Catalog, DatasetRef } from '../core/catalog.js';
 import type { DenseEmbedder, SparseEmbedder } from '../core/embedder.js';

@@ -1,6 +1,6 @@
 import { type open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { crc32 } from '../core/crc32.js';
 import { CorruptDataError, UnavailableError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';

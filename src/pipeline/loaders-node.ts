@@ -6,7 +6,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, extname, relative, resolve, sep } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KumikiError, MissingDependencyError, UnreadableSourceError } from '../core/errors.js';
 import { type JsonObject, jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';

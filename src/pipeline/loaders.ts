@@ -5,7 +5,7 @@
  * content that cannot be read throws UnreadableSourceError naming the source, the reason and the
  * place, or, with `onUnsupported: 'skip'`, is reported to `onSkip` and left out.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError, UnreadableSourceError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import { type JsonObject, jsonObjectSchema } from '../core/types.js';

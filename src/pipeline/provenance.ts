@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog, IngestionRun } from '../core/catalog.js';
 import { NotFoundError } from '../core/errors.js';
 import { catalogSchema, storeSchema } from '../core/schemas.js';

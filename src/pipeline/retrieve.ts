@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { type Filter, filterSchema } from '../core/filter.js';

@@ -4,7 +4,7 @@
  * pieces greedily into chunks of at most `chunkSize` (characters or tokens), and starts each next
  * chunk with whole trailing pieces of the previous one, up to `chunkOverlap`. See docs/loading.md.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TokenCounter } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog, DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../core/catalog.js';
 import { parseArgument } from '../core/validate.js';
 import { check, deepEqual, equal, rejectsWith } from './assert.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Embedder } from '../core/embedder.js';
 import { fingerprint } from '../core/fingerprint.js';
 import type { SparseVector } from '../core/types.js';

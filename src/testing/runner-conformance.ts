@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type GenerateOptions, type ModelRunner, modelFingerprint, type StreamPart } from '../core/runner.js';
 import { parseArgument } from '../core/validate.js';
 import { check, equal, rejectsWith } from './assert.js';

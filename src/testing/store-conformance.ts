@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_ID_BYTES } from '../core/json.js';
 import type { Metric, Store } from '../core/store.js';
 import { parseArgument } from '../core/validate.js';

@@ -1,5 +1,5 @@
 import type { Configuration } from 'openid-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnauthorizedError, UnavailableError } from '../../core/errors.js';
 import { functionSchema, parseArgument } from '../../core/validate.js';
 import type { TokenProvider } from '../../internal/http/credentials.js';

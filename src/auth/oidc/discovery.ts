@@ -3,8 +3,9 @@
  * discovery, and the one place where openid-client errors become kumiki errors.
  */
 import type * as OpenIdClient from 'openid-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
+import { unboundFetch } from '../../internal/http/request.js';
 import { importOptional } from '../../internal/optional.js';
 
 export const COMPONENT = 'oidc';
@@ -63,7 +64,7 @@ export async function discover(options: DiscoverOptions): Promise<OpenIdClient.C
     const config = await client.discovery(new URL(options.issuer), options.clientId, undefined, auth, {
       execute,
       timeout: Math.ceil(options.timeoutMs / 1000),
-      ...(options.fetch ? { [client.customFetch]: options.fetch } : {}),
+      ...(options.fetch ? { [client.customFetch]: unboundFetch(options.fetch) } : {}),
     });
     config.timeout = Math.ceil(options.timeoutMs / 1000);
     return config;

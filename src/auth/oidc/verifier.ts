@@ -1,10 +1,11 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Configuration } from 'openid-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Authenticator, Principal } from '../../core/auth.js';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
 import type { JsonObject } from '../../core/types.js';
 import { functionSchema, parseArgument } from '../../core/validate.js';
+import { unboundFetch } from '../../internal/http/request.js';
 import { lazy } from '../../internal/optional.js';
 import { type ClaimMapping, claimMappingSchema, principalFromClaims } from '../policy.js';
 import {
@@ -173,7 +174,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       cacheMaxAge: parsed.cacheJwksMs ?? 600_000,
       cooldownDuration: parsed.jwksCooldownMs ?? 30_000,
       timeoutDuration: timeoutMs,
-      ...(parsed.fetch ? { [jose.customFetch]: parsed.fetch } : {}),
+      ...(parsed.fetch ? { [jose.customFetch]: unboundFetch(parsed.fetch) } : {}),
     });
   });
 

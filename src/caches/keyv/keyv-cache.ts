@@ -1,5 +1,5 @@
 import type { Keyv, KeyvStoreAdapter } from 'keyv';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Cache, CacheCapabilities, CacheIncrementOptions } from '../../core/cache.js';
 import { ConflictError, InvalidArgumentError, KumikiError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { parseArgument } from '../../core/validate.js';

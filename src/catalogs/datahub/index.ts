@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog, DatasetField, DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../../core/catalog.js';
 import {
   AbortedError,

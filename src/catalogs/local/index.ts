@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog, DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
 import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import { parseArgument } from '../../core/validate.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { startsWithAscii } from '../../core/bytes.js';
 import type { DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
 import { crc32 } from '../../core/crc32.js';

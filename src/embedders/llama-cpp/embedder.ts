@@ -1,6 +1,6 @@
 import { basename, resolve } from 'node:path';
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';

@@ -3,7 +3,7 @@
  * as float arrays or base64 little-endian float32. Anything else is reported as a response that is
  * not OpenAI-compatible, with an excerpt.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnavailableError } from '../../core/errors.js';
 import { bodyExcerpt } from '../../internal/http/errors.js';
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo, Tensor } from '@huggingface/transformers';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { KumikiError, UnauthorizedError } from '../../core/errors.js';
 import { functionSchema } from '../../core/validate.js';
 

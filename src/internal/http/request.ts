@@ -14,6 +14,15 @@ import {
 
 export type FetchFunction = typeof globalThis.fetch;
 
+/**
+ * `fetch` as a plain function. The platform fetch of Workers and browsers throws "Illegal invocation" when
+ * it runs with a `this` other than `undefined` or `globalThis`, which is what happens when a library calls
+ * it as a method of an options object; every fetch kumiki hands to a library or calls goes through here.
+ */
+export function unboundFetch(fetchFunction: FetchFunction): FetchFunction {
+  return (input, init) => fetchFunction(input, init);
+}
+
 export type HttpRequestOptions = {
   url: string;
   method: 'GET' | 'POST';
@@ -81,9 +90,10 @@ export async function openHttpRequest(options: HttpRequestOptions): Promise<Http
       aborted: options.abortSignal?.aborted === true,
     });
 
+  const fetchFunction = options.fetch;
   let response: Response;
   try {
-    response = await options.fetch(options.url, {
+    response = await fetchFunction(options.url, {
       method: options.method,
       headers: options.headers,
       body: options.body,

@@ -8,7 +8,7 @@ import type {
   LlamaGrammar,
   LlamaModel,
 } from 'node-llama-cpp';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   AbortedError,
   ConflictError,

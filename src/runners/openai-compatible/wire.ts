@@ -3,7 +3,7 @@
  * parameters), non-streaming responses and streaming chunks, read leniently with zod and reported,
  * when unreadable, as responses that are not OpenAI-compatible.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnavailableError } from '../../core/errors.js';
 import type { ChatMessage, FinishReason, GenerateOptions, StreamPart, ToolCall, Usage } from '../../core/runner.js';
 import { bodyExcerpt, isRetryableStatus } from '../../internal/http/errors.js';

@@ -2,7 +2,7 @@
  * The options every server-backed store (pgvector, Qdrant, Milvus) takes under the same names, with
  * one schema and one set of defaults per store. Internal: not part of the public surface.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BatchLimits } from './batches.js';
 
 /** Options shared by the server-backed stores; each store documents its defaults. */

@@ -3,7 +3,7 @@
  * gives the same `InvalidArgumentError` on every backend. Adapters pass what differs: their rule
  * for collection names and their dimension limit.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { filterSchema } from '../../core/filter.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
 import { denseVectorSchema, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../../core/types.js';

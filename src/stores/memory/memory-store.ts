@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { randomHex } from '../../core/bytes.js';
 import { ConflictError, CorruptDataError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';

@@ -4,7 +4,7 @@
  * check, and the `kumiki.collection` property that describes each collection.
  */
 import type { ConsistencyLevelEnum, DescribeCollectionResponse, MilvusClient } from '@zilliz/milvus2-sdk-node';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError } from '../../core/errors.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';

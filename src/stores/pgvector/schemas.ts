@@ -3,7 +3,7 @@
  * so the same mistakes give the same `InvalidArgumentError`s; the limits that differ are pgvector's
  * (at most 16,000 dense dimensions).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { collectionCacheShape, serverStoreOptionsShape } from '../kernel/options.js';
 import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { PGVECTOR_DEFAULTS } from './client.js';

@@ -4,7 +4,7 @@
  * each collection's metadata (described and cached per name).
  */
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';

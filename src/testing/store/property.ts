@@ -1,8 +1,9 @@
 /** Property: random operation sequences against the reference evaluator and brute-force ranking. */
-import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
 import type { Filter } from '../../core/filter.js';
 import type { JsonObject, RecordId, SparseVector } from '../../core/types.js';
 import { matchesFilter } from '../../filter/evaluate.js';
+import { importOptional } from '../../internal/optional.js';
 import { deepEqual, equal } from '../assert.js';
 import {
   checkRanking,
@@ -18,6 +19,8 @@ import {
 
 export function propertyTests({ t, metricsOf, numRuns, seed }: StoreSuite): void {
   t('property: results equal the reference evaluator and brute-force ranking', async (store) => {
+    // fast-check is an optional peer: loaded here, so kumiki/testing imports without it.
+    const fc = await importOptional('fast-check', 'testing', () => import('fast-check'));
     const metric = metricsOf(store)[0] ?? 'cosine';
     const name = uniqueName('prop');
     const dims = 6;
@@ -56,7 +59,7 @@ export function propertyTests({ t, metricsOf, numRuns, seed }: StoreSuite): void
       );
     const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom('p', 'q', 'r', 's', 'tt', 'u1'));
     const field = fc.constantFrom(...fieldNames);
-    const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
+    const filter: Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
       node: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
         fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
