@@ -176,7 +176,7 @@ export async function runPgvectorBench(options: PgvectorBenchOptions = {}): Prom
       '',
       ...summary,
       '',
-      'Per search the adapter adds validation of the query with zod, the filter\'s translation to bind parameters, and decoding of ids and payloads; its catalog lookup (aliases, dimensions, metric) is cached for `catalogCacheMs` (1 s by default); with `catalogCacheMs: 0` each search pays one more round trip. The scan is the same pgvector operator on the same table. The usual hand-written filter, `payload->>\'lang\' = $2`, is cheaper per row but is not the portable filter: it misses `lang: ["en", …]` (arrays match any element) and would match the number 1 for the string "1". The adapter evaluates the filter as jsonb containment, which keeps the exact semantics and can use a GIN index on `payload`.',
+      'Per search the adapter adds validation of the query with zod, the filter\'s translation to bind parameters, and decoding of ids and payloads; its catalog lookup (aliases, dimensions, metric) is cached for `collectionCacheMs` (1 s by default); with `collectionCacheMs: 0` each search pays one more round trip. The scan is the same pgvector operator on the same table. The usual hand-written filter, `payload->>\'lang\' = $2`, is cheaper per row but is not the portable filter: it misses `lang: ["en", …]` (arrays match any element) and would match the number 1 for the string "1". The adapter evaluates the filter as jsonb containment, which keeps the exact semantics and can use a GIN index on `payload`.',
       '',
     );
     return lines.join('\n');

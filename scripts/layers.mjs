@@ -95,7 +95,10 @@ export const LAYERS = [
 export const NODE_ONLY = [
   { path: '^src/internal/node/', why: 'file locks and atomic file writes' },
   { path: '^src/node/', why: 'the kumiki/node entry' },
-  { path: '^src/pipeline/(loaders-node|ledger-file)\\.ts$', why: 'loading files and folders, the file ledger' },
+  {
+    path: '^src/pipeline/(loaders-node|loaders-files|ledger-file)\\.ts$',
+    why: 'loading files and folders, the file ledger',
+  },
   { path: '^src/llama/', why: 'node-llama-cpp' },
   { path: '^src/embedders/(llama-cpp|transformers)/', why: 'in-process models' },
   { path: '^src/runners/llama-cpp/', why: 'in-process models' },

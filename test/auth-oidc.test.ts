@@ -225,6 +225,56 @@ describe('token verifier against a real oidc-provider', () => {
   });
 });
 
+describe('introspection answers the verifier must not trust', () => {
+  /** The real provider's introspection answers, changed by `edit` on the way back. */
+  const editingIntrospection =
+    (edit: (body: Record<string, unknown>) => void): typeof fetch =>
+    async (input, init) => {
+      const response = await fetch(input, init);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!new URL(url).pathname.endsWith('/introspection')) return response;
+      const body = (await response.json()) as Record<string, unknown>;
+      edit(body);
+      return new Response(JSON.stringify(body), {
+        status: response.status,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+  const introspectingWith = (edit: (body: Record<string, unknown>) => void) =>
+    createTokenVerifier({
+      issuer: op.issuer,
+      audience: op.audience,
+      introspection: { clientId: 'introspector', clientSecret: op.clients.introspector.clientSecret },
+      fetch: editingIntrospection(edit),
+    });
+
+  test('an active token whose introspection names no audience is refused (audience null)', async () => {
+    const opaque = await op.getToken('service', { resource: op.opaqueResource, scope: 'chat' });
+    const untouched = introspectingWith(() => {});
+    expect((await untouched.verify(opaque)).subject).toBe('service');
+    untouched.dispose();
+    let edited = 0;
+    const noAudience = introspectingWith((body) => {
+      expect(body.active).toBe(true);
+      delete body.aud;
+      edited++;
+    });
+    await rejects(() => noAudience.verify(opaque), UnauthorizedError, /audience null does not include/, opaque);
+    expect(edited).toBe(1);
+    noAudience.dispose();
+    const emptyList = introspectingWith((body) => {
+      body.aud = [];
+    });
+    await rejects(() => emptyList.verify(opaque), UnauthorizedError, /audience \[\] does not include/, opaque);
+    emptyList.dispose();
+    const otherAudience = introspectingWith((body) => {
+      body.aud = ['https://other.example'];
+    });
+    await rejects(() => otherAudience.verify(opaque), UnauthorizedError, /does not include/, opaque);
+    otherAudience.dispose();
+  });
+});
+
 describe('client-credentials token provider', () => {
   test('caches the token and shares one request among 50 concurrent callers', async () => {
     const provider = createClientCredentialsProvider({

@@ -495,11 +495,27 @@ describe('scopeCache', () => {
     expect(await scopeCache(cache, principal(undefined), { defaultTenant: 'acme' }).get('answer')).toBe('acme value');
   });
 
+  test('separators inside tenants, subjects and keys never join two partitions', async () => {
+    // A plain "tenant:key" (or "tenant:subject:key") join would make each pair here one entry.
+    const cache = createKeyvCache();
+    await scopeCache(cache, principal('a:b')).set('k', 'tenant a:b');
+    expect(await scopeCache(cache, principal('a')).get('b:k')).toBeUndefined();
+    await scopeCache(cache, principal('a')).set('b:k', 'tenant a');
+    expect(await scopeCache(cache, principal('a:b')).get('k')).toBe('tenant a:b');
+    const bySubject = { bySubject: true };
+    await scopeCache(cache, principal('t', [], 's:x'), bySubject).set('k', 'subject s:x');
+    expect(await scopeCache(cache, principal('t', [], 's'), bySubject).get('x:k')).toBeUndefined();
+    expect(await scopeCache(cache, principal('t:s', [], 'x'), bySubject).get('k')).toBeUndefined();
+    expect(await scopeCache(cache, principal('t'), {}).get('s:x:k')).toBeUndefined();
+  });
+
   test('property: no key a caller passes reaches another tenant’s entry', async () => {
-    const name = fc.constantFrom('a', 'b', 'a"', '["t","a"]', '"]', 'a","b');
+    const name = fc.constantFrom('a', 'b', 'a"', '["t","a"]', '"]', 'a","b', 'a:b', ':', 'b:');
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(name, name, fc.constantFrom('k', '', '"]k', '["t","b"]k', 'b"]k')), { maxLength: 12 }),
+        fc.array(fc.tuple(name, name, fc.constantFrom('k', '', '"]k', '["t","b"]k', 'b"]k', 'b:k', ':k', 'a:b:k')), {
+          maxLength: 12,
+        }),
         async (writes) => {
           const cache = createKeyvCache();
           const expected = new Map<string, string>();

@@ -202,6 +202,28 @@ describe('withEmbeddingCache', () => {
     expect(v1.calls.length).toBe(3);
   });
 
+  test('a space that changes under the same wrapper (a model reload) is fingerprinted again', async () => {
+    const cache = createKeyvCache();
+    const base = countingEmbedder();
+    let revision = 'r1';
+    const reloading: DenseEmbedder = {
+      ...base.embedder,
+      space: async () => ({ ...(await base.embedder.space()), revision }),
+    };
+    const cached = withEmbeddingCache(reloading, cache);
+    await cached.embed({ values: ['hello'], role: 'document' });
+    await cached.embed({ values: ['hello'], role: 'document' });
+    expect(base.calls.length).toBe(1);
+    revision = 'r2';
+    await cached.embed({ values: ['hello'], role: 'document' });
+    expect(base.calls.length).toBe(2);
+    await cached.embed({ values: ['hello'], role: 'document' });
+    expect(base.calls.length).toBe(2);
+    revision = 'r1';
+    await cached.embed({ values: ['hello'], role: 'document' });
+    expect(base.calls.length).toBe(2);
+  });
+
   test('queries and documents have their own time to live', async () => {
     const { embedder, calls } = countingEmbedder();
     const cached = withEmbeddingCache(embedder, createKeyvCache(), { queryTtlMs: 100, documentTtlMs: 60_000 });

@@ -44,6 +44,10 @@ describe('reference evaluator', () => {
     expect(resolvePath({ a: { b: [1, { c: 2 }] } }, 'a.b.c')).toBeUndefined();
     expect(resolvePath({ a: null }, 'a.b')).toBeUndefined();
     expect(resolvePath({ constructor: 1 }, 'toString')).toBeUndefined();
+    // A string's own properties (length, indices) are not payload fields.
+    expect(resolvePath({ s: 'abc' }, 's.length')).toBeUndefined();
+    expect(resolvePath({ s: 'abc' }, 's.0')).toBeUndefined();
+    expect(evaluateFilter(f.eq('s.length', 3), { s: 'abc' })).toBe(false);
   });
 
   test('filterFields lists every field read', () => {

@@ -583,7 +583,7 @@ describe('Milvus server behaviour the adapter relies on', () => {
   });
 
   test('a payload whose JSON (or derived terms) exceeds 64 KiB is refused up front, naming the record', async () => {
-    const s = store({ maxBatchRecords: 1000 });
+    const s = store({ maxBatchSize: 1000 });
     const name = unique('json');
     await s.createCollection({ name, dimensions: 2 });
     const before = fake.calls('Upsert').length;
@@ -740,7 +740,7 @@ describe('errors', () => {
   });
 
   test('a batch that fails for good: PartialWriteError with exactly its ids; others land', async () => {
-    const { s, name } = await withCollection({ maxBatchRecords: 2, concurrency: 1, retries: 0 });
+    const { s, name } = await withCollection({ maxBatchSize: 2, concurrency: 1, retries: 0 });
     fake.failNext('Upsert', { status: { code: 1100, reason: 'bad batch' } });
     const records = [0, 1, 2, 3, 4, 5].map((id) => ({ id, vector: [1, id] }));
     const error = await s.upsert({ collection: name, records }).catch((caught: unknown) => caught);
@@ -750,7 +750,7 @@ describe('errors', () => {
   });
 
   test('a batch that fails with a retryable error is retried and lands', async () => {
-    const { s, name } = await withCollection({ maxBatchRecords: 2, concurrency: 1, retries: 2 });
+    const { s, name } = await withCollection({ maxBatchSize: 2, concurrency: 1, retries: 2 });
     fake.failNext('Upsert', { status: { code: 2, reason: 'service unavailable', retriable: true } });
     await s.upsert({ collection: name, records: [0, 1, 2].map((id) => ({ id, vector: [1, id] })) });
     expect(await s.count({ collection: name })).toBe(3);

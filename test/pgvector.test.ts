@@ -539,7 +539,7 @@ describe('batching, retries and partial writes', () => {
 
   test('splits by count and by bytes, and every record lands', async () => {
     const spy = spyPool();
-    const store = createPgvectorStore({ pool: spy.pool, batch: { maxCount: 4, maxBytes: 4096 } });
+    const store = createPgvectorStore({ pool: spy.pool, maxBatchSize: 4, maxBatchBytes: 4096 });
     try {
       const name = unique('batch');
       await store.createCollection({ name, dimensions: 2 });
@@ -567,7 +567,7 @@ describe('batching, retries and partial writes', () => {
       failed = true;
       return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
     });
-    const store = createPgvectorStore({ pool: spy.pool, retryDelayMs: 1 });
+    const store = createPgvectorStore({ pool: spy.pool, retryBaseDelayMs: 1 });
     try {
       const name = unique('retry');
       await store.createCollection({ name, dimensions: 2 });
@@ -581,7 +581,7 @@ describe('batching, retries and partial writes', () => {
   });
 
   test('a batch the server refuses for good gives PartialWriteError listing exactly its ids', async () => {
-    const store = connect({ batch: { maxCount: 2 }, concurrency: 1, retryDelayMs: 1 });
+    const store = connect({ maxBatchSize: 2, concurrency: 1, retryBaseDelayMs: 1 });
     try {
       const name = unique('partial');
       await store.createCollection({ name, dimensions: 2 });
@@ -640,7 +640,7 @@ describe('catalog, fingerprints and aliases', () => {
   });
 
   test('a cached catalog entry made stale by another store is read again', async () => {
-    const ours = connect({ catalogCacheMs: 60_000 });
+    const ours = connect({ collectionCacheMs: 60_000 });
     const theirs = connect();
     try {
       const blue = unique('blue');

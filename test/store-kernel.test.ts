@@ -1,5 +1,5 @@
 import { runInNewContext } from 'node:vm';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { copyJson } from '../src/core/json.js';
 import {
   AbortedError,
@@ -12,7 +12,7 @@ import {
 import { mapLimit } from '../src/internal/concurrency.js';
 import { importOptional, lazy } from '../src/internal/optional.js';
 import { withRetry } from '../src/internal/retry.js';
-import { splitBatches, utf8Length, writeBatches } from '../src/stores/kernel/checks.js';
+import { lastWins, splitBatches, utf8Length, writeBatches } from '../src/stores/kernel/batches.js';
 
 describe('splitBatches', () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ id: i, size: i === 3 ? 60 : 10 }));
@@ -44,6 +44,33 @@ describe('splitBatches', () => {
       ),
     ).toThrow(/record 3 takes 60 bytes, more than the 50-byte request limit/);
   });
+  test('the limits are inclusive: an item of exactly maxBytes is sent, and items filling it exactly share a batch', () => {
+    const split = (sizes: number[], maxBytes: number) =>
+      splitBatches(
+        sizes.map((size, id) => ({ id, size })),
+        { maxCount: 10, maxBytes },
+        (item) => item.size,
+        (item) => `record ${item.id}`,
+      ).map((batch) => batch.map((item) => item.id));
+    expect(split([60], 60)).toEqual([[0]]);
+    expect(split([30, 30, 1], 60)).toEqual([[0, 1], [2]]);
+    expect(split([], 60)).toEqual([]);
+  });
+});
+
+test('lastWins keeps the last copy of each key, in the order of those last copies', () => {
+  const items = [
+    { id: 'a', v: 1 },
+    { id: 'b', v: 1 },
+    { id: 'a', v: 2 },
+    { id: 'c', v: 1 },
+  ];
+  expect(lastWins(items, (item) => item.id)).toEqual([
+    { id: 'b', v: 1 },
+    { id: 'a', v: 2 },
+    { id: 'c', v: 1 },
+  ]);
+  expect(lastWins([], (item: { id: string }) => item.id)).toEqual([]);
 });
 
 test('mapLimit keeps order and never exceeds the limit', async () => {
@@ -62,19 +89,32 @@ test('mapLimit keeps order and never exceeds the limit', async () => {
 
 describe('withRetry', () => {
   test('retries retryable kumiki errors, honouring retryAfterMs, then succeeds', async () => {
-    const started = Date.now();
-    let calls = 0;
-    const value = await withRetry(
-      async () => {
-        calls++;
-        if (calls < 3) throw new UnavailableError({ message: 'busy', retryAfterMs: 30 });
-        return 'ok';
-      },
-      { operation: 'test', baseDelayMs: 1 },
-    );
-    expect(value).toBe('ok');
-    expect(calls).toBe(3);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(55);
+    // Fake timers are the clock: each retry must wait exactly retryAfterMs (not the 1 ms backoff).
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const result = withRetry(
+        async () => {
+          calls++;
+          if (calls < 3) throw new UnavailableError({ message: 'busy', retryAfterMs: 30 });
+          return 'ok';
+        },
+        { operation: 'test', baseDelayMs: 1 },
+      );
+      await vi.advanceTimersByTimeAsync(0);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(29);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(29);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await result).toBe('ok');
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
   test('does not retry other errors and gives up after the retries', async () => {
     let calls = 0;

@@ -6,7 +6,8 @@
 import type Mammoth from 'mammoth';
 import { importOptional, lazy } from '../internal/optional.js';
 import { htmlToText } from './html.js';
-import { APPLICATION_DOCX, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
+import { APPLICATION_DOCX, type ByteLoaderOptions, parseByteLoaderArguments } from './loaders.js';
+import { unreadable } from './loaders-json.js';
 import type { SourceDocument } from './types.js';
 
 export type DocxToDocumentOptions = ByteLoaderOptions;

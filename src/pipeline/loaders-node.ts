@@ -6,15 +6,8 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, extname, relative, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as z from 'zod';
-import {
-  ForbiddenError,
-  KumikiError,
-  MissingDependencyError,
-  NotFoundError,
-  UnreadableSourceError,
-} from '../core/errors.js';
+import { KumikiError, MissingDependencyError, UnreadableSourceError } from '../core/errors.js';
 import { type JsonObject, jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 import { docxToDocument } from './docx.js';
@@ -25,7 +18,6 @@ import {
   APPLICATION_NDJSON,
   APPLICATION_PDF,
   EXTENSION_CONTENT_TYPES,
-  parseJson,
   skippedOf,
   TEXT_MARKDOWN,
   TEXT_PLAIN,
@@ -33,6 +25,8 @@ import {
   textToDocumentOptionsShape,
   textToDocuments,
 } from './loaders.js';
+import { guard, matcher, reportFsError, translateFsError, uriOf } from './loaders-files.js';
+import { parseJson } from './loaders-json.js';
 import { pdfToDocument } from './pdf.js';
 import type { SkippedSource, SourceDocument } from './types.js';
 
@@ -152,88 +146,6 @@ const pathsSchema = z.union(
   [z.string().min(1, 'a path must not be empty'), z.array(z.string().min(1, 'a path must not be empty')).min(1)],
   { error: 'paths must be a path or a non-empty array of paths' },
 );
-
-/** A glob as a regular expression over `/`-separated paths. */
-function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i] as string;
-    if (char === '*' && glob[i + 1] === '*') {
-      i++;
-      if (glob[i + 1] === '/') {
-        i++;
-        source += '(?:.*/)?';
-      } else {
-        source += '.*';
-      }
-    } else if (char === '*') {
-      source += '[^/]*';
-    } else if (char === '?') {
-      source += '[^/]';
-    } else {
-      source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`);
-}
-
-type Matcher = (name: string, path: string) => boolean;
-
-/**
- * Globs match the name (no `/`) or the relative path; with `extensions`, a pattern like `.md` or
- * `.tar.gz` (a dot, no wildcard) matches names ending with it, in any case.
- */
-function matcher(patterns: readonly string[], extensions: boolean): Matcher {
-  const tests = patterns.map((pattern): Matcher => {
-    if (extensions && /^\.[^*?/]+$/.test(pattern)) {
-      const extension = pattern.toLowerCase();
-      return (name) => name.toLowerCase().endsWith(extension) && name.length > extension.length;
-    }
-    const regexp = globToRegExp(pattern);
-    return pattern.includes('/') ? (_name, path) => regexp.test(path) : (name) => regexp.test(name);
-  });
-  return (name, path) => tests.some((test) => test(name, path));
-}
-
-const uriOf = (path: string) => pathToFileURL(path).href;
-
-/** One place that turns file-system failures into kumiki errors. */
-function translateFsError(error: unknown, path: string): unknown {
-  if (KumikiError.isInstance(error)) return error;
-  const code = (error as { code?: string } | null)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new NotFoundError({
-      resource: 'Path',
-      name: path,
-      hint: 'Check the path (relative paths start at the current working directory).',
-      component: COMPONENT,
-      cause: error,
-    });
-  }
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new ForbiddenError({
-      message: `Cannot read "${path}": permission denied. Grant read access or exclude it.`,
-      component: COMPONENT,
-      cause: error,
-    });
-  }
-  return error;
-}
-
-async function guard<T>(path: string, task: () => Promise<T>): Promise<T> {
-  try {
-    return await task();
-  } catch (error) {
-    throw translateFsError(error, path);
-  }
-}
-
-/** A file-system failure below a root (permission denied, a file gone while walking): listed, not fatal. */
-function reportFsError(report: (entry: SkippedSource, cause?: unknown) => void, path: string, error: unknown): void {
-  const translated = translateFsError(error, path);
-  if (!KumikiError.isInstance(translated)) throw error;
-  report({ uri: uriOf(path), reason: 'unreadable', message: translated.message }, translated);
-}
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const utf8 = new TextDecoder('utf-8', { fatal: true });

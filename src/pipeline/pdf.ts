@@ -6,7 +6,8 @@
  */
 import type * as Unpdf from 'unpdf';
 import { importOptional, lazy } from '../internal/optional.js';
-import { APPLICATION_PDF, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
+import { APPLICATION_PDF, type ByteLoaderOptions, parseByteLoaderArguments } from './loaders.js';
+import { unreadable } from './loaders-json.js';
 import type { SourceDocument } from './types.js';
 
 export type PdfToDocumentOptions = ByteLoaderOptions;

@@ -4,7 +4,9 @@
  * (at most 16,000 dense dimensions).
  */
 import * as z from 'zod';
+import { collectionCacheShape, serverStoreOptionsShape } from '../kernel/options.js';
 import { storeArgumentSchemas } from '../kernel/schemas.js';
+import { PGVECTOR_DEFAULTS } from './client.js';
 import { MAX_DIMENSIONS } from './encoding.js';
 
 // The Store-method schemas are shared by every store; pgvector's vector type caps the dimensions.
@@ -55,17 +57,8 @@ export const optionsSchema = z
       .max(20)
       .regex(identifier, 'tablePrefix must be letters, digits and "_", starting with a letter or "_"')
       .optional(),
-    batch: z
-      .object({
-        maxCount: z.number().int().min(1).max(100_000).optional(),
-        maxBytes: z.number().int().min(1024).optional(),
-      })
-      .strict()
-      .optional(),
-    concurrency: z.number().int().min(1).max(64).optional(),
-    retries: z.number().int().min(0).max(10).optional(),
-    retryDelayMs: z.number().int().min(0).optional(),
-    catalogCacheMs: z.number().int().min(0).optional(),
+    ...serverStoreOptionsShape(PGVECTOR_DEFAULTS),
+    ...collectionCacheShape,
     index: z
       .union([
         z.literal('exact'),
