@@ -26,6 +26,7 @@ const library = {
   'caches/keyv': 'src/caches/keyv/index.ts',
   'embedders/openai-compatible': 'src/embedders/openai-compatible/index.ts',
   'embedders/transformers': 'src/embedders/transformers/index.ts',
+  'embedders/static': 'src/embedders/static/index.ts',
 };
 
 /** Libraries `kumiki eval` compares with when installed (dev dependencies: never bundled). */

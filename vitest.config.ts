@@ -30,6 +30,7 @@ export default defineConfig({
         replacement: source('./src/embedders/openai-compatible/index.ts'),
       },
       { find: /^kumiki\/embedders\/transformers$/, replacement: source('./src/embedders/transformers/index.ts') },
+      { find: /^kumiki\/embedders\/static$/, replacement: source('./src/embedders/static/index.ts') },
       { find: /^kumiki\/stores\/memory\/file$/, replacement: source('./src/stores/memory/file.ts') },
     ],
   },

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_EXPANSION, isExpandable, type QueryExpansion, queryExpansionSchema } from '../bm25/expansion.js';
+import { DEFAULT_FUSION, type Fusion, fusionSchema } from '../compose/fusion.js';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { fingerprint } from '../core/fingerprint.js';
@@ -8,7 +10,9 @@ import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js
 import { parseArgument } from '../core/validate.js';
 import { type Filter, filterSchema } from '../filter/ast.js';
 import { functionSchema } from '../http/credentials.js';
-import { bindStatistics, keepsStatistics } from './statistics.js';
+import { type GroupBy, groupBySchema, resolveGrouping, type SourceTexts, sourceStatistics } from './documents.js';
+import { expandSparseQuery, rankSources, type SearchContext, searchFused, searchOne } from './ranking.js';
+import { bindStatistics, keepsStatistics, type StatisticalEmbedder } from './statistics.js';
 import { withSpan } from './telemetry.js';
 
 export type RetrievalMode = 'dense' | 'sparse' | 'hybrid';
@@ -32,6 +36,17 @@ export type Citation = {
 };
 
 export type RetrievedChunk = { id: RecordId; text: string; score: number; citation: Citation; payload: JsonObject };
+
+/** A source ranked as a whole (`retrieve({ groupBy: 'source' })`), with its best passages. */
+export type RetrievedDocument = {
+  /** The source's URI, as ingested. */
+  source: string;
+  /** How well the source answers the query (see `groupBy.score`); comparable within one call. */
+  score: number;
+  title?: string;
+  /** Its best chunks for the query, best first (at most `groupBy.passages`), each with its citation. */
+  passages: RetrievedChunk[];
+};
 
 /**
  * Re-orders candidates, e.g. with a cross-encoder. Returns the chunks to keep, best first, with their
@@ -64,7 +79,28 @@ export type RetrieveOptions = {
   rerankCandidates?: number;
   /** Chunks scoring below this (in the store's score, before reranking) are dropped. */
   minScore?: number;
+  /**
+   * Pseudo-relevance feedback on the BM25 query (sparse and hybrid modes): the first results' best
+   * terms are added to the query before the search. On by default with kumiki's BM25 encoder
+   * (`DEFAULT_EXPANSION`: Bo1, 10 documents, 10 terms, original weight 0.5); `false` turns it off.
+   * Other sparse embedders search without it (asking for it with one is an error).
+   */
+  expansion?: QueryExpansion | false;
+  /**
+   * How hybrid mode fuses the dense and the sparse ranking. Default `DEFAULT_FUSION` (a weighted sum,
+   * dense weight 0.2, chosen on CISI); `{ method: 'rrf' }` fuses ranks, in the store when it can.
+   */
+  fusion?: Fusion;
   abortSignal?: AbortSignal;
+};
+
+/** `retrieve` ranking sources instead of chunks. */
+export type RetrieveDocumentsOptions = RetrieveOptions & {
+  /**
+   * Rank sources (documents), not chunks: `limit` sources, each with its best passages. `'source'` is
+   * `{ by: 'source' }` with the defaults (see `GroupBy`). Not combined with `mmr` or `rerank`.
+   */
+  groupBy: GroupBy;
 };
 
 const optionsSchema = z
@@ -89,10 +125,21 @@ const optionsSchema = z
     ).optional(),
     rerankCandidates: z.number().int().min(1).max(10_000).optional(),
     minScore: z.number().refine(Number.isFinite, 'minScore must be finite').optional(),
+    expansion: z.union([z.literal(false), queryExpansionSchema]).optional(),
+    fusion: fusionSchema.optional(),
+    groupBy: groupBySchema.optional(),
     abortSignal: abortSignalSchema.optional(),
   })
   .strict()
   .superRefine((options, ctx) => {
+    if (options.groupBy !== undefined && (options.mmr || options.rerank))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groupBy'],
+        message: 'groupBy ranks sources and cannot be combined with mmr or rerank (they order chunks); drop one',
+      });
+    if (options.fusion && resolveMode(options) !== 'hybrid')
+      ctx.addIssue({ code: 'custom', path: ['fusion'], message: 'fusion applies to hybrid mode only' });
     const mode = options.mode;
     if ((mode === 'dense' || mode === 'hybrid') && !options.embedder)
       ctx.addIssue({ code: 'custom', path: ['embedder'], message: `mode "${mode}" needs a dense embedder` });
@@ -110,11 +157,17 @@ export function resolveMode(options: Pick<RetrieveOptions, 'mode' | 'embedder' |
 }
 
 /**
- * Finds the chunks that best answer `query`: dense, sparse (BM25) or hybrid (reciprocal-rank fusion)
- * search over any Store, with filters, an optional reranker and MMR diversification. Every result
- * carries its citation. Reads collections written by `ingest()` (payload `text`, `source`, `chunk`, …).
+ * Finds the chunks that best answer `query`: dense, sparse (BM25, with pseudo-relevance feedback) or
+ * hybrid (a weighted sum or reciprocal-rank fusion) search over any Store, with filters, an optional
+ * reranker and MMR diversification. Every result carries its citation. With `groupBy: 'source'` it
+ * ranks sources instead, each with its best passages. Reads collections written by `ingest()`
+ * (payload `text`, `source`, `chunk`, …).
  */
-export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk[]> {
+export function retrieve(options: RetrieveDocumentsOptions): Promise<RetrievedDocument[]>;
+export function retrieve(options: RetrieveOptions): Promise<RetrievedChunk[]>;
+export async function retrieve(
+  options: RetrieveOptions | RetrieveDocumentsOptions,
+): Promise<RetrievedChunk[] | RetrievedDocument[]> {
   const parsed = parseArgument(optionsSchema, options, 'retrieve options');
   const mode = resolveMode(parsed);
   const limit = parsed.limit ?? 5;
@@ -123,6 +176,7 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
     parsed.mmr ? (parsed.mmr.candidates ?? 4 * limit) : 0,
     parsed.rerank ? (parsed.rerankCandidates ?? 4 * limit) : 0,
   );
+  const fusion: Fusion = parsed.fusion ?? DEFAULT_FUSION;
   return withSpan(
     'kumiki.retrieve',
     { 'kumiki.collection': parsed.collection, 'kumiki.retrieve.mode': mode, 'kumiki.retrieve.limit': limit },
@@ -130,38 +184,71 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
       const denseEmbedder = mode === 'sparse' ? undefined : (parsed.embedder as DenseEmbedder);
       const sparseEmbedder = mode === 'dense' ? undefined : (parsed.sparseEmbedder as SparseEmbedder);
       const signal = parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {};
-      const [[vector, embeddingSpace], [sparseVector, sparseEmbeddingSpace]] = await Promise.all([
-        denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : [undefined, undefined],
+      const grouping = parsed.groupBy
+        ? resolveGrouping(parsed.groupBy, limit, sparseEmbedder !== undefined)
+        : undefined;
+      const [dense, sparse] = await Promise.all([
+        denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : undefined,
         (async () => {
-          if (!sparseEmbedder) return [undefined, undefined] as const;
-          // BM25 query weights come from the collection's statistics (see bindStatistics).
-          const weigher = keepsStatistics(sparseEmbedder)
-            ? await bindStatistics({
-                store: parsed.store,
-                collection: parsed.collection,
-                embedder: sparseEmbedder,
-                ...signal,
-              })
-            : sparseEmbedder;
-          return queryVector(weigher, parsed.query, parsed.abortSignal);
+          if (!sparseEmbedder) return undefined;
+          // BM25 query weights come from the collection's statistics (see bindStatistics); ranking
+          // whole sources, from statistics that count sources.
+          let weigher = sparseEmbedder;
+          if (keepsStatistics(sparseEmbedder)) {
+            const target = { store: parsed.store, collection: parsed.collection, ...signal };
+            weigher = await bindStatistics({ ...target, embedder: sparseEmbedder });
+            if (grouping?.score === 'document' && grouping.statistics === 'sources')
+              weigher = await sourceStatistics({ ...target, embedder: weigher as StatisticalEmbedder });
+          }
+          const [vector, space] = await queryVector(weigher, parsed.query, parsed.abortSignal);
+          return { vector, space, embedder: weigher };
         })(),
       ]);
-      const matches = await withSpan(
-        'kumiki.store.search',
-        { 'kumiki.store.provider': parsed.store.provider, 'kumiki.collection': parsed.collection },
-        () =>
-          parsed.store.search({
-            collection: parsed.collection,
-            ...(vector ? { vector, embeddingSpace } : {}),
-            ...(sparseVector ? { sparseVector, sparseEmbeddingSpace } : {}),
-            ...(mode === 'hybrid' ? { fusion: { method: 'rrf' as const } } : {}),
-            limit: fetch,
-            ...(parsed.filter ? { filter: parsed.filter } : {}),
-            ...(parsed.mmr ? { includeVectors: true } : {}),
-            ...(parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {}),
-          }),
-      );
-      const relevant = parsed.minScore === undefined ? matches : matches.filter((m) => m.score >= parsed.minScore!);
+      const context: SearchContext = {
+        store: parsed.store,
+        collection: parsed.collection,
+        ...(parsed.filter ? { filter: parsed.filter } : {}),
+        ...(parsed.minScore !== undefined ? { minScore: parsed.minScore } : {}),
+        ...(parsed.mmr ? { includeVectors: true } : {}),
+        ...signal,
+        ...(dense ? { dense: { vector: dense[0], space: dense[1] } } : {}),
+        ...(sparse ? { sparse } : {}),
+      };
+      const texts: SourceTexts = new Map();
+      if (context.sparse && parsed.expansion !== false) {
+        const expandable = isExpandable(context.sparse.embedder);
+        if (!expandable && parsed.expansion !== undefined) {
+          throw new InvalidArgumentError({
+            argument: 'retrieve options',
+            issues: [
+              {
+                path: 'expansion',
+                message: `pseudo-relevance feedback reads the statistics of kumiki's BM25 encoder; ${sparseEmbedder?.provider}/${sparseEmbedder?.modelId} has none: drop expansion`,
+              },
+            ],
+          });
+        }
+        if (expandable) {
+          const expansion = { ...DEFAULT_EXPANSION, ...(parsed.expansion ?? {}) };
+          context.sparse.vector = await expandSparseQuery(context, expansion, grouping, texts);
+        }
+      }
+      if (grouping) {
+        const hits = await rankSources(context, grouping, fusion, limit, texts);
+        const documents = hits.map((hit): RetrievedDocument => {
+          const passages = hit.chunks.slice(0, grouping.passages).map((match) => toChunk(match, parsed.collection));
+          const title = passages[0]?.citation.title;
+          return { source: hit.source, score: hit.score, ...(title !== undefined ? { title } : {}), passages };
+        });
+        span.setAttribute('kumiki.retrieve.results', documents.length);
+        return documents;
+      }
+      const relevant =
+        mode !== 'hybrid'
+          ? await searchOne(context, mode, fetch)
+          : fusion.method === 'weighted'
+            ? await searchFused(context, fusion, Math.min(10_000, 4 * fetch), fetch)
+            : await nativeHybrid(context, fusion.k, fetch);
       let chunks = relevant.map((match) => toChunk(match, parsed.collection));
       if (parsed.rerank && chunks.length > 0) {
         const rerank = parsed.rerank;
@@ -179,6 +266,30 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
       return results;
     },
   );
+}
+
+/** Hybrid search with reciprocal-rank fusion done by the store (natively where it can). */
+async function nativeHybrid(context: SearchContext, k: number | undefined, limit: number): Promise<Match[]> {
+  const { store, collection, dense, sparse } = context;
+  const matches = await withSpan(
+    'kumiki.store.search',
+    { 'kumiki.store.provider': store.provider, 'kumiki.collection': collection },
+    () =>
+      store.search({
+        collection,
+        vector: dense?.vector as Float32Array,
+        embeddingSpace: dense?.space as string,
+        sparseVector: sparse?.vector as SparseVector,
+        sparseEmbeddingSpace: sparse?.space as string,
+        fusion: { method: 'rrf' as const, ...(k !== undefined ? { k } : {}) },
+        limit,
+        ...(context.filter ? { filter: context.filter } : {}),
+        ...(context.includeVectors ? { includeVectors: true } : {}),
+        ...(context.abortSignal ? { abortSignal: context.abortSignal } : {}),
+      }),
+  );
+  const threshold = context.minScore;
+  return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
 }
 
 /** The query's vector and the fingerprint of the space it lives in (the store checks it against the collection). */

@@ -1,0 +1,110 @@
+/**
+ * How kumiki's retrieval defaults were chosen: pseudo-relevance feedback settings (and the hybrid
+ * fusion weight, when GloVe vectors are at hand) picked on CISI's training queries only, then
+ * reported on the test queries. The rule: the grid below, each setting scored by the mean of nDCG@10
+ * and MAP over the train half of `splitQueries` (the 1st, 3rd, 5th, … judged query in id order);
+ * the best one wins, ties to the earlier one. Nothing is tuned on the test half or per collection.
+ *
+ *   npx tsx bench/tune.ts            # feedback grid (about 5 minutes)
+ *   npx tsx bench/tune.ts --fusion   # also the fusion weight, with GloVe (scripts/glove.ts)
+ */
+import { fileURLToPath } from 'node:url';
+import type { QueryExpansion } from '../src/bm25/expansion.js';
+import type { Fusion } from '../src/compose/fusion.js';
+import type { DenseEmbedder } from '../src/core/embedder.js';
+import {
+  evaluateRankings,
+  indexCollection,
+  loadCollection,
+  type RankingOptions,
+  rankQueries,
+  splitQueries,
+  type TestCollection,
+} from '../src/eval/index.js';
+import { cisiDirectory } from './cisi.js';
+
+type Scored = { label: string; train: number; trainNdcg: number; trainMap: number; testNdcg: number; testMap: number };
+
+async function score(
+  collection: TestCollection,
+  index: Awaited<ReturnType<typeof indexCollection>>,
+  mode: 'sparse' | 'hybrid',
+  options: RankingOptions,
+  label: string,
+): Promise<Scored> {
+  const { train, test } = splitQueries(collection);
+  const { rankings } = await rankQueries(collection, index, { mode, retrieve: options });
+  const a = evaluateRankings(collection, rankings, train);
+  const b = evaluateRankings(collection, rankings, test);
+  return {
+    label,
+    train: (a.ndcg10 + a.map) / 2,
+    trainNdcg: a.ndcg10,
+    trainMap: a.map,
+    testNdcg: b.ndcg10,
+    testMap: b.map,
+  };
+}
+
+function table(rows: readonly Scored[], chosen: Scored): string {
+  const f = (x: number) => x.toFixed(4);
+  return [
+    '| setting | train (nDCG@10 + MAP) / 2 | train nDCG@10 | train MAP | test nDCG@10 | test MAP |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r === chosen ? `**${r.label}**` : r.label} | ${f(r.train)} | ${f(r.trainNdcg)} | ${f(r.trainMap)} | ${f(r.testNdcg)} | ${f(r.testMap)} |`,
+    ),
+  ].join('\n');
+}
+
+const best = (rows: readonly Scored[]) => rows.reduce((a, b) => (b.train > a.train ? b : a));
+
+/** The feedback grid: Terrier's and Anserini's usual settings first, so they win ties. */
+export async function tuneExpansion(collection = loadCollection(cisiDirectory())): Promise<string> {
+  const index = await indexCollection(collection);
+  const rows: Scored[] = [await score(collection, index, 'sparse', { expansion: false }, 'no feedback')];
+  try {
+    for (const method of ['bo1', 'rm3'] as const)
+      for (const documents of [10, 5, 20])
+        for (const terms of [10, 20, 30])
+          for (const originalWeight of [0.5, 0.3, 0.7]) {
+            const expansion: QueryExpansion = { method, documents, terms, originalWeight };
+            rows.push(
+              await score(collection, index, 'sparse', { expansion }, `${method} ${documents} docs ${terms} terms α ${originalWeight}`),
+            );
+          }
+  } finally {
+    await index.dispose();
+  }
+  return table(rows, best(rows.slice(1)));
+}
+
+/** The weighted-fusion weight (and RRF) with the given dense embedder, feedback at its default. */
+export async function tuneFusion(
+  embedder: DenseEmbedder,
+  collection = loadCollection(cisiDirectory()),
+): Promise<string> {
+  const index = await indexCollection(collection, { embedder });
+  const rows: Scored[] = [];
+  try {
+    rows.push(await score(collection, index, 'sparse', {}, 'BM25 alone (sparse)'));
+    const fusions: Array<[string, Fusion]> = [
+      ['rrf k 60', { method: 'rrf' }],
+      ...[0.1, 0.2, 0.3, 0.4, 0.5].map((w): [string, Fusion] => [`weighted dense ${w}`, { method: 'weighted', denseWeight: w }]),
+    ];
+    for (const [label, fusion] of fusions) rows.push(await score(collection, index, 'hybrid', { fusion }, label));
+  } finally {
+    await index.dispose();
+  }
+  return table(rows, best(rows));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  console.log(await tuneExpansion());
+  if (process.argv.includes('--fusion')) {
+    // @ts-expect-error: written next
+    const { gloveEmbedder } = await import('../scripts/glove.js');
+    console.log(await tuneFusion(await gloveEmbedder()));
+  }
+}
