@@ -13,7 +13,7 @@ import { Document } from '@langchain/core/documents';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { VectorArena } from '../src/stores/memory/kernel/arena.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
-import { seededRandom } from '../src/testing/random.js';
+import { argValue, unitVectors } from './util.js';
 
 type UsearchModule = {
   exactSearch(
@@ -32,25 +32,6 @@ export type DenseBenchOptions = { n?: number; dims?: number; queries?: number };
 const K = 10;
 
 type Row = { name: string; msPerQuery: number; memoryBytes?: number; note?: string };
-
-/** `count` random unit vectors (Gaussian directions), row-major. */
-function unitVectors(count: number, dims: number, seed: number): Float32Array {
-  const rand = seededRandom(seed);
-  const out = new Float32Array(count * dims);
-  for (let r = 0; r < count; r++) {
-    const base = r * dims;
-    let sum = 0;
-    for (let i = 0; i < dims; i++) {
-      const u = rand() || 1e-12;
-      const g = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-      out[base + i] = g;
-      sum += g * g;
-    }
-    const inv = 1 / Math.sqrt(sum);
-    for (let i = 0; i < dims; i++) out[base + i] = out[base + i]! * inv;
-  }
-  return out;
-}
 
 function now(): number {
   return performance.now();
@@ -288,12 +269,6 @@ export async function runDenseBench(options: DenseBenchOptions = {}): Promise<st
     '',
   ];
   return lines.join('\n');
-}
-
-function argValue(name: string): number | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at >= 0 ? process.argv[at + 1] : undefined;
-  return value === undefined ? undefined : Number(value);
 }
 
 const entry = process.argv[1];

@@ -7,9 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { runAnnBench } from './ann.js';
 import { runBm25Bench } from './bm25.js';
 import { runCacheBench } from './cache.js';
 import { runDenseBench } from './dense.js';
+import { runDistributedBench } from './distributed.js';
 import { runEvalBench } from './eval.js';
 import { runGatewayBench } from './gateway.js';
 import { runIngestBench } from './ingest.js';
@@ -18,11 +20,16 @@ import { runLlamaCppRunnerBench } from './llama-cpp-runner.js';
 import { runLoadersBench } from './loaders.js';
 import { runPgvectorBench } from './pgvector.js';
 import { runRouterBench } from './router.js';
+import { runSparseBench } from './sparse.js';
+import { runStoreBench } from './store.js';
 import { runTransformersBench } from './transformers.js';
 
 const quick = process.argv.includes('--quick');
 const SECTIONS: Record<string, () => Promise<string>> = {
   dense: () => runDenseBench(quick ? { n: 20_000, queries: 30 } : {}),
+  store: () => runStoreBench(quick ? { n: 20_000, queries: 20, snapshotRows: 20_000 } : {}),
+  ann: () => runAnnBench(quick ? { n: 10_000, synthetic: 5000, queries: 200 } : {}),
+  sparse: () => runSparseBench(quick ? { documents: 2000, pairs: 20 } : {}),
   bm25: () => runBm25Bench(),
   pgvector: () => runPgvectorBench(),
   transformers: () => runTransformersBench(),
@@ -32,6 +39,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   router: () => runRouterBench(),
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
   loaders: () => runLoadersBench(quick ? { files: 5, rounds: 1 } : {}),
+  distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
   eval: () => runEvalBench(),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };

@@ -15,14 +15,14 @@ import { MemoryVectorStore } from '@langchain/classic/vectorstores/memory';
 import { Document } from '@langchain/core/documents';
 import { Embeddings } from '@langchain/core/embeddings';
 import { index, type ListKeyOptions, RecordManager, type UpdateOptions } from '@langchain/core/indexing';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import { createTransformersEmbedder } from '../src/embedders/transformers/index.js';
 import { documentText, loadCisi } from '../src/eval/cisi.js';
 import { createBm25Encoder, createMemoryLedger, createMemoryStore, type DenseEmbedder, ingest } from '../src/index.js';
+import { createFileCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { writeTinyBert } from '../test/helpers/tiny-bert.js';
 import { cisiDirectory } from './cisi.js';
 
@@ -180,7 +180,7 @@ export async function runIngestBench(options: { documents?: number } = {}): Prom
         durable ? { persistence: createFilePersistence(join(folder, 'store.snapshot')) } : {},
       );
       const lexicalLedger = durable ? createFileLedger(join(folder, 'ledger.jsonl')) : createMemoryLedger();
-      const catalog = durable ? createLocalCatalog({ path: join(folder, 'catalog.kcat') }) : undefined;
+      const catalog = durable ? createFileCatalog(join(folder, 'catalog.kcat')) : undefined;
       const run = async (version: number) => {
         const started = performance.now();
         const report = await ingest({

@@ -9,7 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import type { Filter } from '../src/filter/ast.js';
+import type { Filter } from '../src/core/filter.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { seededRandom } from '../src/testing/random.js';
 import { startPgliteServer } from '../test/helpers/pglite-server.js';

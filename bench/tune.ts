@@ -10,8 +10,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { QueryExpansion } from '../src/bm25/expansion.js';
-import type { Fusion } from '../src/compose/fusion.js';
 import type { DenseEmbedder } from '../src/core/embedder.js';
+import type { Fusion } from '../src/core/fusion.js';
 import {
   evaluateRankings,
   indexCollection,
@@ -71,7 +71,13 @@ export async function tuneExpansion(collection = loadCollection(cisiDirectory())
           for (const originalWeight of [0.5, 0.3, 0.7]) {
             const expansion: QueryExpansion = { method, documents, terms, originalWeight };
             rows.push(
-              await score(collection, index, 'sparse', { expansion }, `${method} ${documents} docs ${terms} terms α ${originalWeight}`),
+              await score(
+                collection,
+                index,
+                'sparse',
+                { expansion },
+                `${method} ${documents} docs ${terms} terms α ${originalWeight}`,
+              ),
             );
           }
   } finally {
@@ -91,7 +97,10 @@ export async function tuneFusion(
     rows.push(await score(collection, index, 'sparse', {}, 'BM25 alone (sparse)'));
     const fusions: Array<[string, Fusion]> = [
       ['rrf k 60', { method: 'rrf' }],
-      ...[0.1, 0.2, 0.3, 0.4, 0.5].map((w): [string, Fusion] => [`weighted dense ${w}`, { method: 'weighted', denseWeight: w }]),
+      ...[0.1, 0.2, 0.3, 0.4, 0.5].map((w): [string, Fusion] => [
+        `weighted dense ${w}`,
+        { method: 'weighted', denseWeight: w },
+      ]),
     ];
     for (const [label, fusion] of fusions) rows.push(await score(collection, index, 'hybrid', { fusion }, label));
   } finally {

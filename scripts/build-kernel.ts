@@ -1,7 +1,8 @@
 /**
  * Assembles src/stores/memory/kernel/kernel.wat (WebAssembly text, SIMD128) with the `wabt` package
  * and writes src/stores/memory/kernel/kernel-wasm.generated.ts, which embeds the module as base64 so
- * the library needs no build step for it.
+ * the library needs no build step for it, and kernel.wasm, the same bytes as a file (published as
+ * `kumiki/stores/memory/kernel.wasm` for runtimes that only run precompiled modules).
  *
  *   npx tsx scripts/build-kernel.ts          # regenerate
  *   npx tsx scripts/build-kernel.ts --check  # exit 1 when the generated file is stale
@@ -15,6 +16,7 @@ import wabtInit from 'wabt';
 const kernelDir = fileURLToPath(new URL('../src/stores/memory/kernel/', import.meta.url));
 export const KERNEL_WAT_PATH = `${kernelDir}kernel.wat`;
 export const KERNEL_GENERATED_PATH = `${kernelDir}kernel-wasm.generated.ts`;
+export const KERNEL_WASM_PATH = `${kernelDir}kernel.wasm`;
 
 /** Assembles WebAssembly text (with SIMD enabled) into a validated binary module. */
 export async function assembleKernel(source: string): Promise<Uint8Array> {
@@ -42,25 +44,32 @@ export function renderGenerated(bytes: Uint8Array): string {
   ].join('\n');
 }
 
+/** Assembles kernel.wat from disk. */
+export async function buildKernelBytes(): Promise<Uint8Array> {
+  return assembleKernel(await readFile(KERNEL_WAT_PATH, 'utf8'));
+}
+
 /** Assembles kernel.wat from disk and renders the generated module text. */
 export async function buildKernelModuleText(): Promise<string> {
-  const source = await readFile(KERNEL_WAT_PATH, 'utf8');
-  return renderGenerated(await assembleKernel(source));
+  return renderGenerated(await buildKernelBytes());
 }
 
 async function main(): Promise<void> {
-  const text = await buildKernelModuleText();
+  const bytes = await buildKernelBytes();
+  const text = renderGenerated(bytes);
   if (process.argv.includes('--check')) {
     const current = await readFile(KERNEL_GENERATED_PATH, 'utf8').catch(() => '');
-    if (current !== text) {
-      console.error('kernel-wasm.generated.ts is out of date; run: npx tsx scripts/build-kernel.ts');
+    const file = await readFile(KERNEL_WASM_PATH).catch(() => Buffer.alloc(0));
+    if (current !== text || !file.equals(Buffer.from(bytes))) {
+      console.error('kernel-wasm.generated.ts or kernel.wasm is out of date; run: npx tsx scripts/build-kernel.ts');
       process.exit(1);
     }
-    console.log('kernel-wasm.generated.ts is up to date');
+    console.log('kernel-wasm.generated.ts and kernel.wasm are up to date');
     return;
   }
   await writeFile(KERNEL_GENERATED_PATH, text);
-  console.log(`wrote ${KERNEL_GENERATED_PATH}`);
+  await writeFile(KERNEL_WASM_PATH, bytes);
+  console.log(`wrote ${KERNEL_GENERATED_PATH} and ${KERNEL_WASM_PATH}`);
 }
 
 const entry = process.argv[1];

@@ -35,9 +35,22 @@ try {
   }
 
   run('npx', ['--no-install', 'publint', '--strict', tarball], { stdio: 'inherit' });
-  run('npx', ['--no-install', 'attw', tarball, '--profile', 'node16', '--exclude-entrypoints', 'package.json'], {
-    stdio: 'inherit',
-  });
+  run(
+    'npx',
+    [
+      '--no-install',
+      'attw',
+      tarball,
+      '--profile',
+      'node16',
+      '--exclude-entrypoints',
+      'package.json',
+      'stores/memory/kernel.wasm',
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
 } catch (error) {
   failed = true;
   console.error(error instanceof Error ? error.message : String(error));

@@ -51,7 +51,6 @@ export {
   type RouterRunner,
   type RouterStrategy,
 } from './compose/router.js';
-export { DEFAULT_RRF_K, reciprocalRankFusion } from './compose/rrf.js';
 export {
   type SemanticCachedRunner,
   type SemanticCacheOptions,
@@ -105,7 +104,19 @@ export {
   UnsupportedFilterError,
   UnsupportedServerError,
 } from './core/errors.js';
+export {
+  FILTER_OPERATORS,
+  type FieldFilter,
+  type Filter,
+  type FilterOperator,
+  type FilterScalar,
+  f,
+  filterSchema,
+  MAX_FILTER_DEPTH,
+  parseFilter,
+} from './core/filter.js';
 export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
+export { DEFAULT_RRF_K, reciprocalRankFusion } from './core/fusion.js';
 export { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from './core/json.js';
 export {
   type ChatMessage,
@@ -124,7 +135,7 @@ export {
   type ToolDefinition,
   type Usage,
 } from './core/runner.js';
-export { sha256Hex } from './core/sha256.js';
+export { sha256Hex, sha256HexMany } from './core/sha256.js';
 export type {
   AliasInfo,
   CollectionConfig,
@@ -155,17 +166,6 @@ export type {
   VectorRecord,
 } from './core/types.js';
 export { type Wrapped, type WrapperMembers, wrapEmbedder, wrapRunner } from './core/wrap.js';
-export {
-  FILTER_OPERATORS,
-  type FieldFilter,
-  type Filter,
-  type FilterOperator,
-  type FilterScalar,
-  f,
-  filterSchema,
-  MAX_FILTER_DEPTH,
-  parseFilter,
-} from './filter/ast.js';
 export { evaluateFilter, filterFields } from './filter/evaluate.js';
 export {
   type AnswerOptions,
@@ -234,7 +234,13 @@ export { bindStatistics } from './pipeline/statistics.js';
 export type { Chunk, SkippedSource, SkipReason, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,
+  type FilterPlanNode,
+  type KernelChoice,
+  type KernelName,
+  type MemoryExplainedFilter,
   type MemoryStore,
+  type MemoryStoreDescription,
   type MemoryStoreOptions,
+  type QueryPlan,
   type SnapshotPersistence,
 } from './stores/memory/index.js';

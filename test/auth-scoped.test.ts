@@ -11,16 +11,16 @@ import {
   PartialWriteError,
   UnauthorizedError,
 } from '../src/core/errors.js';
+import { type Filter, f } from '../src/core/filter.js';
 import type { Store } from '../src/core/store.js';
 import type { JsonObject, RecordId } from '../src/core/types.js';
-import { type Filter, f } from '../src/filter/ast.js';
 import { matchesFilter } from '../src/filter/evaluate.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { cacheConformance, storeConformance } from '../src/testing/index.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const principal = (
   tenant: string | undefined,

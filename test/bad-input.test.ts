@@ -19,7 +19,7 @@ import {
   reciprocalRankFusion,
   reembed,
 } from '../src/index.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { storeConformance } from '../src/testing/index.js';
 
 /** Runs `action` and returns the kumiki error it threw or rejected with. */

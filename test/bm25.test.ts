@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { describe, expect, it, test } from 'vitest';
 import { runKumikiStore, runWink } from '../bench/bm25.js';
 import { averagePrecision, loadCisi, ndcgAt, recallAt } from '../bench/cisi.js';
 import { murmur3 } from '../src/bm25/hash.js';
@@ -394,5 +395,40 @@ describe('CISI (../shared/data/cisi)', () => {
     expect(kumiki.map).toBeGreaterThanOrEqual(wink.map);
     expect(kumiki.ndcg10).toBeGreaterThan(0.39);
     expect(kumiki.map).toBeGreaterThan(0.21);
+  });
+});
+
+describe('fast analysis paths agree with the reference ones', () => {
+  test('ASCII text splits as splitWords splits it; counts match analyze()', async () => {
+    const { eachWord, splitWords, Analyzer } = await import('../src/bm25/tokenize.js');
+    const ascii = fc.string({ unit: fc.constantFrom(..."aZ09 '’-.,\n\tÉé漢字かなxyzQ".split('')), maxLength: 60 });
+    const analyzer = new Analyzer({ stopwords: 'english', stemmer: 'english', dimensions: 2 ** 24 });
+    fc.assert(
+      fc.property(ascii, (text) => {
+        const words: { word: string; cjk: boolean }[] = [];
+        eachWord(text, (word, cjk) => words.push({ word, cjk }));
+        expect(words).toEqual(splitWords(text));
+        const terms = analyzer.analyze(text);
+        const expected = new Map<number, number>();
+        for (const term of terms) expected.set(analyzer.index(term), (expected.get(analyzer.index(term)) ?? 0) + 1);
+        const { counts, length } = analyzer.countIndices(text);
+        expect(length).toBe(terms.length);
+        expect(counts).toEqual(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('documents added and then embedded get the vectors they get when embedded alone', async () => {
+    const texts = ['The cat sat on the mat', 'dogs bark; cats purr', 'The cat sat on the mat'];
+    const a = createBm25Encoder({ corpus: ['an unrelated corpus text', 'cats and dogs'] });
+    const b = a.fork();
+    a.addDocuments(texts);
+    b.addDocuments(texts);
+    const viaCache = (await a.embed({ values: texts, role: 'document' })).vectors;
+    b.addDocuments(['something else']);
+    b.removeDocuments(['something else']);
+    const fresh = (await b.embed({ values: texts, role: 'document' })).vectors;
+    expect(viaCache).toEqual(fresh);
   });
 });

@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { assertFreshBuild } from './chaos/fresh-build.js';
 import { runChaos, twoWritersTrial } from './chaos/harness.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
 
@@ -16,17 +16,6 @@ afterAll(async () => {
   await pg?.stop();
   await rm(root, { recursive: true, force: true });
 });
-
-/** The children run the built package: refuse to test a build older than the sources. */
-async function assertFreshBuild() {
-  const built = await stat(fileURLToPath(new URL('../dist/index.js', import.meta.url))).catch(() => undefined);
-  const sources = fileURLToPath(new URL('../src', import.meta.url));
-  let newest = 0;
-  for (const entry of await readdir(sources, { recursive: true })) {
-    if (entry.endsWith('.ts')) newest = Math.max(newest, (await stat(join(sources, entry))).mtimeMs);
-  }
-  if (!built || built.mtimeMs < newest) throw new Error('dist/ is older than src/: run `npm run build` first');
-}
 
 test(
   'kill -9 at random moments: after a re-run, store, ledger and BM25 statistics equal a clean ingest',

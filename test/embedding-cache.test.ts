@@ -14,7 +14,7 @@ import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { embedderConformance } from '../src/testing/embedder-conformance.js';
 import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -17,7 +17,7 @@ import {
   ndcgAt,
   recallAt,
 } from '../src/eval/index.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const dataDirectory = cisiDirectory();
 const round = (value: number | null) => (value === null ? null : Number(value.toFixed(3)));

@@ -10,11 +10,11 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import { createBm25Encoder, createMemoryStore, KumikiError } from '../src/index.js';
+import { createFileCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './chaos/corpus.mjs';
 import { actualState, expectedState } from './chaos/harness.js';
 
@@ -58,7 +58,7 @@ function openDir(directory: string) {
   return {
     store: createMemoryStore({ persistence: createFilePersistence(join(directory, 'store.kmk')) }),
     ledger: createFileLedger(join(directory, 'ledger.jsonl')),
-    catalog: createLocalCatalog({ path: join(directory, 'catalog.kcat') }),
+    catalog: createFileCatalog(join(directory, 'catalog.kcat')),
   };
 }
 
@@ -128,7 +128,7 @@ test('a disk that fills up at any write point of an ingest loses nothing; the ru
         failed++;
         expect(KumikiError.isInstance(outcome), `write ${point}: ${String(outcome)}`).toBe(true);
         await actualState(config, { DATA_DIR: directory });
-        await createLocalCatalog({ path: join(directory, 'catalog.kcat') }).getRun('none');
+        await createFileCatalog(join(directory, 'catalog.kcat')).getRun('none');
       }
       await ingestVersion(parts, 2);
       await close(parts);

@@ -17,7 +17,7 @@ import { createLlamaCppRunner, type LlamaCppRunner } from '../src/runners/llama-
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { CITED, citingRunner, knowledgeBase } from './helpers/fake-knowledge.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
 

@@ -457,5 +457,15 @@ describe('hostile input', () => {
     });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: { message: string } }).error.message).toMatch(/filter/);
+    // Deeper than the filter language allows (32) but well within the body's limit: still 400, naming the limit.
+    let deep = '{"op":"eq","field":"x","value":1}';
+    for (let i = 0; i < 40; i++) deep = `{"op":"not","filter":${deep}}`;
+    const tooDeep = await fetch(`${served.url}/v1/search`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer alice', 'content-type': 'application/json' },
+      body: `{"collection":"kb","query":"lighthouse","filter":${deep}}`,
+    });
+    expect(tooDeep.status).toBe(400);
+    expect(((await tooDeep.json()) as { error: { message: string } }).error.message).toMatch(/32/);
   });
 });

@@ -10,7 +10,7 @@ import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/i
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { type StartedOidcProvider, startOidcProvider } from './helpers/oidc-provider.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
 

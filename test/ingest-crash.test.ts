@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createMemoryStore } from '../src/index.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { crashCorpus, crashSplitter } from './fixtures/ingest-corpus.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const child = fileURLToPath(new URL('./fixtures/ingest-child.ts', import.meta.url));
 

@@ -12,7 +12,7 @@ import { createMemoryLedger, type Ledger } from '../src/pipeline/ledger.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const TOPICS = ['rivers and their deltas', 'violin making in Cremona', 'steam engines', 'the Dewey decimal system'];
 

@@ -14,12 +14,12 @@ import { createPolicy } from '../src/auth/policy.js';
 import { scopeStore, tenantIdSpace } from '../src/auth/scoped.js';
 import type { Principal } from '../src/core/auth.js';
 import { createBm25Encoder, createMemoryStore, type Store } from '../src/index.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
 import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 
 const TENANTS = ['acme', 'globex'] as const;
 type Tenant = (typeof TENANTS)[number];

@@ -6,7 +6,6 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createLocalCatalog } from '../src/catalogs/local/file.js';
 import {
   CorruptDataError,
   createBm25Encoder,
@@ -19,15 +18,16 @@ import {
   type Store,
   UnavailableError,
 } from '../src/index.js';
+import { createFileCatalog } from '../src/node/catalog-file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createFileLedger } from '../src/pipeline/ledger-file.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
 import { collectionContents } from './helpers/collection-contents.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 let directory: string;
 beforeAll(async () => {
@@ -67,6 +67,18 @@ const sources = async (store: Store, collection = 'notes') =>
 async function later<T>(call: () => Promise<T>): Promise<T> {
   await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 4)));
   return call();
+}
+
+/** One BM25 ingest as a process of its own would run it: the dir's file store and the named ledger, opened and closed. */
+async function ingestProcess(dir: string, documents: SourceDocument[], ledgerName = 'ledger') {
+  const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
+  const ledger = createFileLedger(join(dir, `${ledgerName}.jsonl`));
+  try {
+    return await ingest({ store, collection: 'notes', documents, sparseEmbedder: createBm25Encoder(), ledger });
+  } finally {
+    await ledger.dispose?.();
+    await store.dispose();
+  }
 }
 
 describe('data loss', () => {
@@ -208,8 +220,8 @@ describe('two writers on one file', () => {
   test("two local catalogs on one file keep each other's records", async () => {
     const dir = await mkdtemp(join(directory, 'two-catalogs-'));
     const path = join(dir, 'catalog.kcat');
-    const a = createLocalCatalog({ path });
-    const b = createLocalCatalog({ path });
+    const a = createFileCatalog(path);
+    const b = createFileCatalog(path);
     await Promise.all([a.getRun('none'), b.getRun('none')]);
     await Promise.all(
       Array.from({ length: 10 }, (_, i) => [
@@ -217,7 +229,7 @@ describe('two writers on one file', () => {
         b.registerDataset({ kind: 'source', name: `b${i}` }),
       ]).flat(),
     );
-    const reread = createLocalCatalog({ path });
+    const reread = createFileCatalog(path);
     for (let i = 0; i < 10; i++) {
       expect(await reread.getDataset({ kind: 'source', name: `a${i}` })).toBeDefined();
       expect(await reread.getDataset({ kind: 'source', name: `b${i}` })).toBeDefined();
@@ -281,23 +293,7 @@ describe('silently wrong results', () => {
   test('a store restored from a backup older than the ledger: missing chunks written again, orphaned ones removed', async () => {
     const dir = await mkdtemp(join(directory, 'restore-'));
     const path = join(dir, 'store.kmk');
-    const open = () => ({
-      store: createMemoryStore({ persistence: createFilePersistence(path) }),
-      ledger: createFileLedger(join(dir, 'ledger.jsonl')),
-    });
-    const runOnce = async (documents: SourceDocument[]) => {
-      const { store, ledger } = open();
-      const report = await ingest({
-        store,
-        collection: 'notes',
-        documents,
-        sparseEmbedder: createBm25Encoder(),
-        ledger,
-      });
-      await ledger.dispose?.();
-      await store.dispose();
-      return report;
-    };
+    const runOnce = (documents: SourceDocument[]) => ingestProcess(dir, documents);
     await runOnce([A, B]);
     await copyFile(path, join(dir, 'backup.kmk'));
     const edited = doc('mem://a', 'Fusion of rankings, edited after the backup was taken.');
@@ -306,7 +302,7 @@ describe('silently wrong results', () => {
     const report = await runOnce([edited, C]);
     expect(report.ledger).toMatchObject({ trusted: false, sourcesMissing: 2 });
     expect(report.ledger.reason).toMatch(/the store lost writes the ledger relies on/);
-    const { store } = open();
+    const store = createMemoryStore({ persistence: createFilePersistence(path) });
     const texts = Object.values(await collectionContents(store, 'notes')).map(
       (record) => (record as { payload: { text: string } }).payload.text,
     );
@@ -317,20 +313,7 @@ describe('silently wrong results', () => {
   test('after a restored backup, writes through another ledger do not make the first one trusted again', async () => {
     const dir = await mkdtemp(join(directory, 'restore-two-'));
     const path = join(dir, 'store.kmk');
-    const runAs = async (name: string, documents: SourceDocument[]) => {
-      const store = createMemoryStore({ persistence: createFilePersistence(path) });
-      const ledger = createFileLedger(join(dir, `${name}.jsonl`));
-      const report = await ingest({
-        store,
-        collection: 'notes',
-        documents,
-        sparseEmbedder: createBm25Encoder(),
-        ledger,
-      });
-      await ledger.dispose?.();
-      await store.dispose();
-      return report;
-    };
+    const runAs = (name: string, documents: SourceDocument[]) => ingestProcess(dir, documents, name);
     await runAs('first', [A]);
     await copyFile(path, join(dir, 'backup.kmk'));
     await runAs('second', [B]);
@@ -414,8 +397,8 @@ describe('silently wrong results', () => {
     await reads;
     const clean = createBm25Encoder();
     await ingest({ store: createMemoryStore(), collection: 'many', documents: many, sparseEmbedder: clean });
-    const saved = await store.getCollectionState?.({ collection: 'many', key: 'kumiki.ingest' });
-    expect((saved?.value as { sparseStatistics: unknown }).sparseStatistics).toEqual(clean.exportState());
+    const bound = await bindStatistics({ store, collection: 'many', embedder: createBm25Encoder() });
+    expect(bound.exportState()).toEqual(clean.exportState());
   });
 
   test('two ingests with their own ledgers writing one collection at once leave its BM25 statistics right', async () => {
@@ -474,7 +457,7 @@ describe('files', () => {
     await writeFile(join(dir, 'catalog.kcat'), bytes);
     const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'store.kmk')) });
     await expect(store.listCollections()).rejects.toBeInstanceOf(CorruptDataError);
-    const catalog = createLocalCatalog({ path: join(dir, 'catalog.kcat') });
+    const catalog = createFileCatalog(join(dir, 'catalog.kcat'));
     const failure = await catalog.getRun('r').catch((error: unknown) => error);
     expect(CorruptDataError.isInstance(failure)).toBe(true);
     expect((failure as Error).message).toMatch(/is not a valid kumiki catalog file/);
@@ -485,7 +468,7 @@ describe('files', () => {
     const store = createMemoryStore({ persistence: createFilePersistence(join(dir, 'a/b/store.kmk')) });
     await store.createCollection({ name: 'c', dimensions: 2 });
     await store.dispose();
-    const catalog = createLocalCatalog({ path: join(dir, 'c/d/catalog.kcat') });
+    const catalog = createFileCatalog(join(dir, 'c/d/catalog.kcat'));
     await catalog.registerDataset({ kind: 'source', name: 'x' });
     const ledger = createFileLedger(join(dir, 'e/f/ledger.jsonl'));
     await ledger.write({ mark: { collection: 'c', epoch: 'e' } });
@@ -493,7 +476,7 @@ describe('files', () => {
     expect((await readdir(dir)).sort()).toEqual(['a', 'c', 'e']);
     // A folder that cannot be made (a file is in the way): a non-retryable error naming the catalog.
     await writeFile(join(dir, 'blocker'), '');
-    const blocked = createLocalCatalog({ path: join(dir, 'blocker/catalog.kcat') });
+    const blocked = createFileCatalog(join(dir, 'blocker/catalog.kcat'));
     const failure = await blocked.registerDataset({ kind: 'source', name: 'x' }).catch((error: unknown) => error);
     expect(UnavailableError.isInstance(failure)).toBe(true);
     expect(failure).toMatchObject({ component: 'catalog', isRetryable: false });

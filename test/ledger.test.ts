@@ -186,6 +186,34 @@ describe('createFileLedger', () => {
     await second.dispose?.();
   });
 
+  test('a writer that takes the lock again reads what another wrote meanwhile (and only then)', async () => {
+    const path = join(directory, 'turns.jsonl');
+    const a = createFileLedger(path);
+    const b = createFileLedger(path);
+    await a.write({ put: [entry('s1')] });
+    await a.release?.();
+    await b.write({ put: [entry('s2')] });
+    await b.release?.();
+    await a.write({ put: [entry('s3')] });
+    expect((await a.entries()).map((e) => e.source)).toEqual(['s1', 's2', 's3']);
+    await a.dispose?.();
+    await b.write({ remove: [{ collection: 'c', source: 's1' }] });
+    expect((await b.entries()).map((e) => e.source)).toEqual(['s2', 's3']);
+    await b.dispose?.();
+  });
+
+  test('entries are read-only: changing one does not change the ledger', async () => {
+    const ledger = createFileLedger(join(directory, 'frozen.jsonl'));
+    await ledger.write({ put: [entry('s1')] });
+    const [first] = await ledger.entries();
+    expect(() => {
+      (first as { key: string }).key = 'changed';
+    }).toThrow(TypeError);
+    expect(() => first?.chunkIds.push('x')).toThrow(TypeError);
+    expect((await ledger.entries())[0]).toEqual(entry('s1'));
+    await ledger.dispose?.();
+  });
+
   test('the lock of a writer that died is taken over', async () => {
     const path = join(directory, 'dead.jsonl');
     const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);

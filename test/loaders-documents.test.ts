@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 import { getDocumentProxy } from 'unpdf';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UnreadableSourceError } from '../src/core/errors.js';
-import { f } from '../src/filter/ast.js';
+import { f } from '../src/core/filter.js';
 import { createBm25Encoder, createMemoryStore } from '../src/index.js';
 import { docxToDocument } from '../src/pipeline/docx.js';
 import { ingest } from '../src/pipeline/ingest.js';

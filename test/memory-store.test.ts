@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { CorruptDataError, createMemoryStore, type VectorRecord } from '../src/index.js';
-import { createFilePersistence } from '../src/stores/memory/file.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { storeConformance } from '../src/testing/index.js';
 
 storeConformance(test, () => createMemoryStore(), { name: 'memory store' });
@@ -135,7 +135,7 @@ describe('file persistence', () => {
     await seed.dispose();
     const script = `
       import { createMemoryStore } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)};
-      import { createFilePersistence } from ${JSON.stringify(new URL('../src/stores/memory/file.ts', import.meta.url).pathname)};
+      import { createFilePersistence } from ${JSON.stringify(new URL('../src/node/snapshot-file.ts', import.meta.url).pathname)};
       const store = createMemoryStore({ persistence: createFilePersistence(${JSON.stringify(path)}) });
       let i = 0;
       for (;;) {

@@ -5,7 +5,6 @@ import {
   type OpenAICompatibleEmbedderOptions,
 } from '../src/embedders/openai-compatible/index.js';
 import { decodeFloat32Base64 } from '../src/embedders/openai-compatible/response.js';
-import { describeUrl, isRetryableStatus, redact, retryAfterMs } from '../src/http/errors.js';
 import {
   AbortedError,
   ConflictError,
@@ -18,6 +17,7 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from '../src/index.js';
+import { describeUrl, isRetryableStatus, redact, retryAfterMs } from '../src/internal/http/errors.js';
 import { embedderConformance } from '../src/testing/index.js';
 import {
   type FakeOpenAIServer,

@@ -10,10 +10,10 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { reciprocalRankFusion } from '../src/compose/rrf.js';
-import { UnsupportedServerError } from '../src/core/errors.js';
+import { UnavailableError, UnsupportedServerError } from '../src/core/errors.js';
+import type { Filter } from '../src/core/filter.js';
+import { reciprocalRankFusion } from '../src/core/fusion.js';
 import type { Match } from '../src/core/types.js';
-import type { Filter } from '../src/filter/ast.js';
 import { toQdrantFilter } from '../src/stores/qdrant/filter.js';
 import { compareIds, pointIdOf, stringOrderKey } from '../src/stores/qdrant/ids.js';
 import { createQdrantStore, type QdrantStore } from '../src/stores/qdrant/index.js';
@@ -822,6 +822,24 @@ describe('errors', () => {
     await expect(store.count({ collection: name, abortSignal: controller.signal })).rejects.toMatchObject({
       name: 'AbortedError',
     });
+    // A client that ignores the signal is given up on at the abort; an abort whose reason is itself a
+    // kumiki error is still an AbortedError (the reason is its cause).
+    const own = new QdrantClient({ url: server.url, checkCompatibility: false });
+    const deaf = {
+      api: () =>
+        new Proxy(own.api(), {
+          get: (api, key) => {
+            const operation = Reflect.get(api, key) as (...args: unknown[]) => unknown;
+            return (parameters: unknown) => operation(parameters);
+          },
+        }),
+    } as unknown as QdrantClient;
+    const reason = new UnavailableError({ message: 'the app is shutting down' });
+    const stopping = new AbortController();
+    setTimeout(() => stopping.abort(reason), 50);
+    const deafStore = open({ client: deaf, url: undefined, retries: 0 });
+    const aborted = await deafStore.count({ collection: name, abortSignal: stopping.signal }).catch((error) => error);
+    expect(aborted).toMatchObject({ name: 'AbortedError', cause: reason });
     server.intercept = undefined;
     const start = server.requests.length;
     await expect(store.count({ collection: name, abortSignal: AbortSignal.abort() })).rejects.toMatchObject({

@@ -9,7 +9,7 @@ import {
   reembed,
   type Store,
 } from '../src/index.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const texts = Array.from(
   { length: 150 },

@@ -13,7 +13,7 @@ import type { SourceDocument } from '../src/pipeline/types.js';
 import { createLlamaCppRunner } from '../src/runners/llama-cpp/index.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
-import { trigramEmbedder } from './helpers/trigram-embedder.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const documents: SourceDocument[] = [
   {

@@ -2,7 +2,7 @@ import { createContext, runInContext } from 'node:vm';
 import { build } from 'esbuild';
 import { expect, test } from 'vitest';
 
-test('the root entry runs in a bare context with only web-standard globals (edge/browser-like)', async () => {
+async function runScenario(withWebAssembly: boolean): Promise<unknown> {
   const bundle = await build({
     entryPoints: [new URL('./fixtures/runtime-scenario.ts', import.meta.url).pathname],
     bundle: true,
@@ -16,7 +16,8 @@ test('the root entry runs in a bare context with only web-standard globals (edge
   let result: unknown;
   const done = new Promise<void>((resolve) => {
     const globals = {
-      WebAssembly: (globalThis as Record<string, unknown>).WebAssembly,
+      // A new context has its own WebAssembly; hide it to play a runtime that has none.
+      WebAssembly: withWebAssembly ? (globalThis as Record<string, unknown>).WebAssembly : undefined,
       TextEncoder,
       crypto,
       TextDecoder,
@@ -33,5 +34,18 @@ test('the root entry runs in a bare context with only web-standard globals (edge
     runInContext(code, createContext(globals), { timeout: 10_000 });
   });
   await done;
-  expect(result).toEqual({ dense: ['a', 'c'], sparseTerms: 2, fingerprint: 'bm25' });
+  return result;
+}
+
+test('the root entry runs in a bare context with only web-standard globals (edge/browser-like)', async () => {
+  expect(await runScenario(true)).toEqual({
+    dense: ['a', 'c'],
+    sparseTerms: 2,
+    fingerprint: 'bm25',
+    kernel: 'wasm-simd',
+  });
+});
+
+test('without WebAssembly, dense search runs on the JavaScript kernel with the same results', async () => {
+  expect(await runScenario(false)).toEqual({ dense: ['a', 'c'], sparseTerms: 2, fingerprint: 'bm25', kernel: 'js' });
 });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { AccessAction, Authorizer, Principal } from '../core/auth.js';
 import type { Cache, CacheValue } from '../core/cache.js';
 import { ConflictError, ForbiddenError, InvalidArgumentError, PartialWriteError } from '../core/errors.js';
+import { type Filter, f, parseFilter } from '../core/filter.js';
 import { MAX_ID_BYTES, utf8Length } from '../core/json.js';
 import { sha256 } from '../core/sha256.js';
 import type { CollectionInfo, Store } from '../core/store.js';
@@ -17,7 +18,6 @@ import {
   vectorRecordSchema,
 } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
-import { type Filter, f, parseFilter } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
 
 const COMPONENT = 'scoped';

@@ -9,6 +9,8 @@ import { Analyzer, type AnalyzerDescription, type Bm25Stemmer } from './tokenize
 /** Default size of the hashed index space: 2^24. See docs/bm25.md for why. */
 export const DEFAULT_BM25_DIMENSIONS = 2 ** 24;
 const MAX_BATCH_SIZE = 4096;
+/** Most texts of one `addDocuments` call whose term counts are kept for the `embed` that follows. */
+const RECENT_LIMIT = 4096;
 /** How often `embed` checks its abort signal, and how long it computes before yielding to the event loop. */
 const ABORT_CHECK_EVERY = 64;
 const YIELD_AFTER_MS = 16;
@@ -160,18 +162,21 @@ export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
     },
   };
 
+  /**
+   * The texts of the latest `addDocuments` call and their counts: `ingest` adds a batch to the
+   * statistics and then embeds the same texts, which so are analysed once.
+   */
+  let recent = new Map<string, TermCounts>();
+
   function countTerms(text: string): TermCounts {
-    const terms = analyzer.analyze(text);
-    const counts = new Map<number, number>();
-    for (const term of terms) {
-      const index = analyzer.index(term);
-      counts.set(index, (counts.get(index) ?? 0) + 1);
-    }
-    return { counts, length: terms.length };
+    return analyzer.countIndices(text);
   }
 
   function toVector(counts: Map<number, number>, weight: (count: number, index: number) => number): Bm25Vector {
-    const indices = Uint32Array.from(counts.keys()).sort();
+    const indices = new Uint32Array(counts.size);
+    let at = 0;
+    for (const index of counts.keys()) indices[at++] = index;
+    indices.sort();
     const values = new Float32Array(indices.length);
     for (let i = 0; i < indices.length; i++) {
       const index = indices[i]!;
@@ -181,7 +186,7 @@ export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
   }
 
   function documentVector(text: string): Bm25Vector {
-    const { counts, length } = countTerms(text);
+    const { counts, length } = recent.get(text) ?? countTerms(text);
     const averageLength = documentCount > 0 ? totalLength / documentCount : length;
     const norm = k1 * (1 - b + (b * length) / (averageLength || 1));
     return toVector(counts, (tf) => (tf * (k1 + 1)) / (tf + norm));
@@ -217,12 +222,16 @@ export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
 
   function addDocuments(texts: readonly string[]): void {
     const valid = parseArgument(textsSchema, texts, 'texts');
+    const remembered = new Map<string, TermCounts>();
     for (const text of valid) {
-      const { counts, length } = countTerms(text);
+      const counted = countTerms(text);
+      const { counts, length } = counted;
+      if (remembered.size < RECENT_LIMIT) remembered.set(text, counted);
       documentCount += 1;
       totalLength += length;
       for (const index of counts.keys()) documentFrequencies.set(index, (documentFrequencies.get(index) ?? 0) + 1);
     }
+    recent = remembered;
   }
 
   function removeDocuments(texts: readonly string[]): void {

@@ -17,6 +17,24 @@ const WORD = /[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}\p{N}]+)*/gu;
 /** Scripts written without spaces between words: indexed as overlapping character bigrams. */
 const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 const APOSTROPHES = /[\u2019\u02bc\uff07]/g;
+/** A character outside ASCII. All-ASCII text is left as it is by NFKC and holds no CJK and no other apostrophes. */
+const NON_ASCII = /[\u0080-\uffff]/;
+/** `WORD` restricted to ASCII (letters and digits, lowercased), for ASCII text. */
+const ASCII_WORD = /[a-z0-9]+(?:'[a-z0-9]+)*/g;
+
+/**
+ * Calls `visit(word, cjk)` for every word of `text` in order, exactly as `splitWords` lists them,
+ * without building the list; ASCII text takes a shorter path with the same result.
+ */
+export function eachWord(text: string, visit: (word: string, cjk: boolean) => void): void {
+  if (!NON_ASCII.test(text)) {
+    const lower = text.toLowerCase();
+    ASCII_WORD.lastIndex = 0;
+    for (let match = ASCII_WORD.exec(lower); match !== null; match = ASCII_WORD.exec(lower)) visit(match[0], false);
+    return;
+  }
+  for (const { word, cjk } of splitWords(text)) visit(word, cjk);
+}
 
 /**
  * Splits text into lowercase words: NFKC normalisation (full-width forms, ligatures), lowercasing,
@@ -92,6 +110,8 @@ export class Analyzer {
   /** word → term, or null for a stop word. */
   private readonly terms = new Map<string, string | null>();
   private readonly indices = new Map<string, number>();
+  /** word (CJK words marked with a leading U+0000) → term index, or -1 for a stop word. */
+  private readonly wordIndices = new Map<string, number>();
 
   constructor(options: AnalyzerOptions) {
     this.dimensions = options.dimensions;
@@ -131,11 +151,40 @@ export class Analyzer {
   /** The terms of a text in order: stop words removed, the rest stemmed. */
   analyze(text: string): string[] {
     const out: string[] = [];
-    for (const { word, cjk } of splitWords(text)) {
+    eachWord(text, (word, cjk) => {
       const term = this.term(word, cjk);
       if (term !== null) out.push(term);
-    }
+    });
     return out;
+  }
+
+  /** How often each term index occurs in a text, and the number of terms (as `analyze` counts them). */
+  countIndices(text: string): { counts: Map<number, number>; length: number } {
+    const counts = new Map<number, number>();
+    let length = 0;
+    if (!NON_ASCII.test(text)) {
+      // The ASCII path of `eachWord`, inlined: no CJK words, so the word itself is the cache key.
+      const lower = text.toLowerCase();
+      ASCII_WORD.lastIndex = 0;
+      for (let match = ASCII_WORD.exec(lower); match !== null; match = ASCII_WORD.exec(lower)) {
+        const word = match[0];
+        let index = this.wordIndices.get(word);
+        if (index === undefined) index = this.learn(word, false, word);
+        if (index < 0) continue;
+        length++;
+        counts.set(index, (counts.get(index) ?? 0) + 1);
+      }
+      return { counts, length };
+    }
+    eachWord(text, (word, cjk) => {
+      const key = cjk ? `\u0000${word}` : word;
+      let index = this.wordIndices.get(key);
+      if (index === undefined) index = this.learn(word, cjk, key);
+      if (index < 0) return;
+      length++;
+      counts.set(index, (counts.get(index) ?? 0) + 1);
+    });
+    return { counts, length };
   }
 
   /** The hashed index of a term. */
@@ -146,6 +195,15 @@ export class Analyzer {
       if (this.indices.size >= CACHE_LIMIT) this.indices.clear();
       this.indices.set(term, index);
     }
+    return index;
+  }
+
+  /** The term index of a word not seen yet (-1 for a stop word), remembered under `key`. */
+  private learn(word: string, cjk: boolean, key: string): number {
+    const term = this.term(word, cjk);
+    const index = term === null ? -1 : this.index(term);
+    if (this.wordIndices.size >= CACHE_LIMIT) this.wordIndices.clear();
+    this.wordIndices.set(key, index);
     return index;
   }
 

@@ -1,12 +1,12 @@
 import type { DatasetRef, IngestionRun } from '../core/catalog.js';
 import { KumikiError, NotFoundError } from '../core/errors.js';
 import { type AnswerSource, DEFAULT_NO_ANSWER, streamAnswer } from '../pipeline/answer.js';
-import { type IngestReport, ingest } from '../pipeline/ingest.js';
+import { type IngestOptions, type IngestReport, ingest } from '../pipeline/ingest.js';
 import { loadPath } from '../pipeline/loaders-node.js';
 import { explainChunk } from '../pipeline/provenance.js';
 import { type RetrievalMode, type RetrievedChunk, retrieve } from '../pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../pipeline/splitter.js';
-import type { SkippedSource } from '../pipeline/types.js';
+import type { SkippedSource, Splitter } from '../pipeline/types.js';
 import { createProgressReporter } from './progress.js';
 import type { Workspace } from './workspace.js';
 
@@ -42,14 +42,31 @@ function skipSummary(skipped: readonly SkippedSource[]): string {
 
 export type IngestCommandResult = IngestReport & { skipped: readonly SkippedSource[] };
 
+/** The splitter the config asks for (in the embedder's tokens when it has a tokenizer). */
+export async function configuredSplitter(workspace: Workspace): Promise<Splitter> {
+  const { config } = workspace;
+  const tokenizer = workspace.embedder?.tokenizer ? await workspace.embedder.tokenizer() : undefined;
+  return createRecursiveSplitter({
+    ...(config.splitter?.unit === 'characters' || !tokenizer ? { unit: 'characters' as const } : { tokenizer }),
+    ...(config.splitter?.chunkSize !== undefined ? { chunkSize: config.splitter.chunkSize } : {}),
+    ...(config.splitter?.chunkOverlap !== undefined ? { chunkOverlap: config.splitter.chunkOverlap } : {}),
+  });
+}
+
 /**
  * `kumiki ingest`: loads the paths (every file not read is listed with its reason; `strict` makes
- * the first one an error), ingests them and prints the report with the skipped files.
+ * the first one an error), ingests them and prints the report with the skipped files. `run` is what
+ * ingests (default `ingest`; `kumiki ingest --distributed` passes the coordinator).
  */
 export async function ingestCommand(
   workspace: Workspace,
   paths: string[],
-  options: { prune: boolean; quiet: boolean; strict?: boolean },
+  options: {
+    prune: boolean;
+    quiet: boolean;
+    strict?: boolean;
+    run?: (options: IngestOptions) => Promise<IngestReport>;
+  },
   out: Output,
 ): Promise<IngestCommandResult> {
   const { config } = workspace;
@@ -60,18 +77,13 @@ export async function ingestCommand(
   });
   // On a terminal the bar needs a total: count the files first (a walk that reads none).
   if (process.stderr.isTTY && !out.json && !options.quiet) progress.setTotalFiles(await documents.countFiles());
-  const tokenizer = workspace.embedder?.tokenizer ? await workspace.embedder.tokenizer() : undefined;
-  const report = await ingest({
+  const report = await (options.run ?? ingest)({
     store: workspace.store,
     collection: config.collection,
     documents,
     ...(workspace.embedder ? { embedder: workspace.embedder } : {}),
     ...(workspace.bm25 ? { sparseEmbedder: workspace.bm25 } : {}),
-    splitter: createRecursiveSplitter({
-      ...(config.splitter?.unit === 'characters' || !tokenizer ? { unit: 'characters' as const } : { tokenizer }),
-      ...(config.splitter?.chunkSize !== undefined ? { chunkSize: config.splitter.chunkSize } : {}),
-      ...(config.splitter?.chunkOverlap !== undefined ? { chunkOverlap: config.splitter.chunkOverlap } : {}),
-    }),
+    splitter: await configuredSplitter(workspace),
     ledger: workspace.ledger,
     ...(workspace.catalog ? { catalog: workspace.catalog } : {}),
     storeName: config.store.kind,

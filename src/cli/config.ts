@@ -64,6 +64,31 @@ const runnerSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+/** `kumiki ingest --distributed` and `kumiki worker` (docs/distributed.md). */
+const distributedSchema = z
+  .object({
+    /** Environment variable holding the Redis/Valkey URL (`redis://…`, `rediss://…`). */
+    redisUrlEnv: secretEnv,
+    namespace: z.string().min(1).optional(),
+    queue: z.string().min(1).optional(),
+    /** Attempts per job before it is parked. */
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    /** Jobs queued or being written at once (backpressure). */
+    maxOpenJobs: z.number().int().min(1).optional(),
+    /** Chunks per job. */
+    jobChunks: z.number().int().min(1).optional(),
+    /** Lease of a job (workers) and of the run (coordinator), in ms. */
+    leaseMs: z.number().int().min(100).optional(),
+    /** Jobs each worker writes at once. */
+    workerJobs: z.number().int().min(1).max(256).optional(),
+    /** Texts embedded per second across all workers (a token bucket in Redis). */
+    embeddingRate: z
+      .object({ perSecond: z.number().positive(), burst: z.number().min(1).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const catalogSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('local') }).strict(),
   z.object({ kind: z.literal('datahub'), url: z.url(), tokenEnv: secretEnv.optional() }).strict(),
@@ -93,6 +118,7 @@ export const configSchema = z
       .optional(),
     runner: runnerSchema.optional(),
     catalog: catalogSchema.default({ kind: 'local' }),
+    distributed: distributedSchema.optional(),
     retrieval: z
       .object({
         limit: z.number().int().min(1).max(100).default(5),
@@ -196,7 +222,7 @@ export async function openStore(config: KumikiConfig): Promise<Store> {
     case 'memory': {
       const [{ createMemoryStore }, { createFilePersistence }] = await Promise.all([
         import('../stores/memory/index.js'),
-        import('../stores/memory/file.js'),
+        import('../node/snapshot-file.js'),
       ]);
       return createMemoryStore({ persistence: createFilePersistence(dataFile(config, 'store.snapshot')) });
     }
@@ -274,8 +300,8 @@ export async function openCatalog(config: KumikiConfig): Promise<Catalog | undef
     case 'none':
       return undefined;
     case 'local': {
-      const { createLocalCatalog } = await import('../catalogs/local/file.js');
-      return createLocalCatalog({ path: dataFile(config, 'catalog.kcat') });
+      const { createFileCatalog } = await import('../node/catalog-file.js');
+      return createFileCatalog(dataFile(config, 'catalog.kcat'));
     }
     case 'datahub': {
       const { createDataHubCatalog } = await import('../catalogs/datahub/index.js');

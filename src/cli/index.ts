@@ -17,6 +17,8 @@ Usage:
                                             Load files/folders (text, Markdown, HTML, JSON, JSONL, PDF, DOCX),
                                             split, embed and store them; unchanged sources cost nothing. Files
                                             not read are listed with the reason; --strict makes them errors.
+        [--distributed]                     ... with \`kumiki worker\` processes writing the changed sources.
+  kumiki worker [--jobs n]                  Write ingest jobs from the queue until stopped (docs/distributed.md).
   kumiki search <query> [--limit n] [--mode dense|sparse|hybrid]
   kumiki ask <question>                     Answer with cited passages (a model is needed to generate).
   kumiki catalog lineage <id>               Where a chunk, source or collection came from.
@@ -60,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       mode: { type: 'string', multiple: true },
       prune: { type: 'boolean' },
       strict: { type: 'boolean' },
+      distributed: { type: 'boolean' },
+      jobs: { type: 'string' },
       fresh: { type: 'boolean' },
       data: { type: 'string' },
       'no-compare': { type: 'boolean' },
@@ -144,15 +148,28 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ingest':
       if (rest.length === 0) throw new UsageError('kumiki ingest needs at least one file or folder.');
-      await withWorkspace((workspace) =>
+      await withWorkspace(async (workspace) =>
         ingestCommand(
           workspace,
           rest,
-          { prune: values.prune === true, quiet: values.quiet === true, strict: values.strict === true },
+          {
+            prune: values.prune === true,
+            quiet: values.quiet === true,
+            strict: values.strict === true,
+            ...(values.distributed ? { run: (await import('./distributed.js')).distributedIngest(workspace) } : {}),
+          },
           out,
         ),
       );
       return 0;
+    case 'worker': {
+      const jobs = positiveInteger(values.jobs, '--jobs');
+      const { workerCommand } = await import('./distributed.js');
+      await withWorkspace((workspace) =>
+        workerCommand(workspace, { ...(jobs ? { jobs } : {}), quiet: values.quiet === true }, out),
+      );
+      return 0;
+    }
     case 'search': {
       const query = text('a query');
       const mode = values.mode?.[0];

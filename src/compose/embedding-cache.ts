@@ -7,6 +7,7 @@ import { sha256Hex } from '../core/sha256.js';
 import type { SparseVector } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { wrapEmbedder } from '../core/wrap.js';
+import { raceAbort } from '../internal/abort.js';
 
 export type EmbeddingCacheOptions = {
   /** First part of every key; default `emb`. Change it to drop everything cached before. */
@@ -151,26 +152,6 @@ function copyVector(vector: AnyVector): AnyVector {
   const copy = (array: ArrayLike<number>) =>
     ArrayBuffer.isView(array) ? (array as unknown as Float32Array).slice() : Array.from(array);
   return { ...vector, indices: copy(vector.indices), values: copy(vector.values) };
-}
-
-/** Waits for `promise`, or rejects with AbortedError as soon as `signal` fires. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, operation: string): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError({ operation, cause: signal.reason }));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
@@ -330,7 +311,7 @@ export function withEmbeddingCache<TVector>(
     const retry: string[] = [];
     for (const [key, { flight, mine }] of waits) {
       try {
-        const vector = await abortable(flight.promise, abortSignal, operation);
+        const vector = await raceAbort(flight.promise, abortSignal, operation);
         results.set(key, mine ? vector : copyVector(vector));
       } catch (error) {
         if (mine || !AbortedError.isInstance(error) || abortSignal?.aborted) throw error;

@@ -15,7 +15,7 @@ import {
 import { sha256Hex } from '../core/sha256.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { type Wrapped, wrapRunner } from '../core/wrap.js';
-import { parseGenerateOptions, resolveOutputSchema, resolveTools } from './structured-output.js';
+import { parseGenerateOptions, resolveOutputSchema, resolveTools } from '../internal/structured-output.js';
 
 export type ResponseCacheOptions = {
   /** Time to live of cached answers in ms; default: the cache's default. */

@@ -18,7 +18,7 @@ import type {
   StreamPart,
 } from '../core/runner.js';
 import { implementing, parseArgument } from '../core/validate.js';
-import { parseGenerateOptions } from './structured-output.js';
+import { parseGenerateOptions } from '../internal/structured-output.js';
 
 /** One primary endpoint of a router: any ModelRunner (a vLLM server, llama.cpp in-process, …). */
 export type RouterEndpoint = {

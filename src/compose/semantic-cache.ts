@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { throwIfAborted } from '../core/errors.js';
+import { f } from '../core/filter.js';
 import {
   type GenerateOptions,
   type GenerateResult,
@@ -13,7 +14,7 @@ import type { Store } from '../core/store.js';
 import type { JsonObject } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
 import { type Wrapped, wrapRunner } from '../core/wrap.js';
-import { f } from '../filter/ast.js';
+import { parseGenerateOptions } from '../internal/structured-output.js';
 import {
   fromStoredAnswer,
   readStoredAnswer,
@@ -22,7 +23,6 @@ import {
   type StoredAnswer,
   toStoredAnswer,
 } from './response-cache.js';
-import { parseGenerateOptions } from './structured-output.js';
 
 export type SemanticCacheOptions = {
   /** Dense embedder for the question; the collection is built with its embedding space. */

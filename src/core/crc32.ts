@@ -1,3 +1,5 @@
+import { nodeBuiltin } from './node-builtin.js';
+
 let table: Uint32Array | undefined;
 
 function crcTable(): Uint32Array {
@@ -11,8 +13,24 @@ function crcTable(): Uint32Array {
   return table;
 }
 
-/** CRC-32 (IEEE 802.3), used to detect torn or altered snapshots. */
+type Zlib = { crc32?: (data: Uint8Array, value?: number) => number };
+let native: ((data: Uint8Array) => number) | null | undefined;
+
+/**
+ * CRC-32 (IEEE 802.3), used to detect torn or altered snapshots: zlib's (hardware-accelerated) where
+ * Node offers it, else a table-driven loop in JavaScript.
+ */
 export function crc32(bytes: Uint8Array): number {
+  if (native === undefined) {
+    const zlib = nodeBuiltin<Zlib>('node:zlib');
+    native = typeof zlib?.crc32 === 'function' ? (data) => (zlib.crc32 as (d: Uint8Array) => number)(data) >>> 0 : null;
+  }
+  if (native !== null) return native(bytes);
+  return crc32Js(bytes);
+}
+
+/** The JavaScript CRC-32 (exported for tests that compare it with zlib's). */
+export function crc32Js(bytes: Uint8Array): number {
   const t = crcTable();
   let crc = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) crc = (t[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);

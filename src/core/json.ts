@@ -4,7 +4,10 @@
  * same value is accepted or refused the same way by every backend. Iterative and depth-bounded, so no
  * input can overflow the stack or hang the check.
  */
-import type { JsonValue } from './types.js';
+
+/** A JSON value as stored in a record's payload. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
 
 /** Deepest nesting of a payload: the payload object is level 1, each object or array inside adds one. */
 export const MAX_PAYLOAD_DEPTH = 64;

@@ -1,7 +1,24 @@
 /**
- * SHA-256 in plain JavaScript, synchronous and runtime-neutral (no `node:crypto`, no Web Crypto
- * promise), for fingerprints and content hashes that must be computed at import-free call sites.
+ * SHA-256 for fingerprints and content hashes, synchronous and runtime-neutral: `node:crypto` where the
+ * runtime offers it (Node, Bun, Deno, through `process.getBuiltinModule`, never imported), else plain
+ * JavaScript. `sha256HexMany` hashes many texts at once and uses Web Crypto, batched, where there is
+ * no `node:crypto`.
  */
+import { nodeBuiltin } from './node-builtin.js';
+
+type NodeCrypto = {
+  createHash(algorithm: 'sha256'): {
+    update(data: string | Uint8Array, encoding?: 'utf8'): { digest(): Uint8Array; digest(encoding: 'hex'): string };
+  };
+};
+let nodeCrypto: NodeCrypto | null | undefined;
+const native = (): NodeCrypto | null => {
+  if (nodeCrypto === undefined) {
+    const found = nodeBuiltin<NodeCrypto>('node:crypto');
+    nodeCrypto = typeof found?.createHash === 'function' ? found : null;
+  }
+  return nodeCrypto;
+};
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
@@ -18,6 +35,13 @@ const encoder = new TextEncoder();
 
 /** SHA-256 digest of a string (UTF-8) or bytes. */
 export function sha256(input: string | Uint8Array): Uint8Array {
+  const crypto = native();
+  if (crypto) return new Uint8Array(crypto.createHash('sha256').update(input).digest());
+  return sha256Js(input);
+}
+
+/** The JavaScript SHA-256 (the fallback; exported for tests that compare it with node:crypto). */
+export function sha256Js(input: string | Uint8Array): Uint8Array {
   const data = typeof input === 'string' ? encoder.encode(input) : input;
   const bitLength = data.length * 8;
   const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
@@ -79,9 +103,41 @@ export function sha256(input: string | Uint8Array): Uint8Array {
   return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+function toHex(digest: Uint8Array): string {
+  let hex = '';
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
+}
+
 /** Lower-case hex SHA-256 of a string or bytes. */
 export function sha256Hex(input: string | Uint8Array): string {
-  let hex = '';
-  for (const byte of sha256(input)) hex += byte.toString(16).padStart(2, '0');
-  return hex;
+  const crypto = native();
+  if (crypto) return crypto.createHash('sha256').update(input).digest('hex');
+  return toHex(sha256Js(input));
+}
+
+type Subtle = { digest(algorithm: 'SHA-256', data: Uint8Array): Promise<ArrayBuffer> };
+
+/**
+ * Hex SHA-256 of many texts: `node:crypto` where present; else Web Crypto, all digests of the batch
+ * in flight at once; else the JavaScript implementation.
+ */
+export async function sha256HexMany(texts: readonly string[]): Promise<string[]> {
+  if (native()) return texts.map((text) => sha256Hex(text));
+  return sha256HexManyWeb(texts, (globalThis as { crypto?: { subtle?: Subtle } }).crypto?.subtle);
+}
+
+/** `sha256HexMany` without `node:crypto`: Web Crypto when given, else JavaScript (exported for tests). */
+export async function sha256HexManyWeb(texts: readonly string[], subtle: Subtle | undefined): Promise<string[]> {
+  if (subtle && typeof subtle.digest === 'function') {
+    try {
+      const digests = await Promise.all(texts.map((text) => subtle.digest('SHA-256', encoder.encode(text))));
+      return digests.map((digest) => toHex(new Uint8Array(digest)));
+    } catch {
+      // A runtime whose Web Crypto refuses (e.g. an insecure browser context): the JavaScript one.
+    }
+  }
+  return texts.map((text) => toHex(sha256Js(text)));
 }

@@ -1,4 +1,4 @@
-import type { Filter, FilterOperator } from '../filter/ast.js';
+import type { Filter, FilterOperator } from './filter.js';
 import type { EmbeddingSpace } from './fingerprint.js';
 import type {
   DenseVectorInput,

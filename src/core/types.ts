@@ -1,9 +1,8 @@
 import { z } from 'zod';
+import type { JsonObject, JsonValue } from './json.js';
 import { copyJson, FLOAT32_MAX, isFloat32, MAX_ID_BYTES, utf8Length } from './json.js';
 
-/** A JSON value as stored in a record's payload. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
+export type { JsonObject, JsonValue } from './json.js';
 
 /** A record id: a non-empty string or a safe integer. `1` and `"1"` are different ids. */
 export type RecordId = string | number;

@@ -37,3 +37,6 @@ export function implementing<T>(
     );
   }, message);
 }
+
+/** A zod schema for an option that must be a function. */
+export const functionSchema = <T>(message: string) => z.custom<T>((value) => typeof value === 'function', message);

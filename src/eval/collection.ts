@@ -276,7 +276,9 @@ export function formatTrecRun(rankings: ReadonlyMap<string, readonly string[]>, 
   const name = tag.replace(/\s+/g, '_') || 'kumiki';
   const lines: string[] = [];
   for (const [query, ranking] of rankings) {
-    ranking.forEach((document, i) => lines.push(`${query} Q0 ${document} ${i + 1} ${ranking.length - i} ${name}`));
+    ranking.forEach((document, i) => {
+      lines.push(`${query} Q0 ${document} ${i + 1} ${ranking.length - i} ${name}`);
+    });
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

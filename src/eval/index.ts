@@ -9,12 +9,12 @@ import porter2 from 'wink-porter2-stemmer';
 import { z } from 'zod';
 import { createBm25Encoder } from '../bm25/index.js';
 import { ENGLISH_STOPWORDS } from '../bm25/stopwords.js';
-import { DEFAULT_FUSION, type Fusion } from '../compose/fusion.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, MissingDependencyError, throwIfAborted } from '../core/errors.js';
+import { DEFAULT_FUSION, type Fusion } from '../core/fusion.js';
 import { abortSignalSchema, denseEmbedderSchema } from '../core/schemas.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
+import { importOptional } from '../internal/optional.js';
 import type { GroupBy } from '../pipeline/documents.js';
 import { ingest } from '../pipeline/ingest.js';
 import { fromIterable } from '../pipeline/loaders.js';
@@ -22,7 +22,6 @@ import { type RetrievalMode, type RetrieveOptions, retrieve } from '../pipeline/
 import { createRecursiveSplitter } from '../pipeline/splitter.js';
 import type { SourceDocument, Splitter } from '../pipeline/types.js';
 import { createMemoryStore } from '../stores/memory/index.js';
-import { importOptional } from '../stores/shared.js';
 import { collectionText, loadCollection, splitQueries, type TestCollection } from './collection.js';
 import { evaluateRankings, METRICS, type Metrics, perQueryMetrics, randomizationTest } from './metrics.js';
 

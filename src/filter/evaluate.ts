@@ -1,6 +1,6 @@
+import { type Filter, type FilterScalar, parseFilter } from '../core/filter.js';
 import { type JsonObject, type JsonValue, jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
-import { type Filter, type FilterScalar, parseFilter } from './ast.js';
 
 /**
  * The reference evaluator: the executable definition of the filter semantics in docs/filters.md.

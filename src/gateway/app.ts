@@ -5,15 +5,15 @@
  */
 import { type Context, Hono } from 'hono';
 import { type ScopeStoreOptions, scopeStore } from '../auth/scoped.js';
-import { toolHistoryAsText } from '../compose/structured-output.js';
 import type { Principal } from '../core/auth.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { AbortedError, KumikiError, TimeoutError } from '../core/errors.js';
+import type { Filter } from '../core/filter.js';
 import type { GenerateOptions, ModelRunner, Usage } from '../core/runner.js';
 import { parseArgument } from '../core/validate.js';
-import type { Filter } from '../filter/ast.js';
+import { mapLimit } from '../internal/concurrency.js';
+import { toolHistoryAsText } from '../internal/structured-output.js';
 import { retrieve } from '../pipeline/retrieve.js';
-import { mapLimit } from '../stores/shared.js';
 import { ModelScheduler, type Slot } from './admission.js';
 import {
   GatewayHttpError,

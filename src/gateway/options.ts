@@ -6,8 +6,7 @@ import type { Cache } from '../core/cache.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import type { ModelRunner } from '../core/runner.js';
 import { denseEmbedderSchema, runnerSchema, storeSchema } from '../core/schemas.js';
-import { implementing } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, implementing } from '../core/validate.js';
 import type { RetrieveOptions } from '../pipeline/retrieve.js';
 
 /** How one searchable collection is retrieved; the request supplies query, limit, filter and mode. */

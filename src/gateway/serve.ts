@@ -1,7 +1,7 @@
 /** Serves a gateway (or any fetch handler) with Node's http server through `@hono/node-server`, loaded lazily. */
 import { z } from 'zod';
 import { parseArgument } from '../core/validate.js';
-import { importOptional } from '../stores/shared.js';
+import { importOptional } from '../internal/optional.js';
 
 export type ServeGatewayOptions = {
   /** Port to listen on; default 0 (a free port). */

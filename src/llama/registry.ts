@@ -17,7 +17,7 @@ import { basename } from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
-import { importOptional } from '../stores/shared.js';
+import { importOptional } from '../internal/optional.js';
 import { translateLlamaError } from './errors.js';
 
 /** Where llama.cpp computes: `false` for CPU only; `'auto'` probes CUDA, Vulkan and Metal in turn. */

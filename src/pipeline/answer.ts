@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { toolHistoryAsText } from '../compose/structured-output.js';
 import type {
   ChatMessage,
   FinishReason,
@@ -11,6 +10,7 @@ import type {
 } from '../core/runner.js';
 import { abortSignalSchema, runnerSchema } from '../core/schemas.js';
 import { parseArgument } from '../core/validate.js';
+import { toolHistoryAsText } from '../internal/structured-output.js';
 import { type Citation, type RetrievedChunk, type RetrieveOptions, retrieve } from './retrieve.js';
 import { withSpan } from './telemetry.js';
 

@@ -7,9 +7,9 @@
 import { z } from 'zod';
 import type { SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, throwIfAborted } from '../core/errors.js';
+import type { Filter } from '../core/filter.js';
 import type { Store } from '../core/store.js';
 import type { Match, SparseVector } from '../core/types.js';
-import type { Filter } from '../filter/ast.js';
 import { resetStatistics, type StatisticalEmbedder } from './statistics.js';
 
 /**
@@ -312,7 +312,9 @@ export async function scoreSources(options: {
         role: 'document',
         ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
       });
-      vectors.forEach((vector, j) => cache.set(keys[missing[i + j] as number] as string, vector));
+      vectors.forEach((vector, j) => {
+        cache.set(keys[missing[i + j] as number] as string, vector);
+      });
     }
   }
   const weights = new Map<number, number>();

@@ -4,7 +4,7 @@
  * optional peer, is imported on first use. See docs/loading.md.
  */
 import type Mammoth from 'mammoth';
-import { importOptional, lazy } from '../stores/shared.js';
+import { importOptional, lazy } from '../internal/optional.js';
 import { htmlToText } from './html.js';
 import { APPLICATION_DOCX, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
 import type { SourceDocument } from './types.js';

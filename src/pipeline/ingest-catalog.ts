@@ -1,7 +1,7 @@
 import type { Catalog, DatasetRef, IngestionRun } from '../core/catalog.js';
 import type { EmbeddingSpace } from '../core/fingerprint.js';
 import type { JsonObject } from '../core/types.js';
-import { mapLimit } from '../stores/shared.js';
+import { mapLimit } from '../internal/concurrency.js';
 import { withSpan } from './telemetry.js';
 
 /** The payload fields of every chunk ingest writes (described to catalogs as the collection's schema). */

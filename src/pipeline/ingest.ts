@@ -14,9 +14,8 @@ import {
 import { sha256Hex } from '../core/sha256.js';
 import type { CollectionInfo, Metric, Store } from '../core/store.js';
 import type { JsonObject, JsonValue, RecordId, SparseVector, VectorRecord } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
-import { functionSchema } from '../http/credentials.js';
-import { mapLimit } from '../stores/shared.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
+import { mapLimit } from '../internal/concurrency.js';
 import { recordIngestCatalog } from './ingest-catalog.js';
 import { checkLedger, holdLedger, type LedgerCheck } from './ingest-ledger.js';
 import { createMemoryLedger, type Ledger, type LedgerChanges, type LedgerEntry } from './ledger.js';
@@ -167,7 +166,7 @@ type Work = { document: SourceDocument; key: string; contentHash: string; chunks
 export const chunkId = (source: string, key: string, index: number) =>
   `${sha256Hex(`${source}\n${key}`).slice(0, 32)}-${index}`;
 
-const newRunId = () => `run-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomHex(4)}`;
+export const newRunId = () => `run-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomHex(4)}`;
 
 /**
  * Loads sources into a collection: splits them, embeds the chunks and writes them, keeping a ledger
@@ -186,7 +185,38 @@ const newRunId = () => `run-${new Date().toISOString().replace(/[-:.]/g, '')}-${
  * - With a `catalog`, the run, its sources, the collection's fields and the embedding model go to it
  *   with lineage source → collection and model → collection.
  */
-export async function ingest(options: IngestOptions): Promise<IngestReport> {
+export function ingest(options: IngestOptions): Promise<IngestReport> {
+  return runIngest(options, undefined);
+}
+
+/**
+ * Where `runIngest` hands the changed sources when other processes write them (`kumiki/distributed`):
+ * each batch `write` would have written goes to `dispatch.write` instead, and before prune
+ * `dispatch.drain` waits until every batch is written and returns what the writers did. Everything
+ * else (lock, ledger check, recovery, unchanged sources, prune, catalog, report) stays here.
+ */
+export type IngestDispatch = {
+  write(batch: DispatchedSource[]): Promise<void>;
+  drain(): Promise<DispatchedTotals>;
+};
+
+export type DispatchedSource = {
+  document: SourceDocument;
+  /** The version key the writer must commit. */
+  key: string;
+  /** Chunks the splitter made of it here. */
+  chunks: number;
+  /** Whether the ledger held a committed version of it before this run (else it is added). */
+  updated: boolean;
+};
+
+export type DispatchedTotals = Pick<IngestReport, 'chunksWritten' | 'chunksDeleted' | 'embeddingCalls'> & {
+  /** Sources written, each counted as added or updated by `DispatchedSource.updated`. */
+  written: DispatchedSource[];
+};
+
+/** `ingest`, with the writes of changed sources handed to `dispatch` when one is given. Internal. */
+export async function runIngest(options: IngestOptions, dispatch: IngestDispatch | undefined): Promise<IngestReport> {
   const parsed = parseArgument(optionsSchema, options, 'ingest options');
   const started = performance.now();
   const startedAt = new Date().toISOString();
@@ -328,12 +358,23 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
         });
         batchChunks += chunks.length;
         if (batchChunks >= (parsed.writeBatchChunks ?? 256)) {
-          await write(batch);
+          await flush(batch);
           batch = [];
           batchChunks = 0;
         }
       }
-      if (batch.length > 0) await write(batch);
+      if (batch.length > 0) await flush(batch);
+      if (dispatch) {
+        const totals = await dispatch.drain();
+        for (const source of totals.written) {
+          if (source.updated) report.updated++;
+          else report.added++;
+          changedSources.push({ kind: 'source', name: source.document.uri });
+        }
+        report.chunksWritten += totals.chunksWritten;
+        report.chunksDeleted += totals.chunksDeleted;
+        report.embeddingCalls += totals.embeddingCalls;
+      }
 
       if (parsed.prune) {
         // A source the loader could not read this time (loadPath(...).skipped) is not gone: it keeps
@@ -466,6 +507,19 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
       for (const entry of gone) known.delete(entry.source);
       report.deleted += gone.length;
       await checkpoint();
+    }
+
+    /** Writes a batch here, or hands it to `dispatch`. */
+    async function flush(works: Work[]) {
+      if (!dispatch) return write(works);
+      await dispatch.write(
+        works.map((work) => ({
+          document: work.document,
+          key: work.key,
+          chunks: work.chunks.length,
+          updated: (known.get(work.document.uri)?.key ?? '') !== '',
+        })),
+      );
     }
 
     async function write(works: Work[]) {

@@ -43,6 +43,7 @@ export type LedgerChanges = {
 /**
  * Where `ingest()` keeps its per-source records. `write` is durable when it resolves: after a crash,
  * `entries()` returns every write that resolved (and possibly the one in flight, whole or not at all).
+ * The entries returned are read-only (frozen): copy one to change it.
  * A ledger that several processes can share offers `acquire`/`release`: `ingest` holds it for its
  * whole run, so two writers never interleave.
  */
@@ -93,10 +94,23 @@ export type LedgerState = { entries: Map<string, LedgerEntry>; marks: Map<string
 
 export const emptyLedgerState = (): LedgerState => ({ entries: new Map(), marks: new Map() });
 
-/** Applies changes to a ledger's contents. */
+/** A frozen copy of an entry: ledgers hand out their entries without copying them again. */
+export function frozenEntry(entry: LedgerEntry): LedgerEntry {
+  const copy: LedgerEntry = { ...entry, chunkIds: Object.freeze([...entry.chunkIds]) as string[] };
+  if (entry.pending) {
+    copy.pending = Object.freeze({
+      key: entry.pending.key,
+      chunkIds: Object.freeze([...entry.pending.chunkIds]) as string[],
+    });
+  }
+  if (entry.stale) copy.stale = Object.freeze([...entry.stale]) as string[];
+  return Object.freeze(copy);
+}
+
+/** Applies changes to a ledger's contents (entries are kept frozen). */
 export function applyLedgerChanges(state: LedgerState, changes: LedgerChanges): void {
   for (const entry of changes.put ?? [])
-    state.entries.set(ledgerKey(entry.collection, entry.source), structuredClone(entry));
+    state.entries.set(ledgerKey(entry.collection, entry.source), frozenEntry(entry));
   for (const { collection, source } of changes.remove ?? []) state.entries.delete(ledgerKey(collection, source));
   if (changes.mark) state.marks.set(changes.mark.collection, { ...changes.mark });
 }
@@ -107,7 +121,7 @@ export function createMemoryLedger(): Ledger {
   return {
     location: 'memory',
     async entries() {
-      return [...state.entries.values()].map((entry) => structuredClone(entry));
+      return [...state.entries.values()];
     },
     async marks() {
       return [...state.marks.values()].map((mark) => ({ ...mark }));

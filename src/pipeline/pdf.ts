@@ -5,7 +5,7 @@
  * imported on first use. See docs/loading.md.
  */
 import type * as Unpdf from 'unpdf';
-import { importOptional, lazy } from '../stores/shared.js';
+import { importOptional, lazy } from '../internal/optional.js';
 import { APPLICATION_PDF, type ByteLoaderOptions, parseByteLoaderArguments, unreadable } from './loaders.js';
 import type { SourceDocument } from './types.js';
 

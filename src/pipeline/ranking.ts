@@ -4,11 +4,11 @@
  */
 
 import { type ExpandableEncoder, expandQuery, type QueryExpansion } from '../bm25/expansion.js';
-import { type Fusion, fuse } from '../compose/fusion.js';
 import type { SparseEmbedder } from '../core/embedder.js';
+import type { Filter } from '../core/filter.js';
+import { type Fusion, fuse } from '../core/fusion.js';
 import type { Store } from '../core/store.js';
 import type { Match, SparseVector } from '../core/types.js';
-import type { Filter } from '../filter/ast.js';
 import {
   type DocumentHit,
   type Grouping,

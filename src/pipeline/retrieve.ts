@@ -1,15 +1,14 @@
 import { z } from 'zod';
 import { DEFAULT_EXPANSION, isExpandable, type QueryExpansion, queryExpansionSchema } from '../bm25/expansion.js';
-import { DEFAULT_FUSION, type Fusion, fusionSchema } from '../compose/fusion.js';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import { type Filter, filterSchema } from '../core/filter.js';
 import { fingerprint } from '../core/fingerprint.js';
+import { DEFAULT_FUSION, type Fusion, fusionSchema } from '../core/fusion.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
-import { parseArgument } from '../core/validate.js';
-import { type Filter, filterSchema } from '../filter/ast.js';
-import { functionSchema } from '../http/credentials.js';
+import { functionSchema, parseArgument } from '../core/validate.js';
 import { type GroupBy, groupBySchema, resolveGrouping, type SourceTexts, sourceStatistics } from './documents.js';
 import { expandSparseQuery, rankSources, type SearchContext, searchFused, searchOne } from './ranking.js';
 import { bindStatistics, keepsStatistics, type StatisticalEmbedder } from './statistics.js';
@@ -352,10 +351,10 @@ export function toChunk(match: Match, collection: string): RetrievedChunk {
     start: integer(payload.start) ?? 0,
     end: integer(payload.end) ?? text.length,
   };
-  for (const key of ['title', 'heading', 'modifiedAt'] as const) {
-    const value = optionalString(payload[key]);
-    if (value !== undefined) citation[key] = value;
-  }
+  // One match of many (retrieve may return a thousand): plain property tests, no per-call arrays.
+  if (typeof payload.title === 'string') citation.title = payload.title;
+  if (typeof payload.heading === 'string') citation.heading = payload.heading;
+  if (typeof payload.modifiedAt === 'string') citation.modifiedAt = payload.modifiedAt;
   const page = integer(payload.page);
   if (page !== undefined) {
     citation.page = page;

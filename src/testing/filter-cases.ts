@@ -1,5 +1,5 @@
+import type { Filter } from '../core/filter.js';
 import type { JsonObject } from '../core/types.js';
-import type { Filter } from '../filter/ast.js';
 
 /**
  * Payloads that exercise the edge cases of the filter semantics (docs/filters.md): missing fields,

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { z } from 'zod';
+import { type Filter, MAX_FILTER_DEPTH } from '../core/filter.js';
 import { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from '../core/json.js';
 import type { Metric, Store } from '../core/store.js';
 import type {
@@ -12,7 +13,6 @@ import type {
   VectorRecord,
 } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
-import { type Filter, MAX_FILTER_DEPTH } from '../filter/ast.js';
 import { matchesFilter } from '../filter/evaluate.js';
 import { check, close, deepEqual, equal, rejectsWith } from './assert.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from './filter-cases.js';

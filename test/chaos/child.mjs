@@ -3,8 +3,7 @@
 // PG_URL + PG_SCHEMA (pgvector), MODE (dense | bm25 | hybrid), PRUNE (1 | 0), VERSION.
 import { join } from 'node:path';
 import { createBm25Encoder, createMemoryStore, ingest } from 'kumiki';
-import { createFileLedger } from 'kumiki/node';
-import { createFilePersistence } from 'kumiki/stores/memory/file';
+import { createFileLedger, createFilePersistence } from 'kumiki/node';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './corpus.mjs';
 
 const env = process.env;

@@ -1,5 +1,6 @@
 // Shared by the chaos children (plain Node, the built package) and the tests that check them.
 import { createRecursiveSplitter } from 'kumiki';
+import { trigramEmbedder } from '../helpers/trigram-embedder.mjs';
 
 const TOPICS = ['tides', 'bookbinding', 'glaciers', 'printing presses', 'orchards', 'lighthouses', 'violins'];
 
@@ -21,29 +22,5 @@ export function chaosCorpus(version) {
 
 export const chaosSplitter = createRecursiveSplitter({ chunkSize: 80, chunkOverlap: 0, unit: 'characters' });
 
-/** A small deterministic dense embedder: hashed character trigrams, L2-normalised. */
-export function chaosEmbedder() {
-  const dimensions = 24;
-  return {
-    specificationVersion: 'kumiki.embedder.v1',
-    provider: 'test',
-    modelId: 'trigram',
-    kind: 'dense',
-    maxBatchSize: 64,
-    supportsParallelCalls: true,
-    space: async () => ({ provider: 'test', model: 'trigram', dimensions, normalize: true }),
-    embed: async ({ values }) => ({
-      vectors: values.map((text) => {
-        const vector = new Float32Array(dimensions);
-        const padded = `  ${text.toLowerCase()} `;
-        for (let i = 0; i + 3 <= padded.length; i++) {
-          let hash = 2166136261;
-          for (const char of padded.slice(i, i + 3)) hash = Math.imul(hash ^ (char.codePointAt(0) ?? 0), 16777619);
-          vector[(hash >>> 0) % dimensions] += 1;
-        }
-        const norm = Math.hypot(...vector) || 1;
-        return vector.map((x) => x / norm);
-      }),
-    }),
-  };
-}
+/** The dense embedder of the chaos runs (hashed character trigrams). */
+export const chaosEmbedder = () => trigramEmbedder(24, 'trigram');

@@ -9,10 +9,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBm25Encoder, createMemoryStore, ingest, type Store } from '../../src/index.js';
+import { createFilePersistence } from '../../src/node/snapshot-file.js';
 import { createMemoryLedger, type LedgerEntry } from '../../src/pipeline/ledger.js';
 import { createFileLedger } from '../../src/pipeline/ledger-file.js';
 import { bindStatistics } from '../../src/pipeline/statistics.js';
-import { createFilePersistence } from '../../src/stores/memory/file.js';
 import { createPgvectorStore } from '../../src/stores/pgvector/index.js';
 import { chaosCorpus, chaosEmbedder, chaosSplitter } from './corpus.mjs';
 
@@ -67,11 +67,11 @@ export type ChaosState = {
   statistics: unknown;
 };
 
-async function readRecords(store: Store): Promise<ChaosState['records']> {
+export async function readRecords(store: Store, collection = 'chaos'): Promise<ChaosState['records']> {
   const records: ChaosState['records'] = {};
   let cursor: string | undefined;
   do {
-    const page = await store.scroll({ collection: 'chaos', cursor, limit: 500, includeVectors: true });
+    const page = await store.scroll({ collection, cursor, limit: 500, includeVectors: true });
     for (const record of page.records) {
       const { runId: _runId, ingestedAt: _ingestedAt, ledger: _ledger, ...payload } = record.payload;
       records[String(record.id)] = {
@@ -86,10 +86,10 @@ async function readRecords(store: Store): Promise<ChaosState['records']> {
   return records;
 }
 
-function ledgerOf(entries: LedgerEntry[]): ChaosState['ledger'] {
+export function ledgerOf(entries: LedgerEntry[], collection = 'chaos'): ChaosState['ledger'] {
   return Object.fromEntries(
     entries
-      .filter((entry) => entry.collection === 'chaos')
+      .filter((entry) => entry.collection === collection)
       .map((entry) => {
         const extra = entry.pending || entry.stale || entry.removing ? { unfinished: true } : {};
         return [entry.source, { key: entry.key, chunkIds: entry.chunkIds, ...extra }];
@@ -98,9 +98,9 @@ function ledgerOf(entries: LedgerEntry[]): ChaosState['ledger'] {
 }
 
 /** Statistics a fresh encoder gets from the collection (its saved state, else its texts). */
-async function statisticsOf(store: Store): Promise<unknown> {
+export async function statisticsOf(store: Store, collection = 'chaos'): Promise<unknown> {
   const encoder = createBm25Encoder();
-  await bindStatistics({ store, collection: 'chaos', embedder: encoder });
+  await bindStatistics({ store, collection, embedder: encoder });
   return encoder.exportState();
 }
 
@@ -148,6 +148,21 @@ export async function actualState(config: ChaosConfig, env: Record<string, strin
   }
 }
 
+/** A fresh data dir for a trial and the children's environment for it. */
+async function childEnvironment(
+  config: ChaosConfig,
+  options: { directory: string; pgUrl?: string; schema?: string },
+): Promise<Record<string, string>> {
+  await mkdir(options.directory, { recursive: true });
+  return {
+    DATA_DIR: options.directory,
+    STORE: config.store,
+    MODE: config.mode,
+    PRUNE: config.prune ? '1' : '0',
+    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
+  };
+}
+
 export type TrialResult = { kills: number; runs: number; equal: boolean; difference?: string };
 
 /**
@@ -159,14 +174,7 @@ export async function chaosTrial(
   config: ChaosConfig,
   options: { directory: string; pgUrl?: string; schema?: string; random: () => number; killsPerStep: number },
 ): Promise<TrialResult> {
-  await mkdir(options.directory, { recursive: true });
-  const env = {
-    DATA_DIR: options.directory,
-    STORE: config.store,
-    MODE: config.mode,
-    PRUNE: config.prune ? '1' : '0',
-    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
-  };
+  const env = await childEnvironment(config, options);
   const must = (result: ChildResult, what: string) => {
     if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}): ${result.stderr.slice(-2000)}`);
   };
@@ -189,7 +197,7 @@ export async function chaosTrial(
   return { kills, runs, equal: difference === undefined, ...(difference ? { difference } : {}) };
 }
 
-function compare(actual: ChaosState, expected: ChaosState): string | undefined {
+export function compare(actual: ChaosState, expected: ChaosState): string | undefined {
   for (const part of ['records', 'ledger', 'statistics'] as const) {
     const a = JSON.stringify(sortKeys(actual[part]));
     const e = JSON.stringify(sortKeys(expected[part]));
@@ -295,14 +303,7 @@ export async function twoWritersTrial(
   config: ChaosConfig,
   options: { directory: string; pgUrl?: string; schema?: string; offsetMs: number },
 ): Promise<WritersResult> {
-  await mkdir(options.directory, { recursive: true });
-  const env = {
-    DATA_DIR: options.directory,
-    STORE: config.store,
-    MODE: config.mode,
-    PRUNE: config.prune ? '1' : '0',
-    ...(options.pgUrl ? { PG_URL: options.pgUrl, PG_SCHEMA: options.schema ?? 'public' } : {}),
-  };
+  const env = await childEnvironment(config, options);
   const first = await runChild({ ...env, VERSION: '1' });
   if (first.code !== 0) throw new Error(`the first clean run failed: ${first.stderr.slice(-2000)}`);
   const order: ('A' | 'B')[] = [];

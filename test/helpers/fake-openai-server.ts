@@ -59,6 +59,8 @@ export type FakeServerSettings = {
   maxInputChars: number;
   /** When set, requests must carry `Authorization: Bearer <apiKey>`; others get a 401 that echoes the header. */
   apiKey: string | undefined;
+  /** Every answer waits this long, in ms, as a model-bound server's would (any number of requests at once). */
+  latencyMs: number;
 };
 
 export type FakeOpenAIServer = {
@@ -116,6 +118,7 @@ export async function startFakeOpenAIServer(settings: Partial<FakeServerSettings
     batchLimitStatus: 413,
     maxInputChars: 8_192,
     apiKey: undefined,
+    latencyMs: 0,
     ...settings,
   };
   const requests: RecordedRequest[] = [];
@@ -226,6 +229,7 @@ export async function startFakeOpenAIServer(settings: Partial<FakeServerSettings
       record.fault = fault?.kind;
       if (fault?.kind === 'hang') return;
       if (fault?.kind === 'delay') setTimeout(() => answer(res, record, undefined), fault.ms);
+      else if (state.latencyMs > 0) setTimeout(() => answer(res, record, fault), state.latencyMs);
       else answer(res, record, fault);
     });
   });

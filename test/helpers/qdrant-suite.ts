@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import type { Filter } from '../../src/core/filter.js';
 import type { Store } from '../../src/core/store.js';
 import type { JsonObject, RecordId, SparseVector } from '../../src/core/types.js';
-import type { Filter } from '../../src/filter/ast.js';
 import { matchesFilter } from '../../src/filter/evaluate.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from '../../src/testing/filter-cases.js';
 import { checkRanking, referenceScore, storeConformance, type TestFunction } from '../../src/testing/index.js';

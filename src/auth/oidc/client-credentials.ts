@@ -1,10 +1,9 @@
 import type { Configuration } from 'openid-client';
 import { z } from 'zod';
 import { UnauthorizedError, UnavailableError } from '../../core/errors.js';
-import { parseArgument } from '../../core/validate.js';
-import type { TokenProvider } from '../../http/credentials.js';
-import { functionSchema } from '../../http/credentials.js';
-import { lazy } from '../../stores/shared.js';
+import { functionSchema, parseArgument } from '../../core/validate.js';
+import type { TokenProvider } from '../../internal/http/credentials.js';
+import { lazy } from '../../internal/optional.js';
 import {
   COMPONENT,
   checkTransport,

@@ -5,7 +5,7 @@
 import type * as OpenIdClient from 'openid-client';
 import { z } from 'zod';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
-import { importOptional } from '../../stores/shared.js';
+import { importOptional } from '../../internal/optional.js';
 
 export const COMPONENT = 'oidc';
 

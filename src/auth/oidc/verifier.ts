@@ -4,9 +4,8 @@ import { z } from 'zod';
 import type { Authenticator, Principal } from '../../core/auth.js';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
 import type { JsonObject } from '../../core/types.js';
-import { parseArgument } from '../../core/validate.js';
-import { functionSchema } from '../../http/credentials.js';
-import { lazy } from '../../stores/shared.js';
+import { functionSchema, parseArgument } from '../../core/validate.js';
+import { lazy } from '../../internal/optional.js';
 import { type ClaimMapping, claimMappingSchema, principalFromClaims } from '../policy.js';
 import {
   COMPONENT,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Cache, CacheCapabilities, CacheIncrementOptions } from '../../core/cache.js';
 import { ConflictError, InvalidArgumentError, KumikiError, TimeoutError, UnavailableError } from '../../core/errors.js';
 import { parseArgument } from '../../core/validate.js';
-import { importOptional, lazy } from '../../stores/shared.js';
+import { importOptional, lazy } from '../../internal/optional.js';
 import { decodeValue, encodeValue } from './codec.js';
 
 export type KeyvCacheOperation = 'get' | 'getMany' | 'set' | 'setMany' | 'delete' | 'increment' | 'dispose';

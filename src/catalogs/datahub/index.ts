@@ -13,7 +13,8 @@ import { checkServerRelease, type Release } from '../../core/server-version.js';
 import { sha256Hex } from '../../core/sha256.js';
 import type { JsonObject } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { lazy, withRetry } from '../../stores/shared.js';
+import { lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   datasetInfoSchema,
   datasetRefSchema,
@@ -29,7 +30,7 @@ import {
   parseSearch,
   refKey,
   walkUpstream,
-} from '../local/model.js';
+} from '../shared.js';
 import { ENTITIES_QUERY, type GraphqlEntity, SEARCH_QUERY, searchVariables } from './graphql.js';
 import { entityUrn, platformUrn, runUrn, type UrnSettings } from './urn.js';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Catalog, DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
+import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import { parseArgument } from '../../core/validate.js';
-import type { SnapshotPersistence } from '../../stores/memory/memory-store.js';
 import {
   edgeKey,
   matches,
@@ -14,14 +14,14 @@ import {
   parseSearch,
   refKey,
   walkUpstream,
-} from './model.js';
+} from '../shared.js';
 import { type CatalogSnapshot, decodeCatalog, encodeCatalog } from './snapshot.js';
 
 export type LocalCatalogOptions = {
   /**
    * Where the catalog is kept: every write resolves after a snapshot holding it is saved. Without it
-   * the catalog lives and dies with the process. In Node, `createLocalCatalog({ path })` from
-   * `kumiki/catalogs/local/file` keeps it in a crash-safe file.
+   * the catalog lives and dies with the process. In Node, `createFileCatalog(path)` from `kumiki/node`
+   * keeps it in a crash-safe file.
    */
   persistence?: SnapshotPersistence;
 };
@@ -30,15 +30,6 @@ export type LocalCatalog = Catalog & {
   /** The file or persistence location, when the catalog is persistent. */
   readonly location: string | undefined;
 };
-
-export const persistenceSchema = z.custom<SnapshotPersistence>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as SnapshotPersistence).load === 'function' &&
-    typeof (value as SnapshotPersistence).save === 'function',
-  'persistence must have load() and save() methods',
-);
 
 const optionsSchema = z.object({ persistence: persistenceSchema.optional() }).strict();
 
@@ -64,7 +55,7 @@ function fromSnapshot(snapshot: CatalogSnapshot): State {
 
 /**
  * The embedded catalog, for any runtime: in memory by default, or kept through `persistence`. For a
- * crash-safe file in Node use `createLocalCatalog({ path })` from `kumiki/catalogs/local/file`.
+ * crash-safe file in Node use `createFileCatalog(path)` from `kumiki/node`.
  *
  * Writes are serialised: each one is applied, then the whole catalog is saved (temporary file,
  * fsync, atomic rename) before the call resolves. A failed save rolls the change back, so memory and

@@ -3,7 +3,7 @@ import { startsWithAscii } from '../../core/bytes.js';
 import type { DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
 import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
-import { datasetInfoSchema, ingestionRunSchema, lineageEdgeSchema } from './model.js';
+import { datasetInfoSchema, ingestionRunSchema, lineageEdgeSchema } from '../shared.js';
 
 /**
  * Catalog file format, version 1 (little-endian):

@@ -2,15 +2,11 @@ import { basename, resolve } from 'node:path';
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
-import {
-  AbortedError,
-  ConflictError,
-  DimensionMismatchError,
-  InvalidArgumentError,
-  throwIfAborted,
-} from '../../core/errors.js';
+import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
+import { lazy } from '../../internal/optional.js';
 import { translateLlamaError } from '../../llama/errors.js';
 import {
   acquireLlamaModel,
@@ -28,7 +24,6 @@ import {
   modelSourceShape,
   resolveLlamaModelFile,
 } from '../../llama/resolve.js';
-import { lazy } from '../../stores/shared.js';
 
 const COMPONENT = 'llama-cpp';
 const DEFAULT_MAX_BATCH_SIZE = 256;
@@ -238,18 +233,6 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
     return loading;
   }
 
-  /** Waits for the load, giving up (not cancelling the shared load) when the signal fires. */
-  function loaded(signal: AbortSignal | undefined, operation: string): Promise<State> {
-    if (signal === undefined) return init();
-    return new Promise<State>((resolve, reject) => {
-      const onAbort = () => reject(new AbortedError({ operation, cause: signal.reason, component: COMPONENT }));
-      signal.addEventListener('abort', onAbort, { once: true });
-      init()
-        .then(resolve, reject)
-        .finally(() => signal.removeEventListener('abort', onAbort));
-    });
-  }
-
   /** Runs `task` unless disposed, and lets `dispose()` wait for it. */
   function guarded<T>(operation: string, task: () => Promise<T>): Promise<T> {
     if (disposed) {
@@ -334,7 +317,7 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
     const operation = `llama.cpp embedding with ${modelId}`;
     throwIfAborted(abortSignal, operation);
     if (values.length === 0) return { vectors: [], usage: { tokens: 0 } };
-    const state = await loaded(abortSignal, operation);
+    const state = await raceAbort(init(), abortSignal, operation, COMPONENT);
     throwIfAborted(abortSignal, operation);
     const prefix = role === 'query' ? queryPrefix : documentPrefix;
     const warnings: string[] = [];

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult } from '../../core/embedder.js';
 import { ConflictError, DimensionMismatchError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
-import { parseArgument } from '../../core/validate.js';
-import { functionSchema, resolveToken, serverConnectionShape, type TokenProvider } from '../../http/credentials.js';
-import { describeUrl, httpDetails } from '../../http/errors.js';
-import { type FetchFunction, openHttpRequest } from '../../http/request.js';
-import { lazy, withRetry } from '../../stores/shared.js';
+import { functionSchema, parseArgument } from '../../core/validate.js';
+import { resolveToken, serverConnectionShape, type TokenProvider } from '../../internal/http/credentials.js';
+import { describeUrl, httpDetails } from '../../internal/http/errors.js';
+import { type FetchFunction, openHttpRequest } from '../../internal/http/request.js';
+import { lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import { parseEmbeddingResponse } from './response.js';
 
 const COMPONENT = 'openai-compatible';

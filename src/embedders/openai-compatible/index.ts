@@ -3,8 +3,8 @@
  * `/v1/embeddings` protocol (OpenAI, vLLM, TEI, llama-server, Ollama). Needs only fetch.
  */
 
-export type { TokenProvider } from '../../http/credentials.js';
-export { HttpResponseError, httpDetails } from '../../http/errors.js';
+export type { TokenProvider } from '../../internal/http/credentials.js';
+export { HttpResponseError, httpDetails } from '../../internal/http/errors.js';
 export {
   createOpenAICompatibleEmbedder,
   type OpenAICompatibleEmbedder,

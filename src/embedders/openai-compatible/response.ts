@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { UnavailableError } from '../../core/errors.js';
-import { bodyExcerpt } from '../../http/errors.js';
+import { bodyExcerpt } from '../../internal/http/errors.js';
 
 const responseSchema = z.object({
   data: z.array(

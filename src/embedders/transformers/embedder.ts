@@ -2,10 +2,11 @@ import { resolve } from 'node:path';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo, Tensor } from '@huggingface/transformers';
 import { z } from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
-import { AbortedError, ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
+import { ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import { parseArgument } from '../../core/validate.js';
-import { importOptional } from '../../stores/shared.js';
+import { raceAbort } from '../../internal/abort.js';
+import { importOptional } from '../../internal/optional.js';
 import {
   COMPONENT,
   DTYPE_SUFFIX,
@@ -127,29 +128,6 @@ type Loaded = TransformersNative & {
 };
 
 const TOKEN_OUTPUTS = ['last_hidden_state', 'token_embeddings'] as const;
-
-/** Resolves with `promise`, or rejects with AbortedError as soon as the signal fires (the work goes on). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, operation: string): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolvePromise, reject) => {
-    const onAbort = () => reject(new AbortedError({ operation, cause: signal.reason, component: COMPONENT }));
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolvePromise(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 /**
  * Creates a dense embedder that runs a Hugging Face ONNX model in-process through transformers.js.
@@ -338,7 +316,7 @@ export function createTransformersEmbedder(options: TransformersEmbedderOptions)
       if (values.length === 0) return { vectors: [] };
       return track(
         (async () => {
-          const loaded = await raceAbort(load(), abortSignal, operation);
+          const loaded = await raceAbort(load(), abortSignal, operation, COMPONENT);
           return embedBatches(loaded, values, role === 'query' ? queryPrefix : documentPrefix, abortSignal, operation);
         })(),
       );

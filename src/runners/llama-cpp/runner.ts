@@ -10,13 +10,6 @@ import type {
 } from 'node-llama-cpp';
 import { z } from 'zod';
 import {
-  parseGenerateOptions,
-  type ResolvedSchema,
-  resolveOutputSchema,
-  toolHistoryAsText,
-  validateAnswer,
-} from '../../compose/structured-output.js';
-import {
   AbortedError,
   ConflictError,
   ContextLengthExceededError,
@@ -34,6 +27,15 @@ import type {
   Usage,
 } from '../../core/runner.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
+import { lazy } from '../../internal/optional.js';
+import {
+  parseGenerateOptions,
+  type ResolvedSchema,
+  resolveOutputSchema,
+  toolHistoryAsText,
+  validateAnswer,
+} from '../../internal/structured-output.js';
 import { translateLlamaError } from '../../llama/errors.js';
 import {
   acquireLlamaModel,
@@ -52,7 +54,6 @@ import {
   resolveLlamaModelFile,
 } from '../../llama/resolve.js';
 import { countPromptTokens, type TokenCount } from '../../llama/tokens.js';
-import { lazy } from '../../stores/shared.js';
 import { grammarSchema } from './grammar-schema.js';
 import { StopScanner } from './stop-scanner.js';
 
@@ -301,17 +302,6 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     return loading;
   }
 
-  /** Waits for `pending`, giving up (without cancelling it) when the signal fires. */
-  function untilAborted<T>(pending: Promise<T>, signal: AbortSignal | undefined, operation: string): Promise<T> {
-    if (signal === undefined) return pending;
-    return new Promise<T>((resolvePromise, reject) => {
-      const onAbort = () => reject(new AbortedError({ operation, cause: signal.reason, component: COMPONENT }));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(resolvePromise, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
-  }
-
   /** Lends a sequence to `task`; waits in line when all are busy. */
   async function withSequence<T>(
     state: State,
@@ -327,7 +317,7 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
         state.waiting.push(grant);
       });
       try {
-        sequence = await untilAborted(granted, signal, operation);
+        sequence = await raceAbort(granted, signal, operation, COMPONENT);
       } catch (error) {
         const index = state.waiting.indexOf(waiter as (sequence: LlamaContextSequence) => void);
         if (index >= 0) state.waiting.splice(index, 1);
@@ -550,7 +540,7 @@ export function createLlamaCppRunner(options: LlamaCppRunnerOptions): LlamaCppRu
     const { call, schema } = prepare(options);
     const operation = `llama.cpp generation with ${modelId}`;
     throwIfAborted(signal, operation);
-    const state = await untilAborted(init(), signal, operation);
+    const state = await raceAbort(init(), signal, operation, COMPONENT);
     let prepared: Prepared;
     try {
       prepared = await preparePrompt(state, call, signal);

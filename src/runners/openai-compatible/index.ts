@@ -3,8 +3,8 @@
  * chat/completions protocol (vLLM, llama-server, Ollama, mlx-lm, Ray Serve LLM, OpenAI). Needs only fetch.
  */
 
-export type { TokenProvider } from '../../http/credentials.js';
-export { HttpResponseError, httpDetails } from '../../http/errors.js';
+export type { TokenProvider } from '../../internal/http/credentials.js';
+export { HttpResponseError, httpDetails } from '../../internal/http/errors.js';
 export {
   createOpenAICompatibleRunner,
   type OpenAICompatibleRunner,

@@ -1,13 +1,4 @@
 import { z } from 'zod';
-import {
-  parseGenerateOptions,
-  type ResolvedSchema,
-  repairMessages,
-  resolveOutputSchema,
-  resolveTools,
-  schemaInstruction,
-  validateAnswer,
-} from '../../compose/structured-output.js';
 import { AbortedError, ConflictError, UnavailableError } from '../../core/errors.js';
 import type {
   ChatMessage,
@@ -20,11 +11,20 @@ import type {
   StructuredOutputMode,
   Usage,
 } from '../../core/runner.js';
-import { parseArgument } from '../../core/validate.js';
-import { functionSchema, resolveToken, serverConnectionShape, type TokenProvider } from '../../http/credentials.js';
-import { bodyExcerpt, describeUrl } from '../../http/errors.js';
-import { type FetchFunction, type HttpExchange, openHttpRequest } from '../../http/request.js';
-import { withRetry } from '../../stores/shared.js';
+import { functionSchema, parseArgument } from '../../core/validate.js';
+import { resolveToken, serverConnectionShape, type TokenProvider } from '../../internal/http/credentials.js';
+import { bodyExcerpt, describeUrl } from '../../internal/http/errors.js';
+import { type FetchFunction, type HttpExchange, openHttpRequest } from '../../internal/http/request.js';
+import { withRetry } from '../../internal/retry.js';
+import {
+  parseGenerateOptions,
+  type ResolvedSchema,
+  repairMessages,
+  resolveOutputSchema,
+  resolveTools,
+  schemaInstruction,
+  validateAnswer,
+} from '../../internal/structured-output.js';
 import { createSseParser } from './sse.js';
 import {
   type Conversation,

@@ -4,10 +4,10 @@
  * when unreadable, as responses that are not OpenAI-compatible.
  */
 import { z } from 'zod';
-import { isAnyJsonObject, type ResolvedSchema } from '../../compose/structured-output.js';
 import { UnavailableError } from '../../core/errors.js';
 import type { ChatMessage, FinishReason, GenerateOptions, StreamPart, ToolCall, Usage } from '../../core/runner.js';
-import { bodyExcerpt, isRetryableStatus } from '../../http/errors.js';
+import { bodyExcerpt, isRetryableStatus } from '../../internal/http/errors.js';
+import { isAnyJsonObject, type ResolvedSchema } from '../../internal/structured-output.js';
 
 export type Flavor = 'openai' | 'vllm' | 'llama-server' | 'ollama';
 

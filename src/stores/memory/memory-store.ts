@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { randomHex } from '../../core/bytes.js';
-import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { ConflictError, CorruptDataError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
+import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -21,8 +23,6 @@ import type {
 import type { JsonValue } from '../../core/types.js';
 import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { abortSignalSchema, storeArgumentSchemas } from '../schemas.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
@@ -30,31 +30,13 @@ import {
   decodeCursor,
   encodeCursor,
   toFingerprint,
-} from '../shared.js';
-import { MemoryCollection } from './collection.js';
+} from '../kernel/checks.js';
+import { abortSignalSchema, storeArgumentSchemas } from '../kernel/schemas.js';
+import { type AnnSettings, cloneJson, MemoryCollection, type QueryPlan } from './collection.js';
+import { type KernelChoice, type KernelName, resolveKernel } from './kernel/kernel.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 
-/**
- * Where a memory store keeps its snapshot. `kumiki/stores/memory/file` provides a crash-safe file
- * implementation for Node; any runtime can supply its own (IndexedDB, KV, object storage).
- */
-export type SnapshotPersistence = {
-  /** Where snapshots live, for error messages. */
-  readonly location: string;
-  /** The last saved snapshot, or `undefined` when there is none yet. */
-  load(): Promise<Uint8Array | undefined>;
-  /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
-  save(snapshot: Uint8Array): Promise<void>;
-  /**
-   * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
-   * and says whether another writer saved since this object last loaded or saved. The store calls it
-   * before it changes anything and reloads when `changed`, so writers in several processes take turns
-   * instead of overwriting each other's data.
-   */
-  acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
-  /** Releases the lock taken by `acquire`. */
-  release?(): Promise<void>;
-};
+export type { SnapshotPersistence };
 
 export type MemoryStoreOptions = {
   /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
@@ -73,7 +55,47 @@ export type MemoryStoreOptions = {
   quantization?: 'none' | 'int8';
   /** Candidate multiplier for int8 re-scoring; default 4. */
   rescore?: number;
+  /**
+   * The dense-search kernel: `'auto'` (default) compiles the built-in WebAssembly SIMD module and
+   * falls back to a pure-JavaScript kernel where the runtime refuses to compile WebAssembly; `'wasm'`
+   * requires WebAssembly; `'js'` always uses JavaScript; or a precompiled `WebAssembly.Module`, e.g.
+   * `import kernel from 'kumiki/stores/memory/kernel.wasm'` on Cloudflare Workers and Vercel Edge.
+   * `describe()` and `explain()` say which kernel runs.
+   */
+  kernel?: KernelChoice;
+  /**
+   * Build a payload index on its own for a field filtered on twice in a collection of 1,000 records
+   * or more (up to 16 per collection). Default `true`. Declared indexes (`createPayloadIndex`) are
+   * built either way.
+   */
+  autoIndex?: boolean;
+  /**
+   * Approximate dense search through an HNSW graph (off by default: search is exact). `true` or
+   * settings: `ef` (beam width, default 64) is the recall/speed knob; `m` (links per node, default
+   * 16) and `efConstruction` (default 200) shape the graph; collections under `minRecords` (default
+   * 10,000) stay exact, and so does a filtered search whose filter selects less than `exactBelow`
+   * (default 0.05) of the records, over just its matches. The graph is built at the first search of a
+   * large enough collection, kept up to date by writes and deletes, and saved in snapshots.
+   */
+  ann?: boolean | { m?: number; efConstruction?: number; ef?: number; minRecords?: number; exactBelow?: number };
 };
+
+/** What `describe()` reports about a memory store. */
+export type MemoryStoreDescription = {
+  /** The dense-search kernel in use, and why. */
+  kernel: { name: KernelName; reason: string };
+  quantization: 'none' | 'int8';
+  collections: {
+    name: string;
+    count: number;
+    payloadIndexes: { field: string; source: 'declared' | 'automatic' }[];
+    /** With `ann`: whether the graph is built and the bytes it holds. */
+    ann?: { built: boolean; bytes: number };
+  }[];
+};
+
+/** `explain()` of the memory store: the filter, the kernel, and how the filter will be evaluated. */
+export type MemoryExplainedFilter = ExplainedFilter & { kernel: KernelName; plan: QueryPlan };
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
 type Change<T> = {
@@ -83,27 +105,65 @@ type Change<T> = {
   kept?: () => void;
 };
 
-export type MemoryStore = Store &
-  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases'>> & {
+export type MemoryStore = Omit<Store, 'explain'> &
+  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases' | 'getCollectionState' | 'setCollectionState'>> & {
     /** Saves a snapshot now (no-op without persistence). */
     flush(): Promise<void>;
+    /** The filter as given, the kernel, and the plan: which clauses a payload index answers. */
+    explain(options: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter>;
+    /** The kernel in use and each collection's payload indexes. */
+    describe(): Promise<MemoryStoreDescription>;
+    /**
+     * Declares a payload index on a field (a dotted path): its values (strings, numbers, booleans) are
+     * kept in typed columns, so filters on it (eq, in, ranges, exists, …) run without reading payloads.
+     * Saved with the collection. Returns whether it was new.
+     */
+    createPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
+    /** Drops a payload index (declared or automatic); returns whether there was one. */
+    dropPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
   };
 
 const optionsSchema = z
   .object({
-    persistence: z
-      .custom<SnapshotPersistence>(
-        (value) =>
-          typeof value === 'object' &&
-          value !== null &&
-          typeof (value as SnapshotPersistence).load === 'function' &&
-          typeof (value as SnapshotPersistence).save === 'function',
-        'persistence must have load() and save() methods (see createFilePersistence in kumiki/stores/memory/file)',
-      )
-      .optional(),
+    persistence: persistenceSchema.optional(),
     durability: z.enum(['write', 'manual']).optional(),
     quantization: z.enum(['none', 'int8']).optional(),
     rescore: z.number().int().min(1).max(64).optional(),
+    kernel: z
+      .union([
+        z.enum(['auto', 'wasm', 'js']),
+        z.custom<object>(
+          (value) => typeof value === 'object' && value !== null,
+          'kernel must be "auto", "wasm", "js" or a WebAssembly.Module',
+        ),
+      ])
+      .optional(),
+    autoIndex: z.boolean().optional(),
+    ann: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            m: z.number().int().min(2).max(128).optional(),
+            efConstruction: z.number().int().min(2).max(4096).optional(),
+            ef: z.number().int().min(1).max(10_000).optional(),
+            minRecords: z.number().int().min(0).optional(),
+            exactBelow: z.number().min(0).max(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+  })
+  .strict();
+
+const payloadIndexSchema = z
+  .object({
+    collection: z.string().min(1, 'collection must not be empty'),
+    field: z
+      .string()
+      .min(1, 'field must not be empty')
+      .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
+    abortSignal: abortSignalSchema.optional(),
   })
   .strict();
 
@@ -145,6 +205,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const durability = settings.durability ?? 'write';
   const quantized = settings.quantization === 'int8';
   const rescore = settings.rescore ?? 4;
+  const kernel = resolveKernel(settings.kernel ?? 'auto');
+  const autoIndex = settings.autoIndex ?? true;
+  const annOption = settings.ann === true ? {} : settings.ann === false ? undefined : settings.ann;
+  const ann: AnnSettings | undefined = annOption && {
+    m: annOption.m ?? 16,
+    efConstruction: annOption.efConstruction ?? 200,
+    ef: annOption.ef ?? 64,
+    minRecords: annOption.minRecords ?? 10_000,
+    exactBelow: annOption.exactBelow ?? 0.05,
+  };
+  const collectionOptions = { quantized, kernel, autoIndex, ann };
   const collections = new Map<string, MemoryCollection>();
   /** alias → collection name */
   const aliases = new Map<string, string>();
@@ -160,18 +231,34 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (!bytes) return;
     const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
     for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-    for (const { meta, version, states, records } of snapshot.collections) {
-      const collection = new MemoryCollection(meta, { quantized, version });
-      for (const [key, entry] of states) collection.states.set(key, entry);
-      collection.write(
-        records.map((record) => ({
-          id: record.id,
-          payload: record.payload as never,
-          ...(record.vector ? { vector: record.vector } : {}),
-          ...(record.sparse ? { sparseVector: record.sparse } : {}),
-        })),
-      );
-      collections.set(meta.name, collection);
+    for (const saved of snapshot.collections) {
+      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+      for (const [key, entry] of saved.states) collection.states.set(key, entry);
+      if ('columns' in saved) {
+        try {
+          collection.importColumns(saved.columns, saved.rowBytes);
+          if (saved.ann) collection.importAnnState(saved.ann);
+        } catch (error) {
+          collection.dispose();
+          throw new CorruptDataError({
+            location: persistence?.location ?? 'snapshot',
+            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+            component: 'memory',
+          });
+        }
+        for (const field of saved.indexes) collection.createIndex(field, true);
+      } else {
+        // A version 1 snapshot: records one by one.
+        collection.write(
+          saved.records.map((record) => ({
+            id: record.id,
+            payload: record.payload as never,
+            ...(record.vector ? { vector: record.vector } : {}),
+            ...(record.sparse ? { sparseVector: record.sparse } : {}),
+          })),
+        );
+      }
+      collections.set(saved.meta.name, collection);
     }
   };
 
@@ -325,7 +412,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
             sparseFingerprint: toFingerprint(config.sparseEmbeddingSpace),
             epoch: randomHex(16),
           },
-          { quantized },
+          collectionOptions,
         );
         collections.set(config.name, collection);
         return {
@@ -473,11 +560,59 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
     },
 
-    async explain(input: { collection: string; filter: Filter }): Promise<ExplainedFilter> {
+    async explain(input: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter> {
       const { collection, filter } = parseArgument(explainSchema, input, 'explain options');
       await ready();
-      collectionOf(collection);
-      return { backend: 'memory', native: filter };
+      return { backend: 'memory', native: filter, kernel: kernel.name, plan: collectionOf(collection).plan(filter) };
+    },
+
+    async describe(): Promise<MemoryStoreDescription> {
+      await ready();
+      return {
+        kernel: { name: kernel.name, reason: kernel.reason },
+        quantization: quantized ? 'int8' : 'none',
+        collections: [...collections.values()].map((collection) => ({
+          name: collection.meta.name,
+          count: collection.size,
+          payloadIndexes: collection.payloadIndexes(),
+          ...(ann ? { ann: collection.annInfo() } : {}),
+        })),
+      };
+    },
+
+    async createPayloadIndex(input: { collection: string; field: string; abortSignal?: AbortSignal }) {
+      const {
+        collection: name,
+        field,
+        abortSignal,
+      } = parseArgument(payloadIndexSchema, input, 'createPayloadIndex options');
+      return mutate('createPayloadIndex', abortSignal, () => {
+        const collection = collectionOf(name);
+        if (collection.declaredIndexes.has(field)) return { result: false, undo: undefined };
+        const existed = collection.payloadIndexes().some((index) => index.field === field);
+        collection.createIndex(field, true);
+        return {
+          result: true,
+          undo: () => {
+            collection.declaredIndexes.delete(field);
+            if (!existed) collection.dropIndex(field);
+          },
+        };
+      });
+    },
+
+    async dropPayloadIndex(input: { collection: string; field: string; abortSignal?: AbortSignal }) {
+      const {
+        collection: name,
+        field,
+        abortSignal,
+      } = parseArgument(payloadIndexSchema, input, 'dropPayloadIndex options');
+      return mutate('dropPayloadIndex', abortSignal, () => {
+        const collection = collectionOf(name);
+        const declared = collection.declaredIndexes.has(field);
+        if (!collection.dropIndex(field)) return { result: false, undo: undefined };
+        return { result: true, undo: () => collection.createIndex(field, declared) };
+      });
     },
 
     async setAlias(input: { alias: string; collection: string; abortSignal?: AbortSignal }): Promise<void> {
@@ -526,7 +661,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const entry = collection.states.get(key);
       return entry === undefined
         ? undefined
-        : { value: structuredClone(entry.value), current: entry.version === collection.version };
+        : { value: cloneJson(entry.value), current: entry.version === collection.version };
     },
 
     async setCollectionState(input: {
@@ -547,7 +682,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         const collection = collectionOf(name);
         const previous = collection.states.get(key);
         if (value === undefined) collection.states.delete(key);
-        else collection.states.set(key, { value: structuredClone(value), version: version ?? collection.version });
+        // `value` is the copy validation made: kept as it is.
+        else collection.states.set(key, { value, version: version ?? collection.version });
         return {
           result: undefined,
           undo: () => {

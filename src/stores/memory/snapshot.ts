@@ -3,20 +3,32 @@ import { startsWithAscii } from '../../core/bytes.js';
 import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
 import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
-import type { CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
+import type { CollectionColumns, CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
+import type { HnswState } from './kernel/hnsw.js';
 
 /**
- * Snapshot format, version 1 (little-endian):
+ * Snapshot format, version 2 (written since the columnar layout; little-endian):
  *
- *   bytes 0..7    magic "KUMIKIS1"
- *   bytes 8..11   body length in bytes (u32)
- *   bytes 12..15  CRC-32 of the body (u32)
- *   body          u32 header length, UTF-8 JSON header, padding to 4 bytes, then float32 vectors
+ *   bytes 0..7    magic "KUMIKIS2"
+ *   bytes 8..15   body length in bytes (u64)
+ *   bytes 16..19  CRC-32 of the body (u32)
+ *   bytes 20..23  zero
+ *   body          u32 header length, UTF-8 JSON header (aliases; per collection its meta, state,
+ *                 declared payload indexes, ids and payloads, and where its binary sections are),
+ *                 padding to 16 bytes, then the binary sections, each 16-aligned: dense rows exactly
+ *                 as the kernel keeps them (float32, dimensions padded to a multiple of 4), their
+ *                 norms, int8 codes and scales when quantized, and sparse lengths, indices and values.
  *
- * A file whose magic, length or checksum disagree is torn or foreign and is never loaded.
+ * Saving and loading copy each section whole, so their cost is close to copying the bytes. Version 1
+ * ("KUMIKIS1": u32 length and CRC, JSON records then unpadded float32 vectors) is still read; any
+ * other version is refused with CorruptDataError naming it. A file whose magic, length or checksum
+ * disagree is torn or foreign and is never loaded.
  */
-const MAGIC = 'KUMIKIS1';
+const MAGIC_V1 = 'KUMIKIS1';
+const MAGIC_V2 = 'KUMIKIS2';
+const PREFIX = 'KUMIKIS';
 const PREAMBLE = 16;
+const PREAMBLE_V2 = 24;
 
 export type SnapshotRecord = {
   id: string | number;
@@ -63,28 +75,89 @@ const headerSchema = z.object({
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export type Snapshot = { collections: SnapshotCollection[]; aliases: Map<string, string> };
+type Section = { at: number; length: number };
 
+const sectionSchema = z.object({ at: z.number().int().nonnegative(), length: z.number().int().nonnegative() });
+
+const headerV2Schema = z.object({
+  aliases: z.record(z.string(), z.string()),
+  collections: z.array(
+    z.object({
+      meta: headerSchema.shape.collections.element.shape.meta,
+      state: z
+        .record(z.string(), z.object({ value: jsonValueSchema, version: z.number().int().nonnegative() }))
+        .optional(),
+      indexes: z.array(z.string()),
+      count: z.number().int().nonnegative(),
+      rowBytes: z.number().int().nonnegative(),
+      // Checked element by element below, without a parser call per record.
+      ids: z.custom<unknown[]>(Array.isArray, 'ids must be an array'),
+      payloads: z.custom<unknown[]>(Array.isArray, 'payloads must be an array'),
+      dense: z
+        .object({
+          floats: sectionSchema,
+          norms: sectionSchema,
+          codes: sectionSchema.optional(),
+          scales: sectionSchema.optional(),
+        })
+        .optional(),
+      sparse: z.object({ lengths: sectionSchema, indices: sectionSchema, values: sectionSchema }).optional(),
+      ann: z
+        .object({
+          m: z.number().int().min(2),
+          efConstruction: z.number().int().min(1),
+          entry: z.number().int(),
+          maxLevel: z.number().int(),
+          size: z.number().int().nonnegative(),
+          removed: z.number().int().nonnegative(),
+          levels: sectionSchema,
+          links0: sectionSchema,
+          upperAt: sectionSchema,
+          upper: sectionSchema,
+        })
+        .optional(),
+    }),
+  ),
+});
+
+/** A collection read from a version 2 snapshot: columns ready for `importColumns`. */
+export type SnapshotColumns = {
+  meta: CollectionMeta;
+  version: number;
+  states: Map<string, StateEntry>;
+  indexes: string[];
+  rowBytes: number;
+  columns: CollectionColumns;
+  /** The HNSW graph saved with the data, if it was built. */
+  ann: HnswState | undefined;
+};
+
+export type Snapshot = {
+  collections: (SnapshotCollection | SnapshotColumns)[];
+  aliases: Map<string, string>;
+};
+
+const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+const bytesOf = (array: Uint32Array | Int32Array | Float32Array | Uint8Array): Uint8Array =>
+  new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+
+/** Encodes a version 2 snapshot of these collections. */
 export function encodeSnapshot(
   collections: Iterable<MemoryCollection>,
   aliases: ReadonlyMap<string, string>,
 ): Uint8Array {
-  const header: z.input<typeof headerSchema> = { aliases: Object.fromEntries(aliases), collections: [] };
-  const vectorBlocks: Float32Array[] = [];
-  let floatCount = 0;
+  const blocks: Uint8Array[] = [];
+  let binary = 0;
+  const place = (bytes: Uint8Array): Section => {
+    const section = { at: binary, length: bytes.length };
+    blocks.push(bytes);
+    binary = align16(binary + bytes.length);
+    return section;
+  };
+  const header: z.input<typeof headerV2Schema> = { aliases: Object.fromEntries(aliases), collections: [] };
   for (const collection of collections) {
-    const records: z.input<typeof headerSchema>['collections'][number]['records'] = [];
-    for (const row of collection.rows()) {
-      records.push({
-        id: row.id,
-        payload: row.payload,
-        ...(row.sparse ? { sparse: [Array.from(row.sparse.indices), Array.from(row.sparse.values)] } : {}),
-      });
-      if (row.vector) {
-        vectorBlocks.push(row.vector);
-        floatCount += row.vector.length;
-      }
-    }
+    const { ids, payloads, dense, sparse } = collection.exportColumns();
+    const ann = collection.annState();
     const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
       meta: {
@@ -96,23 +169,63 @@ export function encodeSnapshot(
         version: collection.version,
       },
       ...(collection.states.size > 0 ? { state: Object.fromEntries(collection.states) } : {}),
-      records,
+      indexes: [...collection.declaredIndexes],
+      count: ids.length,
+      rowBytes: collection.rowBytes,
+      ids: ids as unknown[],
+      payloads: payloads as unknown[],
+      ...(dense
+        ? {
+            dense: {
+              floats: place(dense.floats),
+              norms: place(dense.norms),
+              ...(dense.codes && dense.scales ? { codes: place(dense.codes), scales: place(dense.scales) } : {}),
+            },
+          }
+        : {}),
+      ...(sparse
+        ? {
+            sparse: {
+              lengths: place(bytesOf(sparse.lengths)),
+              indices: place(bytesOf(sparse.indices)),
+              values: place(bytesOf(sparse.values)),
+            },
+          }
+        : {}),
+      ...(ann
+        ? {
+            ann: {
+              m: ann.m,
+              efConstruction: ann.efConstruction,
+              entry: ann.entry,
+              maxLevel: ann.maxLevel,
+              size: ann.size,
+              removed: ann.removed,
+              levels: place(ann.levels),
+              links0: place(bytesOf(ann.links0)),
+              upperAt: place(bytesOf(ann.upperAt)),
+              upper: place(bytesOf(ann.upper)),
+            },
+          }
+        : {}),
     });
   }
   const json = encoder.encode(JSON.stringify(header));
-  const vectorsAt = align4(4 + json.length);
-  const bodyLength = vectorsAt + floatCount * 4;
-  const bytes = new Uint8Array(PREAMBLE + bodyLength);
+  const binaryAt = align16(4 + json.length);
+  const bodyLength = binaryAt + binary;
+  const bytes = new Uint8Array(PREAMBLE_V2 + bodyLength);
   const view = new DataView(bytes.buffer);
-  bytes.set(encoder.encode(MAGIC), 0);
-  view.setUint32(8, bodyLength, true);
-  view.setUint32(PREAMBLE, json.length, true);
-  bytes.set(json, PREAMBLE + 4);
-  let offset = PREAMBLE + vectorsAt;
-  for (const block of vectorBlocks) {
-    for (let i = 0; i < block.length; i++, offset += 4) view.setFloat32(offset, block[i] as number, true);
+  bytes.set(encoder.encode(MAGIC_V2), 0);
+  view.setUint32(8, bodyLength % 2 ** 32, true);
+  view.setUint32(12, Math.floor(bodyLength / 2 ** 32), true);
+  view.setUint32(PREAMBLE_V2, json.length, true);
+  bytes.set(json, PREAMBLE_V2 + 4);
+  let at = PREAMBLE_V2 + binaryAt;
+  for (const block of blocks) {
+    bytes.set(block, at);
+    at += align16(block.length);
   }
-  view.setUint32(12, crc32(bytes.subarray(PREAMBLE)), true);
+  view.setUint32(16, crc32(bytes.subarray(PREAMBLE_V2)), true);
   return bytes;
 }
 
@@ -121,7 +234,15 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
     throw new CorruptDataError({ location, reason, component: 'memory' });
   };
   if (bytes.length < PREAMBLE) fail(`it is ${bytes.length} bytes long, shorter than the header`);
-  if (!startsWithAscii(bytes, MAGIC)) fail('it does not start with the kumiki snapshot marker');
+  if (startsWithAscii(bytes, MAGIC_V2)) return decodeV2(bytes, fail);
+  if (!startsWithAscii(bytes, MAGIC_V1)) {
+    if (startsWithAscii(bytes, PREFIX)) {
+      fail(
+        `it is snapshot format version "${String.fromCharCode(bytes[7] as number)}", which this kumiki cannot read (it reads versions 1 and 2); open it with the kumiki version that wrote it`,
+      );
+    }
+    fail('it does not start with the kumiki snapshot marker');
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bodyLength = view.getUint32(8, true);
   if (bytes.length !== PREAMBLE + bodyLength) {
@@ -172,6 +293,110 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
   }
   if (offset !== bytes.length) fail('it has trailing bytes after its last vector');
   return { collections, aliases: new Map(Object.entries(header.aliases ?? {})) };
+}
+
+function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot {
+  if (bytes.length < PREAMBLE_V2 + 4) fail(`it is ${bytes.length} bytes long, shorter than the header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bodyLength = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
+  if (bytes.length !== PREAMBLE_V2 + bodyLength) {
+    fail(`the header announces ${PREAMBLE_V2 + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
+  }
+  if (crc32(bytes.subarray(PREAMBLE_V2)) !== view.getUint32(16, true)) fail('its checksum does not match its contents');
+  const jsonLength = view.getUint32(PREAMBLE_V2, true);
+  if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
+  let header: z.output<typeof headerV2Schema>;
+  try {
+    header = headerV2Schema.parse(
+      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength))),
+    );
+  } catch (error) {
+    return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
+  }
+  const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
+  /** A section: a view when the kernel copies it anyway, else a copy (aligned for typed arrays). */
+  const section = (where: Section, name: string, copy = true): Uint8Array => {
+    const start = binaryAt + where.at;
+    if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
+    return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
+  };
+  const collections: SnapshotColumns[] = header.collections.map((entry) => {
+    const name = entry.meta.name;
+    const n = entry.count;
+    if (entry.ids.length !== n || entry.payloads.length !== n)
+      fail(`collection "${name}" lists ${entry.ids.length} ids and ${entry.payloads.length} payloads for ${n} records`);
+    for (const id of entry.ids) {
+      const ok = typeof id === 'string' ? id.length > 0 : typeof id === 'number' && Number.isSafeInteger(id);
+      if (!ok) fail(`collection "${name}" holds an id that is not a non-empty string or safe integer`);
+    }
+    for (const payload of entry.payloads) {
+      if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+        fail(`collection "${name}" holds a payload that is not an object`);
+    }
+    const dense = entry.dense
+      ? {
+          floats: section(entry.dense.floats, 'dense rows', false),
+          norms: section(entry.dense.norms, 'norms', false),
+          ...(entry.dense.codes && entry.dense.scales
+            ? {
+                codes: section(entry.dense.codes, 'int8 codes', false),
+                scales: section(entry.dense.scales, 'int8 scales', false),
+              }
+            : {}),
+        }
+      : undefined;
+    if ((entry.meta.dimensions === undefined) !== (dense === undefined))
+      fail(`collection "${name}" has dense rows that do not match its dimensions`);
+    if (dense && (dense.floats.length !== n * entry.rowBytes || dense.norms.length !== n * 4)) {
+      fail(`collection "${name}" has dense sections of the wrong size`);
+    }
+    let sparse: CollectionColumns['sparse'];
+    if (entry.sparse) {
+      const lengths = new Uint32Array(section(entry.sparse.lengths, 'sparse lengths').buffer);
+      const indices = new Uint32Array(section(entry.sparse.indices, 'sparse indices').buffer);
+      const values = new Float32Array(section(entry.sparse.values, 'sparse values').buffer);
+      let total = 0;
+      for (const length of lengths) total += length;
+      if (lengths.length !== n || indices.length !== total || values.length !== total)
+        fail(`collection "${name}" has sparse sections of the wrong size`);
+      sparse = { lengths, indices, values };
+    }
+    const ann: HnswState | undefined = entry.ann && {
+      m: entry.ann.m,
+      efConstruction: entry.ann.efConstruction,
+      entry: entry.ann.entry,
+      maxLevel: entry.ann.maxLevel,
+      size: entry.ann.size,
+      removed: entry.ann.removed,
+      levels: section(entry.ann.levels, 'graph levels'),
+      links0: new Uint32Array(section(entry.ann.links0, 'graph links').buffer),
+      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets').buffer),
+      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links').buffer),
+    };
+    return {
+      meta: {
+        name,
+        dimensions: entry.meta.dimensions,
+        metric: entry.meta.metric,
+        sparse: entry.meta.sparse,
+        fingerprint: entry.meta.fingerprint,
+        sparseFingerprint: entry.meta.sparseFingerprint,
+        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
+      },
+      version: entry.meta.version ?? 0,
+      states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
+      indexes: entry.indexes,
+      rowBytes: entry.rowBytes,
+      ann,
+      columns: {
+        ids: entry.ids as (string | number)[],
+        payloads: entry.payloads as SnapshotColumns['columns']['payloads'],
+        dense,
+        sparse,
+      },
+    };
+  });
+  return { collections, aliases: new Map(Object.entries(header.aliases)) };
 }
 
 function align4(n: number): number {

@@ -24,8 +24,8 @@
  * enters the expression text.
  */
 import { createHash } from 'node:crypto';
+import type { Filter, FilterScalar } from '../../core/filter.js';
 import type { JsonObject, JsonValue } from '../../core/types.js';
-import type { Filter, FilterScalar } from '../../filter/ast.js';
 import { orderKey } from './keys.js';
 
 /** The JSON field holding the derived filter terms. */

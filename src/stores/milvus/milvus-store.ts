@@ -5,9 +5,10 @@ import type {
   MilvusClient,
 } from '@zilliz/milvus2-sdk-node';
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type {
   AliasInfo,
@@ -27,8 +28,9 @@ import type {
 } from '../../core/store.js';
 import type { JsonObject, Match, SparseVector, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { storeArgumentSchemas } from '../schemas.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   checkEmbeddingSpace,
   checkRecordVectors,
@@ -36,15 +38,12 @@ import {
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
-  mapLimit,
   splitBatches,
   toFingerprint,
   utf8Length,
-  withRetry,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { checkStatus, type ErrorContext, type MilvusStatus, translateError } from './errors.js';
 import { type MilvusExpression, payloadTerms, TERMS_FIELD, translateFilter } from './filter.js';
 import { decodeId, encodeId, MAX_KEY_BYTES } from './keys.js';

@@ -13,8 +13,8 @@
  * complement.
  */
 import { UnsupportedFilterError } from '../../core/errors.js';
+import type { Filter, FilterScalar } from '../../core/filter.js';
 import { storableString } from '../../core/json.js';
-import type { Filter, FilterScalar } from '../../filter/ast.js';
 
 export const BACKEND = 'pgvector';
 

@@ -1,7 +1,8 @@
 import type { Pool, PoolClient, PoolConfig, QueryResult, QueryResultRow } from 'pg';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
 import { sha256Hex } from '../../core/sha256.js';
 import type {
   AliasInfo,
@@ -20,20 +21,18 @@ import type {
 } from '../../core/store.js';
 import type { DenseVectorInput, Match, SparseVector, StoredRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   checkEmbeddingSpace,
   checkReopen,
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
   splitBatches,
   toFingerprint,
-  withRetry,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
 import {
   encodeId,
   indicesText,

@@ -4,7 +4,7 @@
  * (at most 16,000 dense dimensions).
  */
 import { z } from 'zod';
-import { storeArgumentSchemas } from '../schemas.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { MAX_DIMENSIONS } from './encoding.js';
 
 // The Store-method schemas are shared by every store; pgvector's vector type caps the dimensions.

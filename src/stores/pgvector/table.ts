@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
 import type { Metric } from '../../core/store.js';
 import type { JsonObject, Match, RecordId, StoredRecord, VectorRecord } from '../../core/types.js';
-import { checkRecordVectors } from '../shared.js';
+import { checkRecordVectors } from '../kernel/checks.js';
 import {
   decodeId,
   encodeId,

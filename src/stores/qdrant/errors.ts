@@ -50,7 +50,6 @@ function where(context: CallContext, failure?: HttpFailure): string {
 
 /** Translates anything a Qdrant call threw into a kumiki error. */
 export function translateError(error: unknown, context: CallContext): KumikiError {
-  if (KumikiError.isInstance(error)) return error;
   if (context.abortSignal?.aborted) {
     return new AbortedError({ operation: context.operation, cause: context.abortSignal.reason, component: COMPONENT });
   }
@@ -62,6 +61,7 @@ export function translateError(error: unknown, context: CallContext): KumikiErro
       component: COMPONENT,
     });
   }
+  if (KumikiError.isInstance(error)) return error;
   const name = (error as { name?: unknown } | null)?.name;
   const message = error instanceof Error ? error.message : String(error);
   if (name === 'QdrantClientTimeoutError') {

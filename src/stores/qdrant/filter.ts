@@ -7,7 +7,7 @@
  * rules as kumiki's reference evaluator. Values travel as JSON values, never inside strings.
  */
 import { UnsupportedFilterError } from '../../core/errors.js';
-import type { Filter, FilterScalar } from '../../filter/ast.js';
+import type { Filter, FilterScalar } from '../../core/filter.js';
 
 export type QdrantRange = { gt?: number; gte?: number; lt?: number; lte?: number };
 export type QdrantFieldCondition = {

@@ -1,9 +1,10 @@
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import { z } from 'zod';
-import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../compose/rrf.js';
 import { randomHex } from '../../core/bytes.js';
 import { ConflictError, InvalidArgumentError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, embeddingSpaceSchema } from '../../core/fingerprint.js';
+import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type {
   AliasInfo,
@@ -23,8 +24,10 @@ import type {
 } from '../../core/store.js';
 import type { JsonValue, Match, StoredRecord, VectorRecord } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
-import { FILTER_OPERATORS, type Filter } from '../../filter/ast.js';
-import { storeArgumentSchemas } from '../schemas.js';
+import { raceAbort } from '../../internal/abort.js';
+import { mapLimit } from '../../internal/concurrency.js';
+import { importOptional, lazy } from '../../internal/optional.js';
+import { withRetry } from '../../internal/retry.js';
 import {
   checkEmbeddingSpace,
   checkRecordVectors,
@@ -32,15 +35,12 @@ import {
   checkSearchVectors,
   decodeCursor,
   encodeCursor,
-  importOptional,
-  lazy,
-  mapLimit,
   splitBatches,
   toFingerprint,
   utf8Length,
-  withRetry,
   writeBatches,
-} from '../shared.js';
+} from '../kernel/checks.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
 import { translateError } from './errors.js';
 import { DATA_KEY, META_KEY, type QdrantFilter, qdrantKey, toQdrantFilter } from './filter.js';
 import { ORDER_LEVELS, pointIdOf } from './ids.js';
@@ -244,7 +244,7 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
       const deadline = AbortSignal.timeout(timeoutMs);
       const signal = how.abortSignal ? AbortSignal.any([how.abortSignal, deadline]) : deadline;
       try {
-        const response = await untilAborted(request(api, { signal }), signal);
+        const response = await raceAbort(request(api, { signal }), signal, how.operation, COMPONENT);
         return response.data.result as T;
       } catch (error) {
         throw translateError(error, {
@@ -838,25 +838,6 @@ export function createQdrantStore(options: QdrantStoreOptions = {}): QdrantStore
     },
   };
   return store;
-}
-
-/** Rejects as soon as `signal` fires, even if `promise` does not (a caller-supplied client may ignore the signal). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**

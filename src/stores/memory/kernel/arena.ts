@@ -9,7 +9,7 @@
  * Memory layout (byte offsets, all 16-aligned), recomputed when capacity grows:
  *   [float query | i16 query | float rows | norms | int8 codes | int8 scales | candidate rows | scores]
  */
-import { KERNEL_WASM_BASE64 } from './kernel-wasm.generated.js';
+import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
 
 export type KernelMetric = 'cosine' | 'dot' | 'euclidean';
 /** Best first; length min(k, candidates). */
@@ -21,6 +21,8 @@ export type VectorArenaOptions = {
   initialCapacity?: number;
   /** Also keep int8 codes so that searches may pass `quantized: true`. */
   quantized?: boolean;
+  /** The kernel to run on (default: `resolveKernel('auto')`). */
+  kernel?: Kernel;
 };
 
 export type ArenaSearchOptions = {
@@ -36,65 +38,10 @@ export type ArenaSearchOptions = {
   rescore?: number;
 };
 
-// Minimal structural types: the project's TS lib set has no WebAssembly declarations.
-type WasmMemory = { readonly buffer: ArrayBuffer; grow(pages: number): number };
-type KernelExports = {
-  score_f32(
-    metric: number,
-    query: number,
-    data: number,
-    stride: number,
-    rows: number,
-    count: number,
-    norms: number,
-    queryNorm: number,
-    out: number,
-  ): void;
-  score_i8(
-    metric: number,
-    query: number,
-    codes: number,
-    codeStride: number,
-    rows: number,
-    count: number,
-    scales: number,
-    norms: number,
-    queryScale: number,
-    queryNorm: number,
-    out: number,
-  ): void;
-};
-type WasmApi = {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-};
-
-const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 const METRIC_CODE: Record<KernelMetric, number> = { cosine: 0, dot: 1, euclidean: 2 };
 const DEFAULT_CAPACITY = 64;
 const DEFAULT_RESCORE = 4;
-
-let compiled: object | undefined;
-
-function wasmApi(): WasmApi {
-  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  if (api === undefined) throw new Error('VectorArena needs WebAssembly, which this runtime does not provide');
-  return api;
-}
-
-function decodeBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-function kernelModule(): object {
-  if (compiled === undefined) compiled = new (wasmApi().Module)(decodeBase64(KERNEL_WASM_BASE64));
-  return compiled;
-}
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
@@ -117,13 +64,17 @@ export class VectorArena {
   private readonly codeStride: number;
   private readonly queryI16: number;
   private readonly headerBytes: number;
-  private memory: WasmMemory;
+  private memory: KernelMemory;
+  /** Which kernel runs this arena's searches. */
+  readonly kernelName: Kernel['name'];
   private kernel: KernelExports;
   private capacity: number;
   private scratchCapacity: number;
   private layout: Layout;
   private count = 0;
   private disposed = false;
+  private queryNorm = 0;
+  private queryMetric = 0;
   // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
   private buffer: ArrayBuffer;
   private f32: Float32Array;
@@ -146,11 +97,11 @@ export class VectorArena {
     this.capacity = Math.max(1, Math.floor(options.initialCapacity ?? DEFAULT_CAPACITY));
     this.scratchCapacity = this.capacity;
     this.layout = this.computeLayout(this.capacity, this.scratchCapacity);
-    const api = wasmApi();
+    const kernel = options.kernel ?? resolveKernel();
+    this.kernelName = kernel.name;
     // No declared maximum: the engine's own cap applies (4 GiB for wasm32 in current engines).
-    this.memory = new api.Memory({ initial: this.pagesFor(this.layout.end) });
-    const instance = new api.Instance(kernelModule(), { env: { memory: this.memory } });
-    this.kernel = instance.exports as KernelExports;
+    this.memory = kernel.memory(this.pagesFor(this.layout.end));
+    this.kernel = kernel.instantiate(this.memory);
     this.buffer = this.memory.buffer;
     this.f32 = new Float32Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
@@ -190,8 +141,9 @@ export class VectorArena {
     const base = (this.layout.data + row * this.stride) >>> 2;
     let sumSquares = 0;
     let maxAbs = 0;
+    if (vector instanceof Float32Array) f32.set(vector, base);
+    else for (let i = 0; i < dims; i++) f32[base + i] = vector[i]!;
     for (let i = 0; i < dims; i++) {
-      f32[base + i] = vector[i]!;
       const v = f32[base + i]!;
       sumSquares += v * v;
       const a = Math.abs(v);
@@ -199,16 +151,24 @@ export class VectorArena {
     }
     f32.fill(0, base + dims, base + (this.stride >>> 2));
     f32[(this.layout.norms >>> 2) + row] = Math.sqrt(sumSquares);
-    if (this.quantized) {
-      const scale = maxAbs > 0 ? maxAbs / 127 : 0;
-      f32[(this.layout.scales >>> 2) + row] = scale;
-      const stored = f32[(this.layout.scales >>> 2) + row]!;
-      const inv = stored > 0 ? 1 / stored : 0;
-      const codeBase = this.layout.codes + row * this.codeStride;
-      const i8 = this.i8;
-      for (let i = 0; i < dims; i++) i8[codeBase + i] = clampCode(Math.round(f32[base + i]! * inv));
-      i8.fill(0, codeBase + dims, codeBase + this.codeStride);
-    }
+    if (this.quantized) this.quantizeRow(row, maxAbs);
+  }
+
+  /** Writes the int8 codes and scale of a stored float row. */
+  private quantizeRow(row: number, knownMaxAbs?: number): void {
+    const f32 = this.f32;
+    const dims = this.dimensions;
+    const base = (this.layout.data + row * this.stride) >>> 2;
+    let maxAbs = knownMaxAbs ?? 0;
+    if (knownMaxAbs === undefined) for (let i = 0; i < dims; i++) maxAbs = Math.max(maxAbs, Math.abs(f32[base + i]!));
+    const scale = maxAbs > 0 ? maxAbs / 127 : 0;
+    f32[(this.layout.scales >>> 2) + row] = scale;
+    const stored = f32[(this.layout.scales >>> 2) + row]!;
+    const inv = stored > 0 ? 1 / stored : 0;
+    const codeBase = this.layout.codes + row * this.codeStride;
+    const i8 = this.i8;
+    for (let i = 0; i < dims; i++) i8[codeBase + i] = clampCode(Math.round(f32[base + i]! * inv));
+    i8.fill(0, codeBase + dims, codeBase + this.codeStride);
   }
 
   /** A copy of the stored (float32) values of `row`. */
@@ -324,6 +284,39 @@ export class VectorArena {
     );
   }
 
+  /**
+   * Loads a query for `scoreRows` (the graph index scores candidates a few at a time). Another
+   * `search` or `beginQuery` replaces it.
+   */
+  beginQuery(query: ArrayLike<number>, metric: KernelMetric): void {
+    this.assertLive();
+    this.queryNorm = this.loadQuery(query);
+    this.queryMetric = METRIC_CODE[metric];
+  }
+
+  /** Loads stored row `row` as the query (see `beginQuery`). */
+  beginRowQuery(row: number, metric: KernelMetric): void {
+    this.assertRow(row, 'beginRowQuery');
+    const base = (this.layout.data + row * this.stride) >>> 2;
+    this.f32.copyWithin(0, base, base + (this.stride >>> 2));
+    this.queryNorm = this.f32[(this.layout.norms >>> 2) + row]!;
+    this.queryMetric = METRIC_CODE[metric];
+  }
+
+  /** Exact scores of `count` rows (from `rows`) against the loaded query, into `out`. */
+  scoreRows(rows: Uint32Array, count: number, out: Float32Array): void {
+    if (count === 0) return;
+    if (count > this.scratchCapacity) this.growScratch(count);
+    const { rows: rowsPtr, scores, data, norms } = this.layout;
+    const u32 = this.u32;
+    const at = rowsPtr >>> 2;
+    for (let i = 0; i < count; i++) u32[at + i] = rows[i]!;
+    this.kernel.score_f32(this.queryMetric, 0, data, this.stride, rowsPtr, count, norms, this.queryNorm, scores);
+    const f32 = this.f32;
+    const from = scores >>> 2;
+    for (let i = 0; i < count; i++) out[i] = f32[from + i]!;
+  }
+
   /** Releases the memory (the arena is unusable afterwards). */
   dispose(): void {
     this.disposed = true;
@@ -337,6 +330,62 @@ export class VectorArena {
     this.u8 = new Uint8Array(empty);
     this.memory = { buffer: empty, grow: () => 0 };
     this.kernel = undefined as unknown as KernelExports;
+  }
+
+  /** Bytes per stored float row (dimensions padded with zeros to a multiple of 4 floats). */
+  get rowBytes(): number {
+    return this.stride;
+  }
+
+  /**
+   * The stored rows as byte views for snapshots (little-endian, as WebAssembly memory is): float rows
+   * (`rowBytes` each), norms (f32) and, when quantized, int8 codes (dimensions padded to 16) and
+   * scales (f32). Valid until the next change to the arena; copy them out at once.
+   */
+  exportRows(): { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array } {
+    this.assertLive();
+    const { data, norms, codes, scales } = this.layout;
+    const n = this.count;
+    const u8 = this.u8;
+    return {
+      floats: u8.subarray(data, data + n * this.stride),
+      norms: u8.subarray(norms, norms + 4 * n),
+      ...(this.quantized
+        ? { codes: u8.subarray(codes, codes + n * this.codeStride), scales: u8.subarray(scales, scales + 4 * n) }
+        : {}),
+    };
+  }
+
+  /**
+   * Replaces every row with `count` rows exported by `exportRows` (codes and scales are recomputed
+   * when this arena is quantized and they are not given).
+   */
+  importRows(
+    count: number,
+    rows: { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array | undefined; scales?: Uint8Array | undefined },
+  ): void {
+    this.assertLive();
+    if (rows.floats.length !== count * this.stride || rows.norms.length !== count * 4) {
+      throw new Error(`VectorArena.importRows: sections do not hold ${count} rows of ${this.dimensions} dimensions`);
+    }
+    this.count = 0;
+    this.reserve(count);
+    const { data, norms, codes, scales } = this.layout;
+    this.u8.set(rows.floats, data);
+    this.u8.set(rows.norms, norms);
+    this.count = count;
+    if (!this.quantized) return;
+    if (
+      rows.codes &&
+      rows.scales &&
+      rows.codes.length === count * this.codeStride &&
+      rows.scales.length === count * 4
+    ) {
+      this.u8.set(rows.codes, codes);
+      this.u8.set(rows.scales, scales);
+      return;
+    }
+    for (let row = 0; row < count; row++) this.quantizeRow(row);
   }
 
   /** Ensures room for at least `rows` rows (grows capacity geometrically). */

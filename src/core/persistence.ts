@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/**
+ * Where a memory store or a local catalog keeps its snapshot. `createFilePersistence` from
+ * `kumiki/node` is a crash-safe file for Node; any runtime can supply its own (IndexedDB, KV, object
+ * storage).
+ */
+export type SnapshotPersistence = {
+  /** Where snapshots live, for error messages. */
+  readonly location: string;
+  /** The last saved snapshot, or `undefined` when there is none yet. */
+  load(): Promise<Uint8Array | undefined>;
+  /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
+  save(snapshot: Uint8Array): Promise<void>;
+  /**
+   * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
+   * and says whether another writer saved since this object last loaded or saved. The store calls it
+   * before it changes anything and reloads when `changed`, so writers in several processes take turns
+   * instead of overwriting each other's data.
+   */
+  acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
+  /** Releases the lock taken by `acquire`. */
+  release?(): Promise<void>;
+};
+
+/** Accepts any object with `load()` and `save()`. */
+export const persistenceSchema = z.custom<SnapshotPersistence>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as SnapshotPersistence).load === 'function' &&
+    typeof (value as SnapshotPersistence).save === 'function',
+  'persistence must have load() and save() methods (see createFilePersistence in kumiki/node)',
+);

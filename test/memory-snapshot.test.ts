@@ -1,0 +1,198 @@
+import { describe, expect, test } from 'vitest';
+import { crc32 } from '../src/core/crc32.js';
+import { CorruptDataError, createMemoryStore, f } from '../src/index.js';
+import type { SnapshotPersistence } from '../src/stores/memory/memory-store.js';
+
+/** An in-memory persistence whose bytes the test can read and replace. */
+function memoryPersistence(initial?: Uint8Array): SnapshotPersistence & { bytes: Uint8Array | undefined } {
+  const target = {
+    location: 'memory://snapshot',
+    bytes: initial,
+    async load() {
+      return target.bytes;
+    },
+    async save(snapshot: Uint8Array) {
+      target.bytes = snapshot.slice();
+    },
+  };
+  return target;
+}
+
+/** A snapshot in format version 1, as kumiki wrote them before version 2. */
+function versionOne(header: unknown, vectors: number[]): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const vectorsAt = (4 + json.length + 3) & ~3;
+  const body = new Uint8Array(vectorsAt + vectors.length * 4);
+  const view = new DataView(body.buffer);
+  view.setUint32(0, json.length, true);
+  body.set(json, 4);
+  for (const [i, value] of vectors.entries()) view.setFloat32(vectorsAt + i * 4, value, true);
+  const bytes = new Uint8Array(16 + body.length);
+  bytes.set(new TextEncoder().encode('KUMIKIS1'));
+  const preamble = new DataView(bytes.buffer);
+  preamble.setUint32(8, body.length, true);
+  preamble.setUint32(12, crc32(body), true);
+  bytes.set(body, 16);
+  return bytes;
+}
+
+describe('memory store snapshots, format version 2', () => {
+  test('dense (unpadded and padded rows, int8), sparse, payloads, state and declared indexes survive a reload', async () => {
+    for (const quantization of ['none', 'int8'] as const) {
+      const persistence = memoryPersistence();
+      const store = createMemoryStore({ persistence, quantization });
+      await store.createCollection({ name: 'odd', dimensions: 3, metric: 'euclidean' });
+      await store.createCollection({ name: 'wide', dimensions: 8, metric: 'cosine' });
+      await store.createCollection({ name: 'words', sparse: true });
+      const odd = Array.from({ length: 70 }, (_, i) => ({
+        id: i % 3 === 0 ? `s${i}` : i,
+        vector: [Math.sin(i), Math.cos(i), i / 70],
+        payload: { i, tags: [`t${i % 4}`], nested: { even: i % 2 === 0 } },
+        ...(i % 5 === 0 ? { sparseVector: { indices: [i + 1, 3], values: [0.5, 1] } } : {}),
+      }));
+      await store.upsert({ collection: 'odd', records: odd });
+      await store.upsert({
+        collection: 'wide',
+        records: Array.from({ length: 20 }, (_, i) => ({
+          id: i,
+          vector: Array.from({ length: 8 }, (_, j) => Math.sin(i * j + 1)),
+        })),
+      });
+      await store.upsert({
+        collection: 'words',
+        records: [
+          { id: 'a', sparseVector: { indices: [9, 2], values: [1, 2] }, payload: { text: 'x' } },
+          { id: 'b', sparseVector: { indices: [2], values: [3] } },
+        ],
+      });
+      await store.delete({ collection: 'odd', ids: [1, 's3'] });
+      await store.createPayloadIndex({ collection: 'odd', field: 'nested.even' });
+      await store.setCollectionState({ collection: 'words', key: 'k', value: { n: 1 } });
+      await store.setAlias({ alias: 'current', collection: 'wide' });
+      const queries = {
+        odd: await store.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
+        filtered: await store.search({
+          collection: 'odd',
+          vector: [0.2, 0.9, 0.5],
+          limit: 5,
+          filter: f.eq('nested.even', true),
+        }),
+        wide: await store.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 }),
+        words: await store.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } }),
+        oddSparse: await store.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
+      };
+      expect(new TextDecoder().decode(persistence.bytes?.subarray(0, 8))).toBe('KUMIKIS2');
+
+      const reopened = createMemoryStore({ persistence: memoryPersistence(persistence.bytes), quantization });
+      expect(
+        await reopened.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
+      ).toEqual(queries.odd);
+      expect(
+        await reopened.search({
+          collection: 'odd',
+          vector: [0.2, 0.9, 0.5],
+          limit: 5,
+          filter: f.eq('nested.even', true),
+        }),
+      ).toEqual(queries.filtered);
+      expect(await reopened.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 })).toEqual(
+        queries.wide,
+      );
+      expect(await reopened.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } })).toEqual(
+        queries.words,
+      );
+      expect(
+        await reopened.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
+      ).toEqual(queries.oddSparse);
+      expect(await reopened.count({ collection: 'odd' })).toBe(68);
+      expect(await reopened.getCollectionState({ collection: 'words', key: 'k' })).toEqual({
+        value: { n: 1 },
+        current: true,
+      });
+      const described = await reopened.describe();
+      expect(described.collections.find((c) => c.name === 'odd')?.payloadIndexes).toEqual([
+        { field: 'nested.even', source: 'declared' },
+      ]);
+      // Writes after the reload land where they should.
+      await reopened.upsert({
+        collection: 'odd',
+        records: [{ id: 's0', vector: [0.2, 0.9, 0.5], payload: { nested: { even: true } } }],
+      });
+      const top = await reopened.search({
+        collection: 'odd',
+        vector: [0.2, 0.9, 0.5],
+        limit: 1,
+        filter: f.eq('nested.even', true),
+      });
+      expect(top[0]?.id).toBe('s0');
+    }
+  });
+
+  test('version 1 snapshots are still read', async () => {
+    const bytes = versionOne(
+      {
+        aliases: { live: 'c' },
+        collections: [
+          {
+            meta: { name: 'c', dimensions: 2, metric: 'dot', sparse: true, epoch: 'e1', version: 4 },
+            state: { s: { value: 1, version: 4 } },
+            records: [
+              { id: 1, payload: { a: 1 } },
+              { id: 'two', payload: {}, sparse: [[5], [2]] },
+            ],
+          },
+        ],
+      },
+      [1, 0, 0.5, 0.5],
+    );
+    const store = createMemoryStore({ persistence: memoryPersistence(bytes) });
+    const info = await store.openCollection({ name: 'live' });
+    expect(info).toMatchObject({ name: 'c', count: 2, epoch: 'e1', version: 4 });
+    expect((await store.search({ collection: 'c', vector: [1, 0], limit: 2 })).map((m) => m.id)).toEqual([1, 'two']);
+    expect((await store.search({ collection: 'c', sparseVector: { indices: [5], values: [1] } }))[0]).toMatchObject({
+      id: 'two',
+      score: 2,
+    });
+  });
+
+  test('another format version, torn files and sections of the wrong size are refused with CorruptDataError', async () => {
+    const persistence = memoryPersistence();
+    const store = createMemoryStore({ persistence });
+    await store.createCollection({ name: 'c', dimensions: 4 });
+    await store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2, 3, 4] }] });
+    const good = persistence.bytes as Uint8Array;
+    const refused = async (bytes: Uint8Array, reason: RegExp) => {
+      const error = await createMemoryStore({ persistence: memoryPersistence(bytes) })
+        .count({ collection: 'c' })
+        .catch((e: unknown) => e);
+      expect(CorruptDataError.isInstance(error)).toBe(true);
+      expect((error as Error).message).toMatch(reason);
+    };
+    const future = good.slice();
+    future[7] = '3'.charCodeAt(0);
+    await refused(future, /format version "3".*reads versions 1 and 2/);
+    await refused(good.subarray(0, good.length - 4), /torn write/);
+    const flipped = good.slice();
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
+    await refused(flipped, /checksum/);
+    // A header whose section lengths disagree with its record count (re-checksummed, so only the sizes are wrong).
+    const json = new TextDecoder().decode(good.subarray(28, 28 + new DataView(good.buffer).getUint32(24, true)));
+    const header = JSON.parse(json);
+    header.collections[0].count = 2;
+    header.collections[0].ids.push(2);
+    header.collections[0].payloads.push({});
+    const text = new TextEncoder().encode(JSON.stringify(header));
+    const binary = good.subarray(24 + Math.ceil((4 + json.length) / 16) * 16);
+    const bodyAt = Math.ceil((4 + text.length) / 16) * 16;
+    const body = new Uint8Array(bodyAt + binary.length);
+    new DataView(body.buffer).setUint32(0, text.length, true);
+    body.set(text, 4);
+    body.set(binary, bodyAt);
+    const bad = new Uint8Array(24 + body.length);
+    bad.set(good.subarray(0, 8));
+    new DataView(bad.buffer).setUint32(8, body.length, true);
+    new DataView(bad.buffer).setUint32(16, crc32(body), true);
+    bad.set(body, 24);
+    await refused(bad, /wrong size/);
+  });
+});
