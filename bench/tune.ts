@@ -6,7 +6,7 @@
  * the best one wins, ties to the earlier one. Nothing is tuned on the test half or per collection.
  *
  *   npx tsx bench/tune.ts            # feedback grid (about 5 minutes)
- *   npx tsx bench/tune.ts --fusion   # also the fusion weight, with GloVe (scripts/glove.ts)
+ *   npx tsx bench/tune.ts --fusion   # also the fusion weight, with GloVe (bench/glove.ts)
  */
 import { fileURLToPath } from 'node:url';
 import type { QueryExpansion } from '../src/bm25/expansion.js';
@@ -28,7 +28,7 @@ type Scored = { label: string; train: number; trainNdcg: number; trainMap: numbe
 async function score(
   collection: TestCollection,
   index: Awaited<ReturnType<typeof indexCollection>>,
-  mode: 'sparse' | 'hybrid',
+  mode: 'sparse' | 'dense' | 'hybrid',
   options: RankingOptions,
   label: string,
 ): Promise<Scored> {
@@ -95,9 +95,10 @@ export async function tuneFusion(
   const rows: Scored[] = [];
   try {
     rows.push(await score(collection, index, 'sparse', {}, 'BM25 alone (sparse)'));
+    rows.push(await score(collection, index, 'dense', {}, 'dense alone'));
     const fusions: Array<[string, Fusion]> = [
       ['rrf k 60', { method: 'rrf' }],
-      ...[0.1, 0.2, 0.3, 0.4, 0.5].map((w): [string, Fusion] => [
+      ...[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9].map((w): [string, Fusion] => [
         `weighted dense ${w}`,
         { method: 'weighted', denseWeight: w },
       ]),
@@ -110,10 +111,9 @@ export async function tuneFusion(
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(await tuneExpansion());
+  if (!process.argv.includes('--fusion-only')) console.log(await tuneExpansion());
   if (process.argv.includes('--fusion')) {
-    // @ts-expect-error: written next
-    const { gloveEmbedder } = await import('../scripts/glove.js');
-    console.log(await tuneFusion(await gloveEmbedder()));
+    const { gloveEmbedder } = await import('./glove.js');
+    console.log(await tuneFusion(gloveEmbedder()));
   }
 }
