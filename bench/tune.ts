@@ -110,8 +110,52 @@ export async function tuneFusion(
   return table(rows, best(rows));
 }
 
+/**
+ * The ablation: each step of the default lexical ranking added one at a time, on the train and the
+ * test queries, over the default splitter's chunks (and whole documents, for reference).
+ */
+export async function ablation(collection = loadCollection(cisiDirectory())): Promise<string> {
+  const rows: Scored[] = [];
+  const whole = await indexCollection(collection, { chunking: 'whole' });
+  try {
+    rows.push(
+      await score(collection, whole, 'sparse', { expansion: false }, 'BM25, one chunk per document, no feedback'),
+    );
+    rows.push(await score(collection, whole, 'sparse', {}, 'BM25, one chunk per document, Bo1 feedback'));
+  } finally {
+    await whole.dispose();
+  }
+  const index = await indexCollection(collection);
+  const steps: Array<[string, RankingOptions]> = [
+    ['chunks (no grouping), no feedback: each source at its best chunk', { groupBy: false, expansion: false }],
+    ['chunks (no grouping), Bo1 feedback on chunks', { groupBy: false }],
+    ["groupBy score 'max', no feedback", { groupBy: { by: 'source', score: 'max' }, expansion: false }],
+    ["groupBy score 'sum' (3 best chunks), no feedback", { groupBy: { by: 'source', score: 'sum' }, expansion: false }],
+    ["groupBy score 'document' (sources scored whole), no feedback", { expansion: false }],
+    [
+      "groupBy 'document', chunk statistics instead of source statistics, no feedback",
+      { groupBy: { by: 'source', statistics: 'chunks' }, expansion: false },
+    ],
+    ["groupBy 'document' + RM3 feedback (10 docs, 10 terms, α 0.5)", { expansion: { method: 'rm3' } }],
+    ["**default**: groupBy 'document' + Bo1 feedback (10 docs, 10 terms, α 0.5)", {}],
+  ];
+  try {
+    for (const [label, options] of steps) rows.push(await score(collection, index, 'sparse', options, label));
+  } finally {
+    await index.dispose();
+  }
+  const f = (x: number) => x.toFixed(4);
+  return [
+    '| ranking (default splitter unless said) | train nDCG@10 | train MAP | test nDCG@10 | test MAP |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.label} | ${f(r.trainNdcg)} | ${f(r.trainMap)} | ${f(r.testNdcg)} | ${f(r.testMap)} |`),
+  ].join('\n');
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  if (!process.argv.includes('--fusion-only')) console.log(await tuneExpansion());
+  if (process.argv.includes('--ablation')) console.log(await ablation());
+  if (!process.argv.includes('--fusion-only') && !process.argv.includes('--ablation'))
+    console.log(await tuneExpansion());
   if (process.argv.includes('--fusion')) {
     const { gloveEmbedder } = await import('./glove.js');
     console.log(await tuneFusion(gloveEmbedder()));

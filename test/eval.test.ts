@@ -190,7 +190,7 @@ describe('evaluateRetrieval on CISI', () => {
     expect(result.rows.map((row) => row.id)).toEqual(['kumiki:dense', 'kumiki:hybrid', 'kumiki:hybrid-rrf']);
     expect(result.rows.map((row) => row.mode)).toEqual([
       'dense',
-      'hybrid (weighted, dense 0.2; default)',
+      'hybrid (weighted, dense 0.5; default)',
       'hybrid (RRF, k 60)',
     ]);
     for (const row of result.rows) {

@@ -46,7 +46,7 @@ function expectedMean(ids: number[], weights?: Float32Array, mapping?: Int32Arra
   for (const id of ids) {
     const row = mapping ? (mapping[id] as number) : id;
     for (let d = 0; d < DIMENSIONS; d++)
-      out[d] += (weights ? (weights[id] as number) : 1) * (table[row * DIMENSIONS + d] as number);
+      out[d] = (out[d] as number) + (weights ? (weights[id] as number) : 1) * (table[row * DIMENSIONS + d] as number);
   }
   return out.map((value) => value / ids.length);
 }

@@ -504,11 +504,15 @@ function wholeDocuments(splitter: Splitter): Splitter {
 }
 
 /** Retrieval options an evaluation may vary (everything else is the query's and the index's). */
-export type RankingOptions = Pick<RetrieveOptions, 'expansion' | 'fusion' | 'minScore'> & { groupBy?: GroupBy };
+export type RankingOptions = Pick<RetrieveOptions, 'expansion' | 'fusion' | 'minScore'> & {
+  /** How sources are ranked, default `'source'`; `false` ranks chunks and keeps each source's first. */
+  groupBy?: GroupBy | false;
+};
 
 /**
  * Ranks the judged queries (or those in `queries`) with `retrieve()`: sources (`groupBy: 'source'`
- * unless `retrieve.groupBy` says otherwise), `limit` per query, document ids best first.
+ * unless `retrieve.groupBy` says otherwise; `false`: chunks, each source at its best chunk), `limit`
+ * per query, document ids best first.
  */
 export async function rankQueries(
   collection: TestCollection,
@@ -527,25 +531,33 @@ export async function rankQueries(
   const phase = `${KUMIKI} ${options.mode}: querying`;
   const queries = collection.queries.filter((query) => options.queries === undefined || options.queries.has(query.id));
   const started = performance.now();
+  const { groupBy = 'source', ...retrieveOptions } = options.retrieve ?? {};
   for (const { id, text } of queries) {
-    const documents =
-      text.trim().length === 0
-        ? []
-        : await retrieve({
-            store: index.store,
-            collection: index.collection,
-            query: text,
-            mode: options.mode,
-            sparseEmbedder: index.sparseEmbedder,
-            ...(index.embedder ? { embedder: index.embedder } : {}),
-            limit: options.limit ?? 1000,
-            groupBy: 'source',
-            ...options.retrieve,
-            ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
-          });
+    const base = {
+      store: index.store,
+      collection: index.collection,
+      query: text,
+      mode: options.mode,
+      sparseEmbedder: index.sparseEmbedder,
+      ...(index.embedder ? { embedder: index.embedder } : {}),
+      limit: options.limit ?? 1000,
+      ...retrieveOptions,
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+    };
+    let sources: string[] = [];
+    if (text.trim().length > 0) {
+      sources =
+        groupBy === false
+          ? // Chunks, best first (as many as retrieve returns), each source at its first chunk.
+            [...new Set((await retrieve({ ...base, limit: 1000 })).map((chunk) => chunk.citation.source))].slice(
+              0,
+              base.limit,
+            )
+          : (await retrieve({ ...base, groupBy })).map((document) => document.source);
+    }
     rankings.set(
       id,
-      documents.map((document) => document.source.slice(index.prefix.length)),
+      sources.map((source) => source.slice(index.prefix.length)),
     );
     progress.advance(1, phase);
   }

@@ -87,7 +87,7 @@ export type RetrieveOptions = {
   expansion?: QueryExpansion | false;
   /**
    * How hybrid mode fuses the dense and the sparse ranking. Default `DEFAULT_FUSION` (a weighted sum,
-   * dense weight 0.2, chosen on CISI); `{ method: 'rrf' }` fuses ranks, in the store when it can.
+   * dense weight 0.5, chosen on CISI's training queries); `{ method: 'rrf' }` fuses ranks, in the store when it can.
    */
   fusion?: Fusion;
   abortSignal?: AbortSignal;
