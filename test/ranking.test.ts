@@ -2,7 +2,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expandQuery } from '../src/bm25/expansion.js';
 import { fuse, weightedFusion } from '../src/core/fusion.js';
-import { createBm25Encoder, createMemoryStore, InvalidArgumentError, type Match, type Store } from '../src/index.js';
+import {
+  createBm25Encoder,
+  createMemoryStore,
+  InvalidArgumentError,
+  type Match,
+  type SparseVector,
+  type Store,
+} from '../src/index.js';
 import { reassemble } from '../src/pipeline/documents.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { type RetrievedDocument, retrieve } from '../src/pipeline/retrieve.js';
@@ -112,7 +119,7 @@ describe('pseudo-relevance feedback', () => {
       expansion: { terms: 3 },
     });
     expect(expanded.indices.length).toBeGreaterThan(q.indices.length);
-    const at = (vector: typeof q, index: number) => vector.values[Array.from(vector.indices).indexOf(index)];
+    const at = (vector: SparseVector, index: number) => vector.values[Array.from(vector.indices).indexOf(index)];
     for (const index of q.indices) expect(at(expanded, index)).toBeGreaterThanOrEqual(at(q, index) as number);
     const [feline] = (await encoder.embed({ values: ['feline'], role: 'query' })).vectors;
     expect(Array.from(expanded.indices)).toContain(feline?.indices[0]);
