@@ -13,12 +13,17 @@ import {
   evaluateRankings,
   evaluateRetrieval,
   formatEvaluation,
+  formatTrecRun,
   indexCollection,
   loadCisi,
   loadCollection,
   ndcgAt,
+  parseQrels,
+  parseTrecRun,
+  randomizationTest,
   rankQueries,
   recallAt,
+  splitQueries,
 } from '../src/eval/index.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
@@ -257,5 +262,93 @@ describe('errors', () => {
       InvalidArgumentError,
     );
     expect(() => formatEvaluation({} as never)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('any collection: BEIR, qrels, TREC runs, the randomization test', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'kumiki-beir-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test('a BEIR folder is evaluated like CISI, with graded judgements, runs and a chosen baseline', async () => {
+    const corpus = [
+      { _id: 'd1', title: 'Lighthouses', text: 'A lighthouse warns ships with a lamp and a lens.' },
+      { _id: 'd2', title: 'Keepers', text: 'Lighthouse keepers trimmed the lamp wicks every night.' },
+      { _id: 'd3', title: 'Bread', text: 'Sourdough bread rises because wild yeast ferments the dough.' },
+      { _id: 'd4', title: 'Yeast', text: 'Yeast is a fungus; bakers use it to leaven bread.' },
+    ];
+    const queries = [
+      { _id: 'q1', text: 'lighthouse lamp' },
+      { _id: 'q2', text: 'bread yeast' },
+      { _id: 'q3', text: 'unjudged query' },
+    ];
+    writeFileSync(join(scratch, 'corpus.jsonl'), corpus.map((row) => JSON.stringify(row)).join('\n'));
+    writeFileSync(join(scratch, 'queries.jsonl'), queries.map((row) => JSON.stringify(row)).join('\n'));
+    writeFileSync(
+      join(scratch, 'qrels.tsv'),
+      'query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t2\nq2\td3\t1\nq2\td4\t1\n',
+    );
+    const reversed = new Map([
+      ['q1', ['d4', 'd3', 'd2', 'd1']],
+      ['q2', ['d2', 'd1', 'd4', 'd3']],
+    ]);
+    const result = await evaluateRetrieval({
+      dataDirectory: scratch,
+      modes: ['lexical'],
+      compare: false,
+      runs: [{ name: 'reversed', rankings: reversed }],
+      baseline: 'run:reversed',
+      permutations: 100,
+      keepRankings: true,
+    });
+    expect(result.dataset).toMatchObject({ format: 'beir', documents: 4, queries: 3, judged: 2, judgements: 4 });
+    const kumiki = result.rows.find((row) => row.id === 'kumiki:lexical') as EvaluationRow;
+    // Both queries find their judged documents first; q1's grade-2 document (d2) first.
+    expect(kumiki.ndcg10).toBe(1);
+    expect(kumiki.mrr).toBe(1);
+    expect(result.rankings?.['kumiki:lexical']?.q1?.slice(0, 2)).toEqual(['d2', 'd1']);
+    expect(kumiki.versus?.baseline).toBe('run:reversed');
+    expect(kumiki.versus?.ndcg10.difference).toBeGreaterThan(0);
+    await expect(
+      evaluateRetrieval({ dataDirectory: scratch, modes: ['lexical'], compare: false, baseline: 'run:none' }),
+    ).rejects.toThrow(/no measured row "run:none"/);
+  });
+
+  test('qrels in TREC, BEIR and CISI layouts; a malformed line is refused with its number', () => {
+    expect(parseQrels('1 0 a 2\n1 0 b 0\n2 Q0 c 1\n')).toEqual(
+      new Map([
+        [
+          '1',
+          new Map([
+            ['a', 2],
+            ['b', 0],
+          ]),
+        ],
+        ['2', new Map([['c', 1]])],
+      ]),
+    );
+    expect(parseQrels('query-id\tcorpus-id\tscore\nq\td\t1\n')).toEqual(new Map([['q', new Map([['d', 1]])]]));
+    expect(() => parseQrels('1 0 a 2\nbroken\n', 'my.qrels')).toThrow(/my\.qrels:2/);
+  });
+
+  test('TREC runs round-trip; ties in score keep rank order; the split halves the judged queries', () => {
+    const rankings = new Map([
+      ['1', ['a', 'b', 'c']],
+      ['2', ['c']],
+    ]);
+    expect(parseTrecRun(formatTrecRun(rankings, 'my run'))).toEqual(rankings);
+    expect(parseTrecRun('1 Q0 x 2 5 t\n1 Q0 y 1 5 t\n1 Q0 z 3 9 t\n').get('1')).toEqual(['z', 'y', 'x']);
+    expect(() => parseTrecRun('1 Q0 x\n', 'r.run')).toThrow(/r\.run:1/);
+    const { train, test: held } = splitQueries({ queries: ['3', '1', '10', '2'].map((id) => ({ id, text: '' })) });
+    expect([...train].sort()).toEqual(['1', '3']);
+    expect([...held].sort()).toEqual(['10', '2']);
+  });
+
+  test('the paired randomization test: p 1 for equal samples, about 1/4 for three equal gains', () => {
+    expect(randomizationTest([0.5, 0.2], [0.5, 0.2])).toEqual({ difference: 0, p: 1 });
+    // Three differences of +1: only all-plus and all-minus reach |sum| 3, 2 of 8 sign patterns.
+    const { difference, p } = randomizationTest([1, 1, 1], [0, 0, 0], { permutations: 20_000 });
+    expect(difference).toBe(1);
+    expect(p).toBeCloseTo(0.25, 1);
+    expect(() => randomizationTest([1], [1, 2])).toThrow(InvalidArgumentError);
   });
 });
