@@ -40,7 +40,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
   loaders: () => runLoadersBench(quick ? { files: 5, rounds: 1 } : {}),
   distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
-  eval: () => runEvalBench(),
+  eval: () => runEvalBench({ glove: true }),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
 };
 const asked = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
