@@ -22,7 +22,7 @@ export const LAYERS = [
   {
     name: 'internal',
     summary:
-      'utilities every layer above may use: optional imports, retry/backoff, bounded concurrency, abort races, embedMany, the HTTP transport, structured-output helpers; Node file locks and atomic writes in src/internal/node',
+      'utilities every layer above may use: optional imports, retry/backoff, bounded concurrency, abort races, embedMany, the HTTP transport, structured-output helpers, seeded random numbers; Node file locks and atomic writes in src/internal/node',
     units: [{ name: 'internal', path: '^src/internal/' }],
   },
   {

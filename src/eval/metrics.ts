@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseArgument } from '../core/validate.js';
+import { seededRandom } from '../internal/random.js';
 
 /** Document id → grade (relevant when > 0), or the set of relevant ids (grade 1 each). */
 export type Judgements = ReadonlySet<string> | ReadonlyMap<string, number>;
@@ -143,18 +144,6 @@ const randomizationSchema = z
   })
   .strict();
 
-/** mulberry32: a small seeded generator, so the test gives the same p-value every run. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Two-sided paired randomization (permutation) test of Fisher, as Smucker, Allan and Carterette
  * (2007) recommend for IR: the per-query differences `a[i] − b[i]` get random signs `permutations`
@@ -179,7 +168,7 @@ export function randomizationTest(
   if (n === 0) return { difference: 0, p: 1 };
   const observed = differences.reduce((sum, d) => sum + d, 0);
   const permutations = settings.permutations ?? 10_000;
-  const random = generator(settings.seed ?? 1);
+  const random = seededRandom(settings.seed ?? 1);
   // Compare sums (same as means for a fixed n), with a little slack for floating-point ties.
   const bound = Math.abs(observed) - 1e-12;
   let hits = 0;
