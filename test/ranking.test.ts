@@ -1,6 +1,7 @@
 // Ranking beyond one store search: weighted fusion, pseudo-relevance feedback, documents (groupBy).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expandQuery } from '../src/bm25/expansion.js';
+import { fingerprint } from '../src/core/fingerprint.js';
 import { fuse, weightedFusion } from '../src/core/fusion.js';
 import {
   createBm25Encoder,
@@ -14,6 +15,7 @@ import { reassemble } from '../src/pipeline/documents.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { type RetrievedDocument, retrieve } from '../src/pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
+import { bindStatistics } from '../src/pipeline/statistics.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
@@ -95,6 +97,54 @@ beforeAll(async () => {
 afterAll(() => store.dispose());
 
 const base = () => ({ store, collection: 'kb', sparseEmbedder: bm25, mode: 'sparse' as const });
+
+describe('hybrid retrieve', () => {
+  test("fusion 'rrf' is the store's fusion; the default weighted fusion ranks as weightedFusion of the two searches", async () => {
+    const query = 'kitten bread';
+    const both = {
+      store,
+      collection: 'kb',
+      embedder,
+      sparseEmbedder: bm25,
+      query,
+      limit: 4,
+      expansion: false as const,
+    };
+    const rrf = await retrieve({ ...both, fusion: { method: 'rrf', k: 10 } });
+    const [vector] = (await embedder.embed({ values: [query], role: 'query' })).vectors;
+    const bound = await bindStatistics({ store, collection: 'kb', embedder: bm25 });
+    const [sparseVector] = (await bound.embed({ values: [query], role: 'query' })).vectors;
+    const spaces = {
+      embeddingSpace: fingerprint(await embedder.space()),
+      sparseEmbeddingSpace: fingerprint(await bound.space()),
+    };
+    const native = await store.search({
+      collection: 'kb',
+      vector: vector as Float32Array,
+      sparseVector: sparseVector as SparseVector,
+      ...spaces,
+      fusion: { method: 'rrf', k: 10 },
+      limit: 4,
+    });
+    expect(rrf.map((c) => [c.id, c.score])).toEqual(native.map((m) => [m.id, m.score]));
+    const weighted = await retrieve(both);
+    const dense = await store.search({
+      collection: 'kb',
+      vector: vector as Float32Array,
+      embeddingSpace: spaces.embeddingSpace,
+      limit: 16,
+    });
+    const sparse = await store.search({
+      collection: 'kb',
+      sparseVector: sparseVector as SparseVector,
+      sparseEmbeddingSpace: spaces.sparseEmbeddingSpace,
+      limit: 16,
+    });
+    expect(weighted.map((c) => [c.id, c.score])).toEqual(
+      weightedFusion(dense, sparse, { denseWeight: 0.5, limit: 4 }).map((m) => [m.id, m.score]),
+    );
+  });
+});
 
 describe('pseudo-relevance feedback', () => {
   test('on by default: a source that never says "cat" is found through the terms of the first results', async () => {

@@ -149,38 +149,18 @@ export async function loadSourceTexts(options: {
   abortSignal?: AbortSignal;
 }): Promise<SourceTexts> {
   const wanted = [...new Set(options.sources)].filter((source) => !options.into.has(source));
-  const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
-  const chunks = new Map<string, Array<{ start: number; end: number; index: number; text: string; hash: unknown }>>();
+  const chunks = new Map<string, Piece[]>();
   // A bounded number of sources per filter keeps every backend's expression small.
   for (let i = 0; i < wanted.length; i += 256) {
-    const batch = wanted.slice(i, i + 256);
-    const bySource: Filter = { op: 'in', field: 'source', values: batch };
-    const filter: Filter = options.filter ? { op: 'and', filters: [bySource, options.filter] } : bySource;
-    let cursor: string | undefined;
-    do {
-      throwIfAborted(options.abortSignal, 'retrieve');
-      const page = await options.store.scroll({
-        collection: options.collection,
-        filter,
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-        ...signal,
-      });
-      for (const record of page.records) {
-        const { source, text, start, end, chunk, sourceHash } = record.payload;
-        if (typeof source !== 'string' || typeof text !== 'string') continue;
-        const list = chunks.get(source) ?? [];
-        list.push({
-          start: typeof start === 'number' ? start : 0,
-          end: typeof end === 'number' ? end : text.length,
-          index: typeof chunk === 'number' ? chunk : 0,
-          text,
-          hash: sourceHash,
-        });
-        chunks.set(source, list);
-      }
-      cursor = page.nextCursor;
-    } while (cursor);
+    const bySource: Filter = { op: 'in', field: 'source', values: wanted.slice(i, i + 256) };
+    await scrollPieces(
+      { ...options, filter: options.filter ? { op: 'and', filters: [bySource, options.filter] } : bySource },
+      (source, piece) => {
+        const list = chunks.get(source);
+        if (list) list.push(piece);
+        else chunks.set(source, [piece]);
+      },
+    );
   }
   for (const source of wanted) {
     const all = chunks.get(source) ?? [];
@@ -189,6 +169,39 @@ export async function loadSourceTexts(options: {
     options.into.set(source, reassemble(same.length > 0 ? same : all));
   }
   return options.into;
+}
+
+/** A stored chunk as far as putting its source back together goes. */
+type Piece = { start: number; end: number; index: number; text: string; hash: unknown };
+
+/** Every chunk of the collection passing `filter` with a string `source` and `text`, page by page. */
+async function scrollPieces(
+  options: { store: Store; collection: string; filter?: Filter; abortSignal?: AbortSignal },
+  onPiece: (source: string, piece: Piece) => void,
+): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    throwIfAborted(options.abortSignal, 'retrieve');
+    const page = await options.store.scroll({
+      collection: options.collection,
+      limit: 1000,
+      ...(options.filter ? { filter: options.filter } : {}),
+      ...(cursor ? { cursor } : {}),
+      ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+    });
+    for (const record of page.records) {
+      const { source, text, start, end, chunk, sourceHash } = record.payload;
+      if (typeof source !== 'string' || typeof text !== 'string') continue;
+      onPiece(source, {
+        start: typeof start === 'number' ? start : 0,
+        end: typeof end === 'number' ? end : text.length,
+        index: typeof chunk === 'number' ? chunk : 0,
+        text,
+        hash: sourceHash,
+      });
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
 }
 
 /** Per chunk-statistics fork: a fork counting the collection's sources instead (see `sourceStatistics`). */
@@ -224,34 +237,14 @@ async function countSources(options: {
   embedder: StatisticalEmbedder;
   abortSignal?: AbortSignal;
 }): Promise<StatisticalEmbedder> {
-  const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
-  type Piece = { start: number; end: number; index: number; text: string };
   const versions = new Map<string, Map<unknown, Piece[]>>();
-  let cursor: string | undefined;
-  do {
-    throwIfAborted(options.abortSignal, 'retrieve');
-    const page = await options.store.scroll({
-      collection: options.collection,
-      limit: 1000,
-      ...(cursor ? { cursor } : {}),
-      ...signal,
-    });
-    for (const record of page.records) {
-      const { source, text, start, end, chunk, sourceHash } = record.payload;
-      if (typeof source !== 'string' || typeof text !== 'string') continue;
-      const byVersion = versions.get(source) ?? new Map<unknown, Piece[]>();
-      const pieces = byVersion.get(sourceHash) ?? [];
-      pieces.push({
-        start: typeof start === 'number' ? start : 0,
-        end: typeof end === 'number' ? end : text.length,
-        index: typeof chunk === 'number' ? chunk : 0,
-        text,
-      });
-      byVersion.set(sourceHash, pieces);
-      versions.set(source, byVersion);
-    }
-    cursor = page.nextCursor;
-  } while (cursor);
+  await scrollPieces(options, (source, piece) => {
+    const byVersion = versions.get(source) ?? new Map<unknown, Piece[]>();
+    const pieces = byVersion.get(piece.hash) ?? [];
+    pieces.push(piece);
+    byVersion.set(piece.hash, pieces);
+    versions.set(source, byVersion);
+  });
   const texts = [...versions.values()].map((byVersion) =>
     reassemble([...byVersion.values()].reduce((a, b) => (b.length > a.length ? b : a))),
   );

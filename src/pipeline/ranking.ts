@@ -34,16 +34,27 @@ export type SearchContext = {
   sparse?: { vector: SparseVector; space: string; embedder: SparseEmbedder };
 };
 
-/** One store search with the dense or the sparse vector alone. */
-export async function searchOne(context: SearchContext, leg: 'dense' | 'sparse', limit: number): Promise<Match[]> {
+/**
+ * One store search: with the dense or the sparse vector alone, or with both fused by reciprocal-rank
+ * fusion in the store (`{ rrf: k }`, natively where the store can).
+ */
+export async function searchOne(
+  context: SearchContext,
+  leg: 'dense' | 'sparse' | { rrf: number | undefined },
+  limit: number,
+): Promise<Match[]> {
   const { store, collection } = context;
+  const dense = { vector: context.dense?.vector as Float32Array, embeddingSpace: context.dense?.space as string };
+  const sparse = {
+    sparseVector: context.sparse?.vector as SparseVector,
+    sparseEmbeddingSpace: context.sparse?.space as string,
+  };
   const query =
     leg === 'dense'
-      ? { vector: context.dense?.vector as Float32Array, embeddingSpace: context.dense?.space as string }
-      : {
-          sparseVector: context.sparse?.vector as SparseVector,
-          sparseEmbeddingSpace: context.sparse?.space as string,
-        };
+      ? dense
+      : leg === 'sparse'
+        ? sparse
+        : { ...dense, ...sparse, fusion: { method: 'rrf' as const, ...(leg.rrf !== undefined ? { k: leg.rrf } : {}) } };
   const matches = await withSpan(
     'kumiki.store.search',
     { 'kumiki.store.provider': store.provider, 'kumiki.collection': collection },

@@ -247,7 +247,7 @@ export async function retrieve(
           ? await searchOne(context, mode, fetch)
           : fusion.method === 'weighted'
             ? await searchFused(context, fusion, Math.min(10_000, 4 * fetch), fetch)
-            : await nativeHybrid(context, fusion.k, fetch);
+            : await searchOne(context, { rrf: fusion.k }, fetch);
       let chunks = relevant.map((match) => toChunk(match, parsed.collection));
       if (parsed.rerank && chunks.length > 0) {
         const rerank = parsed.rerank;
@@ -265,30 +265,6 @@ export async function retrieve(
       return results;
     },
   );
-}
-
-/** Hybrid search with reciprocal-rank fusion done by the store (natively where it can). */
-async function nativeHybrid(context: SearchContext, k: number | undefined, limit: number): Promise<Match[]> {
-  const { store, collection, dense, sparse } = context;
-  const matches = await withSpan(
-    'kumiki.store.search',
-    { 'kumiki.store.provider': store.provider, 'kumiki.collection': collection },
-    () =>
-      store.search({
-        collection,
-        vector: dense?.vector as Float32Array,
-        embeddingSpace: dense?.space as string,
-        sparseVector: sparse?.vector as SparseVector,
-        sparseEmbeddingSpace: sparse?.space as string,
-        fusion: { method: 'rrf' as const, ...(k !== undefined ? { k } : {}) },
-        limit,
-        ...(context.filter ? { filter: context.filter } : {}),
-        ...(context.includeVectors ? { includeVectors: true } : {}),
-        ...(context.abortSignal ? { abortSignal: context.abortSignal } : {}),
-      }),
-  );
-  const threshold = context.minScore;
-  return threshold === undefined ? matches : matches.filter((match) => match.score >= threshold);
 }
 
 /** The query's vector and the fingerprint of the space it lives in (the store checks it against the collection). */
