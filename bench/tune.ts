@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/tune.ts            # feedback grid (about 5 minutes)
  *   npx tsx bench/tune.ts --fusion   # also the fusion weight, with GloVe (bench/glove.ts)
+ *   npx tsx bench/tune.ts --fusion-only | --title | --ablation   # one table: fusion, BM25F title weight, ablation
  */
 import { fileURLToPath } from 'node:url';
 import type { QueryExpansion } from '../src/bm25/expansion.js';
@@ -110,6 +111,27 @@ export async function tuneFusion(
   return table(rows, best(rows));
 }
 
+/** BM25F's title weight (`groupBy.titleWeight`: extra copies of the title), feedback at its default. */
+export async function tuneTitleWeight(collection = loadCollection(cisiDirectory())): Promise<string> {
+  const index = await indexCollection(collection);
+  const rows: Scored[] = [];
+  try {
+    for (const titleWeight of [0, 1, 2, 3, 5])
+      rows.push(
+        await score(
+          collection,
+          index,
+          'sparse',
+          { groupBy: { by: 'source', titleWeight } },
+          `title weight ${1 + titleWeight} (titleWeight ${titleWeight})`,
+        ),
+      );
+  } finally {
+    await index.dispose();
+  }
+  return table(rows, best(rows));
+}
+
 /**
  * The ablation: each step of the default lexical ranking added one at a time, on the train and the
  * test queries, over the default splitter's chunks (and whole documents, for reference).
@@ -154,6 +176,7 @@ export async function ablation(collection = loadCollection(cisiDirectory())): Pr
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (process.argv.includes('--ablation')) console.log(await ablation());
+  if (process.argv.includes('--title')) console.log(await tuneTitleWeight());
   if (!process.argv.includes('--fusion-only') && !process.argv.includes('--ablation'))
     console.log(await tuneExpansion());
   if (process.argv.includes('--fusion')) {

@@ -248,6 +248,33 @@ describe("groupBy: 'source'", () => {
     for (const [i, result] of results.entries()) expect(result.score).toBeCloseTo(expected[i]?.score as number, 4);
   });
 
+  test('titleWeight (BM25F): the title counts that many more times, in the texts and in the statistics', async () => {
+    // Weighted as if each source's text began with its title twice more (titles here are not in the text).
+    const texts = documents.map((d) => `${d.title}\n${d.title}\n${d.text}`);
+    const whole = createBm25Encoder({ corpus: texts });
+    const [query] = (await whole.embed({ values: ['felines'], role: 'query' })).vectors;
+    const vectors = (await whole.embed({ values: texts, role: 'document' })).vectors;
+    const q = query as SparseVector;
+    const dot = (v: SparseVector) =>
+      Array.from(v.indices).reduce((sum, index, j) => {
+        const at = Array.from(q.indices).indexOf(index);
+        return at < 0 ? sum : sum + (v.values[j] as number) * (q.values[at] as number);
+      }, 0);
+    const results = await retrieve({
+      ...base(),
+      query: 'felines',
+      groupBy: { by: 'source', titleWeight: 2 },
+      expansion: false,
+    });
+    const felines = results.find((r) => r.source === 'mem://felines');
+    expect(felines?.score).toBeCloseTo(dot(vectors[2] as SparseVector), 4);
+    const plain = await retrieve({ ...base(), query: 'felines', groupBy: 'source', expansion: false });
+    expect(plain.find((r) => r.source === 'mem://felines')?.score).toBeLessThan(felines?.score as number);
+    await expect(
+      retrieve({ ...base(), query: 'cat', groupBy: { by: 'source', titleWeight: 1.5 } }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
   test('the filter applies to the sources and to their texts; dense and hybrid group by the best chunk', async () => {
     const filtered = await retrieve({
       ...base(),

@@ -38,6 +38,14 @@ export type GroupBy =
        * (no read, slightly different IDF).
        */
       statistics?: 'sources' | 'chunks';
+      /**
+       * With `score: 'document'`: the source's title (`payload.title`) counted this many more times in
+       * its text, 0–10, default 0. This is BM25F with two fields, title (weight 1 + titleWeight, when
+       * the text already holds the title once) and body (weight 1), sharing one length normalisation
+       * (Robertson, Zaragoza and Taylor 2004): repeating a field is the same as weighting its term
+       * frequencies. It changes the source statistics too.
+       */
+      titleWeight?: number;
     };
 
 export const groupBySchema = z.union([
@@ -53,6 +61,12 @@ export const groupBySchema = z.union([
       statistics: z
         .enum(['sources', 'chunks'], { error: "groupBy.statistics must be 'sources' or 'chunks'" })
         .optional(),
+      titleWeight: z
+        .number()
+        .int('groupBy.titleWeight must be a whole number')
+        .min(0, 'groupBy.titleWeight must be 0 to 10')
+        .max(10, 'groupBy.titleWeight must be 0 to 10')
+        .optional(),
     })
     .strict(),
 ]);
@@ -62,6 +76,7 @@ export type Grouping = {
   passages: number;
   candidates: number;
   statistics: 'sources' | 'chunks';
+  titleWeight: number;
 };
 
 /** `groupBy` with its defaults filled in, for `limit` documents. */
@@ -85,6 +100,7 @@ export function resolveGrouping(groupBy: GroupBy, limit: number, canScoreDocumen
     passages: options.passages ?? 3,
     candidates: options.candidates ?? Math.min(10_000, Math.max(50, 4 * limit)),
     statistics: options.statistics ?? 'sources',
+    titleWeight: options.titleWeight ?? 0,
   };
 }
 
@@ -146,6 +162,8 @@ export async function loadSourceTexts(options: {
   versions: ReadonlyMap<string, string>;
   filter?: Filter;
   into: SourceTexts;
+  /** See `GroupBy.titleWeight`. */
+  titleWeight: number;
   abortSignal?: AbortSignal;
 }): Promise<SourceTexts> {
   const wanted = [...new Set(options.sources)].filter((source) => !options.into.has(source));
@@ -166,13 +184,20 @@ export async function loadSourceTexts(options: {
     const all = chunks.get(source) ?? [];
     const version = options.versions.get(source);
     const same = version === undefined ? all : all.filter((chunk) => chunk.hash === version);
-    options.into.set(source, reassemble(same.length > 0 ? same : all));
+    options.into.set(source, sourceText(same.length > 0 ? same : all, options.titleWeight));
   }
   return options.into;
 }
 
 /** A stored chunk as far as putting its source back together goes. */
-type Piece = { start: number; end: number; index: number; text: string; hash: unknown };
+type Piece = { start: number; end: number; index: number; text: string; hash: unknown; title: unknown };
+
+/** A source's text from its chunks, its title put in front `titleWeight` more times. */
+function sourceText(pieces: readonly Piece[], titleWeight: number): string {
+  const text = reassemble(pieces);
+  const title = pieces.find((piece) => typeof piece.title === 'string' && piece.title.trim() !== '')?.title;
+  return titleWeight > 0 && typeof title === 'string' ? `${`${title}\n`.repeat(titleWeight)}${text}` : text;
+}
 
 /** Every chunk of the collection passing `filter` with a string `source` and `text`, page by page. */
 async function scrollPieces(
@@ -190,9 +215,10 @@ async function scrollPieces(
       ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
     });
     for (const record of page.records) {
-      const { source, text, start, end, chunk, sourceHash } = record.payload;
+      const { source, text, start, end, chunk, sourceHash, title } = record.payload;
       if (typeof source !== 'string' || typeof text !== 'string') continue;
       onPiece(source, {
+        title,
         start: typeof start === 'number' ? start : 0,
         end: typeof end === 'number' ? end : text.length,
         index: typeof chunk === 'number' ? chunk : 0,
@@ -205,7 +231,7 @@ async function scrollPieces(
 }
 
 /** Per chunk-statistics fork: a fork counting the collection's sources instead (see `sourceStatistics`). */
-const sourceForks = new WeakMap<object, Promise<StatisticalEmbedder>>();
+const sourceForks = new WeakMap<object, Map<number, Promise<StatisticalEmbedder>>>();
 
 /**
  * A fork of `embedder` (the collection's chunk statistics, from `bindStatistics`) whose statistics
@@ -218,15 +244,23 @@ export function sourceStatistics(options: {
   store: Store;
   collection: string;
   embedder: StatisticalEmbedder;
+  /** See `GroupBy.titleWeight`. */
+  titleWeight: number;
   abortSignal?: AbortSignal;
 }): Promise<StatisticalEmbedder> {
-  const { embedder } = options;
-  let work = sourceForks.get(embedder);
+  const { embedder, titleWeight } = options;
+  let byWeight = sourceForks.get(embedder);
+  if (!byWeight) {
+    byWeight = new Map();
+    sourceForks.set(embedder, byWeight);
+  }
+  let work = byWeight.get(titleWeight);
   if (!work) {
+    const forks = byWeight;
     work = countSources(options);
-    sourceForks.set(embedder, work);
+    forks.set(titleWeight, work);
     // A failed read (an abort, a store error) is not remembered: the next call reads again.
-    work.catch(() => sourceForks.delete(embedder));
+    work.catch(() => forks.delete(titleWeight));
   }
   return work;
 }
@@ -235,6 +269,7 @@ async function countSources(options: {
   store: Store;
   collection: string;
   embedder: StatisticalEmbedder;
+  titleWeight: number;
   abortSignal?: AbortSignal;
 }): Promise<StatisticalEmbedder> {
   const versions = new Map<string, Map<unknown, Piece[]>>();
@@ -246,7 +281,10 @@ async function countSources(options: {
     versions.set(source, byVersion);
   });
   const texts = [...versions.values()].map((byVersion) =>
-    reassemble([...byVersion.values()].reduce((a, b) => (b.length > a.length ? b : a))),
+    sourceText(
+      [...byVersion.values()].reduce((a, b) => (b.length > a.length ? b : a)),
+      options.titleWeight,
+    ),
   );
   const fork = options.embedder.fork();
   resetStatistics(fork);

@@ -101,7 +101,7 @@ async function rankSparseSources(
   const versions = versionsOf(hits);
   const filterKey = context.filter ? JSON.stringify(context.filter) : '';
   const keys = hits.map((hit) =>
-    JSON.stringify([context.collection, hit.source, versions.get(hit.source) ?? null, filterKey]),
+    JSON.stringify([context.collection, hit.source, versions.get(hit.source) ?? null, filterKey, grouping.titleWeight]),
   );
   const scores = await scoreSources({
     embedder: sparse.embedder,
@@ -109,7 +109,7 @@ async function rankSparseSources(
     keys,
     textOf: async (missing) => {
       const sources = missing.map((i) => (hits[i] as DocumentHit).source);
-      await readSources(context, sources, versions, texts);
+      await readSources(context, sources, versions, texts, grouping.titleWeight);
       return sources.map((source) => texts.get(source) ?? '');
     },
     ...(context.abortSignal ? { abortSignal: context.abortSignal } : {}),
@@ -135,6 +135,7 @@ async function readSources(
   sources: readonly string[],
   versions: ReadonlyMap<string, string>,
   texts: SourceTexts,
+  titleWeight: number,
 ): Promise<void> {
   if (sources.every((source) => texts.has(source))) return;
   await withSpan('kumiki.retrieve.sources', { 'kumiki.retrieve.sources': sources.length }, () =>
@@ -145,6 +146,7 @@ async function readSources(
       versions,
       ...(context.filter ? { filter: context.filter } : {}),
       into: texts,
+      titleWeight,
       ...(context.abortSignal ? { abortSignal: context.abortSignal } : {}),
     }),
   );
@@ -176,6 +178,7 @@ export async function expandSparseQuery(
         first.map((hit) => hit.source),
         versionsOf(first),
         texts,
+        grouping.titleWeight,
       );
       feedback = first.map((hit) => ({ text: texts.get(hit.source) ?? '', score: hit.score }));
     } else {

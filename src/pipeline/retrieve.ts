@@ -197,7 +197,11 @@ export async function retrieve(
             const target = { store: parsed.store, collection: parsed.collection, ...signal };
             weigher = await bindStatistics({ ...target, embedder: sparseEmbedder });
             if (grouping?.score === 'document' && grouping.statistics === 'sources')
-              weigher = await sourceStatistics({ ...target, embedder: weigher as StatisticalEmbedder });
+              weigher = await sourceStatistics({
+                ...target,
+                embedder: weigher as StatisticalEmbedder,
+                titleWeight: grouping.titleWeight,
+              });
           }
           const [vector, space] = await queryVector(weigher, parsed.query, parsed.abortSignal);
           return { vector, space, embedder: weigher };
