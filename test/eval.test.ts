@@ -98,7 +98,9 @@ describe('metrics on hand-computed cases', () => {
 });
 
 describe('evaluateRetrieval on CISI', () => {
-  test('lexical through ingest + retrieve with defaults beats the best peer by 5% on nDCG@10 and MAP (issue 15)', async () => {
+  test('lexical through ingest + retrieve with defaults beats the best peer by 5% on nDCG@10 and MAP (issue 15)', {
+    timeout: 600_000,
+  }, async () => {
     const cisi = loadCisi(dataDirectory);
     const phases = new Set<string>();
     let last: [number, number] = [0, 0];
@@ -151,7 +153,9 @@ describe('evaluateRetrieval on CISI', () => {
     expect(table).toContain('76 of its 112 queries');
   });
 
-  test('chunking is free for documents: default splitter + sources scored whole = one BM25 document per source', async () => {
+  test('chunking is free for documents: default splitter + sources scored whole = one BM25 document per source', {
+    timeout: 600_000,
+  }, async () => {
     const collection = loadCollection(dataDirectory);
     const cisi = loadCisi(dataDirectory);
     // bench/bm25.ts's BM25 over whole documents, first 100.
@@ -189,7 +193,9 @@ describe('evaluateRetrieval on CISI', () => {
     }
   });
 
-  test('dense and hybrid run with a real (trigram) embedder; without one they are skipped with the reason', async () => {
+  test('dense and hybrid run with a real (trigram) embedder; without one they are skipped with the reason', {
+    timeout: 600_000,
+  }, async () => {
     const embedder = trigramEmbedder(256, 'trigram-256');
     const result = await evaluateRetrieval({ dataDirectory, modes: ['dense', 'hybrid'], embedder, compare: false });
     expect(result.rows.map((row) => row.id)).toEqual(['kumiki:dense', 'kumiki:hybrid', 'kumiki:hybrid-rrf']);
