@@ -163,7 +163,9 @@ describe('kumiki ingest, search, ask, catalog lineage (built)', () => {
 });
 
 describe('kumiki eval and serve (built)', () => {
-  test('eval prints the CISI metrics table with the comparison libraries and a TREC run, on the test queries', async () => {
+  test('eval prints the CISI metrics table with the comparison libraries and a TREC run, on the test queries', {
+    timeout: 600_000,
+  }, async () => {
     // A poor run: documents 1–20 for every query, in order.
     const run = join(work, 'first-twenty.run');
     const lines: string[] = [];
