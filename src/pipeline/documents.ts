@@ -230,6 +230,16 @@ async function scrollPieces(
   } while (cursor);
 }
 
+type SourceStatisticsOptions = {
+  store: Store;
+  collection: string;
+  /** The collection's chunk statistics (the fork `bindStatistics` returns). */
+  embedder: StatisticalEmbedder;
+  /** See `GroupBy.titleWeight`. */
+  titleWeight: number;
+  abortSignal?: AbortSignal;
+};
+
 /** Per chunk-statistics fork: a fork counting the collection's sources instead (see `sourceStatistics`). */
 const sourceForks = new WeakMap<object, Map<number, Promise<StatisticalEmbedder>>>();
 
@@ -240,14 +250,7 @@ const sourceForks = new WeakMap<object, Map<number, Promise<StatisticalEmbedder>
  * when the collection changes). Where a source has chunks of two versions (a re-ingest under way),
  * the version with more chunks counts.
  */
-export function sourceStatistics(options: {
-  store: Store;
-  collection: string;
-  embedder: StatisticalEmbedder;
-  /** See `GroupBy.titleWeight`. */
-  titleWeight: number;
-  abortSignal?: AbortSignal;
-}): Promise<StatisticalEmbedder> {
+export function sourceStatistics(options: SourceStatisticsOptions): Promise<StatisticalEmbedder> {
   const { embedder, titleWeight } = options;
   let byWeight = sourceForks.get(embedder);
   if (!byWeight) {
@@ -265,13 +268,7 @@ export function sourceStatistics(options: {
   return work;
 }
 
-async function countSources(options: {
-  store: Store;
-  collection: string;
-  embedder: StatisticalEmbedder;
-  titleWeight: number;
-  abortSignal?: AbortSignal;
-}): Promise<StatisticalEmbedder> {
+async function countSources(options: SourceStatisticsOptions): Promise<StatisticalEmbedder> {
   const versions = new Map<string, Map<unknown, Piece[]>>();
   await scrollPieces(options, (source, piece) => {
     const byVersion = versions.get(source) ?? new Map<unknown, Piece[]>();
