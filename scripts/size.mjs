@@ -18,11 +18,11 @@ const KiB = 1024;
  * (src/stores/kernel/schemas.ts) and structured output (fromJSONSchema) use, costs about 25 KiB gz.
  */
 const BUNDLES = [
-  { name: 'root', code: "export * from 'kumiki';", limit: 110 * KiB, goal: 40 * KiB },
+  { name: 'root', code: "export * from 'kumiki';", limit: 118 * KiB, goal: 40 * KiB },
   { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 57 * KiB, goal: 25 * KiB },
   { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 3 * KiB, goal: 3 * KiB },
   // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
-  { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 70 * KiB },
+  { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 76 * KiB },
 ];
 
 const verbose = process.argv.includes('--verbose');

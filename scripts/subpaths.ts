@@ -32,6 +32,7 @@ export const SUBPATHS: readonly Subpath[] = [
   { name: 'kumiki/embedders/transformers', source: 'src/embedders/transformers/index.ts' },
   { name: 'kumiki/embedders/llama-cpp', source: 'src/embedders/llama-cpp/index.ts' },
   { name: 'kumiki/embedders/openai-compatible', source: 'src/embedders/openai-compatible/index.ts' },
+  { name: 'kumiki/embedders/static', source: 'src/embedders/static/index.ts' },
   { name: 'kumiki/runners/llama-cpp', source: 'src/runners/llama-cpp/index.ts' },
   { name: 'kumiki/runners/openai-compatible', source: 'src/runners/openai-compatible/index.ts' },
   { name: 'kumiki/caches/keyv', source: 'src/caches/keyv/index.ts' },

@@ -163,11 +163,23 @@ describe('kumiki ingest, search, ask, catalog lineage (built)', () => {
 });
 
 describe('kumiki eval and serve (built)', () => {
-  test('eval prints the CISI metrics table with the comparison libraries', () => {
-    const result = kumiki('eval', '--quiet');
+  test('eval prints the CISI metrics table with the comparison libraries and a TREC run, on the test queries', {
+    timeout: 600_000,
+  }, async () => {
+    // A poor run: documents 1–20 for every query, in order.
+    const run = join(work, 'first-twenty.run');
+    const lines: string[] = [];
+    for (let q = 1; q <= 112; q++) for (let d = 1; d <= 20; d++) lines.push(`${q} Q0 ${d} ${d} ${21 - d} poor`);
+    await writeFile(run, `${lines.join('\n')}\n`);
+    const result = kumiki('eval', '--quiet', '--queries', 'test', '--run', run);
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/\| kumiki .* \| lexical \(BM25\) \| 0\.400 \|/);
+    expect(result.stdout).toMatch(/\| kumiki .* \| lexical \(BM25\) \| 0\.384 \|/);
     expect(result.stdout).toMatch(/wink-bm25-text-search/);
+    expect(result.stdout).toMatch(/\| first-twenty \| run \|/);
+    expect(result.stdout).toContain('38 queries');
+    const bad = kumiki('eval', '--quiet', '--queries', 'half');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--queries must be all, train or test');
   });
 
   test('serve starts the gateway over the configured collection until SIGTERM', async () => {

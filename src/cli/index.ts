@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KumikiError } from '../core/errors.js';
 import type { RetrievalMode } from '../pipeline/retrieve.js';
@@ -22,7 +23,10 @@ Usage:
   kumiki search <query> [--limit n] [--mode dense|sparse|hybrid]
   kumiki ask <question>                     Answer with cited passages (a model is needed to generate).
   kumiki catalog lineage <id>               Where a chunk, source or collection came from.
-  kumiki eval [--data <cisi folder>] [--mode lexical|dense|hybrid]... [--limit n] [--no-compare]
+  kumiki eval [--data <folder>] [--mode lexical|dense|hybrid]... [--limit n] [--no-compare]
+        [--queries all|train|test] [--qrels <file>] [--run <trec run file>]... [--baseline <row id>]
+        [--whole-documents]                 Retrieval quality on a SMART or BEIR test collection (default
+                                            CISI), against wink, minisearch and TREC runs (docs/evaluation.md).
   kumiki serve [--port n] [--hostname h]    Start the OpenAI-compatible gateway.
   kumiki demo [folder] [--query <text>]... [--limit n] [--fresh]
                                             Ingest docs/ and answer sample questions (offline).
@@ -67,6 +71,11 @@ async function main(argv: string[]): Promise<number> {
       fresh: { type: 'boolean' },
       data: { type: 'string' },
       'no-compare': { type: 'boolean' },
+      queries: { type: 'string' },
+      qrels: { type: 'string' },
+      run: { type: 'string', multiple: true },
+      baseline: { type: 'string' },
+      'whole-documents': { type: 'boolean' },
       port: { type: 'string' },
       hostname: { type: 'string' },
       json: { type: 'boolean' },
@@ -198,8 +207,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'eval': {
-      const { evaluateRetrieval, formatEvaluation } = await import('../eval/index.js');
+      const { evaluateRetrieval, formatEvaluation, readTrecRun } = await import('../eval/index.js');
       const modes = values.mode as ('lexical' | 'dense' | 'hybrid')[] | undefined;
+      const queries = values.queries;
+      if (queries !== undefined && queries !== 'all' && queries !== 'train' && queries !== 'test')
+        throw new UsageError(`--queries must be all, train or test, got "${queries}".`);
+      const runs = (values.run ?? []).map((file) => ({
+        name: basename(file).replace(/\.[^.]*$/, '') || file,
+        rankings: readTrecRun(file),
+      }));
       const config = await loadConfig(values.config, overrides);
       const embedder = await openEmbedder(config);
       try {
@@ -209,6 +225,11 @@ async function main(argv: string[]): Promise<number> {
           ...(embedder ? { embedder } : {}),
           ...(limit ? { limit } : {}),
           compare: values['no-compare'] !== true,
+          ...(queries ? { queries } : {}),
+          ...(values.qrels ? { qrels: values.qrels } : {}),
+          ...(runs.length > 0 ? { runs } : {}),
+          ...(values.baseline ? { baseline: values.baseline } : {}),
+          ...(values['whole-documents'] ? { wholeDocuments: true } : {}),
           onProgress: (done, total, phase) => {
             if (!values.quiet && !out.json) process.stderr.write(`\r\x1b[2K${phase} ${done}/${total}`);
           },

@@ -1,7 +1,7 @@
 /**
- * The CISI test collection (1,460 library-science abstracts, 112 queries, 76 of them judged) and the
- * ranking metrics used to score retrieval on it: nDCG@k, average precision and Recall@k with binary
- * relevance. Node-only (reads files with node:fs).
+ * The CISI test collection (1,460 library-science abstracts, 112 queries, 76 of them judged), in the
+ * SMART format of the classic collections (`.I` records with `.T`, `.W`, … fields). Node-only (reads
+ * files with node:fs). Other collections and the metrics: collection.ts, metrics.ts.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ export function documentText(document: CisiDocument): string {
 type RawRecord = { id: string; fields: Map<string, string[]> };
 
 /** Splits a SMART-format file into records: `.I id` starts one, `.X` style lines start a field. */
-function parseRecords(text: string): RawRecord[] {
+export function parseRecords(text: string): RawRecord[] {
   const records: RawRecord[] = [];
   let current: RawRecord | undefined;
   let field: string | undefined;
@@ -58,7 +58,7 @@ function parseRecords(text: string): RawRecord[] {
   return records;
 }
 
-function fieldText(record: RawRecord, name: string): string {
+export function fieldText(record: RawRecord, name: string): string {
   return (record.fields.get(name) ?? []).join(' ').replace(/\s+/g, ' ').trim();
 }
 
@@ -105,79 +105,4 @@ export function loadCisi(directory: string): Cisi {
   const allQueries = parseRecords(read('CISI.QRY')).map((record) => ({ id: record.id, text: fieldText(record, 'W') }));
   const queries = allQueries.filter((query) => relevant.has(query.id));
   return { documents, queries, queryCount: allQueries.length, relevant };
-}
-
-const cutoffSchema = z.number().int('k must be an integer').min(1, 'k must be at least 1');
-const rankingSchema = z.array(z.string(), { error: 'ranking must be an array of document ids' });
-const relevantSchema = z.custom<ReadonlySet<string>>(
-  (value) => value instanceof Set,
-  'relevant must be a Set of document ids',
-);
-
-function metricArguments(ranking: readonly string[], relevant: ReadonlySet<string>, k: number, name: string) {
-  return {
-    ranking: parseArgument(rankingSchema, ranking, `${name} ranking`),
-    relevant: parseArgument(relevantSchema, relevant, `${name} relevant`),
-    k: parseArgument(cutoffSchema, k, `${name} k`),
-  };
-}
-
-/** nDCG@k with binary gains; 0 when nothing is relevant. */
-export function ndcgAt(ranking: readonly string[], relevant: ReadonlySet<string>, k = 10): number {
-  const args = metricArguments(ranking, relevant, k, 'ndcgAt');
-  let dcg = 0;
-  for (let i = 0; i < Math.min(args.k, args.ranking.length); i++)
-    if (args.relevant.has(args.ranking[i] as string)) dcg += 1 / Math.log2(i + 2);
-  let ideal = 0;
-  for (let i = 0; i < Math.min(args.k, args.relevant.size); i++) ideal += 1 / Math.log2(i + 2);
-  return ideal === 0 ? 0 : dcg / ideal;
-}
-
-/**
- * Average precision over the whole ranking given (pass a truncated ranking for AP@k); relevant
- * documents not retrieved count as misses; 0 when nothing is relevant.
- */
-export function averagePrecision(ranking: readonly string[], relevant: ReadonlySet<string>): number {
-  const args = metricArguments(ranking, relevant, 1, 'averagePrecision');
-  if (args.relevant.size === 0) return 0;
-  let hits = 0;
-  let sum = 0;
-  for (let i = 0; i < args.ranking.length; i++) {
-    if (args.relevant.has(args.ranking[i] as string)) {
-      hits += 1;
-      sum += hits / (i + 1);
-    }
-  }
-  return sum / args.relevant.size;
-}
-
-/** Share of the relevant documents found in the first k; 0 when nothing is relevant. */
-export function recallAt(ranking: readonly string[], relevant: ReadonlySet<string>, k = 100): number {
-  const args = metricArguments(ranking, relevant, k, 'recallAt');
-  if (args.relevant.size === 0) return 0;
-  let hits = 0;
-  for (let i = 0; i < Math.min(args.k, args.ranking.length); i++)
-    if (args.relevant.has(args.ranking[i] as string)) hits += 1;
-  return hits / args.relevant.size;
-}
-
-export type Metrics = { ndcg10: number; map: number; recall100: number };
-
-/**
- * Mean nDCG@10, MAP and Recall@100 over the judged queries. `rankings` maps query id → ranked
- * document ids; a judged query without a ranking scores 0.
- */
-export function evaluateRankings(cisi: Cisi, rankings: ReadonlyMap<string, readonly string[]>): Metrics {
-  let ndcg10 = 0;
-  let map = 0;
-  let recall100 = 0;
-  for (const query of cisi.queries) {
-    const relevant = cisi.relevant.get(query.id) ?? new Set<string>();
-    const ranking = rankings.get(query.id) ?? [];
-    ndcg10 += ndcgAt(ranking, relevant, 10);
-    map += averagePrecision(ranking, relevant);
-    recall100 += recallAt(ranking, relevant, 100);
-  }
-  const n = cisi.queries.length;
-  return n === 0 ? { ndcg10: 0, map: 0, recall100: 0 } : { ndcg10: ndcg10 / n, map: map / n, recall100: recall100 / n };
 }

@@ -1,13 +1,17 @@
 import * as z from 'zod';
+import { DEFAULT_EXPANSION, isExpandable, type QueryExpansion, queryExpansionSchema } from '../bm25/expansion.js';
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { type Filter, filterSchema } from '../core/filter.js';
 import { fingerprint } from '../core/fingerprint.js';
+import { DEFAULT_FUSION, type Fusion, fusionSchema } from '../core/fusion.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
 import type { JsonObject, Match, RecordId, SparseVector } from '../core/types.js';
 import { functionSchema, parseArgument } from '../core/validate.js';
-import { bindStatistics, keepsStatistics } from './statistics.js';
+import { type GroupBy, groupBySchema, resolveGrouping, type SourceTexts, sourceStatistics } from './documents.js';
+import { expandSparseQuery, rankSources, type SearchContext, searchFused, searchOne } from './ranking.js';
+import { bindStatistics, keepsStatistics, type StatisticalEmbedder } from './statistics.js';
 import { withSpan } from './telemetry.js';
 
 export type RetrievalMode = 'dense' | 'sparse' | 'hybrid';
@@ -31,6 +35,17 @@ export type Citation = {
 };
 
 export type RetrievedChunk = { id: RecordId; text: string; score: number; citation: Citation; payload: JsonObject };
+
+/** A source ranked as a whole (`retrieve({ groupBy: 'source' })`), with its best passages. */
+export type RetrievedDocument = {
+  /** The source's URI, as ingested. */
+  source: string;
+  /** How well the source answers the query (see `groupBy.score`); comparable within one call. */
+  score: number;
+  title?: string;
+  /** Its best chunks for the query, best first (at most `groupBy.passages`), each with its citation. */
+  passages: RetrievedChunk[];
+};
 
 /**
  * Re-orders candidates, e.g. with a cross-encoder. Returns the chunks to keep, best first, with their
@@ -63,7 +78,28 @@ export type RetrieveOptions = {
   rerankCandidates?: number;
   /** Chunks scoring below this (in the store's score, before reranking) are dropped. */
   minScore?: number;
+  /**
+   * Pseudo-relevance feedback on the BM25 query (sparse and hybrid modes): the first results' best
+   * terms are added to the query before the search. On by default with kumiki's BM25 encoder
+   * (`DEFAULT_EXPANSION`: Bo1, 10 documents, 10 terms, original weight 0.5); `false` turns it off.
+   * Other sparse embedders search without it (asking for it with one is an error).
+   */
+  expansion?: QueryExpansion | false;
+  /**
+   * How hybrid mode fuses the dense and the sparse ranking. Default `DEFAULT_FUSION` (a weighted sum,
+   * dense weight 0.5, chosen on CISI's training queries); `{ method: 'rrf' }` fuses ranks, in the store when it can.
+   */
+  fusion?: Fusion;
   abortSignal?: AbortSignal;
+};
+
+/** `retrieve` ranking sources instead of chunks. */
+export type RetrieveDocumentsOptions = RetrieveOptions & {
+  /**
+   * Rank sources (documents), not chunks: `limit` sources, each with its best passages. `'source'` is
+   * `{ by: 'source' }` with the defaults (see `GroupBy`). Not combined with `mmr` or `rerank`.
+   */
+  groupBy: GroupBy;
 };
 
 const optionsSchema = z
@@ -88,10 +124,21 @@ const optionsSchema = z
     ).optional(),
     rerankCandidates: z.number().int().min(1).max(10_000).optional(),
     minScore: z.number().refine(Number.isFinite, 'minScore must be finite').optional(),
+    expansion: z.union([z.literal(false), queryExpansionSchema]).optional(),
+    fusion: fusionSchema.optional(),
+    groupBy: groupBySchema.optional(),
     abortSignal: abortSignalSchema.optional(),
   })
   .strict()
   .superRefine((options, ctx) => {
+    if (options.groupBy !== undefined && (options.mmr || options.rerank))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groupBy'],
+        message: 'groupBy ranks sources and cannot be combined with mmr or rerank (they order chunks); drop one',
+      });
+    if (options.fusion && resolveMode(options) !== 'hybrid')
+      ctx.addIssue({ code: 'custom', path: ['fusion'], message: 'fusion applies to hybrid mode only' });
     const mode = options.mode;
     if ((mode === 'dense' || mode === 'hybrid') && !options.embedder)
       ctx.addIssue({ code: 'custom', path: ['embedder'], message: `mode "${mode}" needs a dense embedder` });
@@ -109,11 +156,17 @@ export function resolveMode(options: Pick<RetrieveOptions, 'mode' | 'embedder' |
 }
 
 /**
- * Finds the chunks that best answer `query`: dense, sparse (BM25) or hybrid (reciprocal-rank fusion)
- * search over any Store, with filters, an optional reranker and MMR diversification. Every result
- * carries its citation. Reads collections written by `ingest()` (payload `text`, `source`, `chunk`, …).
+ * Finds the chunks that best answer `query`: dense, sparse (BM25, with pseudo-relevance feedback) or
+ * hybrid (a weighted sum or reciprocal-rank fusion) search over any Store, with filters, an optional
+ * reranker and MMR diversification. Every result carries its citation. With `groupBy: 'source'` it
+ * ranks sources instead, each with its best passages. Reads collections written by `ingest()`
+ * (payload `text`, `source`, `chunk`, …).
  */
-export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk[]> {
+export function retrieve(options: RetrieveDocumentsOptions): Promise<RetrievedDocument[]>;
+export function retrieve(options: RetrieveOptions): Promise<RetrievedChunk[]>;
+export async function retrieve(
+  options: RetrieveOptions | RetrieveDocumentsOptions,
+): Promise<RetrievedChunk[] | RetrievedDocument[]> {
   const parsed = parseArgument(optionsSchema, options, 'retrieve options');
   const mode = resolveMode(parsed);
   const limit = parsed.limit ?? 5;
@@ -122,6 +175,7 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
     parsed.mmr ? (parsed.mmr.candidates ?? 4 * limit) : 0,
     parsed.rerank ? (parsed.rerankCandidates ?? 4 * limit) : 0,
   );
+  const fusion: Fusion = parsed.fusion ?? DEFAULT_FUSION;
   return withSpan(
     'kumiki.retrieve',
     { 'kumiki.collection': parsed.collection, 'kumiki.retrieve.mode': mode, 'kumiki.retrieve.limit': limit },
@@ -129,38 +183,75 @@ export async function retrieve(options: RetrieveOptions): Promise<RetrievedChunk
       const denseEmbedder = mode === 'sparse' ? undefined : (parsed.embedder as DenseEmbedder);
       const sparseEmbedder = mode === 'dense' ? undefined : (parsed.sparseEmbedder as SparseEmbedder);
       const signal = parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {};
-      const [[vector, embeddingSpace], [sparseVector, sparseEmbeddingSpace]] = await Promise.all([
-        denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : [undefined, undefined],
+      const grouping = parsed.groupBy
+        ? resolveGrouping(parsed.groupBy, limit, sparseEmbedder !== undefined)
+        : undefined;
+      const [dense, sparse] = await Promise.all([
+        denseEmbedder ? queryVector(denseEmbedder, parsed.query, parsed.abortSignal) : undefined,
         (async () => {
-          if (!sparseEmbedder) return [undefined, undefined] as const;
-          // BM25 query weights come from the collection's statistics (see bindStatistics).
-          const weigher = keepsStatistics(sparseEmbedder)
-            ? await bindStatistics({
-                store: parsed.store,
-                collection: parsed.collection,
-                embedder: sparseEmbedder,
-                ...signal,
-              })
-            : sparseEmbedder;
-          return queryVector(weigher, parsed.query, parsed.abortSignal);
+          if (!sparseEmbedder) return undefined;
+          // BM25 query weights come from the collection's statistics (see bindStatistics); ranking
+          // whole sources, from statistics that count sources.
+          let weigher = sparseEmbedder;
+          if (keepsStatistics(sparseEmbedder)) {
+            const target = { store: parsed.store, collection: parsed.collection, ...signal };
+            weigher = await bindStatistics({ ...target, embedder: sparseEmbedder });
+            if (grouping?.score === 'document' && grouping.statistics === 'sources')
+              weigher = await sourceStatistics({
+                ...target,
+                embedder: weigher as StatisticalEmbedder,
+                titleWeight: grouping.titleWeight,
+              });
+          }
+          const [vector, space] = await queryVector(weigher, parsed.query, parsed.abortSignal);
+          return { vector, space, embedder: weigher };
         })(),
       ]);
-      const matches = await withSpan(
-        'kumiki.store.search',
-        { 'kumiki.store.provider': parsed.store.provider, 'kumiki.collection': parsed.collection },
-        () =>
-          parsed.store.search({
-            collection: parsed.collection,
-            ...(vector ? { vector, embeddingSpace } : {}),
-            ...(sparseVector ? { sparseVector, sparseEmbeddingSpace } : {}),
-            ...(mode === 'hybrid' ? { fusion: { method: 'rrf' as const } } : {}),
-            limit: fetch,
-            ...(parsed.filter ? { filter: parsed.filter } : {}),
-            ...(parsed.mmr ? { includeVectors: true } : {}),
-            ...(parsed.abortSignal ? { abortSignal: parsed.abortSignal } : {}),
-          }),
-      );
-      const relevant = parsed.minScore === undefined ? matches : matches.filter((m) => m.score >= parsed.minScore!);
+      const context: SearchContext = {
+        store: parsed.store,
+        collection: parsed.collection,
+        ...(parsed.filter ? { filter: parsed.filter } : {}),
+        ...(parsed.minScore !== undefined ? { minScore: parsed.minScore } : {}),
+        ...(parsed.mmr ? { includeVectors: true } : {}),
+        ...signal,
+        ...(dense ? { dense: { vector: dense[0], space: dense[1] } } : {}),
+        ...(sparse ? { sparse } : {}),
+      };
+      const texts: SourceTexts = new Map();
+      if (context.sparse && parsed.expansion !== false) {
+        const expandable = isExpandable(context.sparse.embedder);
+        if (!expandable && parsed.expansion !== undefined) {
+          throw new InvalidArgumentError({
+            argument: 'retrieve options',
+            issues: [
+              {
+                path: 'expansion',
+                message: `pseudo-relevance feedback reads the statistics of kumiki's BM25 encoder; ${sparseEmbedder?.provider}/${sparseEmbedder?.modelId} has none: drop expansion`,
+              },
+            ],
+          });
+        }
+        if (expandable) {
+          const expansion = { ...DEFAULT_EXPANSION, ...(parsed.expansion ?? {}) };
+          context.sparse.vector = await expandSparseQuery(context, expansion, grouping, texts);
+        }
+      }
+      if (grouping) {
+        const hits = await rankSources(context, grouping, fusion, limit, texts);
+        const documents = hits.map((hit): RetrievedDocument => {
+          const passages = hit.chunks.slice(0, grouping.passages).map((match) => toChunk(match, parsed.collection));
+          const title = passages[0]?.citation.title;
+          return { source: hit.source, score: hit.score, ...(title !== undefined ? { title } : {}), passages };
+        });
+        span.setAttribute('kumiki.retrieve.results', documents.length);
+        return documents;
+      }
+      const relevant =
+        mode !== 'hybrid'
+          ? await searchOne(context, mode, fetch)
+          : fusion.method === 'weighted'
+            ? await searchFused(context, fusion, Math.min(10_000, 4 * fetch), fetch)
+            : await searchOne(context, { rrf: fusion.k }, fetch);
       let chunks = relevant.map((match) => toChunk(match, parsed.collection));
       if (parsed.rerank && chunks.length > 0) {
         const rerank = parsed.rerank;

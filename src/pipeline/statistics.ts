@@ -143,7 +143,7 @@ async function load(
 }
 
 /** Empties the statistics, keeping the embedder's analyzer. */
-function resetStatistics(embedder: StatisticalEmbedder): void {
+export function resetStatistics(embedder: StatisticalEmbedder): void {
   const state = embedder.exportState() as Record<string, unknown>;
   embedder.importState({ ...state, documentCount: 0, totalLength: 0, indices: [], documentFrequencies: [] } as never);
 }
