@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { EmbedOptions, EmbedResult, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, throwIfAborted } from '../core/errors.js';
 import type { EmbeddingSpace } from '../core/fingerprint.js';
+import { embedOptionsSchema } from '../core/schemas.js';
 import { parseArgument } from '../core/validate.js';
 import { BM25_STATE_FORMAT, type Bm25State, bm25StateSchema } from './state.js';
 import { Analyzer, type AnalyzerDescription, type Bm25Stemmer } from './tokenize.js';
@@ -116,13 +117,7 @@ const optionsSchema = z
 
 const textsSchema = z.array(z.string(), { error: 'must be an array of strings' });
 
-const embedSchema = z.object({
-  values: z
-    .array(z.string(), { error: 'values must be an array of strings' })
-    .max(MAX_BATCH_SIZE, `at most ${MAX_BATCH_SIZE} values per call (maxBatchSize); split larger inputs`),
-  role: z.enum(['query', 'document'], { error: "role must be 'query' or 'document'" }),
-  abortSignal: z.instanceof(AbortSignal, { error: 'abortSignal must be an AbortSignal' }).optional(),
-});
+const embedSchema = embedOptionsSchema(MAX_BATCH_SIZE);
 
 /** Term index → count, plus the number of terms. */
 type TermCounts = { counts: Map<number, number>; length: number };

@@ -24,3 +24,13 @@ export const abortSignalSchema = z.custom<AbortSignal>(
   (value) => value instanceof AbortSignal,
   'must be an AbortSignal',
 );
+
+/** What `Embedder.embed` takes: at most `maxBatchSize` strings, the role and an optional signal. */
+export const embedOptionsSchema = (maxBatchSize: number) =>
+  z.object({
+    values: z
+      .array(z.string(), { error: 'values must be an array of strings' })
+      .max(maxBatchSize, `at most ${maxBatchSize} values per call (maxBatchSize); split larger inputs`),
+    role: z.enum(['query', 'document'], { error: "role must be 'query' or 'document'" }),
+    abortSignal: z.instanceof(AbortSignal, { error: 'abortSignal must be an AbortSignal' }).optional(),
+  });

@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
+import { seededRandom as random } from '../../src/internal/random.js';
 
 const { onnx } = onnxProto;
 
@@ -53,18 +54,6 @@ function vocabulary(): string[] {
   const tokens = [...SPECIAL, ...LETTERS, ...PUNCTUATION, ...LETTERS.map((letter) => `##${letter}`)];
   for (const word of [...WORDS, ...SUFFIXES]) if (!tokens.includes(word)) tokens.push(word);
   return tokens;
-}
-
-/** mulberry32: a small, fast, seeded generator of numbers in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function tokenizerJson(tokens: string[], maxPositions: number) {

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
+import { embedOptionsSchema } from '../../core/schemas.js';
 import { parseArgument } from '../../core/validate.js';
 import { asBytes, readSafetensors } from './safetensors.js';
 import { createTokenizer, type Tokenizer } from './tokenizer.js';
@@ -100,13 +101,7 @@ const optionsSchema = z
     message: 'give model2vec (a Model2Vec model) or wordVectors (a word-vector table), exactly one',
   });
 
-const embedSchema = z.object({
-  values: z
-    .array(z.string(), { error: 'values must be an array of strings' })
-    .max(MAX_BATCH_SIZE, `at most ${MAX_BATCH_SIZE} values per call (maxBatchSize); split larger inputs`),
-  role: z.enum(['query', 'document'], { error: "role must be 'query' or 'document'" }),
-  abortSignal: z.instanceof(AbortSignal, { error: 'abortSignal must be an AbortSignal' }).optional(),
-});
+const embedSchema = embedOptionsSchema(MAX_BATCH_SIZE);
 
 /** A loaded table: token → row, and how text becomes tokens. */
 type Table = {

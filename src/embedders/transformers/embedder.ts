@@ -4,6 +4,7 @@ import * as z from 'zod';
 import type { DenseEmbedder, EmbedOptions, EmbedResult, TokenCounter } from '../../core/embedder.js';
 import { ConflictError, InvalidArgumentError, throwIfAborted } from '../../core/errors.js';
 import type { EmbeddingSpace } from '../../core/fingerprint.js';
+import { embedOptionsSchema } from '../../core/schemas.js';
 import { parseArgument } from '../../core/validate.js';
 import { raceAbort } from '../../internal/abort.js';
 import { importOptional } from '../../internal/optional.js';
@@ -109,13 +110,7 @@ const optionsSchema = z
   })
   .strict();
 
-const embedSchema = z.object({
-  values: z
-    .array(z.string(), { error: 'values must be an array of strings' })
-    .max(MAX_BATCH_SIZE, `at most ${MAX_BATCH_SIZE} values per call (maxBatchSize); split larger inputs`),
-  role: z.enum(['query', 'document'], { error: "role must be 'query' or 'document'" }),
-  abortSignal: z.instanceof(AbortSignal, { error: 'abortSignal must be an AbortSignal' }).optional(),
-});
+const embedSchema = embedOptionsSchema(MAX_BATCH_SIZE);
 
 /** What the tokenizer returns with `return_tensor` on (the default). */
 type Encoded = { input_ids: Tensor; attention_mask: Tensor; token_type_ids?: Tensor };
