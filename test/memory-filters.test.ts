@@ -6,6 +6,7 @@ import { createMemoryStore, f, parseFilter } from '../src/index.js';
 import { CompiledFilter, compilePredicate, PayloadIndex } from '../src/stores/memory/filters.js';
 import type { MemoryStore } from '../src/stores/memory/memory-store.js';
 import { storeConformance } from '../src/testing/index.js';
+import { filterArbitrary } from '../src/testing/store/filter-arbitrary.js';
 
 // The project's TS lib set has no WebAssembly declarations.
 const Wasm = (
@@ -84,28 +85,11 @@ const payload: fc.Arbitrary<JsonObject> = fc.record(
   { requiredKeys: [] },
 ) as fc.Arbitrary<JsonObject>;
 const field = fc.constantFrom('a', 'b', 'c', 'c.d', 'e');
-const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
-  node: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
-    fc.record({
-      op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
-      field,
-      values: fc.array(scalar, { minLength: 1, maxLength: 3 }),
-    }),
-    fc.record({
-      op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
-      field,
-      value: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y', '')),
-    }),
-    fc.record({ op: fc.constant('exists' as const), field }),
-    fc.record({
-      op: fc.constantFrom('and' as const, 'or' as const),
-      filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
-    }),
-    fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
-  ),
-})).node;
+const filter = filterArbitrary(fc, {
+  field,
+  scalar: scalar,
+  bound: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y', '')),
+});
 
 describe('compiled filters select what the reference evaluator selects', () => {
   test('the compiled predicate', () => {

@@ -19,6 +19,7 @@ import { numberKey, payloadTerms, translateFilter } from '../src/stores/milvus/f
 import { createMilvusStore } from '../src/stores/milvus/index.js';
 import { decodeId, encodeId, fromOrderKey, orderKey } from '../src/stores/milvus/keys.js';
 import { FILTER_CASES, FILTER_PAYLOADS, storeConformance } from '../src/testing/index.js';
+import { filterArbitrary } from '../src/testing/store/filter-arbitrary.js';
 import {
   compileExpression,
   decodeCollectionSchema,
@@ -217,33 +218,16 @@ describe('filter translation', () => {
     fc.boolean(),
   );
   const field = fc.constantFrom('a', 'b', 'c.d', 'é.🙂');
-  const filterArb: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
-    node: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
-      fc.record({
-        op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
-        field,
-        values: fc.array(scalar, { minLength: 1, maxLength: 3 }),
-      }),
-      fc.record({
-        op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
-        field,
-        value: fc.oneof(
-          fc.integer({ min: -3, max: 3 }),
-          fc.double({ min: -3, max: 3, noNaN: true }),
-          fc.constantFrom(...HOSTILE),
-          fc.string({ unit: 'binary', maxLength: 3 }),
-        ),
-      }),
-      fc.record({ op: fc.constant('exists' as const), field }),
-      fc.record({
-        op: fc.constantFrom('and' as const, 'or' as const),
-        filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
-      }),
-      fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
+  const filterArb = filterArbitrary(fc, {
+    field,
+    scalar: scalar,
+    bound: fc.oneof(
+      fc.integer({ min: -3, max: 3 }),
+      fc.double({ min: -3, max: 3, noNaN: true }),
+      fc.constantFrom(...HOSTILE),
+      fc.string({ unit: 'binary', maxLength: 3 }),
     ),
-  })).node;
+  });
   /** The same tree with each distinct string value replaced by a distinct plain word. */
   const plain = (filter: Filter): Filter => {
     const words = new Map<string, string>();

@@ -25,6 +25,7 @@ import {
 import { filterToSql, MAX_BIND_PARAMETERS } from '../src/stores/pgvector/filter-sql.js';
 import { createPgvectorStore, type PgvectorStoreOptions } from '../src/stores/pgvector/index.js';
 import { storeConformance } from '../src/testing/index.js';
+import { filterArbitrary } from '../src/testing/store/filter-arbitrary.js';
 import { startPgliteServer } from './helpers/pglite-server.js';
 
 const server = await startPgliteServer();
@@ -391,28 +392,11 @@ describe('filters on a real server', () => {
       fc.tuple(key, key).map(([a, b]) => `${a}.${b}`),
       fc.constant('k\u0000'),
     );
-    const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
-      node: fc.oneof(
-        { depthSize: 'small', withCrossShrink: true },
-        fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: filterScalar }),
-        fc.record({
-          op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
-          field,
-          values: fc.array(filterScalar, { minLength: 1, maxLength: 3 }),
-        }),
-        fc.record({
-          op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
-          field,
-          value: fc.oneof(fc.constantFrom(...hostile), fc.integer({ min: -2, max: 2 })),
-        }),
-        fc.record({ op: fc.constant('exists' as const), field }),
-        fc.record({
-          op: fc.constantFrom('and' as const, 'or' as const),
-          filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
-        }),
-        fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
-      ),
-    })).node;
+    const filter = filterArbitrary(fc, {
+      field,
+      scalar: filterScalar,
+      bound: fc.oneof(fc.constantFrom(...hostile), fc.integer({ min: -2, max: 2 })),
+    });
     await fc.assert(
       fc.asyncProperty(filter, async (generated) => {
         const expected = payloads.flatMap((payload, i) => (matchesFilter(generated, payload) ? [i] : []));

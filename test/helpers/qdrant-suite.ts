@@ -13,6 +13,7 @@ import type { JsonObject, RecordId, SparseVector } from '../../src/core/types.js
 import { matchesFilter } from '../../src/filter/evaluate.js';
 import { FILTER_CASES, FILTER_PAYLOADS } from '../../src/testing/filter-cases.js';
 import { checkRanking, referenceScore, storeConformance, type TestFunction } from '../../src/testing/index.js';
+import { filterArbitrary } from '../../src/testing/store/filter-arbitrary.js';
 
 /** Whether a filter compares a range against a string somewhere (Qdrant: UnsupportedFilterError). */
 export function hasStringRange(filter: Filter): boolean {
@@ -126,28 +127,11 @@ export function qdrantStoreChecks(
           { requiredKeys: [] },
         );
         const field = fc.constantFrom('a', 'b c', 'd.e', 'd');
-        const filter: fc.Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
-          node: fc.oneof(
-            { depthSize: 'small', withCrossShrink: true },
-            fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
-            fc.record({
-              op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
-              field,
-              values: fc.array(scalar, { minLength: 1, maxLength: 3 }),
-            }),
-            fc.record({
-              op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
-              field,
-              value: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.double({ min: -3, max: 3, noNaN: true })),
-            }),
-            fc.record({ op: fc.constant('exists' as const), field }),
-            fc.record({
-              op: fc.constantFrom('and' as const, 'or' as const),
-              filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
-            }),
-            fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
-          ),
-        })).node;
+        const filter = filterArbitrary(fc, {
+          field,
+          scalar: scalar,
+          bound: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.double({ min: -3, max: 3, noNaN: true })),
+        });
         const vector = fc.array(
           fc.integer({ min: -8, max: 8 }).map((n) => n / 4),
           { minLength: dims, maxLength: dims },

@@ -1,10 +1,9 @@
 /** Property: random operation sequences against the reference evaluator and brute-force ranking. */
-import type { Arbitrary } from 'fast-check';
-import type { Filter } from '../../core/filter.js';
 import type { JsonObject, RecordId, SparseVector } from '../../core/types.js';
 import { matchesFilter } from '../../filter/evaluate.js';
 import { importOptional } from '../../internal/optional.js';
 import { deepEqual, equal } from '../assert.js';
+import { filterArbitrary } from './filter-arbitrary.js';
 import {
   checkRanking,
   expectRefusal,
@@ -59,28 +58,11 @@ export function propertyTests({ t, metricsOf, numRuns, seed }: StoreSuite): void
       );
     const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom('p', 'q', 'r', 's', 'tt', 'u1'));
     const field = fc.constantFrom(...fieldNames);
-    const filter: Arbitrary<Filter> = fc.letrec<{ node: Filter }>((tie) => ({
-      node: fc.oneof(
-        { depthSize: 'small', withCrossShrink: true },
-        fc.record({ op: fc.constantFrom('eq' as const, 'ne' as const), field, value: scalar }),
-        fc.record({
-          op: fc.constantFrom('in' as const, 'nin' as const, 'containsAny' as const, 'containsAll' as const),
-          field,
-          values: fc.array(scalar, { minLength: 1, maxLength: 3 }),
-        }),
-        fc.record({
-          op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const),
-          field,
-          value: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y')),
-        }),
-        fc.record({ op: fc.constant('exists' as const), field }),
-        fc.record({
-          op: fc.constantFrom('and' as const, 'or' as const),
-          filters: fc.array(tie('node'), { minLength: 1, maxLength: 3 }),
-        }),
-        fc.record({ op: fc.constant('not' as const), filter: tie('node') }),
-      ),
-    })).node;
+    const filter = filterArbitrary(fc, {
+      field,
+      scalar: scalar,
+      bound: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('x', 'y')),
+    });
     const operation = fc.oneof(
       fc.record({
         kind: fc.constant('upsert' as const),
