@@ -5,6 +5,7 @@
  *
  *   npm run mutation -- filter                       # src/filter with its tests
  *   npm run mutation -- core --mutate src/core/fusion.ts --tests test/fusion.test.ts,test/core.test.ts
+ *   npm run mutation -- auth --incremental            # reuse .tmp/mutation/auth.incremental.json
  *
  * Each folder lists the test files that exercise it; only those run (`testFiles`), and per-test
  * coverage means each mutant runs only the tests that reach it. The score printed at the end is
@@ -48,7 +49,7 @@ const IN_PLACE = new Set(['compose', 'pipeline']);
 
 function usage(message) {
   console.error(
-    `${message}\nusage: npm run mutation -- <${Object.keys(FOLDERS).join('|')}> [--mutate <glob,…>] [--tests <file,…>] [--concurrency <n>]`,
+    `${message}\nusage: npm run mutation -- <${Object.keys(FOLDERS).join('|')}> [--mutate <glob,…>] [--tests <file,…>] [--concurrency <n>] [--incremental]`,
   );
   process.exit(2);
 }
@@ -59,6 +60,10 @@ if (!folder || !(folder in FOLDERS)) usage(folder ? `no test list for src/${fold
 const flags = {};
 while (args.length > 0) {
   const flag = args.shift();
+  if (flag === '--incremental') {
+    flags.incremental = true;
+    continue;
+  }
   const value = args.shift();
   if (!['--mutate', '--tests', '--concurrency'].includes(flag) || value === undefined) usage(`bad argument ${flag}`);
   flags[flag.slice(2)] = value;
@@ -89,6 +94,9 @@ const stryker = new Stryker({
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: report },
   cleanTempDir: 'always',
+  // With --incremental, mutants whose code and covering tests did not change keep their last result.
+  incremental: flags.incremental === true,
+  incrementalFile: `.tmp/mutation/${folder.replaceAll('/', '-')}.incremental.json`,
 });
 
 const results = await stryker.runMutationTest();
