@@ -62,6 +62,7 @@ export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal
 export type { Cache, CacheCapabilities, CacheIncrementOptions, CacheSetOptions, CacheValue } from './core/cache.js';
 export type {
   Catalog,
+  CatalogCallOptions,
   CatalogCapabilities,
   DatasetField,
   DatasetInfo,

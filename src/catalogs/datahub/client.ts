@@ -14,6 +14,7 @@ import {
 } from '../../core/errors.js';
 import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type { JsonObject } from '../../core/types.js';
+import { raceAbort } from '../../internal/abort.js';
 import { lazy } from '../../internal/optional.js';
 import { withRetry } from '../../internal/retry.js';
 import { ENTITIES_QUERY, type GraphqlEntity } from './graphql.js';
@@ -52,11 +53,24 @@ export function createDataHubClient(options: DataHubClientOptions) {
   const fetchImpl = options.fetch;
   const lifetime = new AbortController();
 
-  /** One HTTP call with the deadline, headers and error translation; retried by the callers. */
-  const send = async (method: 'GET' | 'POST', path: string, body: unknown, operation: string): Promise<unknown> => {
+  /** The catalog's own signal (fired by dispose) with a call's. */
+  const withLifetime = (signal: AbortSignal | undefined): AbortSignal =>
+    signal ? AbortSignal.any([lifetime.signal, signal]) : lifetime.signal;
+
+  /**
+   * One HTTP call with the deadline, headers and error translation; retried by the callers. `signal`
+   * (the catalog's lifetime and the caller's) cancels it in flight.
+   */
+  const send = async (
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    operation: string,
+    cancel: AbortSignal,
+  ): Promise<unknown> => {
     const url = `${base}${path}`;
     const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([deadline, lifetime.signal]);
+    const signal = AbortSignal.any([deadline, cancel]);
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
       Accept: 'application/json',
@@ -72,16 +86,14 @@ export function createDataHubClient(options: DataHubClientOptions) {
         signal,
       });
     } catch (error) {
-      if (lifetime.signal.aborted) throw new AbortedError({ operation, cause: error, component: COMPONENT });
-      if (deadline.aborted) throw new TimeoutError({ operation, timeoutMs, cause: error, component: COMPONENT });
-      throw new UnavailableError({
-        message: `Cannot reach DataHub GMS at ${url} (${operation}): ${(error as Error).message}. Check the url option and that GMS is running.`,
-        cause: error,
-        url,
-        component: COMPONENT,
-      });
+      throw failed(error, url, operation, cancel, deadline);
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw failed(error, url, operation, cancel, deadline);
+    }
     if (response.ok) {
       try {
         return text ? JSON.parse(text) : undefined;
@@ -97,6 +109,24 @@ export function createDataHubClient(options: DataHubClientOptions) {
       }
     }
     throw translate(response, text, url, operation);
+  };
+
+  /** A request that got no (whole) answer: cancelled, past its deadline, or the network failed. */
+  const failed = (
+    error: unknown,
+    url: string,
+    operation: string,
+    cancel: AbortSignal,
+    deadline: AbortSignal,
+  ): KumikiError => {
+    if (cancel.aborted) return new AbortedError({ operation, cause: error, component: COMPONENT });
+    if (deadline.aborted) return new TimeoutError({ operation, timeoutMs, cause: error, component: COMPONENT });
+    return new UnavailableError({
+      message: `Cannot reach DataHub GMS at ${url} (${operation}): ${(error as Error).message}. Check the url option and that GMS is running.`,
+      cause: error,
+      url,
+      component: COMPONENT,
+    });
   };
 
   const translate = (response: Response, text: string, url: string, operation: string): KumikiError => {
@@ -137,7 +167,7 @@ export function createDataHubClient(options: DataHubClientOptions) {
   /** Reads the server's version (`GET {gms}/config`) once, before the first other request. */
   const versionChecked = lazy(async (): Promise<void> => {
     const operation = 'read the server version';
-    const config = (await withRetry(() => send('GET', '/config', undefined, operation), {
+    const config = (await withRetry(() => send('GET', '/config', undefined, operation, lifetime.signal), {
       retries,
       operation,
       abortSignal: lifetime.signal,
@@ -157,17 +187,28 @@ export function createDataHubClient(options: DataHubClientOptions) {
     });
   });
 
-  const post = (path: string, body: unknown, operation: string): Promise<unknown> =>
-    send('POST', path, body, operation);
-
-  /** A request with retries, after the version check (which has its own). */
-  const withRetries = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
-    await versionChecked();
-    return withRetry(fn, { retries, operation, abortSignal: lifetime.signal });
+  /**
+   * A POST with retries, after the version check (which has its own, and goes on for the next call
+   * when this one is aborted).
+   */
+  const post = async (
+    path: string,
+    body: unknown,
+    operation: string,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> => {
+    await raceAbort(versionChecked(), signal, operation, COMPONENT);
+    const cancel = withLifetime(signal);
+    return withRetry(() => send('POST', path, body, operation, cancel), { retries, operation, abortSignal: cancel });
   };
 
-  const graphql = async <T>(query: string, variables: JsonObject, operation: string): Promise<T> => {
-    const answer = (await withRetries(operation, () => post('/api/graphql', { query, variables }, operation))) as {
+  const graphql = async <T>(
+    query: string,
+    variables: JsonObject,
+    operation: string,
+    signal: AbortSignal | undefined,
+  ): Promise<T> => {
+    const answer = (await post('/api/graphql', { query, variables }, operation, signal)) as {
       data?: T;
       errors?: { message?: string }[];
     };
@@ -184,12 +225,15 @@ export function createDataHubClient(options: DataHubClientOptions) {
   };
 
   return {
-    /** Sends proposals in batches of `batchSize`. */
-    async emit(proposals: MetadataChangeProposal[]): Promise<void> {
+    /** Sends proposals in batches of `batchSize`; an abort stops before the next batch and cancels the one in flight. */
+    async emit(proposals: MetadataChangeProposal[], signal: AbortSignal | undefined): Promise<void> {
       for (let start = 0; start < proposals.length; start += batchSize) {
         const batch = proposals.slice(start, start + batchSize);
-        await withRetries('ingestProposalBatch', () =>
-          post('/aspects?action=ingestProposalBatch', { proposals: batch, async: 'false' }, 'ingestProposalBatch'),
+        await post(
+          '/aspects?action=ingestProposalBatch',
+          { proposals: batch, async: 'false' },
+          'ingestProposalBatch',
+          signal,
         );
       }
     },
@@ -197,13 +241,14 @@ export function createDataHubClient(options: DataHubClientOptions) {
     graphql,
 
     /** The entities of `urns` that exist, by URN. */
-    async fetchEntities(urns: string[]): Promise<Map<string, GraphqlEntity>> {
+    async fetchEntities(urns: string[], signal: AbortSignal | undefined): Promise<Map<string, GraphqlEntity>> {
       const found = new Map<string, GraphqlEntity>();
       if (urns.length === 0) return found;
       const data = await graphql<{ entities: (GraphqlEntity | null)[] | null }>(
         ENTITIES_QUERY,
         { urns: [...new Set(urns)] },
         'entities',
+        signal,
       );
       for (const entity of data.entities ?? []) if (entity?.urn) found.set(entity.urn, entity);
       return found;

@@ -1,10 +1,13 @@
 import * as z from 'zod';
 import type { Catalog, DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../../core/catalog.js';
+import { throwIfAborted } from '../../core/errors.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
 import {
   edgeKey,
   matches,
   newestFirst,
+  parseCallOptions,
   parseDataset,
   parseEdges,
   parseRef,
@@ -15,7 +18,7 @@ import {
   walkUpstream,
 } from '../shared.js';
 import { checkFieldNames, type EntityState, entityProposals, runOf, runProposals, stateOf } from './aspects.js';
-import { createDataHubClient, type MetadataChangeProposal } from './client.js';
+import { COMPONENT, createDataHubClient, type MetadataChangeProposal } from './client.js';
 import { type GraphqlEntity, SEARCH_QUERY, searchVariables } from './graphql.js';
 import { entityUrn, runUrn, type UrnSettings } from './urn.js';
 
@@ -101,22 +104,33 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
   });
   let queue: Promise<unknown> = Promise.resolve();
 
-  /** Serialises writes so each read-modify-write of an entity's kumiki state sees the previous one. */
-  const write = (task: () => Promise<void>): Promise<void> => {
+  /**
+   * Serialises writes so each read-modify-write of an entity's kumiki state sees the previous one.
+   * The caller leaves as soon as its signal fires; a task whose signal fired sends nothing more.
+   */
+  const write = (operation: string, signal: AbortSignal | undefined, task: () => Promise<void>): Promise<void> => {
+    throwIfAborted(signal, operation);
     const next = queue.then(task);
     queue = next.catch(() => undefined);
-    return next;
+    return raceAbort(next, signal, operation, COMPONENT);
+  };
+
+  /** Waits for the writes before a read, unless the read's signal fires first. */
+  const afterWrites = (operation: string, signal: AbortSignal | undefined): Promise<unknown> => {
+    throwIfAborted(signal, operation);
+    return raceAbort(queue, signal, operation, COMPONENT);
   };
 
   /** Reads the current states of `refs`, lets `change` edit them, then emits all aspects of the changed entities. */
   const update = async (
     refs: DatasetRef[],
     change: (states: Map<string, EntityState>) => void,
-    extra: MetadataChangeProposal[] = [],
+    extra: MetadataChangeProposal[],
+    signal: AbortSignal | undefined,
   ) => {
     const unique = [...new Map(refs.map((ref) => [refKey(ref), ref])).values()];
     const urns = new Map(unique.map((ref) => [refKey(ref), entityUrn(ref, settings)]));
-    const entities = await client.fetchEntities([...urns.values()]);
+    const entities = await client.fetchEntities([...urns.values()], signal);
     const states = new Map(unique.map((ref) => [refKey(ref), stateOf(entities.get(urns.get(refKey(ref)) ?? ''))]));
     const hadFields = new Map([...states].map(([key, state]) => [key, state.dataset?.fields !== undefined]));
     change(states);
@@ -125,11 +139,11 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
       const key = refKey(ref);
       proposals.push(...entityProposals(ref, states.get(key) as EntityState, hadFields.get(key) ?? false, settings));
     }
-    await client.emit(proposals);
+    await client.emit(proposals, signal);
   };
 
-  const readRuns = async (ids: string[]): Promise<IngestionRun[]> => {
-    const entities = await client.fetchEntities(ids.map(runUrn));
+  const readRuns = async (ids: string[], signal: AbortSignal | undefined): Promise<IngestionRun[]> => {
+    const entities = await client.fetchEntities(ids.map(runUrn), signal);
     const runs: IngestionRun[] = [];
     for (const id of ids) {
       const run = runOf(entities.get(runUrn(id)), runUrn(id));
@@ -143,32 +157,40 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
     provider: 'datahub',
     capabilities: { search: true, persistent: true },
 
-    async registerDataset(dataset) {
+    async registerDataset(dataset, callOptions) {
       const info = parseDataset(dataset);
+      const signal = parseCallOptions(callOptions);
       const ref = { kind: info.kind, name: info.name };
       entityUrn(ref, settings);
       checkFieldNames(info);
-      await write(() =>
-        update([ref], (states) => {
-          const state = states.get(refKey(ref)) as EntityState;
-          state.dataset = info;
-        }),
+      await write('registerDataset in DataHub', signal, () =>
+        update(
+          [ref],
+          (states) => {
+            const state = states.get(refKey(ref)) as EntityState;
+            state.dataset = info;
+          },
+          [],
+          signal,
+        ),
       );
     },
 
-    async getDataset(dataset) {
+    async getDataset(dataset, callOptions) {
       const ref = parseRef(dataset);
+      const signal = parseCallOptions(callOptions);
       const urn = entityUrn(ref, settings);
-      await queue;
-      const entity = (await client.fetchEntities([urn])).get(urn);
+      await afterWrites('getDataset in DataHub', signal);
+      const entity = (await client.fetchEntities([urn], signal)).get(urn);
       const info = stateOf(entity).dataset;
       return info && info.kind === ref.kind && info.name === ref.name ? info : undefined;
     },
 
-    async recordRun(run) {
+    async recordRun(run, callOptions) {
       const parsed = parseRun(run);
+      const signal = parseCallOptions(callOptions);
       const extra = runProposals(parsed, settings);
-      await write(() =>
+      await write('recordRun in DataHub', signal, () =>
         update(
           [parsed.output],
           (states) => {
@@ -176,25 +198,31 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
             if (!state.runs.includes(parsed.id)) state.runs.push(parsed.id);
           },
           extra,
+          signal,
         ),
       );
     },
 
-    async getRun(id) {
+    async getRun(id, callOptions) {
       const runId = parseRunId(id);
+      const signal = parseCallOptions(callOptions);
       runUrn(runId);
-      await queue;
-      return (await readRuns([runId]))[0];
+      await afterWrites('getRun in DataHub', signal);
+      return (await readRuns([runId], signal))[0];
     },
 
-    async addLineage(edges) {
+    async addLineage(edges, callOptions) {
       const parsed = parseEdges(edges);
+      const signal = parseCallOptions(callOptions);
       for (const edge of parsed) {
         entityUrn(edge.upstream, settings, 'lineage edges');
         entityUrn(edge.downstream, settings, 'lineage edges');
       }
-      if (parsed.length === 0) return;
-      await write(() =>
+      if (parsed.length === 0) {
+        throwIfAborted(signal, 'addLineage in DataHub');
+        return;
+      }
+      await write('addLineage in DataHub', signal, () =>
         update(
           parsed.map((edge) => edge.downstream),
           (states) => {
@@ -207,16 +235,22 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
               state.upstreams = kept;
             }
           },
+          [],
+          signal,
         ),
       );
     },
 
-    async getLineage(dataset) {
+    async getLineage(dataset, callOptions) {
       const ref = parseRef(dataset);
+      const signal = parseCallOptions(callOptions);
       const urn = entityUrn(ref, settings);
-      await queue;
+      await afterWrites('getLineage in DataHub', signal);
       const upstream = await walkUpstream(ref, async (level) => {
-        const entities = await client.fetchEntities(level.map((item) => entityUrn(item, settings)));
+        const entities = await client.fetchEntities(
+          level.map((item) => entityUrn(item, settings)),
+          signal,
+        );
         const byDataset = new Map<string, LineageEdge[]>();
         for (const item of level) {
           const state = stateOf(entities.get(entityUrn(item, settings)));
@@ -231,17 +265,17 @@ export function createDataHubCatalog(options: DataHubCatalogOptions): Catalog {
         }
         return byDataset;
       });
-      const state = stateOf((await client.fetchEntities([urn])).get(urn));
-      const runs = (await readRuns(state.runs)).filter((run) => refKey(run.output) === refKey(ref));
+      const state = stateOf((await client.fetchEntities([urn], signal)).get(urn));
+      const runs = (await readRuns(state.runs, signal)).filter((run) => refKey(run.output) === refKey(ref));
       return { upstream, runs: newestFirst(runs) };
     },
 
     async searchDatasets(query, searchOptions) {
-      const { query: text, kind, limit } = parseSearch(query, searchOptions);
-      await queue;
+      const { query: text, kind, limit, abortSignal } = parseSearch(query, searchOptions);
+      await afterWrites('searchDatasets in DataHub', abortSignal);
       const data = await client.graphql<{
         searchAcrossEntities: { searchResults: { entity: GraphqlEntity }[] } | null;
-      }>(SEARCH_QUERY, searchVariables(text, kind, limit), 'searchAcrossEntities');
+      }>(SEARCH_QUERY, searchVariables(text, kind, limit), 'searchAcrossEntities', abortSignal);
       const found: DatasetInfo[] = [];
       for (const result of data.searchAcrossEntities?.searchResults ?? []) {
         const info = stateOf(result.entity).dataset;
