@@ -69,6 +69,7 @@ export type {
 } from './core/cache.js';
 export type {
   Catalog,
+  CatalogCallOptions,
   CatalogCapabilities,
   DatasetField,
   DatasetInfo,
