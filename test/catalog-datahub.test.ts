@@ -12,6 +12,8 @@ import {
   UnavailableError,
   UnsupportedServerError,
 } from '../src/core/errors.js';
+import { createBm25Encoder, createMemoryStore, fromStrings } from '../src/index.js';
+import { ingest } from '../src/pipeline/ingest.js';
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
 import { javaUriParses, validateProposal } from './helpers/datahub-aspects.js';
 import { type DataHubGms, graphqlProblems, startDataHubGms } from './helpers/datahub-gms.js';
@@ -344,6 +346,28 @@ describe('DataHub catalog specifics', () => {
     // The next write is not held up by the aborted one.
     await catalog.registerDataset({ ...ref, description: 'stored' });
     expect(await catalog.getDataset(ref)).toEqual({ ...ref, description: 'stored' });
+    await catalog.dispose?.();
+  }, 20_000);
+
+  test("an ingest's abort reaches DataHub: the run's catalog write in flight is cancelled", async () => {
+    const catalog = open({ retries: 0 });
+    await catalog.getDataset({ kind: 'collection', name: 'memory/warm-up' }); // the version check is done
+    const store = createMemoryStore();
+    const controller = new AbortController();
+    const held = gms.hold('/aspects'); // the run's "running" record
+    const ingesting = ingest({
+      store,
+      collection: 'aborted-by-caller',
+      documents: fromStrings(['a note about rivers']),
+      sparseEmbedder: createBm25Encoder(),
+      catalog,
+      abortSignal: controller.signal,
+    }).catch((e: unknown) => e);
+    await held.arrived;
+    controller.abort();
+    expect(AbortedError.isInstance(await ingesting)).toBe(true);
+    await held.abandoned; // never resolves (the test times out) when ingest does not pass its signal on
+    expect(await store.listCollections()).toEqual([]);
     await catalog.dispose?.();
   }, 20_000);
 

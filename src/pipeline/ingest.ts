@@ -103,7 +103,7 @@ export async function runIngest(options: IngestOptions, dispatch: IngestDispatch
     const changedSources: DatasetRef[] = [];
     const known = new Map<string, LedgerEntry>();
     try {
-      await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] });
+      await catalog?.recordRun({ ...runBase, status: 'running', inputs: [] }, signal);
       const info = await ensureCollection(store, collection, denseSpace, sparseSpace, parsed.metric, abortSignal);
       // BM25 weights depend on the collection's statistics: documents are weighed by a fork holding them.
       const statistics = keepsStatistics(sparse)
@@ -246,6 +246,7 @@ export async function runIngest(options: IngestOptions, dispatch: IngestDispatch
             sparse: { space: sparseSpace, fingerprint: sparseFingerprint },
           },
           stats: { ...reportNumbers(report), sources },
+          ...signal,
         });
       }
       for (const [name, value] of Object.entries(reportNumbers(report)))
@@ -253,6 +254,7 @@ export async function runIngest(options: IngestOptions, dispatch: IngestDispatch
       progress('done');
       return report;
     } catch (error) {
+      // Without the run's signal: an aborted run is still recorded as failed (within the catalog's own deadline).
       await catalog
         ?.recordRun({
           ...runBase,
