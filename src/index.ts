@@ -59,9 +59,17 @@ export {
   withSemanticCache,
 } from './compose/semantic-cache.js';
 export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal } from './core/auth.js';
-export type { Cache, CacheCapabilities, CacheIncrementOptions, CacheSetOptions, CacheValue } from './core/cache.js';
+export type {
+  Cache,
+  CacheCallOptions,
+  CacheCapabilities,
+  CacheIncrementOptions,
+  CacheSetOptions,
+  CacheValue,
+} from './core/cache.js';
 export type {
   Catalog,
+  CatalogCallOptions,
   CatalogCapabilities,
   DatasetField,
   DatasetInfo,

@@ -4,6 +4,7 @@ import { createDataHubCatalog } from '../src/catalogs/datahub/index.js';
 import { escapeUrnPart, urlEncodedLength } from '../src/catalogs/datahub/urn.js';
 import type { IngestionRun } from '../src/core/catalog.js';
 import {
+  AbortedError,
   ForbiddenError,
   InvalidArgumentError,
   TimeoutError,
@@ -11,6 +12,8 @@ import {
   UnavailableError,
   UnsupportedServerError,
 } from '../src/core/errors.js';
+import { createBm25Encoder, createMemoryStore, fromStrings } from '../src/index.js';
+import { ingest } from '../src/pipeline/ingest.js';
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
 import { javaUriParses, validateProposal } from './helpers/datahub-aspects.js';
 import { type DataHubGms, graphqlProblems, startDataHubGms } from './helpers/datahub-gms.js';
@@ -314,6 +317,59 @@ describe('DataHub catalog specifics', () => {
       .catch((e: unknown) => e);
     expect(TimeoutError.isInstance(error)).toBe(true);
   });
+
+  test('aborting cancels a request in flight: GMS sees the connection closed, the call rejects with AbortedError', async () => {
+    const catalog = open({ retries: 0 });
+    const ref = { kind: 'collection', name: 'memory/aborted-in-flight' } as const;
+    await catalog.getDataset(ref); // the version check is done
+
+    const read = gms.hold('/api/graphql');
+    const reading = new AbortController();
+    const gettingRun = catalog.getRun('held', { abortSignal: reading.signal }).catch((e: unknown) => e);
+    await read.arrived;
+    reading.abort(new Error('the caller gave up'));
+    expect(AbortedError.isInstance(await gettingRun)).toBe(true);
+    await read.abandoned; // never resolves (the test times out) when the request is left running
+
+    const before = aspectRequests();
+    const written = gms.hold('/aspects');
+    const writing = new AbortController();
+    const registering = catalog
+      .registerDataset({ ...ref, description: 'never stored' }, { abortSignal: writing.signal })
+      .catch((e: unknown) => e);
+    await written.arrived;
+    writing.abort();
+    expect(AbortedError.isInstance(await registering)).toBe(true);
+    await written.abandoned;
+    expect(aspectRequests()).toBe(before + 1);
+    expect(await catalog.getDataset(ref)).toBeUndefined();
+    // The next write is not held up by the aborted one.
+    await catalog.registerDataset({ ...ref, description: 'stored' });
+    expect(await catalog.getDataset(ref)).toEqual({ ...ref, description: 'stored' });
+    await catalog.dispose?.();
+  }, 20_000);
+
+  test("an ingest's abort reaches DataHub: the run's catalog write in flight is cancelled", async () => {
+    const catalog = open({ retries: 0 });
+    await catalog.getDataset({ kind: 'collection', name: 'memory/warm-up' }); // the version check is done
+    const store = createMemoryStore();
+    const controller = new AbortController();
+    const held = gms.hold('/aspects'); // the run's "running" record
+    const ingesting = ingest({
+      store,
+      collection: 'aborted-by-caller',
+      documents: fromStrings(['a note about rivers']),
+      sparseEmbedder: createBm25Encoder(),
+      catalog,
+      abortSignal: controller.signal,
+    }).catch((e: unknown) => e);
+    await held.arrived;
+    controller.abort();
+    expect(AbortedError.isInstance(await ingesting)).toBe(true);
+    await held.abandoned; // never resolves (the test times out) when ingest does not pass its signal on
+    expect(await store.listCollections()).toEqual([]);
+    await catalog.dispose?.();
+  }, 20_000);
 
   test('awkward names (commas, parentheses, percent signs) are escaped and kept apart', async () => {
     const catalog = open();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createLocalCatalog } from '../src/catalogs/local/index.js';
-import { CorruptDataError, InvalidArgumentError } from '../src/core/errors.js';
+import { AbortedError, CorruptDataError, InvalidArgumentError } from '../src/core/errors.js';
 import { createFileCatalog } from '../src/node/catalog-file.js';
 import { catalogConformance } from '../src/testing/catalog-conformance.js';
 
@@ -91,6 +91,53 @@ describe('local catalog specifics', () => {
     fail = false;
     await catalog.addLineage([{ upstream: ref, downstream: { kind: 'collection', name: 'memory/docs' } }]);
     expect((await catalog.getLineage({ kind: 'collection', name: 'memory/docs' })).upstream).toHaveLength(1);
+  });
+
+  test('a write aborted while it waits behind a save is left out of the next one and rejects with AbortedError', async () => {
+    let saved: Uint8Array | undefined;
+    let saves = 0;
+    let saving: () => void = () => undefined;
+    let release: () => void = () => undefined;
+    const firstSave = new Promise<void>((resolve) => {
+      saving = resolve;
+    });
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const catalog = createLocalCatalog({
+      persistence: {
+        location: 'in-test persistence',
+        load: async () => saved,
+        save: async (bytes) => {
+          saves++;
+          if (saves === 1) {
+            saving();
+            await held;
+          }
+          saved = bytes;
+        },
+      },
+    });
+    const first = { kind: 'source', name: 'file:///first.md' } as const;
+    const waiting = { kind: 'source', name: 'file:///waiting.md' } as const;
+    const kept = { kind: 'source', name: 'file:///kept.md' } as const;
+    const writing = catalog.registerDataset(first);
+    await firstSave;
+    const controller = new AbortController();
+    const aborted = catalog.registerDataset(waiting, { abortSignal: controller.signal });
+    const alongside = catalog.registerDataset(kept);
+    controller.abort();
+    release();
+    await writing;
+    await expect(aborted).rejects.toBeInstanceOf(AbortedError);
+    await alongside;
+    expect(await catalog.getDataset(waiting)).toBeUndefined();
+    expect(await catalog.getDataset(kept)).toEqual(kept);
+    const reopened = createLocalCatalog({
+      persistence: { location: 'in-test persistence', load: async () => saved, save: async () => undefined },
+    });
+    expect(await reopened.getDataset(waiting)).toBeUndefined();
+    expect(await reopened.getDataset(kept)).toEqual(kept);
   });
 
   test('a process killed with SIGKILL in the middle of writing always leaves a loadable catalog', async () => {

@@ -13,6 +13,7 @@ import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { embedderConformance } from '../src/testing/embedder-conformance.js';
+import { hangingStore } from './helpers/hanging-store.js';
 import { type RedisServer, startRedisServer } from './helpers/redis-server.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
@@ -222,6 +223,20 @@ describe('withEmbeddingCache', () => {
     revision = 'r1';
     await cached.embed({ values: ['hello'], role: 'document' });
     expect(base.calls.length).toBe(2);
+  });
+
+  test('an abort reaches a cache lookup that hangs: embed rejects at once and the model is never asked', async () => {
+    const { embedder, calls } = countingEmbedder();
+    const { store, waiting } = hangingStore(2);
+    const cached = withEmbeddingCache(embedder, createKeyvCache({ store, timeoutMs: 600_000 }));
+    const controller = new AbortController();
+    const outcome = cached
+      .embed({ values: ['a', 'b'], role: 'document', abortSignal: controller.signal })
+      .catch((error: unknown) => error);
+    await waiting;
+    controller.abort();
+    expect(AbortedError.isInstance(await outcome)).toBe(true);
+    expect(calls).toEqual([]);
   });
 
   test('queries and documents have their own time to live', async () => {

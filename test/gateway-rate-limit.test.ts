@@ -2,9 +2,9 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createKeyvCache, type KeyvCache } from '../src/caches/keyv/index.js';
 import type { Authenticator } from '../src/core/auth.js';
-import { UnauthorizedError } from '../src/core/errors.js';
+import { AbortedError, UnauthorizedError } from '../src/core/errors.js';
 import { createGateway, type GatewayLogEntry, type GatewayRateLimit } from '../src/gateway/index.js';
-import { retryAfterMs } from '../src/gateway/rate-limit.js';
+import { RateLimiter, retryAfterMs } from '../src/gateway/rate-limit.js';
 import { type ServedGateway, serveGateway } from '../src/gateway/serve.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
@@ -185,6 +185,27 @@ describe('rate limits shared through real Redis', () => {
     } finally {
       await own.stop();
     }
+  });
+});
+
+describe('the limiter and the client signal', () => {
+  test('a client that left is refused with AbortedError, even failing open, and is not counted', async () => {
+    const cache = createKeyvCache({ namespace: 'left' });
+    caches.push(cache);
+    const limiter = new RateLimiter(cache, {
+      prefix: 'rl',
+      requestsPerMinute: 1,
+      tokensPerMinute: 100,
+      failOpen: true,
+      now: () => 0,
+    });
+    const controller = new AbortController();
+    controller.abort();
+    const outcome = await limiter.admit('ann', 'request-1', controller.signal).catch((error: unknown) => error);
+    expect(AbortedError.isInstance(outcome)).toBe(true);
+    // The allowance of one request is still there.
+    expect(await limiter.admit('ann', 'request-2')).toEqual({ allowed: true });
+    expect(await limiter.admit('ann', 'request-3')).toMatchObject({ allowed: false, kind: 'requests' });
   });
 });
 

@@ -3,8 +3,9 @@ import KeyvValkey from '@keyv/valkey';
 import { Keyv } from 'keyv';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createKeyvCache, type KeyvCache, type KeyvCacheErrorContext } from '../src/caches/keyv/index.js';
-import { KumikiError, TimeoutError, UnavailableError } from '../src/core/errors.js';
+import { AbortedError, KumikiError, TimeoutError, UnavailableError } from '../src/core/errors.js';
 import { cacheConformance } from '../src/testing/cache-conformance.js';
+import { hangingStore } from './helpers/hanging-store.js';
 import { type RedisServer, startRedisServer, startRoundTripCounter } from './helpers/redis-server.js';
 
 let redis: RedisServer;
@@ -234,6 +235,124 @@ describe('keyv cache specifics', () => {
     expect(await cache.get('k')).toBeUndefined();
     expect(TimeoutError.isInstance(errors[0])).toBe(true);
     expect(errors[0]?.message).toContain('keyv cache get of key "k"');
+  });
+
+  test('an aborted call to a store that never answers rejects with AbortedError, not a miss or a report', async () => {
+    // get reads one key, getMany two.
+    const { store, waiting } = hangingStore(3);
+    const errors: KumikiError[] = [];
+    const cache = createKeyvCache({ store, timeoutMs: 600_000, onError: (error) => errors.push(error) });
+    const controller = new AbortController();
+    const pending = [
+      cache.get('k', { abortSignal: controller.signal }),
+      cache.getMany(['k', 'j'], { abortSignal: controller.signal }),
+    ].map((call) =>
+      call.then(
+        () => 'answered',
+        (error: unknown) => error,
+      ),
+    );
+    // Both calls are in the store, waiting for it.
+    await waiting;
+    controller.abort(new Error('the caller gave up'));
+    const outcomes = await Promise.all(pending);
+    for (const outcome of outcomes) {
+      expect(AbortedError.isInstance(outcome)).toBe(true);
+      expect((outcome as AbortedError).message).toMatch(/keyv cache get(Many)? was aborted/);
+      expect((outcome as AbortedError).cause).toEqual(new Error('the caller gave up'));
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('an increment aborted while queued behind another on the same counter is never applied', async () => {
+    let release: () => void = () => {};
+    let entered: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let held = true;
+    const map = new Map<string, unknown>();
+    // The first read of the counter waits until released; the others go straight to the Map.
+    const store = Object.assign(map, {
+      get: async (key: string) => {
+        if (held) {
+          held = false;
+          entered();
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        }
+        return Map.prototype.get.call(map, key);
+      },
+    });
+    const cache = createKeyvCache({ store });
+    const running = cache.increment('n', 1);
+    await first;
+    const controller = new AbortController();
+    const queued = cache.increment('n', 10, { abortSignal: controller.signal }).catch((error: unknown) => error);
+    // One turn of the event loop: the second increment is past the cache's own checks, in the counter's queue.
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    expect(AbortedError.isInstance(await queued)).toBe(true);
+    release();
+    expect(await running).toBe(1);
+    expect(await cache.increment('n', 0)).toBe(1);
+  });
+
+  test('a Redis write held up by CLIENT PAUSE is abandoned when its signal aborts, without failing open', async () => {
+    const errors: KumikiError[] = [];
+    // Neither strict nor a short deadline: only the abort can end these calls while Redis is paused.
+    const cache = createKeyvCache({
+      url: redis.url,
+      namespace: 'paused',
+      timeoutMs: 600_000,
+      onError: (error) => errors.push(error),
+    });
+    const blockedClients = async () => {
+      const info = String(await redis.command('INFO', 'clients'));
+      return Number(/blocked_clients:(\d+)/.exec(info)?.[1]);
+    };
+    try {
+      await cache.set('k', 'before');
+      await cache.increment('n', 1);
+      await redis.command('CLIENT', 'PAUSE', 600_000, 'WRITE');
+      const controller = new AbortController();
+      const abortSignal = controller.signal;
+      const events: string[] = [];
+      const calls = {
+        set: cache.set('k', 'after', { abortSignal }),
+        setMany: cache.setMany([{ key: 'k', value: 'after' }], { abortSignal }),
+        delete: cache.delete('k', { abortSignal }),
+        increment: cache.increment('n', 1, { abortSignal }),
+      };
+      const outcomes = Object.entries(calls).map(([name, call]) =>
+        call.then(
+          () => events.push(`${name} answered`),
+          (error: unknown) => events.push(`${name} ${AbortedError.isInstance(error) ? 'aborted' : String(error)}`),
+        ),
+      );
+      // The first command waits in Redis; the others are on the wire behind it (one connection).
+      while ((await blockedClients()) < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      events.push('abort');
+      controller.abort();
+      await Promise.all(outcomes);
+      events.push('unpause');
+      await redis.command('CLIENT', 'UNPAUSE');
+      expect(events[0]).toBe('abort');
+      expect(events.slice(1, -1).sort()).toEqual([
+        'delete aborted',
+        'increment aborted',
+        'set aborted',
+        'setMany aborted',
+      ]);
+      expect(events.at(-1)).toBe('unpause');
+      expect(errors).toEqual([]);
+      // Redis had the commands already: they run once it resumes (the signal only stops the wait).
+      expect(await cache.increment('n', 0)).toBe(2);
+    } finally {
+      await redis.command('CLIENT', 'UNPAUSE');
+      await cache.dispose();
+    }
   });
 
   test('bad options and a disposed cache give typed errors', async () => {

@@ -8,6 +8,7 @@ import type { GenerateOptions, ModelRunner, StreamPart } from '../src/core/runne
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
+import { hangingStore } from './helpers/hanging-store.js';
 
 let server: FakeVllm;
 beforeAll(async () => {
@@ -177,6 +178,17 @@ describe('withResponseCache', () => {
     });
     await expect(runner.generate({ ...seeded, maxTokens: 0 })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
     expect(() => withResponseCache(remote(), {} as never)).toThrow(/kumiki Cache/);
+  });
+
+  test('an abort reaches a cache lookup that hangs: the call rejects at once and the model is never asked', async () => {
+    const { store, waiting } = hangingStore();
+    const runner = withResponseCache(remote(), createKeyvCache({ store, timeoutMs: 600_000 }));
+    const controller = new AbortController();
+    const outcome = runner.generate({ ...seeded, abortSignal: controller.signal }).catch((error: unknown) => error);
+    await waiting;
+    controller.abort();
+    expect(await outcome).toMatchObject({ name: 'AbortedError' });
+    expect(calls()).toBe(0);
   });
 });
 

@@ -392,19 +392,23 @@ export function scopeCache(cache: Cache, principal: Principal, options: ScopeCac
     specificationVersion: cache.specificationVersion,
     provider: cache.provider,
     capabilities: cache.capabilities,
-    get: async (key) => cache.get(keyOf(key)),
-    getMany: async (keys) => cache.getMany(parseArgument(z.array(cacheKeySchema), keys, 'keys').map(keyOf)),
+    get: async (key, callOptions) => cache.get(keyOf(key), callOptions),
+    getMany: async (keys, callOptions) =>
+      cache.getMany(parseArgument(z.array(cacheKeySchema), keys, 'keys').map(keyOf), callOptions),
     set: async (key, value: CacheValue, setOptions) => cache.set(keyOf(key), value, setOptions),
-    setMany: async (entries) =>
+    setMany: async (entries, callOptions) =>
       cache.setMany(
         parseArgument(z.array(z.object({ key: cacheKeySchema }).loose()), entries, 'entries').map((entry, index) => ({
           ...(entries[index] as (typeof entries)[number]),
           key: keyOf(entry.key),
         })),
+        callOptions,
       ),
-    delete: async (key) => cache.delete(keyOf(key)),
+    delete: async (key, callOptions) => cache.delete(keyOf(key), callOptions),
   };
   const { increment } = cache;
-  if (increment) scoped.increment = async (key, by, setOptions) => increment.call(cache, keyOf(key), by, setOptions);
+  if (increment) {
+    scoped.increment = async (key, by, incrementOptions) => increment.call(cache, keyOf(key), by, incrementOptions);
+  }
   return scoped;
 }

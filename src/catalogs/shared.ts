@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import type { DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../core/catalog.js';
+import { abortSignalSchema } from '../core/schemas.js';
 import { jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 
@@ -67,10 +68,13 @@ export const lineageEdgeSchema = z
     message: 'an edge must not point from a dataset to itself',
   });
 
+const callOptionsShape = { abortSignal: abortSignalSchema.optional() };
+
 export const searchOptionsSchema = z
   .object({
     kind: datasetRefSchema.shape.kind.optional(),
     limit: z.number().int().positive().max(10_000).optional(),
+    ...callOptionsShape,
   })
   .strict();
 
@@ -92,11 +96,20 @@ export const parseEdges = (value: unknown): LineageEdge[] =>
 export const parseSearch = (
   query: unknown,
   options: unknown,
-): { query: string; kind?: DatasetRef['kind']; limit: number } => {
+): { query: string; kind?: DatasetRef['kind']; limit: number; abortSignal: AbortSignal | undefined } => {
   const text = parseArgument(z.string(), query, 'search query');
   const parsed = parseArgument(searchOptionsSchema, options ?? {}, 'search options');
-  return { query: text, ...(parsed.kind ? { kind: parsed.kind } : {}), limit: parsed.limit ?? 20 };
+  return {
+    query: text,
+    ...(parsed.kind ? { kind: parsed.kind } : {}),
+    limit: parsed.limit ?? 20,
+    abortSignal: parsed.abortSignal,
+  };
 };
+
+/** The signal of a call's `CatalogCallOptions`, validated. */
+export const parseCallOptions = (options: unknown): AbortSignal | undefined =>
+  parseArgument(z.object(callOptionsShape).strict(), options ?? {}, 'catalog call options').abortSignal;
 
 /** A stable key for a dataset reference. */
 export function refKey(ref: DatasetRef): string {

@@ -211,7 +211,10 @@ export function withEmbeddingCache<TVector>(
     role: EmbeddingRole,
     abortSignal: AbortSignal | undefined,
   ): Promise<Pick<EmbedResult<AnyVector>, 'usage' | 'warnings'>> {
-    const found = await cache.getMany(owned.map((entry) => entry.key));
+    const found = await cache.getMany(
+      owned.map((entry) => entry.key),
+      abortSignal ? { abortSignal } : undefined,
+    );
     const missing: typeof owned = [];
     owned.forEach((entry, i) => {
       const vector = fromCached(found[i]);
@@ -255,6 +258,7 @@ export function withEmbeddingCache<TVector>(
             value: toCached(result.vectors[i] as AnyVector),
             ...(ttlMs ? { ttlMs } : {}),
           })),
+          abortSignal ? { abortSignal } : undefined,
         );
       }
     };

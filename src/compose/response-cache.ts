@@ -241,12 +241,18 @@ export function withResponseCache<R extends ModelRunner>(
   const keyOf = async (call: GenerateOptions): Promise<string> =>
     `${namespace}:${sha256Hex(JSON.stringify([await modelKey(), ...callIdentity(call)]))}`;
 
-  const save = (key: string, answer: StoredAnswer): Promise<void> =>
-    cache.set(key, answer as unknown as CacheValue, parsed.ttlMs === undefined ? undefined : { ttlMs: parsed.ttlMs });
+  /** Stores an answer; the caller's signal only stops the wait (the answer still lands if the store received it). */
+  const save = (key: string, answer: StoredAnswer, abortSignal: AbortSignal | undefined): Promise<void> =>
+    cache.set(key, answer as unknown as CacheValue, {
+      ...(parsed.ttlMs === undefined ? {} : { ttlMs: parsed.ttlMs }),
+      ...(abortSignal ? { abortSignal } : {}),
+    });
 
   /** A stored answer, if any, that still satisfies the call's schema. */
   const lookup = async (key: string, call: GenerateOptions): Promise<StoredAnswer | undefined> => {
-    const stored = readStoredAnswer(await cache.get(key));
+    const stored = readStoredAnswer(
+      await cache.get(key, call.abortSignal ? { abortSignal: call.abortSignal } : undefined),
+    );
     if (stored === undefined || call.schema === undefined) return stored;
     return resolveOutputSchema(call.schema).validator.safeParse(stored.object).success ? stored : undefined;
   };
@@ -268,7 +274,7 @@ export function withResponseCache<R extends ModelRunner>(
     stats.misses++;
     const result = await runner.generate<T>(options);
     if (result.finishReason !== 'aborted' && result.finishReason !== 'error')
-      await save(key, toStoredAnswer(result as GenerateResult));
+      await save(key, toStoredAnswer(result as GenerateResult), call.abortSignal);
     return { ...result, cacheHit: false };
   }
 
@@ -289,7 +295,7 @@ export function withResponseCache<R extends ModelRunner>(
       return;
     }
     stats.misses++;
-    yield* recordStream(runner.stream(options), (answer) => save(key, answer));
+    yield* recordStream(runner.stream(options), (answer) => save(key, answer, call.abortSignal));
   }
 
   // describeModel, capabilities, dispose and any other member are the wrapped runner's own.

@@ -9,7 +9,16 @@ export type CacheValue =
   | readonly CacheValue[]
   | { readonly [key: string]: CacheValue };
 
-export type CacheSetOptions = {
+/**
+ * What every Cache call takes last. A call whose signal has fired rejects with `AbortedError` and
+ * changes nothing; one in flight stops waiting for the store (a write the store already received may
+ * still land).
+ */
+export type CacheCallOptions = {
+  abortSignal?: AbortSignal;
+};
+
+export type CacheSetOptions = CacheCallOptions & {
   /** Time to live in milliseconds; omit for no expiry. */
   ttlMs?: number;
 };
@@ -32,17 +41,21 @@ export type CacheCapabilities = {
 
 /**
  * A key-value cache for embeddings and model responses. Version 1 of the contract. Keys are strings;
- * namespacing is the implementation's job. A cache may fail open (errors count as misses).
+ * namespacing is the implementation's job. A cache may fail open (errors count as misses), but an
+ * aborted call always rejects with `AbortedError` (never a miss: the caller asked to stop).
  */
 export type Cache = {
   readonly specificationVersion: 'kumiki.cache.v1';
   readonly provider: string;
   readonly capabilities: CacheCapabilities;
-  get(key: string): Promise<CacheValue | undefined>;
-  getMany(keys: readonly string[]): Promise<(CacheValue | undefined)[]>;
+  get(key: string, options?: CacheCallOptions): Promise<CacheValue | undefined>;
+  getMany(keys: readonly string[], options?: CacheCallOptions): Promise<(CacheValue | undefined)[]>;
   set(key: string, value: CacheValue, options?: CacheSetOptions): Promise<void>;
-  setMany(entries: readonly { key: string; value: CacheValue; ttlMs?: number }[]): Promise<void>;
-  delete(key: string): Promise<boolean>;
+  setMany(
+    entries: readonly { key: string; value: CacheValue; ttlMs?: number }[],
+    options?: CacheCallOptions,
+  ): Promise<void>;
+  delete(key: string, options?: CacheCallOptions): Promise<boolean>;
   /**
    * Atomically adds `by` to a counter and returns the new value (for rate limits). Never fails open:
    * a counter that cannot be reached throws, since an invented count would silently stop a limit.

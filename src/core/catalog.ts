@@ -50,6 +50,15 @@ export type CatalogCapabilities = {
 };
 
 /**
+ * What every `Catalog` call takes last. An aborted call rejects with `AbortedError`; a write aborted
+ * before it is applied writes nothing (see each catalog's page for what an abort in the middle leaves).
+ */
+export type CatalogCallOptions = {
+  /** Cancels the call: waiting for other writes, and any request in flight to a catalog server. */
+  abortSignal?: AbortSignal;
+};
+
+/**
  * Records what was ingested, how and with which model. Version 2 of the contract; every catalog
  * passes `catalogConformance` from `kumiki/testing`.
  *
@@ -61,17 +70,23 @@ export type Catalog = {
   readonly specificationVersion: 'kumiki.catalog.v2';
   readonly provider: string;
   readonly capabilities: CatalogCapabilities;
-  registerDataset(dataset: DatasetInfo): Promise<void>;
-  getDataset(dataset: DatasetRef): Promise<DatasetInfo | undefined>;
-  recordRun(run: IngestionRun): Promise<void>;
-  getRun(id: string): Promise<IngestionRun | undefined>;
-  addLineage(edges: readonly LineageEdge[]): Promise<void>;
+  registerDataset(dataset: DatasetInfo, options?: CatalogCallOptions): Promise<void>;
+  getDataset(dataset: DatasetRef, options?: CatalogCallOptions): Promise<DatasetInfo | undefined>;
+  recordRun(run: IngestionRun, options?: CatalogCallOptions): Promise<void>;
+  getRun(id: string, options?: CatalogCallOptions): Promise<IngestionRun | undefined>;
+  addLineage(edges: readonly LineageEdge[], options?: CatalogCallOptions): Promise<void>;
   /**
    * Everything upstream of `dataset` (transitively, nearest first, each edge once) and the runs
    * whose output is `dataset`, newest first.
    */
-  getLineage(dataset: DatasetRef): Promise<{ upstream: LineageEdge[]; runs: IngestionRun[] }>;
+  getLineage(
+    dataset: DatasetRef,
+    options?: CatalogCallOptions,
+  ): Promise<{ upstream: LineageEdge[]; runs: IngestionRun[] }>;
   /** Datasets whose name or description contains the query (case-insensitive). */
-  searchDatasets?(query: string, options?: { kind?: DatasetRef['kind']; limit?: number }): Promise<DatasetInfo[]>;
+  searchDatasets?(
+    query: string,
+    options?: CatalogCallOptions & { kind?: DatasetRef['kind']; limit?: number },
+  ): Promise<DatasetInfo[]>;
   dispose?(): Promise<void>;
 };

@@ -10,7 +10,7 @@
  * unreachable the limiter fails closed (`CounterUnavailableError`) unless the app opted into failing open.
  */
 import type { Cache } from '../core/cache.js';
-import { KumikiError } from '../core/errors.js';
+import { AbortedError, InvalidArgumentError } from '../core/errors.js';
 
 const WINDOW_MS = 60_000;
 /** Two windows' worth of life: a counter is read as "previous" during the following minute. */
@@ -81,15 +81,22 @@ export class RateLimiter {
     return { current: `${base}:${window}`, previous: `${base}:${window - 1}`, elapsed: at - window * WINDOW_MS };
   }
 
-  /** One increment, retried once with the same id; `CounterUnavailableError` when both attempts fail. */
-  private async add(key: string, by: number, id: string | undefined): Promise<number> {
+  /**
+   * One increment, retried once with the same id; `CounterUnavailableError` when both attempts fail.
+   * An aborted signal ends it with `AbortedError` (the caller left: neither an outage nor a retry).
+   */
+  private async add(key: string, by: number, id: string | undefined, abortSignal?: AbortSignal): Promise<number> {
     let failure: unknown;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       try {
-        return await this.increment(key, by, { ttlMs: COUNTER_TTL_MS, ...(id === undefined ? {} : { id }) });
+        return await this.increment(key, by, {
+          ttlMs: COUNTER_TTL_MS,
+          ...(id === undefined ? {} : { id }),
+          ...(abortSignal ? { abortSignal } : {}),
+        });
       } catch (error) {
         // A counter that holds something else is a configuration problem, not an outage.
-        if (KumikiError.isInstance(error) && error.name === 'InvalidArgumentError') throw error;
+        if (AbortedError.isInstance(error) || InvalidArgumentError.isInstance(error)) throw error;
         failure = error;
       }
     }
@@ -97,12 +104,12 @@ export class RateLimiter {
   }
 
   /** Adds `by` (once per id) to the current window and returns the weighted estimate with its parts. */
-  private async count(kind: LimitKind, key: string, by: number, id: string | undefined) {
+  private async count(kind: LimitKind, key: string, by: number, id: string | undefined, abortSignal?: AbortSignal) {
     const at = this.now();
     const keys = this.keys(kind, key, at);
     const [current, previous] = await Promise.all([
-      this.add(keys.current, by, by === 0 ? undefined : id),
-      this.add(keys.previous, 0, undefined),
+      this.add(keys.current, by, by === 0 ? undefined : id, abortSignal),
+      this.add(keys.previous, 0, undefined, abortSignal),
     ]);
     const estimate = previous * (1 - keys.elapsed / WINDOW_MS) + current;
     return { current, previous, estimate, elapsed: keys.elapsed, currentKey: keys.current };
@@ -122,13 +129,15 @@ export class RateLimiter {
    * Counts one request (`id`: unique to the request) and checks the token allowance used so far. A
    * refused request is taken back out of the count, so a client retrying too early does not push its
    * own window further out. Throws `CounterUnavailableError` when the counters are unreachable and
-   * the limiter fails closed.
+   * the limiter fails closed, and `AbortedError` when `abortSignal` (the client's request) fires: a
+   * client that left is neither admitted nor let through by `failOpen`. The refund of a refused
+   * request is not abortable, so a refused client that leaves is not left counted.
    */
-  admit(key: string, id: string): Promise<RateDecision> {
+  admit(key: string, id: string, abortSignal?: AbortSignal): Promise<RateDecision> {
     return this.guard(async () => {
       if (this.options.requestsPerMinute !== undefined) {
         const limit = this.options.requestsPerMinute;
-        const seen = await this.count('requests', key, 1, `${id}:count`);
+        const seen = await this.count('requests', key, 1, `${id}:count`, abortSignal);
         if (seen.estimate > limit) {
           await this.add(seen.currentKey, -1, `${id}:refund`);
           return {
@@ -141,7 +150,7 @@ export class RateLimiter {
       }
       if (this.options.tokensPerMinute !== undefined) {
         const limit = this.options.tokensPerMinute;
-        const seen = await this.count('tokens', key, 0, undefined);
+        const seen = await this.count('tokens', key, 0, undefined, abortSignal);
         if (seen.estimate >= limit) {
           return {
             allowed: false,
@@ -158,7 +167,8 @@ export class RateLimiter {
   /**
    * Adds `tokens` to the caller's token count, once per `id` (negative to give back part of a
    * reservation). Throws `CounterUnavailableError` when the counters are unreachable (even when
-   * failing open: the caller decides whether a lost charge fails the request).
+   * failing open: the caller decides whether a lost charge fails the request). Not abortable: tokens
+   * a client used are charged even when it disconnects.
    */
   async charge(key: string, tokens: number, id: string): Promise<void> {
     if (this.options.tokensPerMinute === undefined || tokens === 0) return;

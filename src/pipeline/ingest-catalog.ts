@@ -42,39 +42,50 @@ export async function recordIngestCatalog(options: {
   wrote: boolean;
   spaces: { dense: RunSpace; sparse: RunSpace };
   stats: JsonObject;
+  abortSignal?: AbortSignal;
 }): Promise<void> {
   const { catalog, run, collection, changed } = options;
+  const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
   await withSpan('kumiki.catalog.record', { 'kumiki.catalog.provider': catalog.provider }, async () => {
-    await catalog.registerDataset({
-      ...collection,
-      description: `Chunks written by kumiki ingest into ${options.collectionName}`,
-      fields: CHUNK_FIELDS,
-      properties: {
-        ...(options.spaces.dense.fingerprint ? { embeddingFingerprint: options.spaces.dense.fingerprint } : {}),
-        ...(options.spaces.sparse.fingerprint ? { sparseFingerprint: options.spaces.sparse.fingerprint } : {}),
+    await catalog.registerDataset(
+      {
+        ...collection,
+        description: `Chunks written by kumiki ingest into ${options.collectionName}`,
+        fields: CHUNK_FIELDS,
+        properties: {
+          ...(options.spaces.dense.fingerprint ? { embeddingFingerprint: options.spaces.dense.fingerprint } : {}),
+          ...(options.spaces.sparse.fingerprint ? { sparseFingerprint: options.spaces.sparse.fingerprint } : {}),
+        },
       },
-    });
+      call,
+    );
     const edges = changed.map((source) => ({ upstream: source, downstream: collection, via: run.id }));
     // Several at a time: the local catalog saves them in groups, DataHub receives parallel requests.
-    await mapLimit(changed, 16, (source) => catalog.registerDataset({ ...source }));
+    await mapLimit(changed, 16, (source) => catalog.registerDataset({ ...source }, call));
     for (const { space, fingerprint } of [options.spaces.dense, options.spaces.sparse]) {
       if (!space || !fingerprint || !options.wrote) continue;
       const model: DatasetRef = { kind: 'model', name: fingerprint };
-      await catalog.registerDataset({
-        ...model,
-        description: `${space.provider} ${space.model}`,
-        properties: spaceProperties(space),
-      });
+      await catalog.registerDataset(
+        {
+          ...model,
+          description: `${space.provider} ${space.model}`,
+          properties: spaceProperties(space),
+        },
+        call,
+      );
       edges.push({ upstream: model, downstream: collection, via: run.id });
     }
-    await catalog.addLineage(edges);
-    await catalog.recordRun({
-      ...run,
-      status: 'succeeded',
-      inputs: changed,
-      finishedAt: new Date().toISOString(),
-      stats: options.stats,
-    });
+    await catalog.addLineage(edges, call);
+    await catalog.recordRun(
+      {
+        ...run,
+        status: 'succeeded',
+        inputs: changed,
+        finishedAt: new Date().toISOString(),
+        stats: options.stats,
+      },
+      call,
+    );
   });
 }
 

@@ -77,7 +77,7 @@ const JSON_VALUES: [string, CacheValue][] = [
 /**
  * Registers the Cache conformance suite with your test runner, in the style of keyv's
  * `storageTestSuite`: get/set/delete, batches, expiry, exact binary round trips, isolation between
- * namespaces, atomic counters, large values and Unicode keys. Every kumiki cache runs it.
+ * namespaces, atomic counters, aborted calls, large values and Unicode keys. Every kumiki cache runs it.
  *
  * ```ts
  * import { test } from 'vitest';
@@ -309,6 +309,54 @@ export function cacheConformance(
     equal(await increment('once', 0), 9, 'the counter holds each id once');
   });
 
+  t('an aborted signal rejects every call with AbortedError and changes nothing', async (open) => {
+    const cache = await open();
+    const live = new AbortController().signal;
+    await cache.set('kept', 'before', { abortSignal: live, ttlMs: 60_000 });
+    await cache.setMany([{ key: 'other', value: new Float32Array([1]) }], { abortSignal: live });
+    equal(await cache.get('kept', { abortSignal: live }), 'before', 'get with a live signal');
+    deepEqual(
+      await cache.getMany(['kept', 'other'], { abortSignal: live }),
+      ['before', new Float32Array([1])],
+      'getMany with a live signal',
+    );
+    const controller = new AbortController();
+    controller.abort(new Error('the caller gave up'));
+    const abortSignal = controller.signal;
+    await rejectsWith(() => cache.get('kept', { abortSignal }), 'AbortedError', 'get');
+    await rejectsWith(() => cache.getMany(['kept'], { abortSignal }), 'AbortedError', 'getMany');
+    await rejectsWith(() => cache.set('kept', 'after', { abortSignal }), 'AbortedError', 'set');
+    await rejectsWith(
+      () => cache.set('fresh', 'after', { abortSignal, ttlMs: 60_000 }),
+      'AbortedError',
+      'set with ttlMs',
+    );
+    await rejectsWith(
+      () =>
+        cache.setMany(
+          [
+            { key: 'kept', value: 'after' },
+            { key: 'fresh', value: 'after' },
+          ],
+          { abortSignal },
+        ),
+      'AbortedError',
+      'setMany',
+    );
+    await rejectsWith(() => cache.delete('kept', { abortSignal }), 'AbortedError', 'delete');
+    deepEqual(
+      await cache.getMany(['kept', 'other', 'fresh']),
+      ['before', new Float32Array([1]), undefined],
+      'aborted writes and deletes changed nothing',
+    );
+    if (!cache.increment) return;
+    const increment = cache.increment.bind(cache);
+    equal(await increment('counter', 2, { abortSignal: live }), 2, 'increment with a live signal');
+    await rejectsWith(() => increment('counter', 5, { abortSignal }), 'AbortedError', 'increment');
+    await rejectsWith(() => increment('counter', 5, { abortSignal, id: 'x' }), 'AbortedError', 'increment with an id');
+    equal(await increment('counter', 5, { id: 'x' }), 7, 'aborted increments counted nothing and did not use their id');
+  });
+
   t('large values', async (open) => {
     const cache = await open();
     const floats = Float32Array.from({ length: Math.floor(largeBytes / 4) }, (_, i) => Math.sin(i) * 1e3);
@@ -354,6 +402,11 @@ export function cacheConformance(
     await rejectsWith(() => cache.get(42 as never), 'InvalidArgumentError', 'a key that is not a string');
     await rejectsWith(() => cache.set('k', 1, { ttlMs: -5 }), 'InvalidArgumentError', 'a negative ttlMs');
     await rejectsWith(() => cache.getMany('k' as never), 'InvalidArgumentError', 'keys that are not an array');
+    await rejectsWith(
+      () => cache.get('k', { abortSignal: 'stop' as never }),
+      'InvalidArgumentError',
+      'an abortSignal that is not an AbortSignal',
+    );
     equal(await cache.get('k'), undefined, 'rejected writes wrote nothing');
   });
 }

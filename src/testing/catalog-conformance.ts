@@ -44,8 +44,8 @@ const edgeText = (edge: LineageEdge) => `${key(edge.upstream)} -> ${key(edge.dow
 /**
  * Registers the Catalog conformance suite with your test runner: idempotent writes, runs replaced
  * when recorded again, transitive lineage (nearest first, each edge once, cycles end), runs newest
- * first, exact round trips, unknown entries, search (when the catalog declares it), input validation
- * and, with `reopen`, persistence. Every kumiki catalog runs it.
+ * first, exact round trips, unknown entries, search (when the catalog declares it), aborted calls,
+ * input validation and, with `reopen`, persistence. Every kumiki catalog runs it.
  *
  * ```ts
  * import { test } from 'vitest';
@@ -294,6 +294,37 @@ export function catalogConformance(
     },
   );
 
+  t('a call whose signal has fired rejects with AbortedError and writes nothing', async ({ catalog, ns }) => {
+    const controller = new AbortController();
+    controller.abort(new Error('the caller gave up'));
+    const options = { abortSignal: controller.signal };
+    const aborted = (action: () => Promise<unknown>, what: string) => rejectsWith(action, 'AbortedError', what);
+    const ref = collection(ns, 'docs');
+    const started = run(ns, 'r', ref, '2026-01-01T00:00:00Z');
+    const edge: LineageEdge = { upstream: source(ns, 'a.md'), downstream: ref };
+    await aborted(() => catalog.registerDataset({ ...ref, description: 'aborted' }, options), 'registerDataset');
+    await aborted(() => catalog.recordRun(started, options), 'recordRun');
+    await aborted(() => catalog.addLineage([edge], options), 'addLineage');
+    await aborted(() => catalog.addLineage([], options), 'addLineage of no edges');
+    await aborted(() => catalog.getDataset(ref, options), 'getDataset');
+    await aborted(() => catalog.getRun(started.id, options), 'getRun');
+    await aborted(() => catalog.getLineage(ref, options), 'getLineage');
+    if (catalog.searchDatasets) {
+      const search = catalog.searchDatasets.bind(catalog);
+      await aborted(() => search('aborted', { ...options, limit: 5 }), 'searchDatasets');
+    }
+    equal(await catalog.getDataset(ref), undefined, 'no dataset was registered');
+    equal(await catalog.getRun(started.id), undefined, 'no run was recorded');
+    deepEqual(await catalog.getLineage(ref), { upstream: [], runs: [] }, 'no lineage was added');
+    const live = new AbortController();
+    await catalog.registerDataset({ ...ref, description: 'kept' }, { abortSignal: live.signal });
+    deepEqual(
+      await catalog.getDataset(ref, { abortSignal: live.signal }),
+      { ...ref, description: 'kept' },
+      'a signal that has not fired changes nothing',
+    );
+  });
+
   t('bad input is refused with InvalidArgumentError', async ({ catalog, ns }) => {
     const bad = (action: () => Promise<unknown>, what: string) => rejectsWith(action, 'InvalidArgumentError', what);
     const good = run(ns, 'r', collection(ns, 'docs'), '2026-01-01T00:00:00Z');
@@ -313,6 +344,10 @@ export function catalogConformance(
     await bad(() => catalog.recordRun({ ...good, status: 'done' } as unknown as IngestionRun), 'unknown status');
     await bad(() => catalog.recordRun({ ...good, finishedAt: '2025-01-01T00:00:00Z' }), 'finishedAt before startedAt');
     await bad(() => catalog.getRun(''), 'getRun with an empty id');
+    await bad(
+      () => catalog.getRun(good.id, { abortSignal: 'soon' } as unknown as { abortSignal: AbortSignal }),
+      'abortSignal that is not an AbortSignal',
+    );
     await bad(
       () => catalog.addLineage([{ upstream: { kind: 'source', name: '' }, downstream: collection(ns, 'docs') }]),
       'edge with an empty name',

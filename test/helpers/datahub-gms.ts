@@ -48,6 +48,11 @@ export type DataHubGms = {
   serverEnv: string;
   /** The next `times` requests (any path) answer `status` (after `delayMs`, when given). */
   inject(injection: Injection): void;
+  /**
+   * Holds the next request whose path starts with `path` unanswered (and unprocessed) until the
+   * client closes the connection: `arrived` resolves when it comes in, `abandoned` when the client gives up.
+   */
+  hold(path: string): { arrived: Promise<void>; abandoned: Promise<void> };
   /** Latest aspect of an entity. */
   aspect(urn: string, name: string): unknown;
   close(): Promise<void>;
@@ -113,6 +118,7 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
   const rejected: string[] = [];
   const skipped: string[] = [];
   const injections: Injection[] = [];
+  const holds: { path: string; arrive: () => void; abandon: () => void }[] = [];
   const entities = new Map<string, { entityType: string; aspects: Map<string, unknown> }>();
 
   /** An entity as the GraphQL layer resolves it (`__typename` picks the object type). */
@@ -244,6 +250,13 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
       }
       const path = req.url ?? '/';
       requests.push({ method: req.method ?? '', path, headers: req.headers, body });
+      const held = holds.findIndex((hold) => path.startsWith(hold.path));
+      if (held >= 0) {
+        const [hold] = holds.splice(held, 1);
+        hold?.arrive();
+        res.on('close', () => hold?.abandon());
+        return;
+      }
       const injection = injections[0];
       if (injection) {
         if (--injection.times <= 0) injections.shift();
@@ -300,6 +313,18 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
     version: 'v1.3.0',
     serverEnv: 'core',
     inject: (injection) => injections.push({ ...injection }),
+    hold: (path) => {
+      let arrive = () => {};
+      let abandon = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        arrive = resolve;
+      });
+      const abandoned = new Promise<void>((resolve) => {
+        abandon = resolve;
+      });
+      holds.push({ path, arrive, abandon });
+      return { arrived, abandoned };
+    },
     aspect: (urn, name) => entities.get(urn)?.aspects.get(name),
     close: () =>
       new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@
  * serialised per key for other keyv stores (atomic within this process only).
  */
 import type { Keyv } from 'keyv';
+import { throwIfAborted } from '../../core/errors.js';
 import { decodeValue, encodeValue } from './codec.js';
 
 /** How long an increment id is remembered when its counter has no time to live. */
@@ -25,8 +26,17 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value`;
 
-/** `idKey`: the store key remembering an increment id, when the increment has one. */
-export type Counter = (storeKey: string, by: number, ttlMs: number, idKey: string | undefined) => Promise<number>;
+/**
+ * `idKey`: the store key remembering an increment id, when the increment has one; `signal`: an
+ * increment still waiting for its turn when it fires is never applied.
+ */
+export type Counter = (
+  storeKey: string,
+  by: number,
+  ttlMs: number,
+  idKey: string | undefined,
+  signal?: AbortSignal,
+) => Promise<number>;
 
 /** EVAL arguments for INCREMENT_SCRIPT. */
 function scriptArguments(key: string, by: number, ttlMs: number, idKey: string | undefined): string[] {
@@ -98,9 +108,12 @@ export function localCounter(keyv: Keyv): Counter {
     await keyv.set(key, encodeValue(next, 'counter'), expires === undefined ? undefined : Math.max(1, expires - now));
     return next;
   };
-  return (key, by, ttlMs, id) => {
+  return (key, by, ttlMs, id, signal) => {
     const previous = queues.get(key) ?? Promise.resolve();
-    const run = previous.then(() => update(key, by, ttlMs, id === undefined ? undefined : `${key}#id:${id}`));
+    const run = previous.then(() => {
+      throwIfAborted(signal, 'keyv cache increment');
+      return update(key, by, ttlMs, id === undefined ? undefined : `${key}#id:${id}`);
+    });
     const tail = run.catch(() => undefined);
     queues.set(key, tail);
     void tail.then(() => {

@@ -1,8 +1,17 @@
 import type { Keyv, KeyvStoreAdapter } from 'keyv';
 import * as z from 'zod';
 import type { Cache, CacheCapabilities, CacheIncrementOptions } from '../../core/cache.js';
-import { ConflictError, InvalidArgumentError, KumikiError, TimeoutError, UnavailableError } from '../../core/errors.js';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  KumikiError,
+  TimeoutError,
+  throwIfAborted,
+  UnavailableError,
+} from '../../core/errors.js';
+import { abortSignalSchema } from '../../core/schemas.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
 import { importOptional, lazy } from '../../internal/optional.js';
 import { decodeValue, encodeValue } from './codec.js';
 import { localCounter, type NodeRedisStore, serverCounter } from './counters.js';
@@ -95,13 +104,14 @@ const optionsSchema = z
 const keySchema = z.string({ error: 'key must be a string' }).min(1, 'key must not be empty');
 const keysSchema = z.array(keySchema, { error: 'keys must be an array of strings' });
 const ttlSchema = z.number().int().positive('ttlMs must be a positive integer (milliseconds)').optional();
-const setOptionsSchema = z.object({ ttlMs: ttlSchema }).strict().optional();
-const incrementOptionsSchema = z
-  .object({
+const callOptions = z.object({ abortSignal: abortSignalSchema.optional() }).strict();
+const callOptionsSchema = callOptions.optional();
+const setOptionsSchema = callOptions.extend({ ttlMs: ttlSchema }).optional();
+const incrementOptionsSchema = callOptions
+  .extend({
     ttlMs: ttlSchema,
     id: z.string().min(1, 'id must not be empty').max(256, 'id is at most 256 characters').optional(),
   })
-  .strict()
   .optional();
 const entriesSchema = z.array(
   z.object({
@@ -175,7 +185,13 @@ type Native = {
   /** Resolves once the store is connected (one attempt at a time: @keyv/redis connects on each call while closed). */
   connected: () => Promise<unknown>;
   /** Runs a counter update (at most once per id); the store keys are computed as the store would. */
-  increment: (key: string, by: number, ttlMs: number, id: string | undefined) => Promise<number>;
+  increment: (
+    key: string,
+    by: number,
+    ttlMs: number,
+    id: string | undefined,
+    signal: AbortSignal | undefined,
+  ) => Promise<number>;
 };
 
 /**
@@ -261,6 +277,7 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       return {
         keyv,
         connected,
+        // The script runs at once on the server: nothing queues in this process for a signal to cancel.
         increment: (key, by, ttlMs, id) => {
           const counterKey = server.storeKey(keyvKey(key));
           // `{counter key}`: a Redis Cluster hash tag, so that the id key lives in the counter's slot (one script, one slot).
@@ -301,11 +318,14 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
 
   /**
    * Runs a store operation with a deadline; failures are reported, then thrown (strict, or no
-   * `fallback`) or replaced by `fallback`.
+   * `fallback`) or replaced by `fallback`. An aborted signal rejects with `AbortedError` (never a
+   * fallback, never reported): before the store is touched when it fired already, or at once while
+   * the store is still working (the command may still reach the store).
    */
   async function guarded<T>(
     operation: KeyvCacheOperation,
     keys: readonly string[],
+    signal: AbortSignal | undefined,
     fallback: (() => T) | undefined,
     run: (native: Native) => Promise<T>,
   ): Promise<T> {
@@ -315,12 +335,23 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
         component: 'keyv',
       });
     }
+    const label = `keyv cache ${operation}`;
+    throwIfAborted(signal, label);
     started = true;
-    const resolved = await native();
+    const resolved = await raceAbort(native(), signal, label, 'keyv');
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
-        resolved.connected().then(() => run(resolved)),
+        raceAbort(
+          resolved.connected().then(() => {
+            // Aborted while connecting: the command is never sent.
+            throwIfAborted(signal, label);
+            return run(resolved);
+          }),
+          signal,
+          label,
+          'keyv',
+        ),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new OperationTimeout()), timeoutMs);
         }),
@@ -335,10 +366,11 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
     }
   }
 
-  const readMany = (operation: KeyvCacheOperation, keys: readonly string[]) =>
+  const readMany = (operation: KeyvCacheOperation, keys: readonly string[], signal: AbortSignal | undefined) =>
     guarded(
       operation,
       keys,
+      signal,
       () => keys.map(() => undefined),
       async ({ keyv }) => {
         if (keys.length === 0) return [];
@@ -347,10 +379,15 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       },
     );
 
-  const writeMany = (operation: KeyvCacheOperation, entries: { key: string; value: string; ttlMs?: number }[]) =>
+  const writeMany = (
+    operation: KeyvCacheOperation,
+    entries: { key: string; value: string; ttlMs?: number }[],
+    signal: AbortSignal | undefined,
+  ) =>
     guarded(
       operation,
       entries.map((entry) => entry.key),
+      signal,
       () => undefined,
       async ({ keyv }) => {
         if (entries.length === 0) return;
@@ -371,24 +408,32 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
     namespace,
     capabilities,
 
-    async get(key) {
+    async get(key, callOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
-      const [value] = await readMany('get', [parsedKey]);
+      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'get options') ?? {};
+      const [value] = await readMany('get', [parsedKey], abortSignal);
       return value;
     },
 
-    async getMany(keys) {
-      return readMany('getMany', parseArgument(keysSchema, keys, 'keys'));
+    async getMany(keys, callOptions) {
+      const parsedKeys = parseArgument(keysSchema, keys, 'keys');
+      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'getMany options') ?? {};
+      return readMany('getMany', parsedKeys, abortSignal);
     },
 
     async set(key, value, setOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
-      const { ttlMs } = parseArgument(setOptionsSchema, setOptions, 'set options') ?? {};
-      await writeMany('set', [{ key: parsedKey, value: encodeValue(value, 'value'), ...(ttlMs ? { ttlMs } : {}) }]);
+      const { ttlMs, abortSignal } = parseArgument(setOptionsSchema, setOptions, 'set options') ?? {};
+      await writeMany(
+        'set',
+        [{ key: parsedKey, value: encodeValue(value, 'value'), ...(ttlMs ? { ttlMs } : {}) }],
+        abortSignal,
+      );
     },
 
-    async setMany(entries) {
+    async setMany(entries, callOptions) {
       const parsedEntries = parseArgument(entriesSchema, entries, 'entries');
+      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'setMany options') ?? {};
       await writeMany(
         'setMany',
         parsedEntries.map((entry, i) => ({
@@ -396,14 +441,17 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
           value: encodeValue(entry.value, `entries.${i}.value`),
           ...(entry.ttlMs ? { ttlMs: entry.ttlMs } : {}),
         })),
+        abortSignal,
       );
     },
 
-    async delete(key) {
+    async delete(key, callOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
+      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'delete options') ?? {};
       return guarded(
         'delete',
         [parsedKey],
+        abortSignal,
         () => false,
         ({ keyv }) => keyv.delete(full(parsedKey)),
       );
@@ -415,10 +463,11 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
       const parsedOptions = parseArgument(incrementOptionsSchema, incrementOptions, 'increment options');
       const ttlMs = parsedOptions?.ttlMs ?? parsed.ttlMs ?? 0;
       const id = parsedOptions?.id;
+      const abortSignal = parsedOptions?.abortSignal;
       // No fallback: an invented count would silently stop a rate limit.
-      return guarded('increment', [parsedKey], undefined, async ({ increment }) => {
+      return guarded('increment', [parsedKey], abortSignal, undefined, async ({ increment }) => {
         try {
-          return await increment(full(parsedKey), amount, ttlMs, id);
+          return await increment(full(parsedKey), amount, ttlMs, id, abortSignal);
         } catch (error) {
           if (!isNotACounter(error)) throw error;
           throw new InvalidArgumentError({

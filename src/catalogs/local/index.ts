@@ -1,11 +1,14 @@
 import * as z from 'zod';
 import type { Catalog, DatasetInfo, IngestionRun, LineageEdge } from '../../core/catalog.js';
+import { AbortedError, throwIfAborted } from '../../core/errors.js';
 import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
 import { parseArgument } from '../../core/validate.js';
+import { raceAbort } from '../../internal/abort.js';
 import {
   edgeKey,
   matches,
   newestFirst,
+  parseCallOptions,
   parseDataset,
   parseEdges,
   parseRef,
@@ -32,6 +35,7 @@ export type LocalCatalog = Catalog & {
 };
 
 const optionsSchema = z.object({ persistence: persistenceSchema.optional() }).strict();
+const COMPONENT = 'catalog';
 
 type State = {
   datasets: Map<string, DatasetInfo>;
@@ -88,22 +92,41 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
     return loading;
   };
 
-  type Pending = { mutate: (current: State) => void; resolve: () => void; reject: (error: unknown) => void };
+  type Pending = {
+    mutate: (current: State) => void;
+    signal: AbortSignal | undefined;
+    operation: string;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  };
   let pending: Pending[] = [];
 
   /**
    * Applies a mutation after every earlier one and resolves once a save including it is on disk.
    * Mutations that arrive while a save runs are applied together and saved once (group commit); a
-   * failed save restores the last saved state and rejects every mutation it carried.
+   * failed save restores the last saved state and rejects every mutation it carried. A mutation whose
+   * signal fires before it is applied is left out and rejects with `AbortedError`.
    */
-  const write = (mutate: (current: State) => void): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      pending.push({ mutate, resolve, reject });
+  const write = (
+    operation: string,
+    signal: AbortSignal | undefined,
+    mutate: (current: State) => void,
+  ): Promise<void> => {
+    throwIfAborted(signal, operation);
+    return new Promise<void>((resolve, reject) => {
+      pending.push({ mutate, signal, operation, resolve, reject });
       if (pending.length === 1) queue = queue.then(flush);
     });
+  };
+
+  /** The loaded catalog for a read, unless the call's signal fires first. */
+  const readable = (operation: string, signal: AbortSignal | undefined): Promise<State> => {
+    throwIfAborted(signal, operation);
+    return raceAbort(ready(), signal, operation, COMPONENT);
+  };
 
   const flush = async (): Promise<void> => {
-    const group = pending;
+    let group = pending;
     pending = [];
     let locked = false;
     try {
@@ -114,6 +137,12 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
         locked = true;
         if (changed) await load();
       }
+      group = group.filter(({ signal, operation, reject }) => {
+        if (!signal?.aborted) return true;
+        reject(new AbortedError({ operation, cause: signal.reason, component: COMPONENT }));
+        return false;
+      });
+      if (group.length === 0) return;
       const current = state as State;
       for (const { mutate } of group) mutate(current);
       if (persistence) {
@@ -140,44 +169,48 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
     capabilities: { search: true, persistent: location !== undefined },
     location,
 
-    async registerDataset(dataset) {
+    async registerDataset(dataset, callOptions) {
       const info = parseDataset(dataset);
-      await write((current) => {
+      await write('registerDataset in the local catalog', parseCallOptions(callOptions), (current) => {
         current.datasets.set(refKey(info), info);
       });
     },
 
-    async getDataset(dataset) {
+    async getDataset(dataset, callOptions) {
       const ref = parseRef(dataset);
-      const current = await ready();
+      const current = await readable('getDataset in the local catalog', parseCallOptions(callOptions));
       const found = current.datasets.get(refKey(ref));
       return found ? structuredClone(found) : undefined;
     },
 
-    async recordRun(run) {
+    async recordRun(run, callOptions) {
       const parsed = parseRun(run);
-      await write((current) => {
+      await write('recordRun in the local catalog', parseCallOptions(callOptions), (current) => {
         current.runs.set(parsed.id, parsed);
       });
     },
 
-    async getRun(id) {
+    async getRun(id, callOptions) {
       const runId = parseRunId(id);
-      const found = (await ready()).runs.get(runId);
+      const found = (await readable('getRun in the local catalog', parseCallOptions(callOptions))).runs.get(runId);
       return found ? structuredClone(found) : undefined;
     },
 
-    async addLineage(edges) {
+    async addLineage(edges, callOptions) {
       const parsed = parseEdges(edges);
-      if (parsed.length === 0) return;
-      await write((current) => {
+      const signal = parseCallOptions(callOptions);
+      if (parsed.length === 0) {
+        throwIfAborted(signal, 'addLineage in the local catalog');
+        return;
+      }
+      await write('addLineage in the local catalog', signal, (current) => {
         for (const edge of parsed) current.edges.set(edgeKey(edge), edge);
       });
     },
 
-    async getLineage(dataset) {
+    async getLineage(dataset, callOptions) {
       const ref = parseRef(dataset);
-      const current = await ready();
+      const current = await readable('getLineage in the local catalog', parseCallOptions(callOptions));
       const upstream = await walkUpstream(ref, async (level) => {
         const wanted = new Set(level.map(refKey));
         const byDataset = new Map<string, LineageEdge[]>();
@@ -194,8 +227,8 @@ export function createLocalCatalog(options: LocalCatalogOptions = {}): LocalCata
     },
 
     async searchDatasets(query, searchOptions) {
-      const { query: text, kind, limit } = parseSearch(query, searchOptions);
-      const current = await ready();
+      const { query: text, kind, limit, abortSignal } = parseSearch(query, searchOptions);
+      const current = await readable('searchDatasets in the local catalog', abortSignal);
       const found = [...current.datasets.values()]
         .filter((dataset) => (kind === undefined || dataset.kind === kind) && matches(dataset, text))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.kind < b.kind ? -1 : 1));

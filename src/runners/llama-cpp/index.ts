@@ -12,9 +12,5 @@ export {
   type LlamaModelInfo,
 } from '../../llama/registry.js';
 export type { LlamaModelSource, ModelDownloadProgress } from '../../llama/resolve.js';
-export {
-  createLlamaCppRunner,
-  type LlamaCppRunner,
-  type LlamaCppRunnerNative,
-  type LlamaCppRunnerOptions,
-} from './runner.js';
+export type { LlamaCppRunner, LlamaCppRunnerNative, LlamaCppRunnerOptions } from './options.js';
+export { createLlamaCppRunner } from './runner.js';
