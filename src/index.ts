@@ -1,30 +1,20 @@
 // kumiki: the root entry. Runtime-neutral: no `node:` modules and no adapter libraries load from here.
 
 export {
-  ACCESS_ACTIONS,
   type ClaimMapping,
-  claimMappingSchema,
-  compileNamePattern,
   createPolicy,
   type PolicyOptions,
   type PolicyRule,
   principalFromClaims,
 } from './auth/policy.js';
 export {
-  MAX_SCOPED_ID_BYTES,
   type ScopeCacheOptions,
   type ScopeStoreOptions,
   scopeCache,
   scopeStore,
-  type TenantIdSpace,
   tenantIdSpace,
 } from './auth/scoped.js';
-export {
-  type Bm25Encoder,
-  type Bm25Options,
-  type Bm25State,
-  createBm25Encoder,
-} from './bm25/index.js';
+export { type Bm25Encoder, type Bm25Options, type Bm25State, createBm25Encoder } from './bm25/index.js';
 export {
   type CachedEmbedder,
   type EmbeddingCacheOptions,
@@ -58,35 +48,10 @@ export {
   type SemanticGenerateResult,
   withSemanticCache,
 } from './compose/semantic-cache.js';
-export type { AccessAction, AccessResource, Authenticator, Authorizer, Principal } from './core/auth.js';
-export type {
-  Cache,
-  CacheCallOptions,
-  CacheCapabilities,
-  CacheIncrementOptions,
-  CacheSetOptions,
-  CacheValue,
-} from './core/cache.js';
-export type {
-  Catalog,
-  CatalogCallOptions,
-  CatalogCapabilities,
-  DatasetField,
-  DatasetInfo,
-  DatasetRef,
-  IngestionRun,
-  LineageEdge,
-  RunStatus,
-} from './core/catalog.js';
-export type {
-  DenseEmbedder,
-  Embedder,
-  EmbeddingRole,
-  EmbedOptions,
-  EmbedResult,
-  SparseEmbedder,
-  TokenCounter,
-} from './core/embedder.js';
+export type * from './core/auth.js';
+export type * from './core/cache.js';
+export type * from './core/catalog.js';
+export type * from './core/embedder.js';
 export {
   AbortedError,
   type ArgumentIssue,
@@ -113,17 +78,15 @@ export {
   UnsupportedServerError,
 } from './core/errors.js';
 export {
-  FILTER_OPERATORS,
   type FieldFilter,
   type Filter,
   type FilterOperator,
   type FilterScalar,
   f,
-  filterSchema,
   MAX_FILTER_DEPTH,
   parseFilter,
 } from './core/filter.js';
-export { diffSpaces, type EmbeddingSpace, embeddingSpaceSchema, fingerprint } from './core/fingerprint.js';
+export { diffSpaces, type EmbeddingSpace, fingerprint } from './core/fingerprint.js';
 export { DEFAULT_RRF_K, reciprocalRankFusion } from './core/fusion.js';
 export { FLOAT32_MAX, MAX_ID_BYTES, MAX_PAYLOAD_DEPTH } from './core/json.js';
 export {
@@ -143,26 +106,7 @@ export {
   type ToolDefinition,
   type Usage,
 } from './core/runner.js';
-export { sha256Hex, sha256HexMany } from './core/sha256.js';
-export type {
-  AliasInfo,
-  CollectionConfig,
-  CollectionInfo,
-  CollectionState,
-  CountOptions,
-  CreateCollectionOptions,
-  DeleteOptions,
-  ExplainedFilter,
-  GetOptions,
-  Metric,
-  OpenCollectionOptions,
-  ScrollOptions,
-  ScrollPage,
-  SearchOptions,
-  Store,
-  StoreCapabilities,
-  UpsertOptions,
-} from './core/store.js';
+export type * from './core/store.js';
 export type {
   DenseVectorInput,
   JsonObject,
@@ -182,10 +126,7 @@ export {
   type AnswerSource,
   answer,
   citedSources,
-  DEFAULT_INSTRUCTIONS,
   DEFAULT_MAX_HISTORY_CHARS,
-  DEFAULT_NO_ANSWER,
-  groundedMessages,
   streamAnswer,
 } from './pipeline/answer.js';
 export {
@@ -196,7 +137,7 @@ export {
   type UIMessageResponseOptions,
   uiMessageStreamResponse,
 } from './pipeline/answer-http.js';
-export { decodeEntities, type HtmlText, htmlToText } from './pipeline/html.js';
+export { type HtmlText, htmlToText } from './pipeline/html.js';
 export {
   type IngestOptions,
   type IngestPhase,
@@ -205,7 +146,6 @@ export {
   ingest,
 } from './pipeline/ingest.js';
 export { CHUNK_FIELDS } from './pipeline/ingest-catalog.js';
-export type { LedgerCheck } from './pipeline/ingest-ledger.js';
 export {
   createMemoryLedger,
   type Ledger,
@@ -214,18 +154,10 @@ export {
   type LedgerMark,
 } from './pipeline/ledger.js';
 export {
-  APPLICATION_DOCX,
-  APPLICATION_JSON,
-  APPLICATION_NDJSON,
-  APPLICATION_PDF,
-  EXTENSION_CONTENT_TYPES,
   fromIterable,
   fromStrings,
   guessContentType,
   stringUri,
-  TEXT_HTML,
-  TEXT_MARKDOWN,
-  TEXT_PLAIN,
   type TextItem,
   type TextToDocumentOptions,
   textToDocument,
@@ -247,7 +179,6 @@ export {
   type RecursiveSplitterOptions,
   type SplitUnit,
 } from './pipeline/splitter.js';
-export { bindStatistics } from './pipeline/statistics.js';
 export type { Chunk, SkippedSource, SkipReason, SourceDocument, Splitter } from './pipeline/types.js';
 export {
   createMemoryStore,

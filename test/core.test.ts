@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
+import { sha256Hex } from '../src/core/sha256.js';
 import {
   AbortedError,
   ConflictError,
@@ -15,7 +16,6 @@ import {
   NotFoundError,
   PartialWriteError,
   reciprocalRankFusion,
-  sha256Hex,
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
