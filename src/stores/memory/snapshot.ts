@@ -4,7 +4,7 @@ import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
 import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
 import type { CollectionColumns, CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
-import type { HnswState } from './kernel/hnsw.js';
+import type { HnswState } from './kernel/hnsw-graph.js';
 
 /**
  * Snapshot format, version 2 (written since the columnar layout; little-endian):
