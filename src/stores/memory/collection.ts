@@ -13,7 +13,6 @@ import { checkRecordVectors } from '../kernel/checks.js';
 import { AnnIndex, type AnnSettings } from './ann.js';
 import { type FilterPlanNode, maskRows } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
-import type { HnswState } from './kernel/hnsw-graph.js';
 import type { Kernel } from './kernel/kernel.js';
 import { PayloadIndexes } from './payload-indexes.js';
 import { cloneJson, compareIds, idKey, toSparseRow } from './records.js';
@@ -67,8 +66,10 @@ export class MemoryCollection {
   private readonly sparse = new SparseIndex();
   private readonly rowOf = new Map<string, number>();
   private sortedIds: RecordId[] | undefined;
-  private readonly indexes: PayloadIndexes;
-  private readonly ann: AnnIndex | undefined;
+  /** Payload indexes by field, declared or automatic. */
+  readonly indexes: PayloadIndexes;
+  /** Approximate dense search (with `ann`). */
+  readonly ann: AnnIndex | undefined;
   /** Writes and deletes committed so far (saved with the data). */
   version: number;
   readonly states = new Map<string, StateEntry>();
@@ -101,24 +102,9 @@ export class MemoryCollection {
     return { ...this.meta, count: this.size, version: this.version };
   }
 
-  /** Fields indexed because they were declared (`createPayloadIndex`), saved with the collection. */
-  get declaredIndexes(): Set<string> {
-    return this.indexes.declared;
-  }
-
-  /** Fields with a payload index, and whether each was declared or chosen automatically. */
-  payloadIndexes(): { field: string; source: 'declared' | 'automatic' }[] {
-    return this.indexes.list();
-  }
-
   /** Builds a payload index on `field` (kept up to date from then on). Returns whether it was new. */
   createIndex(field: string, declared: boolean): boolean {
     return this.indexes.create(field, declared, this.payloads);
-  }
-
-  /** Drops a payload index; returns whether there was one. */
-  dropIndex(field: string): boolean {
-    return this.indexes.drop(field);
   }
 
   /** Checks a whole batch before touching anything, so a bad record leaves the collection unchanged. */
@@ -346,21 +332,6 @@ export class MemoryCollection {
       if (mask === undefined || mask[row] === 1) top.offer(row, score);
     });
     return top.sorted().map(({ row, score }) => this.matchAt(row, score, options.includeVectors));
-  }
-
-  /** The graph's arrays, when it is built, for snapshots. */
-  annState(): HnswState | undefined {
-    return this.ann?.state();
-  }
-
-  /** Adopts a graph saved with the data (ignored when settings differ: it is rebuilt when needed). */
-  importAnnState(state: HnswState): void {
-    this.ann?.importState(state, this.size);
-  }
-
-  /** What the approximate index holds, for `describe()`. */
-  annInfo(): { built: boolean; bytes: number } | undefined {
-    return this.ann?.info();
   }
 
   /** The collection's data as columns, for snapshots (views into live memory: copy them out at once). */

@@ -42,7 +42,7 @@ export function createDurableState(
       if ('columns' in saved) {
         try {
           collection.importColumns(saved.columns, saved.rowBytes);
-          if (saved.ann) collection.importAnnState(saved.ann);
+          if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
         } catch (error) {
           collection.dispose();
           throw new CorruptDataError({

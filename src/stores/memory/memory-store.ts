@@ -313,8 +313,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         collections: [...collections.values()].map((collection) => ({
           name: collection.meta.name,
           count: collection.size,
-          payloadIndexes: collection.payloadIndexes(),
-          ...(ann ? { ann: collection.annInfo() } : {}),
+          payloadIndexes: collection.indexes.list(),
+          ...(ann ? { ann: collection.ann?.info() } : {}),
         })),
       };
     },
@@ -327,14 +327,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       } = parseArgument(payloadIndexSchema, input, 'createPayloadIndex options');
       return mutate('createPayloadIndex', abortSignal, () => {
         const collection = collectionOf(name);
-        if (collection.declaredIndexes.has(field)) return { result: false, undo: undefined };
-        const existed = collection.payloadIndexes().some((index) => index.field === field);
+        if (collection.indexes.declared.has(field)) return { result: false, undo: undefined };
+        const existed = collection.indexes.list().some((index) => index.field === field);
         collection.createIndex(field, true);
         return {
           result: true,
           undo: () => {
-            collection.declaredIndexes.delete(field);
-            if (!existed) collection.dropIndex(field);
+            collection.indexes.declared.delete(field);
+            if (!existed) collection.indexes.drop(field);
           },
         };
       });
@@ -348,8 +348,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       } = parseArgument(payloadIndexSchema, input, 'dropPayloadIndex options');
       return mutate('dropPayloadIndex', abortSignal, () => {
         const collection = collectionOf(name);
-        const declared = collection.declaredIndexes.has(field);
-        if (!collection.dropIndex(field)) return { result: false, undo: undefined };
+        const declared = collection.indexes.declared.has(field);
+        if (!collection.indexes.drop(field)) return { result: false, undo: undefined };
         return { result: true, undo: () => collection.createIndex(field, declared) };
       });
     },
