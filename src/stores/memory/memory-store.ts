@@ -1,27 +1,23 @@
-import * as z from 'zod';
 import { randomHex } from '../../core/bytes.js';
-import { ConflictError, CorruptDataError, NotFoundError, throwIfAborted } from '../../core/errors.js';
+import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
-import { persistenceSchema, type SnapshotPersistence } from '../../core/persistence.js';
+import type { SnapshotPersistence } from '../../core/persistence.js';
 import type {
   AliasInfo,
   CollectionInfo,
   CountOptions,
   CreateCollectionOptions,
   DeleteOptions,
-  ExplainedFilter,
   GetOptions,
   OpenCollectionOptions,
   ScrollOptions,
   ScrollPage,
   SearchOptions,
-  Store,
   UpsertOptions,
 } from '../../core/store.js';
 import type { JsonValue } from '../../core/types.js';
-import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
 import {
   checkEmbeddingSpace,
@@ -31,153 +27,15 @@ import {
   encodeCursor,
   toFingerprint,
 } from '../kernel/checks.js';
-import { abortSignalSchema, storeArgumentSchemas } from '../kernel/schemas.js';
-import { type AnnSettings, cloneJson, MemoryCollection, type QueryPlan } from './collection.js';
-import { type KernelChoice, type KernelName, resolveKernel } from './kernel/kernel.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { storeArgumentSchemas } from '../kernel/schemas.js';
+import { MemoryCollection } from './collection.js';
+import { createDurableState } from './durability.js';
+import { getStateSchema, payloadIndexSchema, resolveOptions, setStateSchema } from './options.js';
+import { cloneJson } from './records.js';
+import type { MemoryExplainedFilter, MemoryStore, MemoryStoreDescription, MemoryStoreOptions } from './types.js';
 
+export type { MemoryExplainedFilter, MemoryStore, MemoryStoreDescription, MemoryStoreOptions } from './types.js';
 export type { SnapshotPersistence };
-
-export type MemoryStoreOptions = {
-  /** Keep a snapshot here; loaded on first use. Without it the store lives and dies with the process. */
-  persistence?: SnapshotPersistence;
-  /**
-   * `write` (default): every mutating call resolves after a snapshot that includes it is saved; a
-   * call whose save fails is rolled back and rejects. `manual`: snapshots are saved only by `flush()`
-   * and `dispose()`, and the writer lock is held from the first change until then.
-   */
-  durability?: 'write' | 'manual';
-  /**
-   * `int8` keeps an int8 copy of every dense vector, scores candidates with it and re-scores the best
-   * `limit × rescore` exactly in float32. Faster on large collections; results may differ from exact
-   * search when scores are very close. Default `none` (exact).
-   */
-  quantization?: 'none' | 'int8';
-  /** Candidate multiplier for int8 re-scoring; default 4. */
-  rescore?: number;
-  /**
-   * The dense-search kernel: `'auto'` (default) compiles the built-in WebAssembly SIMD module and
-   * falls back to a pure-JavaScript kernel where the runtime refuses to compile WebAssembly; `'wasm'`
-   * requires WebAssembly; `'js'` always uses JavaScript; or a precompiled `WebAssembly.Module`, e.g.
-   * `import kernel from 'kumiki/stores/memory/kernel.wasm'` on Cloudflare Workers and Vercel Edge.
-   * `describe()` and `explain()` say which kernel runs.
-   */
-  kernel?: KernelChoice;
-  /**
-   * Build a payload index on its own for a field filtered on twice in a collection of 1,000 records
-   * or more (up to 16 per collection). Default `true`. Declared indexes (`createPayloadIndex`) are
-   * built either way.
-   */
-  autoIndex?: boolean;
-  /**
-   * Approximate dense search through an HNSW graph (off by default: search is exact). `true` or
-   * settings: `ef` (beam width, default 64) is the recall/speed knob; `m` (links per node, default
-   * 16) and `efConstruction` (default 200) shape the graph; collections under `minRecords` (default
-   * 10,000) stay exact, and so does a filtered search whose filter selects less than `exactBelow`
-   * (default 0.05) of the records, over just its matches. The graph is built at the first search of a
-   * large enough collection, kept up to date by writes and deletes, and saved in snapshots.
-   */
-  ann?: boolean | { m?: number; efConstruction?: number; ef?: number; minRecords?: number; exactBelow?: number };
-};
-
-/** What `describe()` reports about a memory store. */
-export type MemoryStoreDescription = {
-  /** The dense-search kernel in use, and why. */
-  kernel: { name: KernelName; reason: string };
-  quantization: 'none' | 'int8';
-  collections: {
-    name: string;
-    count: number;
-    payloadIndexes: { field: string; source: 'declared' | 'automatic' }[];
-    /** With `ann`: whether the graph is built and the bytes it holds. */
-    ann?: { built: boolean; bytes: number };
-  }[];
-};
-
-/** `explain()` of the memory store: the filter, the kernel, and how the filter will be evaluated. */
-export type MemoryExplainedFilter = ExplainedFilter & { kernel: KernelName; plan: QueryPlan };
-
-/** What a change did and how to take it back (`undo` undefined: nothing changed). */
-type Change<T> = {
-  result: T;
-  undo: (() => void) | undefined;
-  /** Runs once the change is kept (saved, or no save needed): frees what `undo` would have needed. */
-  kept?: () => void;
-};
-
-export type MemoryStore = Omit<Store, 'explain'> &
-  Required<Pick<Store, 'setAlias' | 'deleteAlias' | 'listAliases' | 'getCollectionState' | 'setCollectionState'>> & {
-    /** Saves a snapshot now (no-op without persistence). */
-    flush(): Promise<void>;
-    /** The filter as given, the kernel, and the plan: which clauses a payload index answers. */
-    explain(options: { collection: string; filter: Filter }): Promise<MemoryExplainedFilter>;
-    /** The kernel in use and each collection's payload indexes. */
-    describe(): Promise<MemoryStoreDescription>;
-    /**
-     * Declares a payload index on a field (a dotted path): its values (strings, numbers, booleans) are
-     * kept in typed columns, so filters on it (eq, in, ranges, exists, …) run without reading payloads.
-     * Saved with the collection. Returns whether it was new.
-     */
-    createPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
-    /** Drops a payload index (declared or automatic); returns whether there was one. */
-    dropPayloadIndex(options: { collection: string; field: string; abortSignal?: AbortSignal }): Promise<boolean>;
-  };
-
-const optionsSchema = z
-  .object({
-    persistence: persistenceSchema.optional(),
-    durability: z.enum(['write', 'manual']).optional(),
-    quantization: z.enum(['none', 'int8']).optional(),
-    rescore: z.number().int().min(1).max(64).optional(),
-    kernel: z
-      .union([
-        z.enum(['auto', 'wasm', 'js']),
-        z.custom<object>(
-          (value) => typeof value === 'object' && value !== null,
-          'kernel must be "auto", "wasm", "js" or a WebAssembly.Module',
-        ),
-      ])
-      .optional(),
-    autoIndex: z.boolean().optional(),
-    ann: z
-      .union([
-        z.boolean(),
-        z
-          .object({
-            m: z.number().int().min(2).max(128).optional(),
-            efConstruction: z.number().int().min(2).max(4096).optional(),
-            ef: z.number().int().min(1).max(10_000).optional(),
-            minRecords: z.number().int().min(0).optional(),
-            exactBelow: z.number().min(0).max(1).optional(),
-          })
-          .strict(),
-      ])
-      .optional(),
-  })
-  .strict();
-
-const payloadIndexSchema = z
-  .object({
-    collection: z.string().min(1, 'collection must not be empty'),
-    field: z
-      .string()
-      .min(1, 'field must not be empty')
-      .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
-    abortSignal: abortSignalSchema.optional(),
-  })
-  .strict();
-
-const getStateSchema = z
-  .object({
-    collection: z.string().min(1, 'collection must not be empty'),
-    key: z.string().min(1, 'key must not be empty'),
-    abortSignal: abortSignalSchema.optional(),
-  })
-  .strict();
-const setStateSchema = getStateSchema.extend({
-  value: jsonValueSchema.optional(),
-  version: z.number().int().min(0).optional(),
-});
 
 const {
   create: createSchema,
@@ -200,133 +58,14 @@ const {
  * filter language, and optional crash-safe snapshots.
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
-  const settings = parseArgument(optionsSchema, options, 'memory store options');
-  const persistence = settings.persistence;
-  const durability = settings.durability ?? 'write';
-  const quantized = settings.quantization === 'int8';
-  const rescore = settings.rescore ?? 4;
-  const kernel = resolveKernel(settings.kernel ?? 'auto');
-  const autoIndex = settings.autoIndex ?? true;
-  const annOption = settings.ann === true ? {} : settings.ann === false ? undefined : settings.ann;
-  const ann: AnnSettings | undefined = annOption && {
-    m: annOption.m ?? 16,
-    efConstruction: annOption.efConstruction ?? 200,
-    ef: annOption.ef ?? 64,
-    minRecords: annOption.minRecords ?? 10_000,
-    exactBelow: annOption.exactBelow ?? 0.05,
-  };
+  const { persistence, durability, quantized, rescore, kernel, autoIndex, ann } = resolveOptions(options);
   const collectionOptions = { quantized, kernel, autoIndex, ann };
-  const collections = new Map<string, MemoryCollection>();
-  /** alias → collection name */
-  const aliases = new Map<string, string>();
+  const { collections, aliases, ready, mutate, flush, dispose } = createDurableState(
+    persistence,
+    durability,
+    collectionOptions,
+  );
   const spaces = new Map<string, EmbeddingSpace>();
-  let disposed = false;
-
-  /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
-  const reload = async (): Promise<void> => {
-    const bytes = await persistence?.load();
-    for (const collection of collections.values()) collection.dispose();
-    collections.clear();
-    aliases.clear();
-    if (!bytes) return;
-    const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
-    for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-    for (const saved of snapshot.collections) {
-      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
-      for (const [key, entry] of saved.states) collection.states.set(key, entry);
-      if ('columns' in saved) {
-        try {
-          collection.importColumns(saved.columns, saved.rowBytes);
-          if (saved.ann) collection.importAnnState(saved.ann);
-        } catch (error) {
-          collection.dispose();
-          throw new CorruptDataError({
-            location: persistence?.location ?? 'snapshot',
-            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
-            component: 'memory',
-          });
-        }
-        for (const field of saved.indexes) collection.createIndex(field, true);
-      } else {
-        // A version 1 snapshot: records one by one.
-        collection.write(
-          saved.records.map((record) => ({
-            id: record.id,
-            payload: record.payload as never,
-            ...(record.vector ? { vector: record.vector } : {}),
-            ...(record.sparse ? { sparseVector: record.sparse } : {}),
-          })),
-        );
-      }
-      collections.set(saved.meta.name, collection);
-    }
-  };
-
-  let loaded: Promise<void> | undefined;
-  const ready = (): Promise<void> => {
-    if (disposed)
-      return Promise.reject(
-        new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }),
-      );
-    loaded ??= reload();
-    return loaded;
-  };
-
-  // Changes are applied one at a time: take the lock (reloading if another process saved), apply,
-  // save, and roll back if the save fails, so memory never holds a write the file does not.
-  let queue: Promise<unknown> = Promise.resolve();
-  let locked = false;
-  /** Undo steps of changes not saved yet (`manual` durability). */
-  let unsaved = 0;
-  const save = async (): Promise<void> => {
-    if (!persistence) return;
-    await persistence.save(encodeSnapshot(collections.values(), aliases));
-  };
-  const release = async (): Promise<void> => {
-    if (!locked) return;
-    locked = false;
-    await persistence?.release?.();
-  };
-  const mutate = <T>(operation: string, abortSignal: AbortSignal | undefined, change: () => Change<T>): Promise<T> => {
-    const run = queue.then(async () => {
-      await ready();
-      throwIfAborted(abortSignal, operation);
-      if (persistence?.acquire && !locked) {
-        const { changed } = await persistence.acquire(abortSignal ? { abortSignal } : {});
-        locked = true;
-        if (changed && unsaved === 0) await reload();
-      }
-      const { result, undo, kept } = change();
-      if (!persistence || !undo || durability === 'manual') {
-        if (persistence && undo) unsaved++;
-        kept?.();
-        return result;
-      }
-      try {
-        await save();
-      } catch (error) {
-        undo();
-        throw error;
-      } finally {
-        await release();
-      }
-      kept?.();
-      return result;
-    });
-    queue = run.catch(() => undefined);
-    return run;
-  };
-  const flush = (): Promise<void> => {
-    const run = queue.then(async () => {
-      await ready();
-      if (unsaved === 0) return;
-      await save();
-      unsaved = 0;
-      await release();
-    });
-    queue = run.catch(() => undefined);
-    return run;
-  };
 
   const collectionOf = (name: string): MemoryCollection => {
     const collection = collections.get(aliases.get(name) ?? name);
@@ -574,8 +313,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         collections: [...collections.values()].map((collection) => ({
           name: collection.meta.name,
           count: collection.size,
-          payloadIndexes: collection.payloadIndexes(),
-          ...(ann ? { ann: collection.annInfo() } : {}),
+          payloadIndexes: collection.indexes.list(),
+          ...(ann ? { ann: collection.ann?.info() } : {}),
         })),
       };
     },
@@ -588,14 +327,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       } = parseArgument(payloadIndexSchema, input, 'createPayloadIndex options');
       return mutate('createPayloadIndex', abortSignal, () => {
         const collection = collectionOf(name);
-        if (collection.declaredIndexes.has(field)) return { result: false, undo: undefined };
-        const existed = collection.payloadIndexes().some((index) => index.field === field);
+        if (collection.indexes.declared.has(field)) return { result: false, undo: undefined };
+        const existed = collection.indexes.list().some((index) => index.field === field);
         collection.createIndex(field, true);
         return {
           result: true,
           undo: () => {
-            collection.declaredIndexes.delete(field);
-            if (!existed) collection.dropIndex(field);
+            collection.indexes.declared.delete(field);
+            if (!existed) collection.indexes.drop(field);
           },
         };
       });
@@ -609,8 +348,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       } = parseArgument(payloadIndexSchema, input, 'dropPayloadIndex options');
       return mutate('dropPayloadIndex', abortSignal, () => {
         const collection = collectionOf(name);
-        const declared = collection.declaredIndexes.has(field);
-        if (!collection.dropIndex(field)) return { result: false, undo: undefined };
+        const declared = collection.indexes.declared.has(field);
+        if (!collection.indexes.drop(field)) return { result: false, undo: undefined };
         return { result: true, undo: () => collection.createIndex(field, declared) };
       });
     },
@@ -701,18 +440,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
     flush,
 
-    async dispose(): Promise<void> {
-      if (disposed) return;
-      if (loaded) {
-        await loaded.catch(() => undefined);
-        await flush();
-        await queue;
-        await release();
-      }
-      disposed = true;
-      for (const collection of collections.values()) collection.dispose();
-      collections.clear();
-    },
+    dispose,
   };
   return store;
 }

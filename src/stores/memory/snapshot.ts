@@ -4,7 +4,7 @@ import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
 import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
 import type { CollectionColumns, CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
-import type { HnswState } from './kernel/hnsw.js';
+import type { HnswState } from './kernel/hnsw-graph.js';
 
 /**
  * Snapshot format, version 2 (written since the columnar layout; little-endian):
@@ -157,7 +157,7 @@ export function encodeSnapshot(
   const header: z.input<typeof headerV2Schema> = { aliases: Object.fromEntries(aliases), collections: [] };
   for (const collection of collections) {
     const { ids, payloads, dense, sparse } = collection.exportColumns();
-    const ann = collection.annState();
+    const ann = collection.ann?.state();
     const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
       meta: {
@@ -169,7 +169,7 @@ export function encodeSnapshot(
         version: collection.version,
       },
       ...(collection.states.size > 0 ? { state: Object.fromEntries(collection.states) } : {}),
-      indexes: [...collection.declaredIndexes],
+      indexes: [...collection.indexes.declared],
       count: ids.length,
       rowBytes: collection.rowBytes,
       ids: ids as unknown[],

@@ -11,6 +11,12 @@
 /** A sparse vector as the collection keeps it: indices strictly ascending. */
 export type SparseRow = { indices: Uint32Array; values: Float32Array };
 
+/**
+ * Rows' sparse vectors as columns (snapshots): per row the number of entries, then every row's
+ * indices and values in row order.
+ */
+export type SparseColumns = { lengths: Uint32Array; indices: Uint32Array; values: Float32Array };
+
 type Posting = { slots: Uint32Array; values: Float32Array; length: number };
 
 const DEAD = -1;
@@ -43,6 +49,39 @@ export class SparseIndex {
   get(row: number): SparseRow | undefined {
     const slot = row < this.rowSlot.length ? (this.rowSlot[row] as number) : DEAD;
     return slot === DEAD ? undefined : this.slotVector[slot];
+  }
+
+  /** The vectors of rows 0..size-1 as columns (`undefined` when none has one). */
+  exportColumns(size: number): SparseColumns | undefined {
+    const lengths = new Uint32Array(size);
+    let total = 0;
+    for (let row = 0; row < size; row++) {
+      const length = this.get(row)?.indices.length ?? 0;
+      lengths[row] = length;
+      total += length;
+    }
+    const indices = new Uint32Array(total);
+    const values = new Float32Array(total);
+    let at = 0;
+    for (let row = 0; row < size; row++) {
+      const vector = this.get(row);
+      if (!vector) continue;
+      indices.set(vector.indices, at);
+      values.set(vector.values, at);
+      at += vector.indices.length;
+    }
+    return total > 0 ? { lengths, indices, values } : undefined;
+  }
+
+  /** Sets the vectors of rows 0..size-1 from `exportColumns`. */
+  importColumns(size: number, { lengths, indices, values }: SparseColumns): void {
+    let at = 0;
+    for (let row = 0; row < size; row++) {
+      const length = lengths[row] as number;
+      if (length === 0) continue;
+      this.set(row, { indices: indices.slice(at, at + length), values: values.slice(at, at + length) });
+      at += length;
+    }
   }
 
   /** Row `from` now lives at `to` (the collection moved it); `to`'s own vector must be cleared first. */

@@ -4,27 +4,16 @@
  *
  * Runs in every runtime with WebAssembly SIMD (Node 20, current browsers, edge workers): no Node
  * built-ins. The module is compiled once per process, lazily; each arena owns one instance and one
- * memory. Rows are dense (0..size-1); the memory store maps its ids onto rows.
- *
- * Memory layout (byte offsets, all 16-aligned), recomputed when capacity grows:
- *   [float query | i16 query | float rows | norms | int8 codes | int8 scales | candidate rows | scores]
+ * memory (arena-memory.ts). Rows are dense (0..size-1); the memory store maps its ids onto rows.
  */
-import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
+import { ArenaMemory } from './arena-memory.js';
+import { selectTopK, type TopK } from './heaps.js';
+import { quantize } from './quantize.js';
+
+export type { VectorArenaOptions } from './arena-memory.js';
+export type { TopK };
 
 export type KernelMetric = 'cosine' | 'dot' | 'euclidean';
-/** Best first; length min(k, candidates). */
-export type TopK = { rows: Uint32Array; scores: Float32Array };
-
-export type VectorArenaOptions = {
-  dimensions: number;
-  /** Rows to reserve up front (default 64). */
-  initialCapacity?: number;
-  /** Also keep int8 codes so that searches may pass `quantized: true`. */
-  quantized?: boolean;
-  /** The kernel to run on (default: `resolveKernel('auto')`). */
-  kernel?: Kernel;
-};
-
 export type ArenaSearchOptions = {
   metric: KernelMetric;
   k: number;
@@ -38,86 +27,16 @@ export type ArenaSearchOptions = {
   rescore?: number;
 };
 
-const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 const METRIC_CODE: Record<KernelMetric, number> = { cosine: 0, dot: 1, euclidean: 2 };
-const DEFAULT_CAPACITY = 64;
 const DEFAULT_RESCORE = 4;
 
-const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
-
-type Layout = {
-  data: number;
-  norms: number;
-  codes: number;
-  scales: number;
-  rows: number;
-  scores: number;
-  end: number;
-};
-
-export class VectorArena {
-  readonly dimensions: number;
-  readonly quantized: boolean;
-  /** Bytes per float row (dimensions padded to a multiple of 4 floats). */
-  private readonly stride: number;
-  /** Bytes per int8 row (dimensions padded to a multiple of 16). */
-  private readonly codeStride: number;
-  private readonly queryI16: number;
-  private readonly headerBytes: number;
-  private memory: KernelMemory;
-  /** Which kernel runs this arena's searches. */
-  readonly kernelName: Kernel['name'];
-  private kernel: KernelExports;
-  private capacity: number;
-  private scratchCapacity: number;
-  private layout: Layout;
-  private count = 0;
-  private disposed = false;
+export class VectorArena extends ArenaMemory {
   private queryNorm = 0;
   private queryMetric = 0;
-  // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
-  private buffer: ArrayBuffer;
-  private f32: Float32Array;
-  private u32: Uint32Array;
-  private i8: Int8Array;
-  private i16: Int16Array;
-  private u8: Uint8Array;
-
-  constructor(options: VectorArenaOptions) {
-    const { dimensions } = options;
-    if (!Number.isInteger(dimensions) || dimensions < 1) {
-      throw new Error(`VectorArena dimensions must be a positive integer, got ${dimensions}`);
-    }
-    this.dimensions = dimensions;
-    this.quantized = options.quantized === true;
-    this.stride = Math.ceil(dimensions / 4) * 16;
-    this.codeStride = Math.ceil(dimensions / 16) * 16;
-    this.queryI16 = this.stride;
-    this.headerBytes = this.queryI16 + 2 * this.codeStride;
-    this.capacity = Math.max(1, Math.floor(options.initialCapacity ?? DEFAULT_CAPACITY));
-    this.scratchCapacity = this.capacity;
-    this.layout = this.computeLayout(this.capacity, this.scratchCapacity);
-    const kernel = options.kernel ?? resolveKernel();
-    this.kernelName = kernel.name;
-    // No declared maximum: the engine's own cap applies (4 GiB for wasm32 in current engines).
-    this.memory = kernel.memory(this.pagesFor(this.layout.end));
-    this.kernel = kernel.instantiate(this.memory);
-    this.buffer = this.memory.buffer;
-    this.f32 = new Float32Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
-    this.i8 = new Int8Array(this.buffer);
-    this.i16 = new Int16Array(this.buffer);
-    this.u8 = new Uint8Array(this.buffer);
-  }
 
   /** Rows in use: 0..size-1. */
   get size(): number {
     return this.count;
-  }
-
-  /** Bytes of WebAssembly memory this arena holds (rows, codes, scratch and growth headroom). */
-  get memoryBytes(): number {
-    return this.memory.buffer.byteLength;
   }
 
   /**
@@ -161,14 +80,8 @@ export class VectorArena {
     const base = (this.layout.data + row * this.stride) >>> 2;
     let maxAbs = knownMaxAbs ?? 0;
     if (knownMaxAbs === undefined) for (let i = 0; i < dims; i++) maxAbs = Math.max(maxAbs, Math.abs(f32[base + i]!));
-    const scale = maxAbs > 0 ? maxAbs / 127 : 0;
-    f32[(this.layout.scales >>> 2) + row] = scale;
-    const stored = f32[(this.layout.scales >>> 2) + row]!;
-    const inv = stored > 0 ? 1 / stored : 0;
     const codeBase = this.layout.codes + row * this.codeStride;
-    const i8 = this.i8;
-    for (let i = 0; i < dims; i++) i8[codeBase + i] = clampCode(Math.round(f32[base + i]! * inv));
-    i8.fill(0, codeBase + dims, codeBase + this.codeStride);
+    f32[(this.layout.scales >>> 2) + row] = quantize(f32, base, dims, maxAbs, this.i8, codeBase, this.codeStride);
   }
 
   /** A copy of the stored (float32) values of `row`. */
@@ -317,21 +230,6 @@ export class VectorArena {
     for (let i = 0; i < count; i++) out[i] = f32[from + i]!;
   }
 
-  /** Releases the memory (the arena is unusable afterwards). */
-  dispose(): void {
-    this.disposed = true;
-    this.count = 0;
-    const empty = new ArrayBuffer(0);
-    this.buffer = empty;
-    this.f32 = new Float32Array(empty);
-    this.u32 = new Uint32Array(empty);
-    this.i8 = new Int8Array(empty);
-    this.i16 = new Int16Array(empty);
-    this.u8 = new Uint8Array(empty);
-    this.memory = { buffer: empty, grow: () => 0 };
-    this.kernel = undefined as unknown as KernelExports;
-  }
-
   /** Bytes per stored float row (dimensions padded with zeros to a multiple of 4 floats). */
   get rowBytes(): number {
     return this.stride;
@@ -388,86 +286,6 @@ export class VectorArena {
     for (let row = 0; row < count; row++) this.quantizeRow(row);
   }
 
-  /** Ensures room for at least `rows` rows (grows capacity geometrically). */
-  reserve(rows: number): void {
-    this.assertLive();
-    if (rows <= this.capacity) return;
-    const capacity = Math.max(rows, Math.ceil(this.capacity * 1.5), DEFAULT_CAPACITY);
-    const scratch = Math.max(this.scratchCapacity, capacity);
-    const next = this.computeLayout(capacity, scratch);
-    this.ensureBytes(next.end);
-    const prev = this.layout;
-    const u8 = this.u8;
-    const n = this.count;
-    // Regions only move up; move the highest first so nothing is overwritten before it is copied.
-    if (this.quantized) {
-      u8.copyWithin(next.scales, prev.scales, prev.scales + 4 * n);
-      u8.copyWithin(next.codes, prev.codes, prev.codes + this.codeStride * n);
-    }
-    u8.copyWithin(next.norms, prev.norms, prev.norms + 4 * n);
-    u8.copyWithin(next.data, prev.data, prev.data + this.stride * n);
-    this.capacity = capacity;
-    this.scratchCapacity = scratch;
-    this.layout = next;
-  }
-
-  private growScratch(rows: number): void {
-    const scratch = Math.max(rows, Math.ceil(this.scratchCapacity * 1.5));
-    const next = this.computeLayout(this.capacity, scratch);
-    this.ensureBytes(next.end);
-    this.scratchCapacity = scratch;
-    this.layout = next;
-  }
-
-  private computeLayout(capacity: number, scratch: number): Layout {
-    const data = align16(this.headerBytes);
-    const norms = align16(data + capacity * this.stride);
-    const codes = align16(norms + 4 * capacity);
-    const scales = this.quantized ? align16(codes + capacity * this.codeStride) : codes;
-    const rows = this.quantized ? align16(scales + 4 * capacity) : scales;
-    const scores = align16(rows + 4 * scratch);
-    const end = align16(scores + 4 * scratch);
-    return { data, norms, codes, scales, rows, scores, end };
-  }
-
-  private pagesFor(bytes: number): number {
-    const pages = Math.ceil(bytes / PAGE);
-    if (pages > MAX_PAGES) {
-      throw new Error(`VectorArena: ${bytes} bytes exceed the 4 GiB WebAssembly memory limit`);
-    }
-    return Math.max(1, pages);
-  }
-
-  private ensureBytes(bytes: number): void {
-    const needed = this.pagesFor(bytes);
-    const current = this.memory.buffer.byteLength / PAGE;
-    if (needed > current) {
-      // Grow geometrically so appends stay amortized O(1) even in page terms.
-      const target = Math.min(MAX_PAGES, Math.max(needed, Math.ceil(current * 1.25)));
-      try {
-        this.memory.grow(target - current);
-      } catch (error) {
-        // Retry with just what is needed before giving up.
-        try {
-          this.memory.grow(needed - current);
-        } catch {
-          throw new Error(`VectorArena: cannot grow WebAssembly memory to ${needed * PAGE} bytes`, { cause: error });
-        }
-      }
-      this.refreshViews();
-    }
-  }
-
-  private refreshViews(): void {
-    if (this.buffer === this.memory.buffer) return;
-    this.buffer = this.memory.buffer;
-    this.f32 = new Float32Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
-    this.i8 = new Int8Array(this.buffer);
-    this.i16 = new Int16Array(this.buffer);
-    this.u8 = new Uint8Array(this.buffer);
-  }
-
   /** Copies the query (zero-padded) to offset 0 and returns its norm. */
   private loadQuery(query: ArrayLike<number>): number {
     const f32 = this.f32;
@@ -491,13 +309,7 @@ export class VectorArena {
       const a = Math.abs(f32[i]!);
       if (a > maxAbs) maxAbs = a;
     }
-    const scale = Math.fround(maxAbs > 0 ? maxAbs / 127 : 0);
-    const inv = scale > 0 ? 1 / scale : 0;
-    const i16 = this.i16;
-    const at = this.queryI16 >>> 1;
-    for (let i = 0; i < dims; i++) i16[at + i] = clampCode(Math.round(f32[i]! * inv));
-    i16.fill(0, at + dims, at + this.codeStride);
-    return scale;
+    return quantize(f32, 0, dims, maxAbs, this.i16, this.queryI16 >>> 1, this.codeStride);
   }
 
   private assertRow(row: number, op: string): void {
@@ -505,96 +317,4 @@ export class VectorArena {
       throw new Error(`VectorArena.${op}: row ${row} is outside 0..${this.count - 1}`);
     }
   }
-
-  private assertLive(): void {
-    if (this.disposed) throw new Error('VectorArena has been disposed');
-  }
-}
-
-function clampCode(code: number): number {
-  return Math.min(127, Math.max(-127, code));
-}
-
-/**
- * Bounded min-heap selection of the k best (score desc, row asc) among scores[at..at+count).
- * Row ids come from rows[rowsAt + i] when `rows` is given, else they are i. NaN scores rank last.
- */
-function selectTopK(
-  scores: Float32Array,
-  at: number,
-  count: number,
-  rows: Uint32Array | undefined,
-  rowsAt: number,
-  k: number,
-): TopK {
-  const size = Math.min(k, count);
-  const hs = new Float64Array(size);
-  const hr = new Uint32Array(size);
-  let n = 0;
-  // Fill the heap with the first `size` candidates.
-  for (; n < size; n++) {
-    let s = scores[at + n]!;
-    if (Number.isNaN(s)) s = Number.NEGATIVE_INFINITY;
-    const r = rows === undefined ? n : rows[rowsAt + n]!;
-    siftUp(hs, hr, n, s, r);
-  }
-  if (size === 0) return { rows: hr, scores: new Float32Array(0) };
-  let minScore = hs[0]!;
-  for (let i = size; i < count; i++) {
-    const s = scores[at + i]!;
-    if (!(s >= minScore)) continue; // worse than the worst kept (or NaN)
-    const r = rows === undefined ? i : rows[rowsAt + i]!;
-    if (s === minScore && r > hr[0]!) continue;
-    siftDown(hs, hr, size, s, r);
-    minScore = hs[0]!;
-  }
-  // Pop the worst first, filling from the back.
-  const outRows = new Uint32Array(size);
-  const outScores = new Float32Array(size);
-  for (let end = size - 1; end >= 0; end--) {
-    outRows[end] = hr[0]!;
-    outScores[end] = hs[0]!;
-    if (end > 0) siftDown(hs, hr, end, hs[end]!, hr[end]!);
-  }
-  return { rows: outRows, scores: outScores };
-}
-
-/** True when (sa, ra) ranks below (sb, rb). */
-function worse(sa: number, ra: number, sb: number, rb: number): boolean {
-  return sa < sb || (sa === sb && ra > rb);
-}
-
-/** Inserts (s, r) at position n of a heap of n entries whose root is the worst entry. */
-function siftUp(hs: Float64Array, hr: Uint32Array, n: number, s: number, r: number): void {
-  let i = n;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const ps = hs[parent]!;
-    const pr = hr[parent]!;
-    if (!worse(s, r, ps, pr)) break;
-    hs[i] = ps;
-    hr[i] = pr;
-    i = parent;
-  }
-  hs[i] = s;
-  hr[i] = r;
-}
-
-/** Replaces the root of a heap of n entries with (s, r) and restores the heap order. */
-function siftDown(hs: Float64Array, hr: Uint32Array, n: number, s: number, r: number): void {
-  let i = 0;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= n) break;
-    const right = child + 1;
-    if (right < n && worse(hs[right]!, hr[right]!, hs[child]!, hr[child]!)) child = right;
-    const cs = hs[child]!;
-    const cr = hr[child]!;
-    if (!worse(cs, cr, s, r)) break;
-    hs[i] = cs;
-    hr[i] = cr;
-    i = child;
-  }
-  hs[i] = s;
-  hr[i] = r;
 }

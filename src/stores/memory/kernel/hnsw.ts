@@ -1,15 +1,17 @@
 /**
  * An HNSW graph (Malkov & Yashunin) over the rows of a VectorArena, for approximate dense search.
  *
- * The graph is typed arrays indexed by row; every distance it needs is computed by the arena's kernel
- * (WebAssembly SIMD, or the JavaScript kernel) a neighbour list at a time: traversal collects the
- * unvisited neighbours of a node and scores them in one kernel call. Scores are "higher is closer",
- * as everywhere in the store. Inserts and deletes are incremental: a delete unlinks the row from its
- * neighbours, and the swap-remove of the collection renames the moved row in its neighbours' lists.
- * Links that a delete cannot see (one-way edges into the removed row) are dropped lazily, and the
- * graph asks to be rebuilt once deletes reach a fifth of its size.
+ * The graph is typed arrays indexed by row (kept by hnsw-graph.ts); every distance it needs is
+ * computed by the arena's kernel (WebAssembly SIMD, or the JavaScript kernel) a neighbour list at a
+ * time: traversal collects the unvisited neighbours of a node and scores them in one kernel call.
+ * Scores are "higher is closer", as everywhere in the store. Inserts and deletes are incremental: a
+ * delete unlinks the row from its neighbours, and the swap-remove of the collection renames the moved
+ * row in its neighbours' lists. Links that a delete cannot see (one-way edges into the removed row)
+ * are dropped lazily, and the graph asks to be rebuilt once deletes reach a fifth of its size.
  */
 import type { KernelMetric, VectorArena } from './arena.js';
+import { Heap } from './heaps.js';
+import { HnswGraph, type HnswState } from './hnsw-graph.js';
 
 export type HnswOptions = {
   /** Links per node on the upper layers (layer 0 keeps up to 2 × m). Default 16. */
@@ -18,95 +20,13 @@ export type HnswOptions = {
   efConstruction?: number;
 };
 
-/** The graph as plain arrays, for snapshots. */
-export type HnswState = {
-  m: number;
-  efConstruction: number;
-  entry: number;
-  maxLevel: number;
-  size: number;
-  removed: number;
-  levels: Uint8Array;
-  links0: Uint32Array;
-  upperAt: Int32Array;
-  upper: Uint32Array;
-};
-
 const MAX_LEVEL = 15;
 
-/** A binary heap of (score, row) whose root has the lowest key; keys are scores or their negation. */
-class Heap {
-  keys = new Float64Array(64);
-  rows = new Uint32Array(64);
-  size = 0;
-  push(key: number, row: number): void {
-    if (this.size === this.keys.length) {
-      const keys = new Float64Array(this.size * 2);
-      keys.set(this.keys);
-      const rows = new Uint32Array(this.size * 2);
-      rows.set(this.rows);
-      this.keys = keys;
-      this.rows = rows;
-    }
-    let i = this.size++;
-    const { keys, rows } = this;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (keys[parent]! <= key) break;
-      keys[i] = keys[parent]!;
-      rows[i] = rows[parent]!;
-      i = parent;
-    }
-    keys[i] = key;
-    rows[i] = row;
-  }
-  /** Removes the root (read `keys[0]`/`rows[0]` first). */
-  pop(): void {
-    const n = --this.size;
-    if (n === 0) return;
-    const { keys, rows } = this;
-    const key = keys[n]!;
-    const row = rows[n]!;
-    let i = 0;
-    for (;;) {
-      let child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && keys[child + 1]! < keys[child]!) child++;
-      if (keys[child]! >= key) break;
-      keys[i] = keys[child]!;
-      rows[i] = rows[child]!;
-      i = child;
-    }
-    keys[i] = key;
-    rows[i] = row;
-  }
-  clear(): void {
-    this.size = 0;
-  }
-}
-
-export class Hnsw {
-  readonly m: number;
-  readonly m0: number;
-  readonly efConstruction: number;
+export class Hnsw extends HnswGraph {
   private readonly levelScale: number;
   private readonly arena: VectorArena;
   private readonly metric: KernelMetric;
-  private levels: Uint8Array;
-  /** Layer 0: per row, [count, link × m0]. */
-  private links0: Uint32Array;
-  /** Per row, where its upper layers start in `upper` (-1: none); each layer is [count, link × m]. */
-  private upperAt: Int32Array;
-  private upper: Uint32Array;
-  private upperUsed = 0;
-  private entry = -1;
-  private maxLevel = -1;
-  size = 0;
-  /** Rows deleted since the graph was built. */
-  removed = 0;
   private seed = 0x9e3779b9;
-  private visited: Uint32Array;
-  private visitMark = 0;
   /** Room for a whole neighbour list (layer 0 is the longest). */
   private batch: Uint32Array;
   private batchScores: Float32Array;
@@ -114,54 +34,12 @@ export class Hnsw {
   private readonly results = new Heap();
 
   constructor(arena: VectorArena, metric: KernelMetric, options: HnswOptions = {}, capacity = 1024) {
+    super(options, capacity);
     this.arena = arena;
     this.metric = metric;
-    this.m = Math.max(2, Math.floor(options.m ?? 16));
-    this.m0 = 2 * this.m;
-    this.efConstruction = Math.max(this.m, Math.floor(options.efConstruction ?? 200));
     this.levelScale = 1 / Math.log(this.m);
-    this.levels = new Uint8Array(capacity);
-    this.links0 = new Uint32Array(capacity * (this.m0 + 1));
-    this.upperAt = new Int32Array(capacity).fill(-1);
-    this.upper = new Uint32Array(Math.max(64, capacity >> 2) * (this.m + 1));
-    this.visited = new Uint32Array(capacity);
     this.batch = new Uint32Array(this.m0 + 1);
     this.batchScores = new Float32Array(this.m0 + 1);
-  }
-
-  /** Bytes the graph holds. */
-  get bytes(): number {
-    return this.levels.byteLength + this.links0.byteLength + this.upperAt.byteLength + this.upperUsed * 4;
-  }
-
-  /** Whether deletes have worn the graph enough that a rebuild pays. */
-  get worn(): boolean {
-    return this.removed > 1000 && this.removed * 5 > this.size;
-  }
-
-  private reserve(rows: number): void {
-    if (rows <= this.levels.length) return;
-    const capacity = Math.max(rows, Math.ceil(this.levels.length * 1.5));
-    const levels = new Uint8Array(capacity);
-    levels.set(this.levels);
-    const links0 = new Uint32Array(capacity * (this.m0 + 1));
-    links0.set(this.links0);
-    const upperAt = new Int32Array(capacity).fill(-1);
-    upperAt.set(this.upperAt);
-    this.levels = levels;
-    this.links0 = links0;
-    this.upperAt = upperAt;
-    this.visited = new Uint32Array(capacity);
-    this.visitMark = 0;
-  }
-
-  /** Offset of the [count, links…] list of `row` at `level` in `links0` (level 0) or `upper`. */
-  private listAt(row: number, level: number): number {
-    return level === 0 ? row * (this.m0 + 1) : (this.upperAt[row] as number) + (level - 1) * (this.m + 1);
-  }
-
-  private list(level: number): Uint32Array {
-    return level === 0 ? this.links0 : this.upper;
   }
 
   private randomLevel(): number {
@@ -173,14 +51,6 @@ export class Hnsw {
     this.seed = x >>> 0;
     const uniform = (this.seed + 1) / 4294967297;
     return Math.min(MAX_LEVEL, Math.floor(-Math.log(uniform) * this.levelScale));
-  }
-
-  private nextMark(): number {
-    if (++this.visitMark === 0xffffffff) {
-      this.visited.fill(0);
-      this.visitMark = 1;
-    }
-    return this.visitMark;
   }
 
   /** Scores the loaded query against `count` rows of `this.batch` into `this.batchScores`. */
@@ -317,14 +187,6 @@ export class Hnsw {
     return keptRows.slice(0, kept.length);
   }
 
-  /** Sets the links of `row` at `level`. */
-  private setLinks(row: number, level: number, links: ArrayLike<number>): void {
-    const list = this.list(level);
-    const at = this.listAt(row, level);
-    list[at] = links.length;
-    for (let j = 0; j < links.length; j++) list[at + 1 + j] = links[j] as number;
-  }
-
   /** Adds `row` to the links of `node` at `level`, pruning them with the heuristic when full. */
   private link(node: number, row: number, level: number): void {
     const list = this.list(level);
@@ -358,24 +220,8 @@ export class Hnsw {
 
   /** Adds `row` (already written to the arena) to the graph. */
   insert(row: number): void {
-    this.reserve(row + 1);
-    if (row >= this.size) this.size = row + 1;
     const level = this.randomLevel();
-    this.levels[row] = level;
-    this.links0[row * (this.m0 + 1)] = 0;
-    if (level > 0) {
-      const words = level * (this.m + 1);
-      if (this.upperUsed + words > this.upper.length) {
-        const grown = new Uint32Array(Math.max(this.upperUsed + words, this.upper.length * 2));
-        grown.set(this.upper);
-        this.upper = grown;
-      }
-      this.upperAt[row] = this.upperUsed;
-      for (let l = 0; l < level; l++) this.upper[this.upperUsed + l * (this.m + 1)] = 0;
-      this.upperUsed += words;
-    } else {
-      this.upperAt[row] = -1;
-    }
+    this.addNode(row, level);
     if (this.entry < 0) {
       this.entry = row;
       this.maxLevel = level;
@@ -438,101 +284,6 @@ export class Hnsw {
     this.insert(row);
   }
 
-  /** Removes `row` from its neighbours' lists (its own lists are left to the caller to overwrite). */
-  private unlink(row: number): void {
-    const top = this.levels[row] as number;
-    for (let l = 0; l <= top; l++) {
-      const list = this.list(l);
-      const at = this.listAt(row, l);
-      const degree = list[at] as number;
-      for (let j = 1; j <= degree; j++) {
-        const node = list[at + j] as number;
-        if (node >= this.size || node === row) continue;
-        this.replaceLink(node, l, row, undefined);
-      }
-    }
-  }
-
-  /** In the list of `node` at `level`, replaces `from` with `to` (or removes it). */
-  private replaceLink(node: number, level: number, from: number, to: number | undefined): void {
-    if (level > (this.levels[node] as number)) return;
-    const list = this.list(level);
-    const at = this.listAt(node, level);
-    const degree = list[at] as number;
-    for (let j = 1; j <= degree; j++) {
-      if (list[at + j] !== from) continue;
-      if (to === undefined) {
-        list[at + j] = list[at + degree] as number;
-        list[at] = degree - 1;
-      } else {
-        list[at + j] = to;
-      }
-      return;
-    }
-  }
-
-  /** A new entry point after the old one went: the highest-level row (a scan; deletes of it are rare). */
-  private electEntry(except = -1): void {
-    this.entry = -1;
-    this.maxLevel = -1;
-    for (let row = 0; row < this.size; row++) {
-      if (row === except) continue;
-      const level = this.levels[row] as number;
-      if (level > this.maxLevel) {
-        this.maxLevel = level;
-        this.entry = row;
-      }
-    }
-  }
-
-  /**
-   * The collection removed `row` and moved its last row, `last`, into it (`row === last`: nothing
-   * moved). Call before the arena truncates.
-   */
-  remove(row: number, last: number): void {
-    this.unlink(row);
-    const lostEntry = this.entry === row;
-    if (row !== last) {
-      // The moved row keeps its links; whoever links to it now finds it at `row`.
-      const top = this.levels[last] as number;
-      this.levels[row] = top;
-      this.upperAt[row] = this.upperAt[last] as number;
-      this.links0.copyWithin(row * (this.m0 + 1), last * (this.m0 + 1), (last + 1) * (this.m0 + 1));
-      for (let l = 0; l <= top; l++) {
-        const list = this.list(l);
-        const at = this.listAt(row, l);
-        const degree = list[at] as number;
-        for (let j = 1; j <= degree; j++) {
-          const node = list[at + j] as number;
-          if (node < this.size && node !== last) this.replaceLink(node, l, last, row);
-        }
-      }
-      if (this.entry === last) this.entry = row;
-    }
-    this.upperAt[last] = -1;
-    this.levels[last] = 0;
-    this.size = last;
-    this.removed++;
-    if (lostEntry) this.electEntry();
-  }
-
-  /** The graph as arrays (copies), for snapshots. */
-  exportState(): HnswState {
-    const n = this.size;
-    return {
-      m: this.m,
-      efConstruction: this.efConstruction,
-      entry: this.entry,
-      maxLevel: this.maxLevel,
-      size: n,
-      removed: this.removed,
-      levels: this.levels.slice(0, n),
-      links0: this.links0.slice(0, n * (this.m0 + 1)),
-      upperAt: this.upperAt.slice(0, n),
-      upper: this.upper.slice(0, this.upperUsed),
-    };
-  }
-
   /** A graph from `exportState` (its arrays are checked against each other first). */
   static fromState(arena: VectorArena, metric: KernelMetric, state: HnswState): Hnsw {
     const graph = new Hnsw(
@@ -541,32 +292,7 @@ export class Hnsw {
       { m: state.m, efConstruction: state.efConstruction },
       Math.max(1, state.size),
     );
-    const n = state.size;
-    if (
-      state.levels.length !== n ||
-      state.upperAt.length !== n ||
-      state.links0.length !== n * (graph.m0 + 1) ||
-      state.entry >= n ||
-      (n > 0 && state.entry < 0)
-    ) {
-      throw new Error('the graph arrays disagree with each other');
-    }
-    graph.levels.set(state.levels);
-    graph.links0.set(state.links0);
-    graph.upperAt.set(state.upperAt);
-    graph.upper = state.upper.length > 0 ? state.upper.slice() : new Uint32Array(64);
-    graph.upperUsed = state.upper.length;
-    graph.entry = state.entry;
-    graph.maxLevel = state.maxLevel;
-    graph.size = n;
-    graph.removed = state.removed;
-    for (let row = 0; row < n; row++) {
-      const at = state.upperAt[row] as number;
-      const level = state.levels[row] as number;
-      if ((level === 0) !== at < 0 || at + level * (graph.m + 1) > graph.upperUsed) {
-        throw new Error(`row ${row} has an upper-layer offset outside the graph`);
-      }
-    }
+    graph.loadState(state);
     return graph;
   }
 }

@@ -1,0 +1,150 @@
+/**
+ * How the memory store's contents reach its snapshot: loaded on first use, changed one at a time under
+ * the writer lock, saved after each change (or at `flush()` with `manual` durability) and rolled back
+ * when the save fails, so memory never holds a write the snapshot does not.
+ */
+import { ConflictError, CorruptDataError, throwIfAborted } from '../../core/errors.js';
+import type { SnapshotPersistence } from '../../core/persistence.js';
+import { type CollectionOptions, MemoryCollection } from './collection.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+
+/** What a change did and how to take it back (`undo` undefined: nothing changed). */
+export type Change<T> = {
+  result: T;
+  undo: (() => void) | undefined;
+  /** Runs once the change is kept (saved, or no save needed): frees what `undo` would have needed. */
+  kept?: () => void;
+};
+
+/** The collections and aliases of a memory store, and the one way to change them (`mutate`). */
+export function createDurableState(
+  persistence: SnapshotPersistence | undefined,
+  durability: 'write' | 'manual',
+  collectionOptions: CollectionOptions,
+) {
+  const collections = new Map<string, MemoryCollection>();
+  /** alias → collection name */
+  const aliases = new Map<string, string>();
+  let disposed = false;
+
+  /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
+  const reload = async (): Promise<void> => {
+    const bytes = await persistence?.load();
+    for (const collection of collections.values()) collection.dispose();
+    collections.clear();
+    aliases.clear();
+    if (!bytes) return;
+    const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
+    for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
+    for (const saved of snapshot.collections) {
+      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+      for (const [key, entry] of saved.states) collection.states.set(key, entry);
+      if ('columns' in saved) {
+        try {
+          collection.importColumns(saved.columns, saved.rowBytes);
+          if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
+        } catch (error) {
+          collection.dispose();
+          throw new CorruptDataError({
+            location: persistence?.location ?? 'snapshot',
+            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+            component: 'memory',
+          });
+        }
+        for (const field of saved.indexes) collection.createIndex(field, true);
+      } else {
+        // A version 1 snapshot: records one by one.
+        collection.write(
+          saved.records.map((record) => ({
+            id: record.id,
+            payload: record.payload as never,
+            ...(record.vector ? { vector: record.vector } : {}),
+            ...(record.sparse ? { sparseVector: record.sparse } : {}),
+          })),
+        );
+      }
+      collections.set(saved.meta.name, collection);
+    }
+  };
+
+  let loaded: Promise<void> | undefined;
+  const ready = (): Promise<void> => {
+    if (disposed)
+      return Promise.reject(
+        new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }),
+      );
+    loaded ??= reload();
+    return loaded;
+  };
+
+  // Changes are applied one at a time: take the lock (reloading if another process saved), apply,
+  // save, and roll back if the save fails, so memory never holds a write the file does not.
+  let queue: Promise<unknown> = Promise.resolve();
+  let locked = false;
+  /** Undo steps of changes not saved yet (`manual` durability). */
+  let unsaved = 0;
+  const save = async (): Promise<void> => {
+    if (!persistence) return;
+    await persistence.save(encodeSnapshot(collections.values(), aliases));
+  };
+  const release = async (): Promise<void> => {
+    if (!locked) return;
+    locked = false;
+    await persistence?.release?.();
+  };
+  const mutate = <T>(operation: string, abortSignal: AbortSignal | undefined, change: () => Change<T>): Promise<T> => {
+    const run = queue.then(async () => {
+      await ready();
+      throwIfAborted(abortSignal, operation);
+      if (persistence?.acquire && !locked) {
+        const { changed } = await persistence.acquire(abortSignal ? { abortSignal } : {});
+        locked = true;
+        if (changed && unsaved === 0) await reload();
+      }
+      const { result, undo, kept } = change();
+      if (!persistence || !undo || durability === 'manual') {
+        if (persistence && undo) unsaved++;
+        kept?.();
+        return result;
+      }
+      try {
+        await save();
+      } catch (error) {
+        undo();
+        throw error;
+      } finally {
+        await release();
+      }
+      kept?.();
+      return result;
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const flush = (): Promise<void> => {
+    const run = queue.then(async () => {
+      await ready();
+      if (unsaved === 0) return;
+      await save();
+      unsaved = 0;
+      await release();
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const dispose = async (): Promise<void> => {
+    if (disposed) return;
+    if (loaded) {
+      await loaded.catch(() => undefined);
+      await flush();
+      await queue;
+      await release();
+    }
+    disposed = true;
+    for (const collection of collections.values()) collection.dispose();
+    collections.clear();
+  };
+
+  return { collections, aliases, ready, mutate, flush, dispose };
+}

@@ -1,0 +1,181 @@
+/**
+ * The WebAssembly memory behind a VectorArena, and where everything lives in it. Memory layout (byte
+ * offsets, all 16-aligned), recomputed when capacity grows:
+ *   [float query | i16 query | float rows | norms | int8 codes | int8 scales | candidate rows | scores]
+ * Growing the memory detaches its buffer, so the typed views over it are refreshed after every growth.
+ */
+import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
+
+export type VectorArenaOptions = {
+  dimensions: number;
+  /** Rows to reserve up front (default 64). */
+  initialCapacity?: number;
+  /** Also keep int8 codes so that searches may pass `quantized: true`. */
+  quantized?: boolean;
+  /** The kernel to run on (default: `resolveKernel('auto')`). */
+  kernel?: Kernel;
+};
+
+const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+const DEFAULT_CAPACITY = 64;
+
+const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+type Layout = {
+  data: number;
+  norms: number;
+  codes: number;
+  scales: number;
+  rows: number;
+  scores: number;
+  end: number;
+};
+
+/** Allocation and layout of an arena's memory: capacity, scratch room and views (see VectorArena). */
+export class ArenaMemory {
+  readonly dimensions: number;
+  readonly quantized: boolean;
+  /** Bytes per float row (dimensions padded to a multiple of 4 floats). */
+  protected readonly stride: number;
+  /** Bytes per int8 row (dimensions padded to a multiple of 16). */
+  protected readonly codeStride: number;
+  protected readonly queryI16: number;
+  private readonly headerBytes: number;
+  private memory: KernelMemory;
+  /** Which kernel runs this arena's searches. */
+  readonly kernelName: Kernel['name'];
+  protected kernel: KernelExports;
+  protected capacity: number;
+  protected scratchCapacity: number;
+  protected layout: Layout;
+  /** Rows in use: 0..count-1. */
+  protected count = 0;
+  private disposed = false;
+  // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
+  private buffer!: ArrayBuffer;
+  protected f32!: Float32Array;
+  protected u32!: Uint32Array;
+  protected i8!: Int8Array;
+  protected i16!: Int16Array;
+  protected u8!: Uint8Array;
+
+  constructor(options: VectorArenaOptions) {
+    const { dimensions } = options;
+    if (!Number.isInteger(dimensions) || dimensions < 1) {
+      throw new Error(`VectorArena dimensions must be a positive integer, got ${dimensions}`);
+    }
+    this.dimensions = dimensions;
+    this.quantized = options.quantized === true;
+    this.stride = Math.ceil(dimensions / 4) * 16;
+    this.codeStride = Math.ceil(dimensions / 16) * 16;
+    this.queryI16 = this.stride;
+    this.headerBytes = this.queryI16 + 2 * this.codeStride;
+    this.capacity = Math.max(1, Math.floor(options.initialCapacity ?? DEFAULT_CAPACITY));
+    this.scratchCapacity = this.capacity;
+    this.layout = this.computeLayout(this.capacity, this.scratchCapacity);
+    const kernel = options.kernel ?? resolveKernel();
+    this.kernelName = kernel.name;
+    // No declared maximum: the engine's own cap applies (4 GiB for wasm32 in current engines).
+    this.memory = kernel.memory(this.pagesFor(this.layout.end));
+    this.kernel = kernel.instantiate(this.memory);
+    this.refreshViews();
+  }
+
+  /** Bytes of WebAssembly memory this arena holds (rows, codes, scratch and growth headroom). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Releases the memory (the arena is unusable afterwards). */
+  dispose(): void {
+    this.disposed = true;
+    this.count = 0;
+    this.memory = { buffer: new ArrayBuffer(0), grow: () => 0 };
+    this.refreshViews();
+    this.kernel = undefined as unknown as KernelExports;
+  }
+
+  /** Ensures room for at least `rows` rows (grows capacity geometrically). */
+  reserve(rows: number): void {
+    this.assertLive();
+    if (rows <= this.capacity) return;
+    const capacity = Math.max(rows, Math.ceil(this.capacity * 1.5), DEFAULT_CAPACITY);
+    const scratch = Math.max(this.scratchCapacity, capacity);
+    const next = this.computeLayout(capacity, scratch);
+    this.ensureBytes(next.end);
+    const prev = this.layout;
+    const u8 = this.u8;
+    const n = this.count;
+    // Regions only move up; move the highest first so nothing is overwritten before it is copied.
+    if (this.quantized) {
+      u8.copyWithin(next.scales, prev.scales, prev.scales + 4 * n);
+      u8.copyWithin(next.codes, prev.codes, prev.codes + this.codeStride * n);
+    }
+    u8.copyWithin(next.norms, prev.norms, prev.norms + 4 * n);
+    u8.copyWithin(next.data, prev.data, prev.data + this.stride * n);
+    this.capacity = capacity;
+    this.scratchCapacity = scratch;
+    this.layout = next;
+  }
+
+  protected growScratch(rows: number): void {
+    const scratch = Math.max(rows, Math.ceil(this.scratchCapacity * 1.5));
+    const next = this.computeLayout(this.capacity, scratch);
+    this.ensureBytes(next.end);
+    this.scratchCapacity = scratch;
+    this.layout = next;
+  }
+
+  private computeLayout(capacity: number, scratch: number): Layout {
+    const data = align16(this.headerBytes);
+    const norms = align16(data + capacity * this.stride);
+    const codes = align16(norms + 4 * capacity);
+    const scales = this.quantized ? align16(codes + capacity * this.codeStride) : codes;
+    const rows = this.quantized ? align16(scales + 4 * capacity) : scales;
+    const scores = align16(rows + 4 * scratch);
+    const end = align16(scores + 4 * scratch);
+    return { data, norms, codes, scales, rows, scores, end };
+  }
+
+  private pagesFor(bytes: number): number {
+    const pages = Math.ceil(bytes / PAGE);
+    if (pages > MAX_PAGES) {
+      throw new Error(`VectorArena: ${bytes} bytes exceed the 4 GiB WebAssembly memory limit`);
+    }
+    return Math.max(1, pages);
+  }
+
+  private ensureBytes(bytes: number): void {
+    const needed = this.pagesFor(bytes);
+    const current = this.memory.buffer.byteLength / PAGE;
+    if (needed > current) {
+      // Grow geometrically so appends stay amortized O(1) even in page terms.
+      const target = Math.min(MAX_PAGES, Math.max(needed, Math.ceil(current * 1.25)));
+      try {
+        this.memory.grow(target - current);
+      } catch (error) {
+        // Retry with just what is needed before giving up.
+        try {
+          this.memory.grow(needed - current);
+        } catch {
+          throw new Error(`VectorArena: cannot grow WebAssembly memory to ${needed * PAGE} bytes`, { cause: error });
+        }
+      }
+      this.refreshViews();
+    }
+  }
+
+  private refreshViews(): void {
+    if (this.buffer === this.memory.buffer) return;
+    this.buffer = this.memory.buffer;
+    this.f32 = new Float32Array(this.buffer);
+    this.u32 = new Uint32Array(this.buffer);
+    this.i8 = new Int8Array(this.buffer);
+    this.i16 = new Int16Array(this.buffer);
+    this.u8 = new Uint8Array(this.buffer);
+  }
+
+  protected assertLive(): void {
+    if (this.disposed) throw new Error('VectorArena has been disposed');
+  }
+}
