@@ -1,7 +1,7 @@
-export {
-  createKeyvCache,
-  type KeyvCache,
-  type KeyvCacheErrorContext,
-  type KeyvCacheOperation,
-  type KeyvCacheOptions,
-} from './keyv-cache.js';
+export { createKeyvCache } from './keyv-cache.js';
+export type {
+  KeyvCache,
+  KeyvCacheErrorContext,
+  KeyvCacheOperation,
+  KeyvCacheOptions,
+} from './options.js';
