@@ -8,15 +8,16 @@
  * routes/, mounted under `basePath`.
  */
 import { Hono } from 'hono';
+import { type ScopeStoreOptions, scopeStore } from '../auth/scoped.js';
 import type { DenseEmbedder } from '../core/embedder.js';
 import { KumikiError } from '../core/errors.js';
 import type { ModelRunner } from '../core/runner.js';
 import { parseArgument } from '../core/validate.js';
 import { ModelScheduler } from './admission.js';
-import type { Env, KnowledgeEntry, ModelEntry } from './context.js';
+import type { Env, KnowledgeEntry, ModelEntry, RetrieveFor } from './context.js';
 import { generations } from './generate.js';
 import { GatewayMetrics } from './metrics.js';
-import { createAccess } from './middleware/access.js';
+import { ANONYMOUS, createAccess } from './middleware/access.js';
 import { jsonReader } from './middleware/body.js';
 import { notFound, onError, requestState } from './middleware/request.js';
 import {
@@ -27,7 +28,6 @@ import {
   optionsSchema,
   type RetrieveConfig,
 } from './options.js';
-import { retrieveOptionsFor } from './retrieval.js';
 import { chatCompletions } from './routes/chat.js';
 import { completions } from './routes/completions.js';
 import { embeddings } from './routes/embeddings.js';
@@ -67,7 +67,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   const parsed = parseArgument(optionsSchema, options, 'gateway options');
   const embedders = ownEntries<DenseEmbedder>(parsed.embedders);
   const collections = ownEntries<RetrieveConfig>(options.search?.collections);
-  const retrieveOptions = retrieveOptionsFor(options.search, collections);
+  const createdAt = nowSeconds();
+  const scopeOption = options.search?.scopeByTenant;
+  const scope: ScopeStoreOptions | undefined =
+    scopeOption === true ? {} : scopeOption === false || scopeOption === undefined ? undefined : scopeOption;
+  // Checks the scope options now rather than on the first search.
+  const firstStore = [...collections.values()][0]?.store;
+  if (scope && firstStore) scopeStore(firstStore, { ...ANONYMOUS, tenant: 'check' }, scope);
+  /** The store a search or knowledge model reads: scoped to the caller's tenant when configured. */
+  const retrieveOptions: RetrieveFor = (state, config) => {
+    const { defaultMode, maxLimit: _maxLimit, ...retrieveConfig } = config;
+    if (scope && state.principal) retrieveConfig.store = scopeStore(config.store, state.principal, scope);
+    return { ...retrieveConfig, ...(defaultMode === undefined ? {} : { mode: defaultMode }) };
+  };
 
   const models = new Map<string, ModelEntry>();
   const metrics = new GatewayMetrics(() =>
@@ -135,7 +147,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     retrieveOptions,
     ...generations({ models, knowledge, access, metrics, retrieveOptions }),
     load,
-    createdAt: nowSeconds(),
+    createdAt,
   };
 
   // Middleware, error and not-found handlers sit on the root, so that they also see paths outside

@@ -46,3 +46,9 @@ export type KnowledgeEntry = {
 
 /** What a generation request is answered by. */
 export type Target = { name: string; model: ModelEntry; knowledge: KnowledgeEntry | undefined };
+
+/** The options of `retrieve()` for a collection, as a request's caller may search it. */
+export type RetrieveFor = (
+  state: RequestState,
+  config: RetrieveConfig,
+) => Omit<RetrieveConfig, 'defaultMode' | 'maxLimit'> & { mode?: RetrieveConfig['defaultMode'] };

@@ -8,13 +8,12 @@ import { AbortedError, TimeoutError } from '../core/errors.js';
 import type { GenerateOptions, Usage } from '../core/runner.js';
 import { toolHistoryAsText } from '../internal/structured-output.js';
 import type { Slot } from './admission.js';
-import type { Env, KnowledgeEntry, ModelEntry, RequestState, Target } from './context.js';
+import type { Env, KnowledgeEntry, ModelEntry, RequestState, RetrieveFor, Target } from './context.js';
 import { invalidRequest, modelNotFound, shownName } from './errors.js';
 import { type Collected, collect, type GenerationEvent, knowledgeEvents, runnerEvents } from './generation.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Access } from './middleware/access.js';
 import { type ClientSignal, clientSignal, countTokens } from './middleware/request.js';
-import type { RetrieveFor } from './retrieval.js';
 import type { RequestedGeneration } from './wire.js';
 
 const DEFAULT_KNOWLEDGE_LIMIT = 5;

@@ -3,13 +3,12 @@
  * generation service (`prepare`, `admitted`, `collected`) of generate.ts.
  */
 import type { DenseEmbedder } from '../core/embedder.js';
-import type { KnowledgeEntry, ModelEntry } from './context.js';
+import type { KnowledgeEntry, ModelEntry, RetrieveFor } from './context.js';
 import type { Generations } from './generate.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Access } from './middleware/access.js';
 import type { ReadJson } from './middleware/body.js';
 import type { RetrieveConfig } from './options.js';
-import type { RetrieveFor } from './retrieval.js';
 
 export type Served = Generations & {
   /** Chat models by name. */
