@@ -88,3 +88,17 @@ export async function collect(events: AsyncIterable<GenerationEvent>): Promise<C
   }
   return { text, toolCalls, finish, sources };
 }
+
+/** The message content of a whole generation: the structured answer as JSON, null for tool calls alone. */
+export const contentOf = (result: Collected) =>
+  result.finish.object !== undefined
+    ? JSON.stringify(result.finish.object)
+    : result.toolCalls.length > 0 && !result.text
+      ? null
+      : result.text;
+
+/** Knowledge models' extra fields: every numbered source, those the answer cites, and whether it was grounded. */
+export const groundedFields = (sources: Collected['sources'], finish: Collected['finish']) =>
+  sources === undefined
+    ? {}
+    : { sources, citations: finish.citations ?? [], grounded: finish.grounded ?? sources.length > 0 };

@@ -339,3 +339,8 @@ export function float32Base64(vector: Float32Array): string {
   }
   return btoa(binary);
 }
+
+/** Unix time in seconds, as the `created` fields carry it. */
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** The random part of response and item ids (`chatcmpl-…`, `resp_…`). */
+export const randomId = () => crypto.randomUUID().replace(/-/g, '');
