@@ -1,16 +1,29 @@
 #!/usr/bin/env node
 // Writes the "Layers" section of docs/architecture.md from scripts/layers.mjs (the same rules
-// dependency-cruiser enforces), or checks that it is up to date.
+// dependency-cruiser enforces), or checks that it is up to date; and checks that no module in src/ is
+// longer than MAX_LINES (a file that grows past it holds more than one concern: split it).
 //
 //   node scripts/architecture.mjs          check (run by `npm test`)
 //   node scripts/architecture.mjs --write  rewrite the section
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LAYERS, NODE_ONLY } from './layers.mjs';
 
 const BEGIN = '<!-- layers:begin (generated from scripts/layers.mjs by scripts/architecture.mjs; do not edit) -->';
 const END = '<!-- layers:end -->';
 const doc = fileURLToPath(new URL('../docs/architecture.md', import.meta.url));
+const src = fileURLToPath(new URL('../src/', import.meta.url));
+/** The longest a module in src/ may be (generated files are not kept in src/). */
+const MAX_LINES = 500;
+
+/** Modules of src/ over MAX_LINES lines, as `path (lines)`. */
+function longModules() {
+  return readdirSync(src, { recursive: true })
+    .filter((file) => /\.(ts|mts|js|mjs)$/.test(file))
+    .map((file) => ({ file, lines: readFileSync(`${src}${file}`, 'utf8').split('\n').length - 1 }))
+    .filter(({ lines }) => lines > MAX_LINES)
+    .map(({ file, lines }) => `src/${file} (${lines})`);
+}
 
 /** A unit's path pattern as a folder or file name, for reading. */
 const shown = (pattern) =>
@@ -27,7 +40,8 @@ export function renderLayers() {
     '',
     'From the top down; each layer imports only the layers below it, and the units of one layer do not',
     'import each other. `npm test` fails on any import against this order (dependency-cruiser,',
-    '`.dependency-cruiser.mjs`), on an import cycle, and on a module outside every unit.',
+    '`.dependency-cruiser.mjs`), on an import cycle, on a module outside every unit, and on a module of',
+    `more than ${MAX_LINES} lines (\`npm run check:architecture\`).`,
     '',
     '| layer | units | what |',
     '|---|---|---|',
@@ -70,4 +84,14 @@ function main(write) {
   return 0;
 }
 
-process.exit(main(process.argv.includes('--write')));
+function checkLengths() {
+  const long = longModules();
+  if (long.length === 0) {
+    console.log(`architecture: every module in src/ has at most ${MAX_LINES} lines`);
+    return 0;
+  }
+  console.error(`architecture: modules over ${MAX_LINES} lines (split them by concern): ${long.join(', ')}`);
+  return 1;
+}
+
+process.exit(main(process.argv.includes('--write')) || checkLengths());

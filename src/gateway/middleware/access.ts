@@ -56,7 +56,8 @@ export function createAccess(options: {
     if (limiter) {
       let decision: Awaited<ReturnType<RateLimiter['admit']>>;
       try {
-        decision = await limiter.admit(callerKey(state.principal), state.counterId);
+        // A client that disconnects while its admission is checked is not admitted (nor counted).
+        decision = await limiter.admit(callerKey(state.principal), state.counterId, c.req.raw.signal);
       } catch (error) {
         if (error instanceof CounterUnavailableError) throw counterDown(error);
         throw error;
