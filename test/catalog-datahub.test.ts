@@ -310,6 +310,21 @@ describe('DataHub catalog specifics', () => {
     expect((forbidden as Error).message).not.toContain(TOKEN);
   });
 
+  test('Retry-After as an HTTP date is read, and a token the server echoes never reaches the error', async () => {
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    gms.inject({ status: 503, times: 1, retryAfter: inAMinute, message: `overloaded; request had Bearer ${TOKEN}` });
+    const error = await open({ retries: 0 })
+      .getRun('busy')
+      .catch((e: unknown) => e);
+    expect(UnavailableError.isInstance(error)).toBe(true);
+    const { retryAfterMs, message } = error as UnavailableError;
+    expect(retryAfterMs).toBeGreaterThan(30_000); // a date a minute ahead, not "no hint"
+    expect(retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(message).toContain('overloaded');
+    expect(message).not.toContain(TOKEN);
+    expect(JSON.stringify(error)).not.toContain(TOKEN);
+  });
+
   test('a request past timeoutMs is a TimeoutError', async () => {
     gms.inject({ status: 200, times: 1, delayMs: 1500 });
     const error = await open({ timeoutMs: 200, retries: 0 })

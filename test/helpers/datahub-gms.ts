@@ -32,7 +32,7 @@ import { checkProposal } from './datahub-aspects.js';
 
 export type RecordedRequest = { method: string; path: string; headers: IncomingMessage['headers']; body: unknown };
 export type StoredProposal = { entityType: string; entityUrn: string; aspectName: string; aspect: unknown };
-type Injection = { status: number; times: number; retryAfter?: string; delayMs?: number };
+type Injection = { status: number; times: number; retryAfter?: string; delayMs?: number; message?: string };
 
 export type DataHubGms = {
   url: string;
@@ -263,7 +263,7 @@ export async function startDataHubGms(options: { token?: string } = {}): Promise
         if (injection.delayMs) await new Promise((resolve) => setTimeout(resolve, injection.delayMs));
         if (res.destroyed) return;
         if (injection.retryAfter !== undefined) res.setHeader('Retry-After', injection.retryAfter);
-        restliError(res, injection.status, `injected failure ${injection.status}`);
+        restliError(res, injection.status, injection.message ?? `injected failure ${injection.status}`);
         return;
       }
       if (options.token && req.headers.authorization !== `Bearer ${options.token}`) {

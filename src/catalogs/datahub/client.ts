@@ -15,6 +15,7 @@ import {
 import { checkServerRelease, type Release } from '../../core/server-version.js';
 import type { JsonObject } from '../../core/types.js';
 import { raceAbort } from '../../internal/abort.js';
+import { redact, retryAfterMs } from '../../internal/http/errors.js';
 import { lazy } from '../../internal/optional.js';
 import { withRetry } from '../../internal/retry.js';
 import { ENTITIES_QUERY, type GraphqlEntity } from './graphql.js';
@@ -130,7 +131,8 @@ export function createDataHubClient(options: DataHubClientOptions) {
   };
 
   const translate = (response: Response, text: string, url: string, operation: string): KumikiError => {
-    const detail = serverMessage(text);
+    // A server may echo the request's token in its message: never let it into an error.
+    const detail = redact(serverMessage(text), token ? [token] : []);
     const status = response.status;
     if (status === 401) {
       return new UnauthorizedError({
@@ -153,13 +155,13 @@ export function createDataHubClient(options: DataHubClientOptions) {
         component: COMPONENT,
       });
     }
-    const retryAfter = Number(response.headers.get('retry-after'));
+    const retryAfter = retryAfterMs(response.headers.get('retry-after'));
     return new UnavailableError({
       message: `DataHub GMS at ${url} answered ${operation} with HTTP ${status}${detail ? `: ${detail}` : ''}.`,
       statusCode: status,
       url,
       isRetryable: status === 429 || status >= 500,
-      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+      ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
       component: COMPONENT,
     });
   };
