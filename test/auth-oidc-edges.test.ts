@@ -127,6 +127,44 @@ describe('transport and issuer checks (no request is made)', () => {
   });
 });
 
+describe('an https issuer (reached through a custom fetch)', () => {
+  test('discovery, JWKS and client credentials work over https without allowInsecureRequests', async () => {
+    const issuer = 'https://idp.kumiki.test';
+    const requested: string[] = [];
+    // Serves the real provider under an https name: requests are forwarded, the metadata names the https issuer.
+    const viaHttps: typeof fetch = async (input, init) => {
+      const url = urlOf(input);
+      requested.push(url.href);
+      expect(url.origin).toBe(issuer);
+      const forwarded = new Request(`${op.issuer}${url.pathname}${url.search}`, new Request(input, init));
+      const response = await fetch(forwarded);
+      const text = (await response.text()).replaceAll(op.issuer, issuer);
+      return new Response(text, { status: response.status, headers: response.headers });
+    };
+    const verifier = createTokenVerifier({ issuer, audience: op.audience, fetch: viaHttps });
+    try {
+      expect((await verifier.verify(await op.mint({ iss: issuer }))).subject).toBe('minted-subject');
+      const wrongIssuer = await thrown(async () => verifier.verify(await op.mint()));
+      expect(wrongIssuer.message).toBe(
+        `The token was issued by "${op.issuer}", not by ${issuer}. Use a token from the configured issuer.`,
+      );
+    } finally {
+      verifier.dispose();
+    }
+    const provider = createClientCredentialsProvider({
+      issuer,
+      clientId: 'service',
+      clientSecret: secretOf(),
+      resource: op.audience,
+      fetch: viaHttps,
+    });
+    expect((await provider()).split('.')).toHaveLength(3);
+    provider.dispose();
+    expect(requested.some((url) => url.endsWith('/.well-known/openid-configuration'))).toBe(true);
+    expect(requested.some((url) => url.endsWith('/token'))).toBe(true);
+  });
+});
+
 describe('verifier: tokens and headers that are not signed JWTs', () => {
   test('empty, encrypted (JWE) and malformed tokens, with and without introspection', async () => {
     const verifier = createTokenVerifier({ issuer: op.issuer, audience: op.audience });
@@ -139,6 +177,8 @@ describe('verifier: tokens and headers that are not signed JWTs', () => {
       const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
       const cases: [string, string][] = [
         ['', 'No access token was given.'],
+        [undefined as unknown as string, 'No access token was given.'],
+        [42 as unknown as string, 'No access token was given.'],
         ['a.b.c.d.e', 'Encrypted (JWE) access tokens are not supported.'],
         ['%%%.e30.sig', 'The token is malformed (not a valid signed JWT).'],
         [`${b64(['RS256'])}.e30.sig`, 'The token is malformed (not a valid signed JWT).'],
@@ -204,6 +244,41 @@ describe('verifier: tokens and headers that are not signed JWTs', () => {
       );
     } finally {
       verifier.dispose();
+    }
+  });
+
+  test('cacheJwksMs bounds how long signing keys are trusted before a refetch', async () => {
+    let jwksFetches = 0;
+    const counting: typeof fetch = (input, init) => {
+      if (urlOf(input).pathname === '/jwks') jwksFetches += 1;
+      return fetch(input, init);
+    };
+    const shortLived = createTokenVerifier({
+      issuer: op.issuer,
+      audience: op.audience,
+      cacheJwksMs: 1,
+      fetch: counting,
+    });
+    const longLived = createTokenVerifier({
+      issuer: op.issuer,
+      audience: op.audience,
+      cacheJwksMs: 3_600_000,
+      fetch: counting,
+    });
+    try {
+      const token = await op.mint();
+      await shortLived.verify(token);
+      // Let the 1 ms cache lapse (no assertion on the time itself).
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await shortLived.verify(token);
+      expect(jwksFetches).toBe(2);
+      await longLived.verify(token);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await longLived.verify(token);
+      expect(jwksFetches).toBe(3);
+    } finally {
+      shortLived.dispose();
+      longLived.dispose();
     }
   });
 
