@@ -34,7 +34,12 @@ const FOLDERS = {
     'test/reembed.test.ts',
     'test/wrap.test.ts',
   ],
-  auth: ['test/auth-oidc.test.ts', 'test/auth-scoped.test.ts'],
+  auth: [
+    'test/auth-oidc.test.ts',
+    'test/auth-oidc-edges.test.ts',
+    'test/auth-scoped.test.ts',
+    'test/auth-policy.test.ts',
+  ],
   pipeline: [
     'test/ingest.test.ts',
     'test/ledger.test.ts',

@@ -79,6 +79,9 @@ export async function discover(options: DiscoverOptions): Promise<OpenIdClient.C
  */
 export function translateOidcError(error: unknown, operation: string, url: string, clientId?: string): KumikiError {
   if (KumikiError.isInstance(error)) return error;
+  // openid-client wraps what the caller's fetch threw ("something went wrong"); a kumiki error there passes through.
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (KumikiError.isInstance(cause)) return cause;
   const body = error as { name?: string; error?: string; status?: number; cause?: unknown };
   // A 401 with a WWW-Authenticate challenge carries the OAuth error code in the challenge parameters.
   const challenged =

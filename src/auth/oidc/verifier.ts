@@ -212,6 +212,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     } catch (error) {
       throw translateJoseError(error, header);
     }
+    // jose checks iat only together with a maximum token age; a token issued in the future is refused here.
+    if (typeof payload.iat === 'number' && payload.iat - tolerance > Date.now() / 1000) {
+      throw unauthorized(`The token's issue time ${iso(payload.iat)} is in the future.`);
+    }
     return finish(payload as JsonObject);
   }
 
@@ -223,6 +227,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       case 'ERR_JWT_EXPIRED':
         return unauthorized(`The token expired at ${iso(payload.exp)}. Get a new token.`, error);
       case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+        // jose's reason "invalid": a time claim (exp, nbf, iat) that is present but not a number.
+        if ((error as { reason?: string }).reason === 'invalid') {
+          return unauthorized(
+            `The token's "${claim}" claim must be a number (seconds since 1970), not ${JSON.stringify(payload[claim ?? ''])}. Fix the identity provider's token format.`,
+            error,
+          );
+        }
         if (claim === 'nbf') return unauthorized(`The token is not valid before ${iso(payload.nbf)}.`, error);
         if (claim === 'iss') {
           return unauthorized(
@@ -238,7 +249,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         }
         if (claim === 'exp')
           return unauthorized('The token has no expiry ("exp" claim); such tokens are refused.', error);
-        if (claim === 'iat') return unauthorized(`The token's issue time ${iso(payload.iat)} is in the future.`, error);
         return unauthorized(`The token's "${claim ?? '?'}" claim is invalid.`, error);
       case 'ERR_JOSE_ALG_NOT_ALLOWED':
         return unauthorized(`The token's algorithm "${String(header.alg)}" is not allowed.`, error);
@@ -260,13 +270,15 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       case 'ERR_JWS_INVALID':
       case 'ERR_JWT_INVALID':
         return unauthorized('The token is malformed (not a valid signed JWT).', error);
+      // jose's generic error comes only from fetching the JWKS: a non-200 answer or one that is not JSON.
+      case 'ERR_JOSE_GENERIC':
       case 'ERR_JWKS_TIMEOUT':
       case 'ERR_JWKS_INVALID':
         return new UnavailableError({
           component: COMPONENT,
           cause: error,
           url: parsed.issuer,
-          message: `Could not load the issuer's signing keys (${code}). Check that ${parsed.issuer} is reachable.`,
+          message: `Could not load the issuer's signing keys (${code}: ${(error as Error).message}). Check that ${parsed.issuer} is reachable.`,
         });
       default:
         if (KumikiError.isInstance(error)) return error;
