@@ -75,7 +75,7 @@ describe('every error class', () => {
     expect(KumikiError.isInstance('KumikiError')).toBe(false);
     expect(KumikiError.isInstance(new Error('plain'))).toBe(false);
     const own = new ConflictError({ message: 'm' });
-    expect(own[marker as keyof typeof own]).toBe(true);
+    expect((own as unknown as Record<symbol, unknown>)[marker]).toBe(true);
     expect(ConflictError.isInstance(own)).toBe(true);
     expect(NotFoundError.isInstance(own)).toBe(false);
   });

@@ -60,7 +60,7 @@ describe('the wrapped object', () => {
       specificationVersion: 'kumiki.embedder.v1',
       kind: 'dense',
       embed: async () => ({ vectors: [new Float32Array([2])] }),
-    }) as DenseEmbedder;
+    }) as unknown as DenseEmbedder;
     const wrapped = wrapEmbedder(bare, {});
     expect((await wrapped.embed({ values: ['a'], role: 'query' })).vectors).toEqual([new Float32Array([2])]);
     expect(Object.keys(wrapped).sort()).toEqual(['embed', 'kind', 'specificationVersion']);
