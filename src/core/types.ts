@@ -51,21 +51,25 @@ export const jsonValueSchema: z.ZodType<JsonValue> = jsonSchema('value');
 /** A kumiki JSON object, e.g. a record's payload (see `copyJson`); parsing returns a normalised copy. */
 export const jsonObjectSchema: z.ZodType<JsonObject> = jsonSchema('object');
 
-export const recordIdSchema = z.union([
-  z
-    .string()
-    .min(1, 'string ids must not be empty')
-    .superRefine((id, ctx) => {
-      if (id.length <= MAX_ID_BYTES / 3) return;
-      const bytes = utf8Length(id);
-      if (bytes <= MAX_ID_BYTES) return;
-      ctx.addIssue({
-        code: 'custom',
-        message: `string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes (what every store can index), got ${bytes}; use a hash of a longer key`,
-      });
-    }),
-  z.number().refine(Number.isSafeInteger, 'numeric ids must be safe integers'),
-]);
+export const recordIdSchema = z.union(
+  [
+    z
+      .string()
+      .min(1, 'string ids must not be empty')
+      .superRefine((id, ctx) => {
+        if (id.length <= MAX_ID_BYTES / 3) return;
+        const bytes = utf8Length(id);
+        if (bytes <= MAX_ID_BYTES) return;
+        ctx.addIssue({
+          code: 'custom',
+          message: `string ids are limited to ${MAX_ID_BYTES} UTF-8 bytes (what every store can index), got ${bytes}; use a hash of a longer key`,
+        });
+      }),
+    z.number().refine(Number.isSafeInteger, 'numeric ids must be safe integers'),
+  ],
+  // Without it, a value neither branch can take (NaN, Infinity, true) would be just "Invalid input".
+  { error: 'ids must be non-empty strings or safe integers' },
+);
 
 /**
  * The first vector component that is not a finite float32 (`1e39` would be stored as `Infinity`),
@@ -112,13 +116,19 @@ export const denseVectorSchema = z.unknown().transform((value, ctx) => {
   return negativeZero ? (vector.map((x: number) => x + 0) as DenseVectorInput) : vector;
 }) as unknown as z.ZodType<DenseVectorInput>;
 
-const numberArrayLike = z.union([
-  z.array(z.number()),
-  z.instanceof(Uint32Array),
-  z.instanceof(Int32Array),
-  z.instanceof(Float32Array),
-  z.instanceof(Float64Array),
-]);
+/**
+ * An array or typed array; its elements are checked by the transform below, so a `NaN` or `Infinity`
+ * in a plain array gets the same message, with its index, as in a typed array.
+ */
+const numberArrayLike = z.custom<readonly number[] | Uint32Array | Int32Array | Float32Array | Float64Array>(
+  (value) =>
+    Array.isArray(value) ||
+    value instanceof Uint32Array ||
+    value instanceof Int32Array ||
+    value instanceof Float32Array ||
+    value instanceof Float64Array,
+  'must be an array of numbers, a Uint32Array, an Int32Array, a Float32Array or a Float64Array',
+);
 
 export const sparseVectorSchema = z
   .object({ indices: numberArrayLike, values: numberArrayLike })
