@@ -44,7 +44,8 @@ const field = z
   .min(1, 'field must not be empty')
   .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"');
 
-const finite = z.number().refine(Number.isFinite, 'numbers must be finite');
+// zod 4's number() refuses NaN and ±Infinity itself.
+const finite = z.number();
 const scalar = z.union([z.string(), finite, z.boolean()], {
   error: 'filter values must be strings, finite numbers or booleans (use "exists" to test for null or missing)',
 });
