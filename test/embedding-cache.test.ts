@@ -7,7 +7,8 @@ import { withEmbeddingCache } from '../src/compose/embedding-cache.js';
 import type { Cache } from '../src/core/cache.js';
 import type { DenseEmbedder, Embedder, EmbedOptions, TokenCounter } from '../src/core/embedder.js';
 import { AbortedError, type KumikiError, TimeoutError, throwIfAborted, UnavailableError } from '../src/core/errors.js';
-import { sha256 } from '../src/core/sha256.js';
+import { fingerprint } from '../src/core/fingerprint.js';
+import { sha256, sha256Hex } from '../src/core/sha256.js';
 import type { SparseVector } from '../src/core/types.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { createMemoryLedger } from '../src/pipeline/ledger.js';
@@ -392,5 +393,214 @@ describe('withEmbeddingCache', () => {
     await expect(withEmbeddingCache(embedder, cache).embed({ values: [1], role: 'query' } as never)).rejects.toThrow(
       /values must be strings/,
     );
+  });
+});
+
+/** A real memory cache that also records every write (key, value, time to live). */
+function recordingCache(cache: Cache = createKeyvCache()) {
+  const writes: { key: string; value: unknown; ttlMs?: number }[] = [];
+  const recorded: Cache = {
+    ...cache,
+    setMany: (entries, options) => {
+      writes.push(...entries);
+      return cache.setMany(entries, options);
+    },
+  };
+  return { cache: recorded, writes, inner: cache };
+}
+
+/** Runs `embed` calls of `embedder` one at a time or not, and reports the most at once. */
+function overlapping<T>(embedder: Embedder<T>) {
+  let now = 0;
+  let most = 0;
+  const wrapped: Embedder<T> = {
+    ...embedder,
+    embed: async (options) => {
+      now++;
+      most = Math.max(most, now);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      try {
+        return await embedder.embed(options);
+      } finally {
+        now--;
+      }
+    },
+  };
+  return { embedder: wrapped, most: () => most };
+}
+
+describe('withEmbeddingCache: keys, lifetimes, batches', () => {
+  test('keys are prefix, space fingerprint, role and SHA-256 of the text; each role gets its own time to live', async () => {
+    const { embedder } = countingEmbedder();
+    const { cache, writes } = recordingCache();
+    const cached = withEmbeddingCache(embedder, cache, { queryTtlMs: 1_000, documentTtlMs: 2_000 });
+    await cached.embed({ values: ['hello'], role: 'query' });
+    await cached.embed({ values: ['hello'], role: 'document' });
+    const space = fingerprint(await embedder.space());
+    expect(writes.map(({ key, ttlMs }) => ({ key, ttlMs }))).toEqual([
+      { key: `emb:${space}:q:${sha256Hex('hello')}`, ttlMs: 1_000 },
+      { key: `emb:${space}:d:${sha256Hex('hello')}`, ttlMs: 2_000 },
+    ]);
+    const plain = recordingCache();
+    await withEmbeddingCache(embedder, plain.cache, { keyPrefix: 'v2' }).embed({ values: ['x'], role: 'query' });
+    expect(plain.writes[0]).not.toHaveProperty('ttlMs');
+    expect(plain.writes[0]?.key).toBe(`v2:${space}:q:${sha256Hex('x')}`);
+    expect(plain.writes[0]?.value).toBeInstanceOf(Float32Array);
+  });
+
+  test('usage adds up over batches, warnings are kept, a short answer from the model is an error', async () => {
+    const base = countingEmbedder({ maxBatchSize: 2 });
+    const warned: DenseEmbedder = {
+      ...base.embedder,
+      embed: async (options) => ({
+        ...(await base.embedder.embed(options)),
+        warnings: [`${options.values.length} texts`],
+      }),
+    };
+    const cached = withEmbeddingCache(warned, createKeyvCache());
+    const result = await cached.embed({ values: ['a', 'b', 'c', 'd', 'e'], role: 'document' });
+    expect(result.usage).toEqual({ tokens: 5 });
+    expect([...(result.warnings ?? [])].sort()).toEqual(['1 texts', '2 texts', '2 texts']);
+    expect(cached.stats()).toEqual({ hits: 0, misses: 5, shared: 0, modelCalls: 3 });
+    const again = await cached.embed({ values: ['a', 'f'], role: 'document' });
+    expect(again.usage).toEqual({ tokens: 1 });
+    expect(cached.stats()).toEqual({ hits: 1, misses: 6, shared: 0, modelCalls: 4 });
+    // No usage and no warnings from the model: none in the result.
+    const silent: DenseEmbedder = {
+      ...base.embedder,
+      embed: async (options) => ({ vectors: (await base.embedder.embed(options)).vectors }),
+    };
+    const quiet = withEmbeddingCache(silent, createKeyvCache());
+    expect(await quiet.embed({ values: ['z'], role: 'query' })).not.toHaveProperty('usage');
+    expect(await quiet.embed({ values: ['y'], role: 'query' })).not.toHaveProperty('warnings');
+
+    const shortOne: DenseEmbedder = {
+      ...base.embedder,
+      embed: async (options) => ({ vectors: (await base.embedder.embed(options)).vectors.slice(1) }),
+    };
+    const short = withEmbeddingCache(shortOne, createKeyvCache());
+    await expect(short.embed({ values: ['a', 'b'], role: 'query' })).rejects.toThrow(
+      'test/sha-embed-1 returned 1 vectors for 2 texts',
+    );
+    expect(await withEmbeddingCache(base.embedder, createKeyvCache()).embed({ values: [], role: 'query' })).toEqual({
+      vectors: [],
+    });
+  });
+
+  test('model calls in flight: the concurrency option for parallel embedders, one at a time otherwise', async () => {
+    const values = Array.from({ length: 20 }, (_, i) => `t${i}`);
+    const parallel = overlapping(countingEmbedder({ maxBatchSize: 1 }).embedder);
+    await withEmbeddingCache(parallel.embedder, createKeyvCache()).embed({ values, role: 'document' });
+    expect(parallel.most()).toBe(4);
+    const two = overlapping(countingEmbedder({ maxBatchSize: 1 }).embedder);
+    await withEmbeddingCache(two.embedder, createKeyvCache(), { concurrency: 2 }).embed({ values, role: 'document' });
+    expect(two.most()).toBe(2);
+    const serial = overlapping({ ...countingEmbedder({ maxBatchSize: 1 }).embedder, supportsParallelCalls: false });
+    await withEmbeddingCache(serial.embedder, createKeyvCache(), { concurrency: 8 }).embed({
+      values,
+      role: 'document',
+    });
+    expect(serial.most()).toBe(1);
+    expect(() => withEmbeddingCache(serial.embedder, createKeyvCache(), { concurrency: 65 })).toThrow(/concurrency/);
+  });
+
+  test('an abort between batches stops before the next model call', async () => {
+    const controller = new AbortController();
+    const base = countingEmbedder({ maxBatchSize: 1 });
+    const serial: DenseEmbedder = { ...base.embedder, supportsParallelCalls: false };
+    // The caller gives up right after the first batch is stored.
+    const cache = createKeyvCache();
+    const stopping: Cache = {
+      ...cache,
+      setMany: async (entries, options) => {
+        await cache.setMany(entries, options);
+        controller.abort();
+      },
+    };
+    const error = await withEmbeddingCache(serial, stopping)
+      .embed({ values: ['a', 'b', 'c'], role: 'document', abortSignal: controller.signal })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AbortedError', message: 'embed with test/sha-embed-1 (cached) was aborted.' });
+    expect(base.calls).toEqual([['a']]);
+    await expect(
+      withEmbeddingCache(serial, cache).embed({ values: [], role: 'query', abortSignal: controller.signal }),
+    ).rejects.toSatisfy(AbortedError.isInstance);
+  });
+
+  test('a value of the wrong kind under a key is a miss, dense or sparse', async () => {
+    const { embedder, calls } = countingEmbedder();
+    const { cache, writes, inner } = recordingCache();
+    const cached = withEmbeddingCache(embedder, cache);
+    await cached.embed({ values: ['a'], role: 'query' });
+    await inner.set(writes[0]?.key as string, 'not a vector');
+    const again = await cached.embed({ values: ['a'], role: 'query' });
+    expect(calls).toHaveLength(2);
+    expect(again.vectors[0]).toBeInstanceOf(Float32Array);
+
+    const sparse: Embedder<SparseVector> = {
+      specificationVersion: 'kumiki.embedder.v1',
+      provider: 'test',
+      modelId: 'typed-sparse',
+      kind: 'sparse',
+      maxBatchSize: 8,
+      supportsParallelCalls: true,
+      space: async () => ({ provider: 'test', model: 'typed-sparse', dimensions: 100, kind: 'sparse' }),
+      embed: async ({ values }) => ({
+        vectors: values.map((text) => ({
+          indices: Uint32Array.from([1, text.length]),
+          values: Float32Array.from([0.5, text.length]),
+        })),
+      }),
+    };
+    let sparseCalls = 0;
+    const countedSparse: Embedder<SparseVector> = {
+      ...sparse,
+      embed: (options) => {
+        sparseCalls++;
+        return sparse.embed(options);
+      },
+    };
+    const store = recordingCache();
+    const sparseCached = withEmbeddingCache(countedSparse, store.cache);
+    const first = await sparseCached.embed({ values: ['abc'], role: 'document' });
+    const bytes = store.writes[0]?.value as Uint8Array;
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect(bytes.length).toBe(8 + 2 * 4 + 2 * 4);
+    expect(await sparseCached.embed({ values: ['abc'], role: 'document' })).toEqual(first);
+    expect(sparseCalls).toBe(1);
+    for (const broken of [bytes.slice(0, 7), bytes.slice(0, bytes.length - 1), new Float32Array(4)]) {
+      await store.inner.set(store.writes[0]?.key as string, broken);
+      const again = await sparseCached.embed({ values: ['abc'], role: 'document' });
+      expect(again).toEqual(first);
+    }
+    expect(sparseCalls).toBe(4);
+  });
+
+  test('sparse vectors shared between callers are copies', async () => {
+    const sparse: Embedder<SparseVector> = {
+      specificationVersion: 'kumiki.embedder.v1',
+      provider: 'test',
+      modelId: 'plain-sparse',
+      kind: 'sparse',
+      maxBatchSize: 8,
+      supportsParallelCalls: true,
+      space: async () => ({ provider: 'test', model: 'plain-sparse', dimensions: 100, kind: 'sparse' }),
+      embed: async ({ values }) => ({
+        vectors: values.map(() => ({ indices: [1, 2], values: Float32Array.from([0.5, 0.25]) })),
+      }),
+    };
+    const cached = withEmbeddingCache(sparse, createKeyvCache());
+    const [one, two] = await Promise.all([
+      cached.embed({ values: ['x', 'x'], role: 'query' }),
+      cached.embed({ values: ['x'], role: 'query' }),
+    ]);
+    const vectors = [one.vectors[0], one.vectors[1], two.vectors[0]];
+    expect(vectors[1]).toEqual(vectors[0]);
+    expect(vectors[2]).toEqual(vectors[0]);
+    (vectors[0]?.indices as number[])[0] = 99;
+    (vectors[0]?.values as Float32Array)[0] = 9;
+    expect(vectors[1]).toEqual({ indices: [1, 2], values: Float32Array.from([0.5, 0.25]) });
+    expect(vectors[2]).toEqual({ indices: [1, 2], values: Float32Array.from([0.5, 0.25]) });
+    expect(cached.stats()).toMatchObject({ shared: 2, misses: 1 });
   });
 });

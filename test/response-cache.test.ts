@@ -3,12 +3,15 @@ import { z } from 'zod';
 import { createKeyvCache } from '../src/caches/keyv/index.js';
 import { withResponseCache } from '../src/compose/response-cache.js';
 import { withSemanticCache } from '../src/compose/semantic-cache.js';
-import type { DenseEmbedder } from '../src/core/embedder.js';
-import type { GenerateOptions, ModelRunner, StreamPart } from '../src/core/runner.js';
+import type { Cache } from '../src/core/cache.js';
+import type { DenseEmbedder, EmbedOptions } from '../src/core/embedder.js';
+import type { ChatMessage, GenerateOptions, GenerateResult, ModelRunner, StreamPart } from '../src/core/runner.js';
+import type { SearchOptions, Store } from '../src/core/store.js';
 import { createOpenAICompatibleRunner } from '../src/runners/openai-compatible/index.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
 import { type FakeVllm, startFakeVllm } from './helpers/fake-vllm-server.js';
 import { hangingStore } from './helpers/hanging-store.js';
+import { trigramEmbedder as trigrams } from './helpers/trigram-embedder.mjs';
 
 let server: FakeVllm;
 beforeAll(async () => {
@@ -318,5 +321,402 @@ describe('both caches keep the wrapped runner whole', () => {
     const answer = await both.generate(seeded);
     expect(answer.cacheHit).toBe(false);
     expect((await both.generate(seeded)).cacheHit).toBe(true);
+  });
+});
+
+/** A real cache that also records every write it receives (key, value, options). */
+function recordingCache(cache: Cache = createKeyvCache()) {
+  const writes: { key: string; value: unknown; options: unknown }[] = [];
+  const recorded: Cache = {
+    ...cache,
+    set: (key, value, options) => {
+      writes.push({ key, value, options });
+      return cache.set(key, value, options);
+    },
+    setMany: (entries, options) => {
+      for (const { key, value, ...rest } of entries) writes.push({ key, value, options: { ...rest, ...options } });
+      return cache.setMany(entries, options);
+    },
+  };
+  return { cache: recorded, writes, inner: cache };
+}
+
+/**
+ * An in-process runner that gives a fixed answer, as `generate` and as a stream of the given deltas:
+ * for answers the fake server cannot give (a given text, an error finish, tool calls in a stream).
+ */
+function answering(
+  given: Pick<GenerateResult, 'text' | 'finishReason'> & Partial<GenerateResult>,
+  deltas: string[] = [given.text],
+  capabilities = {},
+) {
+  const answer: GenerateResult = { usage: undefined, ...given };
+  const seen: GenerateOptions[] = [];
+  const base = remote();
+  const runner: ModelRunner = {
+    ...base,
+    capabilities: { ...base.capabilities, ...capabilities },
+    generate: (async (options: GenerateOptions) => {
+      seen.push(options);
+      return answer;
+    }) as ModelRunner['generate'],
+    async *stream(options) {
+      seen.push(options);
+      for (const text of deltas) yield { type: 'text-delta', text };
+      for (const toolCall of answer.toolCalls ?? []) yield { type: 'tool-call', toolCall };
+      yield {
+        type: 'finish',
+        finishReason: answer.finishReason,
+        usage: answer.usage,
+        ...(answer.object === undefined ? {} : { object: answer.object }),
+        ...(answer.structuredOutput === undefined ? {} : { structuredOutput: answer.structuredOutput }),
+      };
+    },
+  };
+  return { runner, seen };
+}
+
+describe('withResponseCache: keys, lifetimes and replays', () => {
+  test('keys live under the namespace, carry the time to live, and the namespace separates answers', async () => {
+    const { cache, writes, inner } = recordingCache();
+    const runner = withResponseCache(remote(), cache, { ttlMs: 60_000 });
+    await runner.generate(seeded);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.key).toMatch(/^resp:[0-9a-f]{64}$/);
+    expect(writes[0]?.options).toEqual({ ttlMs: 60_000 });
+    const other = withResponseCache(remote(), cache, { namespace: 'team-b' });
+    expect((await other.generate(seeded)).cacheHit).toBe(false);
+    expect(writes[1]?.key).toMatch(/^team-b:[0-9a-f]{64}$/);
+    expect(writes[1]?.options).toEqual({});
+    expect(writes[1]?.key.slice(7)).toBe(writes[0]?.key.slice(5));
+    expect((await withResponseCache(remote(), inner).generate(seeded)).cacheHit).toBe(true);
+    expect(calls()).toBe(2);
+  });
+
+  test('a stored answer that is not an answer, or no longer fits the schema, is a miss', async () => {
+    const { cache, writes, inner } = recordingCache();
+    const runner = withResponseCache(remote(), cache);
+    await runner.generate(seeded);
+    await inner.set(writes[0]?.key as string, { text: 'no finish reason' });
+    expect((await runner.generate(seeded)).cacheHit).toBe(false);
+    expect(calls()).toBe(2);
+    expect((await runner.generate(seeded)).cacheHit).toBe(true);
+
+    const schema = z.object({ mood: z.enum(['happy', 'sad']) });
+    const call = { prompt: 'JSON please', schema, seed: 1, maxTokens: 64 };
+    const first = await runner.generate(call);
+    const key = writes.at(-1)?.key as string;
+    await inner.set(key, { ...(writes.at(-1)?.value as object), object: { mood: 'grumpy' } });
+    const again = await runner.generate(call);
+    expect(again.cacheHit).toBe(false);
+    expect(again.object).toEqual(first.object);
+    expect((await runner.generate(call)).cacheHit).toBe(true);
+    expect(runner.stats()).toEqual({ hits: 2, misses: 4, bypassed: 0 });
+  });
+
+  test('what counts as reproducible: temperature 0, or a seed the runner honours', async () => {
+    const fixed: GenerateResult = {
+      text: 'fixed answer',
+      finishReason: 'stop',
+      usage: { promptTokens: 1, completionTokens: 2 },
+    };
+    const honours = answering(fixed, undefined, { seed: true });
+    const ignores = answering(fixed, undefined, { seed: false });
+    const withSeed = withResponseCache(honours.runner, createKeyvCache());
+    const withoutSeed = withResponseCache(ignores.runner, createKeyvCache());
+    const twice = [
+      { prompt: 'p', seed: 3, temperature: 0.9 },
+      { prompt: 'p', seed: 3, temperature: 0.9 },
+    ];
+    for (const call of twice) await withSeed.generate(call);
+    for (const call of twice) await withoutSeed.generate(call);
+    expect(withSeed.stats()).toEqual({ hits: 1, misses: 1, bypassed: 0 });
+    expect(withoutSeed.stats()).toEqual({ hits: 0, misses: 0, bypassed: 2 });
+    await withoutSeed.generate({ prompt: 'p', temperature: 0 });
+    expect((await withoutSeed.generate({ prompt: 'p', temperature: 0 })).cacheHit).toBe(true);
+    // No temperature and no seed: the runner's default sampling, not reproducible.
+    await withSeed.generate({ prompt: 'p' });
+    await withSeed.generate({ prompt: 'p' });
+    expect(withSeed.stats().bypassed).toBe(2);
+    // Streams count the same way.
+    await collect(withoutSeed.stream({ prompt: 'q', seed: 1, temperature: 1 }));
+    expect(withoutSeed.stats()).toEqual({ hits: 1, misses: 1, bypassed: 3 });
+  });
+
+  test('an aborted call names the cached operation', async () => {
+    const runner = withResponseCache(remote(), createKeyvCache());
+    const controller = new AbortController();
+    controller.abort();
+    await expect(runner.generate({ ...seeded, abortSignal: controller.signal })).rejects.toMatchObject({
+      message: 'Cached generate was aborted.',
+    });
+    await expect(collect(runner.stream({ ...seeded, abortSignal: controller.signal }))).rejects.toMatchObject({
+      message: 'Cached stream was aborted.',
+    });
+    expect(calls()).toBe(0);
+  });
+
+  test('answers that end in an error or an abort are never stored; a length cut is', async () => {
+    for (const finishReason of ['error', 'aborted'] as const) {
+      const { runner, seen } = answering({ text: 'half', finishReason });
+      const cached = withResponseCache(runner, createKeyvCache());
+      await cached.generate({ prompt: 'p', temperature: 0 });
+      expect((await cached.generate({ prompt: 'p', temperature: 0 })).cacheHit).toBe(false);
+      await collect(cached.stream({ prompt: 'p', temperature: 0 }));
+      await collect(cached.stream({ prompt: 'p', temperature: 0 }));
+      expect(seen).toHaveLength(4);
+    }
+    const { runner, seen } = answering({ text: 'cut short', finishReason: 'length' });
+    const cached = withResponseCache(runner, createKeyvCache());
+    await cached.generate({ prompt: 'p', temperature: 0 });
+    expect(await cached.generate({ prompt: 'p', temperature: 0 })).toMatchObject({
+      cacheHit: true,
+      text: 'cut short',
+      finishReason: 'length',
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  test('a generate answer replays as about four deltas at word boundaries; an empty one as none', async () => {
+    const text = 'one two three four five six seven eight nine';
+    const { runner } = answering({ text, finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 9 } });
+    const cached = withResponseCache(runner, createKeyvCache());
+    await cached.generate({ prompt: 'p', temperature: 0 });
+    expect(await collect(cached.stream({ prompt: 'p', temperature: 0 }))).toEqual([
+      { type: 'text-delta', text: 'one two three ' },
+      { type: 'text-delta', text: 'four five six ' },
+      { type: 'text-delta', text: 'seven eight nine' },
+      { type: 'finish', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: 9 } },
+    ]);
+    const short = withResponseCache(answering({ text: ' hi  there', finishReason: 'stop' }).runner, createKeyvCache());
+    await short.generate({ prompt: 'p', temperature: 0 });
+    expect(await collect(short.stream({ prompt: 'p', temperature: 0 }))).toEqual([
+      { type: 'text-delta', text: ' ' },
+      { type: 'text-delta', text: 'hi  ' },
+      { type: 'text-delta', text: 'there' },
+      { type: 'finish', finishReason: 'stop', usage: undefined },
+    ]);
+    const empty = withResponseCache(answering({ text: '', finishReason: 'stop' }).runner, createKeyvCache());
+    await empty.generate({ prompt: 'p', temperature: 0 });
+    expect(await collect(empty.stream({ prompt: 'p', temperature: 0 }))).toEqual([
+      { type: 'finish', finishReason: 'stop', usage: undefined },
+    ]);
+  });
+
+  test('a recorded stream keeps its deltas, tool calls, object and structured-output mode', async () => {
+    const answer: GenerateResult = {
+      text: '{"q":"cats"}',
+      finishReason: 'tool-calls',
+      usage: { promptTokens: 4, completionTokens: 5 },
+      object: { q: 'cats' },
+      structuredOutput: 'grammar',
+      toolCalls: [{ id: 'call-1', name: 'lookup', arguments: { q: 'cats' } }],
+    };
+    const { runner, seen } = answering(answer, ['{"q":', '"cats"}']);
+    const cached = withResponseCache(runner, createKeyvCache());
+    const live = await collect(cached.stream({ prompt: 'p', temperature: 0 }));
+    const replay = await collect(cached.stream({ prompt: 'p', temperature: 0 }));
+    expect(replay).toEqual(live);
+    expect(replay).toEqual([
+      { type: 'text-delta', text: '{"q":' },
+      { type: 'text-delta', text: '"cats"}' },
+      { type: 'tool-call', toolCall: answer.toolCalls?.[0] },
+      {
+        type: 'finish',
+        finishReason: 'tool-calls',
+        usage: answer.usage,
+        object: answer.object,
+        structuredOutput: 'grammar',
+      },
+    ]);
+    expect(await cached.generate({ prompt: 'p', temperature: 0 })).toEqual({ ...answer, cacheHit: true });
+    expect(seen).toHaveLength(1);
+  });
+
+  test('messages: role, content, tool call ids and tool calls are all part of the key; the model description is asked once', async () => {
+    const { runner, seen } = answering({ text: 'ok', finishReason: 'stop' });
+    let described = 0;
+    let failNext = true;
+    const describing: ModelRunner = {
+      ...runner,
+      describeModel: async () => {
+        described++;
+        if (failNext) {
+          failNext = false;
+          throw new Error('server starting');
+        }
+        return runner.describeModel();
+      },
+    };
+    const cached = withResponseCache(describing, createKeyvCache());
+    const toolCall = { id: 'c1', name: 'lookup', arguments: { q: 'x' } };
+    const user: ChatMessage = { role: 'user', content: 'find x' };
+    const assistant: ChatMessage = { role: 'assistant', content: '', toolCalls: [toolCall] };
+    const result: ChatMessage = { role: 'tool', content: 'x is 1', toolCallId: 'c1' };
+    const base = [user, assistant, result];
+    await expect(cached.generate({ messages: base, temperature: 0 })).rejects.toThrow('server starting');
+    const variants = [
+      base,
+      [user, assistant, { ...result, toolCallId: 'c2' }],
+      [user, { ...assistant, toolCalls: [{ ...toolCall, arguments: { q: 'y' } }] }, result],
+      [{ ...user, role: 'system' as const }, assistant, result],
+      [{ ...user, content: 'find y' }, assistant, result],
+    ];
+    for (const messages of variants) expect((await cached.generate({ messages, temperature: 0 })).cacheHit).toBe(false);
+    for (const messages of variants) expect((await cached.generate({ messages, temperature: 0 })).cacheHit).toBe(true);
+    // A prompt is not the same call as a user message with its text.
+    expect((await cached.generate({ prompt: 'find x', temperature: 0 })).cacheHit).toBe(false);
+    // Tools differing only in their description are different calls.
+    const tool = { name: 'lookup', parameters: z.object({ q: z.string() }) };
+    await cached.generate({ prompt: 'p', temperature: 0, tools: [tool] });
+    expect(
+      (await cached.generate({ prompt: 'p', temperature: 0, tools: [{ ...tool, description: 'search' }] })).cacheHit,
+    ).toBe(false);
+    expect(seen).toHaveLength(8);
+    expect(described).toBe(2);
+  });
+});
+
+describe('withSemanticCache: what is matched, where and how close', () => {
+  const options = (extra = {}) => ({
+    embedder: trigrams(512, 'trigrams'),
+    store: createMemoryStore(),
+    collection: 'answers',
+    scope: 'everyone',
+    ...extra,
+  });
+
+  test('the default threshold (0.95) takes the same question, not a paraphrase', async () => {
+    const runner = withSemanticCache(remote(), options());
+    await runner.generate({ prompt: 'What is the capital city of France?', maxTokens: 8, seed: 1 });
+    const same = await runner.generate({ prompt: 'What is the capital city of France?', maxTokens: 8, seed: 1 });
+    expect(same.cacheHit).toBe(true);
+    expect(same.similarity).toBeGreaterThan(0.999);
+    const paraphrase = await runner.generate({ prompt: 'what is the capital of france', maxTokens: 8, seed: 1 });
+    expect(paraphrase.cacheHit).toBe(false);
+    expect(calls()).toBe(2);
+  });
+
+  test('the question is the prompt, else the last user message; a call without one passes through', async () => {
+    const store = createMemoryStore();
+    const runner = withSemanticCache(remote(), options({ store }));
+    await runner.generate({
+      messages: [
+        { role: 'user', content: 'an earlier question about tides' },
+        { role: 'assistant', content: 'an answer' },
+        { role: 'user', content: 'Why is the sky blue?' },
+      ],
+      maxTokens: 8,
+      seed: 1,
+    });
+    const stored = await store.scroll({ collection: 'answers' });
+    expect(stored.records.map((record) => record.payload.prompt)).toEqual(['Why is the sky blue?']);
+    expect((await runner.generate({ prompt: 'Why is the sky blue?', maxTokens: 8, seed: 1 })).cacheHit).toBe(true);
+    const system = await runner.generate({
+      messages: [{ role: 'system', content: 'Why is the sky blue?' }],
+      maxTokens: 8,
+    });
+    expect(system.cacheHit).toBe(false);
+    expect(runner.stats()).toEqual({ hits: 1, misses: 1, bypassed: 1 });
+    expect(calls()).toBe(2);
+  });
+
+  test('answers are kept per model and per scope; one record per question, without stream deltas', async () => {
+    const store = createMemoryStore();
+    const other: ModelRunner = {
+      ...remote(),
+      describeModel: async () => ({ provider: 'vllm', model: 'another-model' }),
+    };
+    const first = withSemanticCache(remote(), options({ store }));
+    const second = withSemanticCache(other, options({ store }));
+    const ask = { prompt: 'Tell me about the moon', maxTokens: 8, seed: 1 };
+    await collect(first.stream(ask));
+    await first.generate({ ...ask, temperature: 0 });
+    expect((await second.generate(ask)).cacheHit).toBe(false);
+    const { records } = await store.scroll({ collection: 'answers' });
+    expect(records).toHaveLength(2);
+    for (const record of records) {
+      expect(String(record.id)).toMatch(/^[0-9a-f]{32}$/);
+      expect(record.payload.answer).not.toHaveProperty('deltas');
+      expect(record.payload.answer).toMatchObject({ text: expect.any(String), finishReason: expect.any(String) });
+    }
+    expect(new Set(records.map((record) => record.payload.model)).size).toBe(2);
+    // A scope from the call: empty is refused.
+    const scoped = withSemanticCache(remote(), options({ store, scope: () => '' }));
+    await expect(scoped.generate(ask)).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: /semantic cache scope/,
+    });
+  });
+
+  test('answers that end in an error are not kept; the collection is created once, again after a failure', async () => {
+    const store = createMemoryStore();
+    let creates = 0;
+    let failSpace = true;
+    const embedder = trigrams(64, 'trigrams');
+    const counting: Store = {
+      ...store,
+      createCollection: (request) => {
+        creates++;
+        return store.createCollection(request);
+      },
+    };
+    const flaky = {
+      ...embedder,
+      space: async () => {
+        if (failSpace) {
+          failSpace = false;
+          throw new Error('embedder loading');
+        }
+        return embedder.space();
+      },
+    };
+    const { runner, seen } = answering({ text: 'partial', finishReason: 'error' });
+    const cached = withSemanticCache(runner, options({ store: counting, embedder: flaky }));
+    await expect(cached.generate({ prompt: 'q', temperature: 0 })).rejects.toThrow('embedder loading');
+    await cached.generate({ prompt: 'q', temperature: 0 });
+    await collect(cached.stream({ prompt: 'q', temperature: 0 }));
+    expect((await cached.generate({ prompt: 'q', temperature: 0 })).cacheHit).toBe(false);
+    expect(seen).toHaveLength(3);
+    expect(creates).toBe(1);
+    expect(await store.count({ collection: 'answers' })).toBe(0);
+  });
+
+  test('an abort before the answer is looked up, or while embedding, reaches the caller', async () => {
+    const runner = withSemanticCache(remote(), options());
+    const controller = new AbortController();
+    controller.abort();
+    await expect(runner.generate({ prompt: 'q', abortSignal: controller.signal })).rejects.toMatchObject({
+      name: 'AbortedError',
+      message: 'Semantic-cached generate was aborted.',
+    });
+    await expect(collect(runner.stream({ prompt: 'q', abortSignal: controller.signal }))).rejects.toMatchObject({
+      message: 'Semantic-cached stream was aborted.',
+    });
+    expect(calls()).toBe(0);
+    // A live signal reaches the embedder and the store.
+    const seen: unknown[] = [];
+    const embedder = trigrams(64, 'trigrams');
+    const store = createMemoryStore();
+    const watched = withSemanticCache(remote(), {
+      ...options(),
+      embedder: {
+        ...embedder,
+        embed: (request: EmbedOptions) => {
+          seen.push(request.abortSignal);
+          return embedder.embed(request);
+        },
+      },
+      store: {
+        ...store,
+        search: (request: SearchOptions) => {
+          seen.push(request.abortSignal);
+          return store.search(request);
+        },
+      },
+    });
+    const live = new AbortController();
+    await watched.generate({ prompt: 'q', maxTokens: 4, seed: 1, abortSignal: live.signal });
+    expect(seen).toEqual([live.signal, live.signal]);
   });
 });

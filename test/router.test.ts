@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, onTestFinished, test, vi } from 'vitest';
+import { z } from 'zod';
 import { createRouterRunner, type RouterEndpoint } from '../src/compose/router.js';
 import type { GenerateOptions, ModelRunner, StreamPart } from '../src/core/runner.js';
 import { createLlamaCppRunner } from '../src/runners/llama-cpp/index.js';
@@ -466,5 +467,283 @@ describe('router conformance', () => {
   runnerConformance(test, () => createRouterRunner({ endpoints: endpoints(['a', a], ['b', b]) }), {
     name: 'router over two fake vLLM servers',
     timeoutMs: 30_000,
+  });
+});
+
+describe('createRouterRunner: picking, measuring, failing over', () => {
+  test('least-outstanding: fewest in flight first, ties to the heavier endpoint, then the first listed', async () => {
+    const [ga, gb] = [holding(remote(a)), holding(remote(b))];
+    const router = createRouterRunner({
+      endpoints: [
+        { name: 'a', runner: ga.runner },
+        { name: 'b', runner: gb.runner, weight: 2 },
+      ],
+    });
+    const pending = [router.generate(ask)];
+    expect([ga.held(), gb.held()]).toEqual([0, 1]); // a tie at 0 in flight: the heavier b
+    pending.push(router.generate(ask));
+    expect([ga.held(), gb.held()]).toEqual([1, 1]); // b has one in flight, a none
+    pending.push(router.generate(ask));
+    expect([ga.held(), gb.held()]).toEqual([1, 2]); // a tie at 1: b again
+    pending.push(router.generate(ask));
+    expect([ga.held(), gb.held()]).toEqual([2, 2]);
+    ga.release();
+    gb.release();
+    await Promise.all(pending);
+    // Equal weights, nothing in flight: always the first listed.
+    const even = createRouterRunner({ endpoints: endpoints(['a', a], ['b', b], ['c', c]) });
+    for (let i = 0; i < 3; i++) await even.generate(ask);
+    expect([generations(a).length, generations(b).length, generations(c).length]).toEqual([5, 2, 0]);
+    await Promise.all([router.dispose(), even.dispose()]);
+  });
+
+  test('latency percentiles cover the last 128 successes, measured on the router clock', async () => {
+    const clock = fakeDate();
+    let cost = 0;
+    // An in-process endpoint that takes `cost` ms of the router's clock (276 requests over HTTP
+    // would make this test the slowest of the file for no gain).
+    const timed: ModelRunner = {
+      ...remote(a),
+      generate: async () => {
+        clock.advance(cost);
+        return { text: 'ok', finishReason: 'stop', usage: undefined };
+      },
+    };
+    const router = createRouterRunner({ endpoints: [{ name: 'a', runner: timed }] });
+    const latency = () => router.metrics().endpoints.a?.latencyMs;
+    expect(latency()).toBeUndefined();
+    for (cost = 1; cost <= 20; cost++) await router.generate(ask);
+    // 20 samples, 1..20 ms: the 50th percentile is the 10th, the 95th the 19th.
+    expect(latency()).toEqual({ p50: 10, p95: 19 });
+    cost = 1_000;
+    for (let i = 0; i < 128; i++) await router.generate(ask);
+    expect(latency()).toEqual({ p50: 1_000, p95: 1_000 });
+    cost = 7;
+    for (let i = 0; i < 64; i++) await router.generate(ask);
+    // The 64 newest replaced the 64 oldest: half and half.
+    expect(latency()).toEqual({ p50: 7, p95: 1_000 });
+    for (let i = 0; i < 64; i++) await router.generate(ask);
+    expect(latency()).toEqual({ p50: 7, p95: 7 });
+    await router.dispose();
+  });
+
+  test('non-retryable failures count as failures but never open the circuit', async () => {
+    a.setFault({ kind: 'status', status: 400, body: { object: 'error', message: 'bad request', code: 400 } });
+    const router = createRouterRunner({
+      endpoints: endpoints(['a', a], ['b', b]),
+      circuitBreaker: { failureThreshold: 1 },
+    });
+    for (let i = 0; i < 3; i++)
+      await expect(router.generate(ask)).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    expect(router.metrics().endpoints.a).toMatchObject({ requests: 3, failures: 3, successes: 0, state: 'closed' });
+    expect(generations(b)).toHaveLength(0);
+    await router.dispose();
+  });
+
+  test('fallbacks are tried in order, only once every primary is out; the default attempts cover them all', async () => {
+    a.setFault({ kind: 'status', status: 503 });
+    b.setFault({ kind: 'status', status: 503 });
+    const router = createRouterRunner({
+      endpoints: endpoints(['a', a]),
+      fallback: [remote(b), remote(c)],
+      circuitBreaker: { failureThreshold: 1, coolDownMs: 60_000 },
+    });
+    const answer = await router.generate(ask);
+    expect(answer.text.length).toBeGreaterThan(0);
+    expect([generations(a).length, generations(b).length, generations(c).length]).toEqual([1, 1, 1]);
+    expect(router.metrics().endpoints).toMatchObject({
+      a: { requests: 1, failures: 1, state: 'open' },
+      'fallback:0': { requests: 1, failures: 1, state: 'open' },
+      'fallback:1': { requests: 1, successes: 1, state: 'closed' },
+    });
+    // Every circuit but the last fallback's is open: the next request goes straight there.
+    await router.generate(ask);
+    expect([generations(a).length, generations(b).length, generations(c).length]).toEqual([1, 1, 2]);
+    c.setFault({ kind: 'status', status: 503 });
+    const error = await router.generate(ask).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'UnavailableError', component: 'router' });
+    expect((error as Error).message).toBe(
+      `Router generate failed on every endpoint tried (fallback:1: ${(error as Error & { cause: Error }).cause.message}). Check the servers, or add a fallback runner.`,
+    );
+    // Now nothing admits a request: the error names each endpoint's state.
+    await expect(router.generate(ask)).rejects.toThrow(
+      'Router generate: no endpoint can take the request (a open, fallback:0 open, fallback:1 open). Wait for the circuits to close or the health checks to pass, or add a fallback runner.',
+    );
+    await router.dispose();
+  });
+
+  test('a request waiting for a slot leaves the queue when its caller aborts', async () => {
+    const gate = holding(remote(a));
+    const router = createRouterRunner({ endpoints: [{ name: 'a', runner: gate.runner, maxConcurrency: 1 }] });
+    const first = router.generate(ask);
+    const controller = new AbortController();
+    const queued = router.generate({ ...ask, abortSignal: controller.signal });
+    expect(router.metrics().queued).toBe(1);
+    controller.abort(new Error('user left'));
+    const error = await queued.catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AbortedError', component: 'router', message: 'Router generate was aborted.' });
+    expect((error as Error).cause).toMatchObject({ message: 'user left' });
+    expect(router.metrics().queued).toBe(0);
+    gate.release();
+    await first;
+    expect(router.metrics().endpoints.a).toMatchObject({ requests: 1, successes: 1, failures: 0, inFlight: 0 });
+    await router.dispose();
+  });
+
+  test('capabilities: every flag is the intersection; calls the intersection cannot serve are refused', async () => {
+    const base = remote(a);
+    const plain = (capabilities: Partial<ModelRunner['capabilities']>): ModelRunner => ({
+      ...remote(b),
+      capabilities: { ...base.capabilities, ...capabilities },
+    });
+    expect(base.capabilities).toMatchObject({ streaming: true, tools: true, seed: true });
+    expect(base.capabilities.structuredOutput.length).toBeGreaterThan(0);
+    for (const flag of ['streaming', 'tools', 'seed'] as const) {
+      const router = createRouterRunner({
+        endpoints: [{ name: 'a', runner: base }],
+        fallback: [plain({ [flag]: false })],
+      });
+      expect(router.capabilities).toEqual({ ...base.capabilities, [flag]: false });
+      const same = createRouterRunner({
+        endpoints: [
+          { name: 'a', runner: base },
+          { name: 'b', runner: plain({}) },
+        ],
+      });
+      expect(same.capabilities).toEqual(base.capabilities);
+    }
+    const limited = createRouterRunner({
+      endpoints: [
+        { name: 'a', runner: base },
+        { name: 'b', runner: plain({ structuredOutput: [], tools: false }) },
+      ],
+    });
+    expect(limited.capabilities.structuredOutput).toEqual([]);
+    const schema = z.object({ mood: z.string() });
+    await expect(limited.generate({ ...ask, schema })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      component: 'router',
+      issues: [{ path: 'schema', message: 'not every endpoint of this router supports structured output' }],
+    });
+    const tools = [{ name: 'lookup', parameters: z.object({ q: z.string() }) }];
+    await expect(limited.generate({ ...ask, tools })).rejects.toMatchObject({
+      issues: [{ path: 'tools', message: 'not every endpoint of this router supports tool calls' }],
+    });
+    expect(generations(a).length + generations(b).length).toBe(0);
+    // The full router serves both.
+    const full = createRouterRunner({ endpoints: [{ name: 'a', runner: base }] });
+    expect((await full.generate({ ...ask, schema, maxTokens: 32 })).object).toMatchObject({ mood: expect.any(String) });
+    await full.dispose();
+    await full.dispose();
+    await expect(collect(full.stream(ask))).rejects.toMatchObject({
+      name: 'ConflictError',
+      message: 'Router stream on a disposed router. Create a new router with createRouterRunner.',
+    });
+  });
+
+  test('describeModel keeps the first endpoint’s extras and adds the endpoint names', async () => {
+    const inner = remote(a);
+    const described: ModelRunner = {
+      ...inner,
+      describeModel: async () => ({ provider: 'vllm', model: 'm', extra: { lora: 'x' } }),
+    };
+    const router = createRouterRunner({
+      endpoints: [
+        { name: 'one', runner: described },
+        { name: 'two', runner: remote(b) },
+      ],
+      fallback: [remote(c)],
+    });
+    expect(await router.describeModel()).toEqual({
+      provider: 'vllm',
+      model: 'm',
+      extra: { lora: 'x', router: 'one,two' },
+    });
+    expect(router).toMatchObject({
+      provider: 'router',
+      modelId: inner.modelId,
+      specificationVersion: 'kumiki.runner.v1',
+    });
+    await router.dispose();
+  });
+
+  test('health probes: describe asks describeModel, generate asks for one token, a probe past timeoutMs fails', async () => {
+    const probes: string[] = [];
+    const runner = (name: string, describe: () => Promise<unknown>): ModelRunner => {
+      const inner = remote(a);
+      return {
+        ...inner,
+        describeModel: async () => {
+          probes.push(`${name}:describe`);
+          return (await describe()) as never;
+        },
+        generate: async (options) => {
+          probes.push(`${name}:generate`);
+          return inner.generate(options);
+        },
+      };
+    };
+    const ok = () => Promise.resolve({ provider: 'p', model: 'm' });
+    const router = createRouterRunner({
+      endpoints: [
+        { name: 'good', runner: runner('good', ok) },
+        { name: 'refuses', runner: runner('refuses', () => Promise.reject(new Error('down'))) },
+        { name: 'hangs', runner: runner('hangs', () => new Promise(() => {})) },
+      ],
+      healthCheck: { intervalMs: 20, timeoutMs: 20, probe: 'describe' },
+    });
+    const healthy = () => Object.values(router.metrics().endpoints).map((endpoint) => endpoint.healthy);
+    await until(() => healthy().join() === 'true,false,false', 'the refusing and the hanging endpoint are unhealthy');
+    expect(probes.some((probe) => probe.endsWith(':generate'))).toBe(false);
+    await router.dispose();
+
+    const generating = createRouterRunner({ endpoints: endpoints(['a', a]), healthCheck: { intervalMs: 20 } });
+    await until(() => generations(a).length > 0, 'a generate probe reached the server');
+    await generating.dispose();
+    expect(generations(a)[0]?.body).toMatchObject({ max_tokens: 1, temperature: 0 });
+    expect(JSON.stringify(generations(a)[0]?.body)).toContain('ping');
+    expect(generating.metrics().endpoints.a?.requests).toBe(0);
+  });
+
+  test('a stream the consumer stops early, or the caller aborts, is no failure of the endpoint', async () => {
+    const router = createRouterRunner({ endpoints: endpoints(['a', a]), circuitBreaker: { failureThreshold: 1 } });
+    for await (const part of router.stream({ ...ask, maxTokens: 20 })) if (part.type === 'text-delta') break;
+    expect(router.metrics().endpoints.a).toMatchObject({
+      requests: 1,
+      successes: 0,
+      failures: 0,
+      inFlight: 0,
+      state: 'closed',
+    });
+    const controller = new AbortController();
+    const error = await (async () => {
+      for await (const part of router.stream({ ...ask, maxTokens: 20, abortSignal: controller.signal }))
+        if (part.type === 'text-delta') controller.abort();
+    })().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AbortedError', message: 'Router stream was aborted.' });
+    expect(router.metrics().endpoints.a).toMatchObject({
+      requests: 2,
+      successes: 0,
+      failures: 0,
+      inFlight: 0,
+      state: 'closed',
+    });
+    // A retryable failure mid-stream counts against the endpoint and opens its circuit.
+    a.queueFaults({ kind: 'stream-error', afterTokens: 2 });
+    await expect(collect(router.stream({ ...ask, maxTokens: 20 }))).rejects.toBeInstanceOf(Error);
+    expect(router.metrics().endpoints.a).toMatchObject({ requests: 3, failures: 1, inFlight: 0 });
+    await router.dispose();
+  });
+
+  test('a stream past the deadline ends in TimeoutError naming the deadline', async () => {
+    a.setFault({ kind: 'delay', ms: 5_000 });
+    const router = createRouterRunner({ endpoints: endpoints(['a', a]), deadlineMs: 100 });
+    await expect(collect(router.stream(ask))).rejects.toMatchObject({
+      name: 'TimeoutError',
+      timeoutMs: 100,
+      component: 'router',
+    });
+    expect(router.metrics().endpoints.a).toMatchObject({ failures: 0, inFlight: 0 });
+    await router.dispose();
   });
 });
