@@ -30,7 +30,15 @@ describe('where front matter is', () => {
   });
 
   test('no opening line, text before it, or no closing line: no front matter, the whole text is the body', () => {
-    for (const text of ['plain', '----\na: 1\n---\n', ' ---\na: 1\n---\n', '--- x\na: 1\n---\n', '---\na: 1\n', '---', 'x\n---\na: 1\n---\n']) {
+    for (const text of [
+      'plain',
+      '----\na: 1\n---\n',
+      ' ---\na: 1\n---\n',
+      '--- x\na: 1\n---\n',
+      '---\na: 1\n',
+      '---',
+      'x\n---\na: 1\n---\n',
+    ]) {
       expect(parseFrontMatter(text)).toEqual({ metadata: undefined, body: text });
     }
     // "---" must be a whole line to close.
@@ -38,7 +46,10 @@ describe('where front matter is', () => {
   });
 
   test('front matter that is not a mapping is refused', () => {
-    expect(refusal('- a\n- b')).toEqual([2, 'front matter line 2: front matter must be a mapping of fields (key: value lines)']);
+    expect(refusal('- a\n- b')).toEqual([
+      2,
+      'front matter line 2: front matter must be a mapping of fields (key: value lines)',
+    ]);
     expect(refusal('just text')[1]).toMatch(/expected "key: value", found "just text"/);
   });
 });
@@ -107,7 +118,10 @@ describe('scalars', () => {
     expect(refusal('f: 1e999')[1]).toMatch(/1e999 is out of range; quote it/);
     expect(refusal('f: .inf')[1]).toMatch(/\.inf is not a finite number \(JSON has none\); quote it/);
     expect(refusal('f: -.NaN')[1]).toMatch(/not a finite number/);
-    expect(fields('big: "9007199254740993"\nmax: 9007199254740991')).toEqual({ big: '9007199254740993', max: 9007199254740991 });
+    expect(fields('big: "9007199254740993"\nmax: 9007199254740991')).toEqual({
+      big: '9007199254740993',
+      max: 9007199254740991,
+    });
   });
 
   test('quoted strings: single quotes double themselves, double quotes take escapes', () => {
@@ -194,7 +208,7 @@ describe('collections', () => {
     expect(refusal(`a: ["x]`)[1]).toMatch(/unterminated quoted string/);
   });
 
-  test('block sequences and mappings, nested; a sequence may sit at its key\'s indentation', () => {
+  test("block sequences and mappings, nested; a sequence may sit at its key's indentation", () => {
     expect(
       fields(
         [
@@ -236,7 +250,10 @@ describe('collections', () => {
       3,
       'front matter line 3: unexpected indentation (values spanning lines need quotes or a block scalar: | or >)',
     ]);
-    expect(refusal('a:\n    b: 1\n  c: 2')).toEqual([4, 'front matter line 4: unexpected line (check its indentation)']);
+    expect(refusal('a:\n    b: 1\n  c: 2')).toEqual([
+      4,
+      'front matter line 4: unexpected line (check its indentation)',
+    ]);
     expect(refusal('a:\n\tb: 1')).toEqual([3, 'front matter line 3: tabs are not allowed in indentation; use spaces']);
     expect(refusal('a: 1\n- b')[0]).toBe(3);
   });

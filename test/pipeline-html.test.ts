@@ -53,8 +53,13 @@ describe('htmlToText', () => {
 
   test('headings become Markdown lines; the title is <title>, else the first h1', () => {
     const page = htmlToText('<h1>Main  title</h1><p>x</p><h2>Sub</h2><h3>Deep</h3><h6>Six</h6><h1>Second</h1>');
-    expect(page).toEqual({ text: '# Main title\n\nx\n\n## Sub\n\n### Deep\n\n###### Six\n\n# Second', title: 'Main title' });
-    expect(htmlToText('<html><head><title> The  page </title><meta x="1"></head><body><h1>H</h1></body></html>')).toEqual({
+    expect(page).toEqual({
+      text: '# Main title\n\nx\n\n## Sub\n\n### Deep\n\n###### Six\n\n# Second',
+      title: 'Main title',
+    });
+    expect(
+      htmlToText('<html><head><title> The  page </title><meta x="1"></head><body><h1>H</h1></body></html>'),
+    ).toEqual({
       text: '# H',
       title: 'The page',
     });
@@ -71,9 +76,9 @@ describe('htmlToText', () => {
   });
 
   test('lists: items are "- " lines, nested lists indent by two spaces', () => {
-    expect(htmlToText('<p>before</p><ul><li>a</li><li>b<ul><li>c</li><li>d</li></ul></li><li>e</li></ul><p>after</p>').text).toBe(
-      'before\n\n- a\n- b\n  - c\n  - d\n- e\n\nafter',
-    );
+    expect(
+      htmlToText('<p>before</p><ul><li>a</li><li>b<ul><li>c</li><li>d</li></ul></li><li>e</li></ul><p>after</p>').text,
+    ).toBe('before\n\n- a\n- b\n  - c\n  - d\n- e\n\nafter');
     expect(htmlToText('<ol><li>one<ol><li>two<ol><li>three</li></ol></li></ol></li></ol>').text).toBe(
       '- one\n  - two\n    - three',
     );

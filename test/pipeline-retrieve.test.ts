@@ -77,7 +77,16 @@ describe('citations (toChunk)', () => {
         {
           id: 1,
           score: 1,
-          payload: { text: 'hello', source: 's', title: 3, heading: null, modifiedAt: 5, chunk: '2', start: 1.5, page: '3' },
+          payload: {
+            text: 'hello',
+            source: 's',
+            title: 3,
+            heading: null,
+            modifiedAt: 5,
+            chunk: '2',
+            start: 1.5,
+            page: '3',
+          },
         },
         'kb',
       ).citation,
@@ -151,7 +160,15 @@ describe('retrieve against a scripted store', () => {
     };
     const controller = new AbortController();
     const { store } = scriptedStore(matches);
-    await retrieve({ store, collection: 'kb', query: 'the q', embedder, limit: 1, rerank, abortSignal: controller.signal });
+    await retrieve({
+      store,
+      collection: 'kb',
+      query: 'the q',
+      embedder,
+      limit: 1,
+      rerank,
+      abortSignal: controller.signal,
+    });
     expect(calls).toEqual([['the q', 4, controller.signal]]);
     const empty = scriptedStore([]);
     expect(await retrieve({ store: empty.store, collection: 'kb', query: 'q', embedder, rerank })).toEqual([]);
@@ -192,7 +209,14 @@ describe('retrieve against a scripted store', () => {
     await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: bm25 });
     expect(searches.at(-1).vector).toBeUndefined();
     expect(searches.at(-1).sparseVector).toBeDefined();
-    await retrieve({ store, collection: 'kb', query: 'q', embedder, sparseEmbedder: bm25, fusion: { method: 'rrf', k: 7 } });
+    await retrieve({
+      store,
+      collection: 'kb',
+      query: 'q',
+      embedder,
+      sparseEmbedder: bm25,
+      fusion: { method: 'rrf', k: 7 },
+    });
     expect(searches.at(-1).vector).toBeInstanceOf(Float32Array);
     expect(searches.at(-1).sparseVector).toBeDefined();
     expect(searches.at(-1).fusion).toEqual({ method: 'rrf', k: 7 });
@@ -209,7 +233,10 @@ describe('retrieve against a scripted store', () => {
       [{ embedder, groupBy: 'source', mmr: {} }, /groupBy ranks sources and cannot be combined with mmr or rerank/],
       [{ embedder, groupBy: 'source', rerank: async (_q, c) => c }, /cannot be combined with mmr or rerank/],
       [{ embedder, fusion: { method: 'rrf' } }, /fusion applies to hybrid mode only/],
-      [{ embedder, sparseEmbedder: bm25, mode: 'dense', fusion: { method: 'rrf' } }, /fusion applies to hybrid mode only/],
+      [
+        { embedder, sparseEmbedder: bm25, mode: 'dense', fusion: { method: 'rrf' } },
+        /fusion applies to hybrid mode only/,
+      ],
       [{ mode: 'hybrid', embedder }, /mode "hybrid" needs a sparse embedder/],
       [{ mode: 'hybrid', sparseEmbedder: bm25 }, /mode "hybrid" needs a dense embedder/],
       [{ mode: 'sparse', embedder }, /mode "sparse" needs a sparse embedder/],
@@ -250,7 +277,9 @@ describe('retrieve against a scripted store', () => {
     expect(searches).toHaveLength(0);
     expect(await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: plain, limit: 2 })).toHaveLength(2);
     expect(searches.at(-1).sparseVector).toEqual({ indices: [1], values: [1] });
-    expect(await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: plain, expansion: false })).toHaveLength(5);
+    expect(
+      await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: plain, expansion: false }),
+    ).toHaveLength(5);
   });
 });
 
