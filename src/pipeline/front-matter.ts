@@ -68,6 +68,8 @@ function stripComment(content: string): string {
     const char = content[i] as string;
     if (quote) {
       if (char === '\\' && quote === '"') i++;
+      // '' inside single quotes is a quote, not the end of the string.
+      else if (char === quote && quote === "'" && content[i + 1] === "'") i++;
       else if (char === quote) quote = undefined;
     } else if (char === '"' || char === "'") {
       if (i === 0 || /[\s[,:-]/.test(content[i - 1] as string)) quote = char;
