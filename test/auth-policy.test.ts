@@ -13,18 +13,7 @@ import { ForbiddenError, InvalidArgumentError, KumikiError, UnauthorizedError } 
 import { type Filter, f } from '../src/core/filter.js';
 import type { JsonObject } from '../src/core/types.js';
 import { createMemoryStore } from '../src/stores/memory/index.js';
-
-const principal = (
-  tenant: string | undefined,
-  roles: string[] = ['reader'],
-  subject = `user-${tenant}`,
-): Principal => ({
-  subject,
-  tenant,
-  roles,
-  scopes: [],
-  claims: {},
-});
+import { principal } from './helpers/principal.js';
 
 /** What `fn` threw (fails the test when it does not throw). */
 async function thrown(fn: () => unknown): Promise<KumikiError> {

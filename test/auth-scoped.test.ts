@@ -20,19 +20,8 @@ import { createMemoryStore } from '../src/stores/memory/index.js';
 import { createPgvectorStore } from '../src/stores/pgvector/index.js';
 import { cacheConformance, storeConformance } from '../src/testing/index.js';
 import { type PgliteServer, startPgliteServer } from './helpers/pglite-server.js';
+import { principal } from './helpers/principal.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
-
-const principal = (
-  tenant: string | undefined,
-  roles: string[] = ['reader'],
-  subject = `user-${tenant}`,
-): Principal => ({
-  subject,
-  tenant,
-  roles,
-  scopes: [],
-  claims: {},
-});
 
 const adminPolicy = createPolicy({ rules: [] });
 

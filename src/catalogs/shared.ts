@@ -4,7 +4,7 @@
  */
 import * as z from 'zod';
 import type { DatasetInfo, DatasetRef, IngestionRun, LineageEdge } from '../core/catalog.js';
-import { abortSignalSchema } from '../core/schemas.js';
+import { callOptionsSchema } from '../core/schemas.js';
 import { jsonObjectSchema } from '../core/types.js';
 import { parseArgument } from '../core/validate.js';
 
@@ -68,13 +68,11 @@ export const lineageEdgeSchema = z
     message: 'an edge must not point from a dataset to itself',
   });
 
-const callOptionsShape = { abortSignal: abortSignalSchema.optional() };
-
 export const searchOptionsSchema = z
   .object({
     kind: datasetRefSchema.shape.kind.optional(),
     limit: z.number().int().positive().max(10_000).optional(),
-    ...callOptionsShape,
+    ...callOptionsSchema.shape,
   })
   .strict();
 
@@ -109,7 +107,7 @@ export const parseSearch = (
 
 /** The signal of a call's `CatalogCallOptions`, validated. */
 export const parseCallOptions = (options: unknown): AbortSignal | undefined =>
-  parseArgument(z.object(callOptionsShape).strict(), options ?? {}, 'catalog call options').abortSignal;
+  parseArgument(callOptionsSchema, options ?? {}, 'catalog call options').abortSignal;
 
 /** A stable key for a dataset reference. */
 export function refKey(ref: DatasetRef): string {

@@ -24,6 +24,8 @@ export const abortSignalSchema = z.custom<AbortSignal>(
   (value) => value instanceof AbortSignal,
   'must be an AbortSignal',
 );
+/** The last argument of a Catalog or Cache call: `{ abortSignal? }` and nothing else. */
+export const callOptionsSchema = z.object({ abortSignal: abortSignalSchema.optional() }).strict();
 
 /** What `Embedder.embed` takes: at most `maxBatchSize` strings, the role and an optional signal. */
 export const embedOptionsSchema = (maxBatchSize: number) =>

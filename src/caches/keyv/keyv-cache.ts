@@ -15,7 +15,6 @@ import { decodeValue, encodeValue } from './codec.js';
 import { localCounter, type NodeRedisStore, serverCounter } from './counters.js';
 import {
   bySchema,
-  callOptionsSchema,
   entriesSchema,
   incrementOptionsSchema,
   isFunction,
@@ -24,6 +23,7 @@ import {
   type KeyvCacheOptions,
   keySchema,
   keysSchema,
+  optionalCallOptionsSchema,
   optionsSchema,
   setOptionsSchema,
 } from './options.js';
@@ -316,14 +316,14 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
 
     async get(key, callOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
-      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'get options') ?? {};
+      const { abortSignal } = parseArgument(optionalCallOptionsSchema, callOptions, 'get options') ?? {};
       const [value] = await readMany('get', [parsedKey], abortSignal);
       return value;
     },
 
     async getMany(keys, callOptions) {
       const parsedKeys = parseArgument(keysSchema, keys, 'keys');
-      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'getMany options') ?? {};
+      const { abortSignal } = parseArgument(optionalCallOptionsSchema, callOptions, 'getMany options') ?? {};
       return readMany('getMany', parsedKeys, abortSignal);
     },
 
@@ -339,7 +339,7 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
 
     async setMany(entries, callOptions) {
       const parsedEntries = parseArgument(entriesSchema, entries, 'entries');
-      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'setMany options') ?? {};
+      const { abortSignal } = parseArgument(optionalCallOptionsSchema, callOptions, 'setMany options') ?? {};
       await writeMany(
         'setMany',
         parsedEntries.map((entry, i) => ({
@@ -353,7 +353,7 @@ export function createKeyvCache(options: KeyvCacheOptions = {}): KeyvCache {
 
     async delete(key, callOptions) {
       const parsedKey = parseArgument(keySchema, key, 'key');
-      const { abortSignal } = parseArgument(callOptionsSchema, callOptions, 'delete options') ?? {};
+      const { abortSignal } = parseArgument(optionalCallOptionsSchema, callOptions, 'delete options') ?? {};
       return guarded(
         'delete',
         [parsedKey],

@@ -2,7 +2,7 @@ import type { Keyv, KeyvStoreAdapter } from 'keyv';
 import * as z from 'zod';
 import type { Cache, CacheCapabilities, CacheIncrementOptions } from '../../core/cache.js';
 import type { KumikiError } from '../../core/errors.js';
-import { abortSignalSchema } from '../../core/schemas.js';
+import { callOptionsSchema } from '../../core/schemas.js';
 
 export type KeyvCacheOperation = 'get' | 'getMany' | 'set' | 'setMany' | 'delete' | 'increment' | 'dispose';
 
@@ -89,10 +89,9 @@ export const optionsSchema = z
 export const keySchema = z.string({ error: 'key must be a string' }).min(1, 'key must not be empty');
 export const keysSchema = z.array(keySchema, { error: 'keys must be an array of strings' });
 const ttlSchema = z.number().int().positive('ttlMs must be a positive integer (milliseconds)').optional();
-const callOptions = z.object({ abortSignal: abortSignalSchema.optional() }).strict();
-export const callOptionsSchema = callOptions.optional();
-export const setOptionsSchema = callOptions.extend({ ttlMs: ttlSchema }).optional();
-export const incrementOptionsSchema = callOptions
+export const optionalCallOptionsSchema = callOptionsSchema.optional();
+export const setOptionsSchema = callOptionsSchema.extend({ ttlMs: ttlSchema }).optional();
+export const incrementOptionsSchema = callOptionsSchema
   .extend({
     ttlMs: ttlSchema,
     id: z.string().min(1, 'id must not be empty').max(256, 'id is at most 256 characters').optional(),
