@@ -611,14 +611,79 @@ describe('withSemanticCache: what is matched, where and how close', () => {
     });
     const stored = await store.scroll({ collection: 'answers' });
     expect(stored.records.map((record) => record.payload.prompt)).toEqual(['Why is the sky blue?']);
-    expect((await runner.generate({ prompt: 'Why is the sky blue?', maxTokens: 8, seed: 1 })).cacheHit).toBe(true);
+    const again = await runner.generate({
+      messages: [
+        { role: 'user', content: 'an earlier question about tides' },
+        { role: 'assistant', content: 'an answer' },
+        { role: 'user', content: 'Why is the sky blue?' },
+        { role: 'assistant', content: 'Because' },
+      ],
+      maxTokens: 8,
+      seed: 1,
+    });
+    expect(again.cacheHit).toBe(false);
+    expect(
+      (
+        await runner.generate({
+          messages: [
+            { role: 'user', content: 'an earlier question about tides' },
+            { role: 'assistant', content: 'an answer' },
+            { role: 'user', content: 'Why is the sky blue?' },
+          ],
+          maxTokens: 8,
+          seed: 1,
+        })
+      ).cacheHit,
+    ).toBe(true);
     const system = await runner.generate({
       messages: [{ role: 'system', content: 'Why is the sky blue?' }],
       maxTokens: 8,
     });
     expect(system.cacheHit).toBe(false);
-    expect(runner.stats()).toEqual({ hits: 1, misses: 1, bypassed: 1 });
-    expect(calls()).toBe(2);
+    expect(runner.stats()).toEqual({ hits: 1, misses: 2, bypassed: 1 });
+    expect(calls()).toBe(3);
+  });
+
+  test('the same question in another context misses: the conversation, a prompt call, any generation parameter', async () => {
+    const store = createMemoryStore();
+    const runner = withSemanticCache(remote(), options({ store, threshold: 0.8 }));
+    const system: ChatMessage = { role: 'system', content: 'You sell bicycles.' };
+    const question: ChatMessage = { role: 'user', content: 'How long is the warranty?' };
+    const base = {
+      messages: [{ role: 'system' as const, content: 'You sell bicycles.' }, question],
+      maxTokens: 8,
+      seed: 1,
+    };
+    await runner.generate(base);
+    expect((await runner.generate(base)).cacheHit).toBe(true);
+    const contexts: GenerateOptions[] = [
+      { ...base, messages: [{ role: 'system', content: 'You sell cars.' }, question] },
+      { ...base, messages: [question] },
+      {
+        ...base,
+        messages: [{ role: 'user', content: 'I bought a car.' }, { role: 'assistant', content: 'Nice.' }, question],
+      },
+      { prompt: question.content, maxTokens: 8, seed: 1 },
+      { ...base, maxTokens: 9 },
+      { ...base, seed: 2 },
+      { ...base, temperature: 0 },
+      { ...base, topP: 0.5 },
+      { ...base, stop: ['.'] },
+    ];
+    for (const call of contexts) expect((await runner.generate(call)).cacheHit).toBe(false);
+    for (const call of contexts) expect((await runner.generate(call)).cacheHit).toBe(true);
+    // Within one context, similar questions still share an answer; the abort signal is not part of the context.
+    const paraphrase = {
+      ...base,
+      messages: [system, { role: 'user' as const, content: 'How long is the warranty ?' }],
+    };
+    const hit = await runner.generate({ ...paraphrase, abortSignal: new AbortController().signal });
+    expect(hit.cacheHit).toBe(true);
+    expect(hit.similarity).toBeLessThan(1);
+    const { records } = await store.scroll({ collection: 'answers', limit: 100 });
+    expect(records).toHaveLength(contexts.length + 1);
+    expect(new Set(records.map((record) => record.payload.context)).size).toBe(contexts.length + 1);
+    expect(calls()).toBe(contexts.length + 1);
   });
 
   test('answers are kept per model and per scope; one record per question, without stream deltas', async () => {
@@ -634,7 +699,8 @@ describe('withSemanticCache: what is matched, where and how close', () => {
     await first.generate({ ...ask, temperature: 0 });
     expect((await second.generate(ask)).cacheHit).toBe(false);
     const { records } = await store.scroll({ collection: 'answers' });
-    expect(records).toHaveLength(2);
+    // The stream and the generate call differ in temperature, so each has its record.
+    expect(records).toHaveLength(3);
     for (const record of records) {
       expect(String(record.id)).toMatch(/^[0-9a-f]{32}$/);
       expect(record.payload.answer).not.toHaveProperty('deltas');

@@ -181,7 +181,7 @@ export async function* recordStream(
 }
 
 /** Everything in a call that changes the answer, in a fixed order (the abort signal is left out). */
-function callIdentity(call: GenerateOptions): unknown[] {
+export function callIdentity(call: GenerateOptions): unknown[] {
   const schema = call.schema === undefined ? null : resolveOutputSchema(call.schema);
   return [
     call.messages?.map((message) => [

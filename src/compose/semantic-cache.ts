@@ -16,6 +16,7 @@ import { implementing, parseArgument } from '../core/validate.js';
 import { type Wrapped, wrapRunner } from '../core/wrap.js';
 import { parseGenerateOptions } from '../internal/structured-output.js';
 import {
+  callIdentity,
   fromStoredAnswer,
   readStoredAnswer,
   recordStream,
@@ -73,17 +74,37 @@ const optionsSchema = z
   })
   .strict();
 
-/** The text a question is matched on: the last user message, or the prompt. */
-function questionOf(call: GenerateOptions): string | undefined {
-  if (call.prompt !== undefined) return call.prompt;
-  const users = (call.messages ?? []).filter((message) => message.role === 'user');
-  return users[users.length - 1]?.content;
+/** Where the question is: the prompt, or the last user message; `undefined` when the call has neither. */
+function questionIndex(call: GenerateOptions): number | 'prompt' | undefined {
+  if (call.prompt !== undefined) return 'prompt';
+  const messages = call.messages ?? [];
+  for (let index = messages.length - 1; index >= 0; index--) if (messages[index]?.role === 'user') return index;
+  return undefined;
+}
+
+/**
+ * A call is the question (matched by similarity) and its context, which must be the same for an answer
+ * to be shared: the system prompt, the other messages of the conversation, whether it is a prompt or a
+ * chat call, and the generation parameters (`maxTokens`, `temperature`, `topP`, `seed`, `stop`).
+ */
+function splitCall(call: GenerateOptions): { question: string; context: string } | undefined {
+  const at = questionIndex(call);
+  if (at === undefined) return undefined;
+  const question = at === 'prompt' ? (call.prompt as string) : (call.messages?.[at]?.content as string);
+  const { prompt: _prompt, messages: _messages, abortSignal: _abortSignal, ...parameters } = call;
+  const withoutQuestion: GenerateOptions = {
+    ...parameters,
+    ...(at === 'prompt'
+      ? { prompt: '' }
+      : { messages: call.messages?.map((message, index) => (index === at ? { role: 'user', content: '' } : message)) }),
+  };
+  return { question, context: sha256Hex(JSON.stringify(callIdentity(withoutQuestion))).slice(0, 32) };
 }
 
 /**
  * Wraps a ModelRunner with a semantic cache: a question close enough (cosine similarity ≥ threshold)
- * to one answered before, in the same scope and for the same model, gets the earlier answer. Calls with
- * a schema or tools pass through.
+ * to one answered before, in the same scope, for the same model and with the same context (see
+ * `splitCall`), gets the earlier answer. Calls with a schema or tools pass through.
  */
 export function withSemanticCache<R extends ModelRunner>(
   runner: R,
@@ -126,14 +147,15 @@ export function withSemanticCache<R extends ModelRunner>(
     return parseArgument(z.string().min(1), scope, 'semantic cache scope');
   };
 
-  type Lookup = { vector: Float32Array; scope: string; model: string; question: string };
+  type Lookup = { vector: Float32Array; scope: string; model: string; question: string; context: string };
 
   /** Embeds the question and finds the closest cached answer in scope; `undefined` when the call is not cacheable. */
   const find = async (
     call: GenerateOptions,
   ): Promise<{ lookup: Lookup; hit: { answer: StoredAnswer; similarity: number } | undefined } | undefined> => {
-    const question = questionOf(call);
-    if (call.schema !== undefined || call.tools !== undefined || question === undefined) return undefined;
+    const split = splitCall(call);
+    if (call.schema !== undefined || call.tools !== undefined || split === undefined) return undefined;
+    const { question, context } = split;
     const scope = scopeOf(call);
     const model = await prepare();
     const { vectors } = await embedder.embed({
@@ -146,12 +168,12 @@ export function withSemanticCache<R extends ModelRunner>(
       collection,
       vector,
       limit: 1,
-      filter: f.and(f.eq('scope', scope), f.eq('model', model)),
+      filter: f.and(f.eq('scope', scope), f.eq('model', model), f.eq('context', context)),
       ...(call.abortSignal ? { abortSignal: call.abortSignal } : {}),
     });
     const answer = match && match.score >= threshold ? readStoredAnswer(match.payload.answer) : undefined;
     return {
-      lookup: { vector, scope, model, question },
+      lookup: { vector, scope, model, question, context },
       hit: answer && match ? { answer, similarity: match.score } : undefined,
     };
   };
@@ -163,13 +185,14 @@ export function withSemanticCache<R extends ModelRunner>(
       collection,
       records: [
         {
-          id: sha256Hex(JSON.stringify([lookup.scope, lookup.model, lookup.question])).slice(0, 32),
+          id: sha256Hex(JSON.stringify([lookup.scope, lookup.model, lookup.context, lookup.question])).slice(0, 32),
           vector: lookup.vector,
           payload: {
             prompt: lookup.question,
             answer: kept as unknown as JsonObject,
             scope: lookup.scope,
             model: lookup.model,
+            context: lookup.context,
           },
         },
       ],
