@@ -18,6 +18,7 @@ import {
   parseFilter,
   reciprocalRankFusion,
   reembed,
+  retrieve,
 } from '../src/index.js';
 import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { storeConformance } from '../src/testing/index.js';
@@ -231,6 +232,18 @@ const cases: [string, () => unknown, RegExp][] = [
     'reembed without an embedder',
     () => reembed({ store, alias: 'a', target: 'b', text: () => '' } as never),
     /embedder/,
+  ],
+  [
+    // Only search and upsert were checked: BM25's statistics then failed with a raw TypeError.
+    'retrieve over a store without openCollection',
+    () =>
+      retrieve({
+        store: { search: store.search, upsert: store.upsert } as never,
+        collection: 'c',
+        query: 'q',
+        sparseEmbedder: createBm25Encoder(),
+      }),
+    /store must be a kumiki Store/,
   ],
   ['explain with a bad filter', () => store.explain({ collection: 'c', filter: { op: 'eq' } as never }), /filter/],
   ['setAlias with a bad alias name', () => store.setAlias?.({ alias: 'a b', collection: 'c' }), /alias/],

@@ -112,7 +112,20 @@ describe('the interface schemas', () => {
   const fn = () => {};
   test('each names what it wanted', () => {
     const cases: [z.ZodType, unknown, string][] = [
-      [storeSchema, { search: fn, upsert: fn }, 'store must be a kumiki Store'],
+      [
+        storeSchema,
+        {
+          createCollection: fn,
+          openCollection: fn,
+          upsert: fn,
+          get: fn,
+          delete: fn,
+          count: fn,
+          scroll: fn,
+          search: fn,
+        },
+        'store must be a kumiki Store',
+      ],
       [denseEmbedderSchema, { kind: 'dense', embed: fn }, 'embedder must be a dense Embedder'],
       [
         sparseEmbedderSchema,

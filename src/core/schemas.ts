@@ -5,7 +5,9 @@ import type { ModelRunner } from './runner.js';
 import type { Store } from './store.js';
 import { implementing } from './validate.js';
 
-export const storeSchema = implementing<Store>('store must be a kumiki Store', { methods: ['search', 'upsert'] });
+export const storeSchema = implementing<Store>('store must be a kumiki Store', {
+  methods: ['createCollection', 'openCollection', 'upsert', 'get', 'delete', 'count', 'scroll', 'search'],
+});
 export const denseEmbedderSchema = implementing<DenseEmbedder>('embedder must be a dense Embedder', {
   fields: { kind: 'dense' },
   methods: ['embed'],
