@@ -69,6 +69,11 @@ describe('htmlToText', () => {
     expect('title' in htmlToText('<p>no heading</p>')).toBe(false);
     // Only the first <title> counts.
     expect(htmlToText('<title>A</title><title>B</title>').title).toBe('A');
+    // A title misplaced in the body is the title, not page text (as a browser renders it).
+    expect(htmlToText('<body><p>before</p><title>Misplaced</title><p>after</p></body>')).toEqual({
+      text: 'before\n\nafter',
+      title: 'Misplaced',
+    });
     // Text of an h2 is never the title.
     expect(htmlToText('<h2>Sub</h2>').title).toBeUndefined();
     // An h1 inside a title capture does not start a second capture.

@@ -165,6 +165,8 @@ export function htmlToText(html: string): HtmlText {
   let capture: string | undefined;
   let capturing: 'title' | 'h1' | undefined;
   let inHead = false;
+  /** A `<title>` is never page text, also where it is misplaced in the body. */
+  let inTitle = false;
   let pre = 0;
   let listDepth = 0;
 
@@ -185,7 +187,7 @@ export function htmlToText(html: string): HtmlText {
   const emit = (raw: string) => {
     const decoded = decodeEntities(raw);
     if (capturing !== undefined) capture = (capture ?? '') + decoded;
-    if (inHead) return;
+    if (inHead || inTitle) return;
     if (pre > 0) {
       out += decoded;
       return;
@@ -252,6 +254,7 @@ export function htmlToText(html: string): HtmlText {
       continue;
     }
     if (name === 'title') {
+      inTitle = !closing && !selfClosing;
       if (closing) finishCapture('title');
       else if (capturing === undefined) capturing = 'title';
       continue;
