@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createKeyvCache, type KeyvCache } from '../src/caches/keyv/index.js';
 import type { Authenticator } from '../src/core/auth.js';
+import type { Cache } from '../src/core/cache.js';
 import { AbortedError, UnauthorizedError } from '../src/core/errors.js';
 import { createGateway, type GatewayLogEntry, type GatewayRateLimit } from '../src/gateway/index.js';
 import { RateLimiter, retryAfterMs } from '../src/gateway/rate-limit.js';
@@ -206,6 +207,54 @@ describe('the limiter and the client signal', () => {
     // The allowance of one request is still there.
     expect(await limiter.admit('ann', 'request-2')).toEqual({ allowed: true });
     expect(await limiter.admit('ann', 'request-3')).toMatchObject({ allowed: false, kind: 'requests' });
+  });
+});
+
+describe('the client signal through the gateway', () => {
+  test('a client that disconnects while its admission is counted aborts the counter call over HTTP', async () => {
+    const inner = createKeyvCache({ namespace: 'left-http' });
+    caches.push(inner);
+    const seen: (AbortSignal | undefined)[] = [];
+    // Counters that answer only when the call is aborted: the request waits in admission.
+    const hanging: Cache = {
+      specificationVersion: inner.specificationVersion,
+      provider: inner.provider,
+      capabilities: inner.capabilities,
+      get: (key, options) => inner.get(key, options),
+      getMany: (keys, options) => inner.getMany(keys, options),
+      set: (key, value, options) => inner.set(key, value, options),
+      setMany: (entries, options) => inner.setMany(entries, options),
+      delete: (key, options) => inner.delete(key, options),
+      increment: (_key, _by, options) => {
+        seen.push(options?.abortSignal);
+        return new Promise((_resolve, reject) => {
+          const signal = options?.abortSignal;
+          signal?.addEventListener('abort', () => reject(new AbortedError({ message: 'increment was aborted.' })), {
+            once: true,
+          });
+        });
+      },
+    };
+    const served = await serveGateway(
+      createGateway({
+        models: { chat: createOpenAICompatibleRunner({ baseURL: vllm.url, model: 'fake-vllm', retries: 0 }) },
+        authenticate: bySubject,
+        rateLimit: { cache: hanging, requestsPerMinute: 10 },
+      }),
+    );
+    servers.push(served);
+    const client = new AbortController();
+    const response = fetch(`${served.url}/v1/models`, {
+      headers: { authorization: 'Bearer ida' },
+      signal: client.signal,
+    }).catch((error: unknown) => error);
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0));
+    expect(seen.every((signal) => signal instanceof AbortSignal)).toBe(true);
+    expect(seen.some((signal) => signal?.aborted)).toBe(false);
+    client.abort();
+    await response;
+    // The server saw the disconnect and aborted the counter calls it was waiting on.
+    await vi.waitFor(() => expect(seen.every((signal) => signal?.aborted)).toBe(true));
   });
 });
 
