@@ -229,7 +229,7 @@ describe('the client signal through the gateway', () => {
         seen.push(options?.abortSignal);
         return new Promise((_resolve, reject) => {
           const signal = options?.abortSignal;
-          signal?.addEventListener('abort', () => reject(new AbortedError({ message: 'increment was aborted.' })), {
+          signal?.addEventListener('abort', () => reject(new AbortedError({ operation: 'increment' })), {
             once: true,
           });
         });
