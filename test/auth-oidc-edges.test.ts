@@ -754,9 +754,10 @@ describe('client-credentials provider: how it asks and what the issuer answers',
       [
         json(503, { error: 'temporarily_unavailable' }),
         UnavailableError,
-        'failed: unexpected HTTP response status code.',
+        'The client-credentials token request failed: the issuer answered HTTP 503 (unexpected HTTP response status code).',
         true,
       ],
+      [json(500, {}), UnavailableError, 'the issuer answered HTTP 500', true],
       [json(429, { error: 'slow_down' }), UnavailableError, 'HTTP 429 with OAuth error "slow_down"', true],
       [
         json(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="idp"' }),
@@ -777,10 +778,15 @@ describe('client-credentials provider: how it asks and what the issuer answers',
       expect(error, message).toBeInstanceOf(type);
       expect(error.message, message).toContain(message);
       expect(error.isRetryable, message).toBe(retryable);
-      if (type === UnavailableError && response.status < 500) {
+      if (type === UnavailableError) {
         expect((error as UnavailableError).statusCode).toBe(response.status);
         expect((error as UnavailableError).url).toBe(op.issuer);
       }
     }
+    // A 503 asking to come back later says when.
+    const { provider } = recording({}, () => json(503, {}, { 'retry-after': '7' }));
+    const busy = (await thrown(() => provider())) as UnavailableError;
+    expect(busy.statusCode).toBe(503);
+    expect(busy.retryAfterMs).toBe(7000);
   });
 });

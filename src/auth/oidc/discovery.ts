@@ -5,6 +5,7 @@
 import type * as OpenIdClient from 'openid-client';
 import * as z from 'zod';
 import { ForbiddenError, KumikiError, UnauthorizedError, UnavailableError } from '../../core/errors.js';
+import { retryAfterMs } from '../../internal/http/errors.js';
 import { unboundFetch } from '../../internal/http/request.js';
 import { importOptional } from '../../internal/optional.js';
 
@@ -115,6 +116,20 @@ export function translateOidcError(error: unknown, operation: string, url: strin
     });
   }
   const reason = error instanceof Error ? error.message : String(error);
+  // An answer with an unexpected status (every 5xx: openid-client reads OAuth error bodies of 4xx only)
+  // carries the response as its cause.
+  if (cause instanceof Response) {
+    const retryAfter = retryAfterMs(cause.headers.get('retry-after'));
+    return new UnavailableError({
+      component: COMPONENT,
+      cause: error,
+      url,
+      statusCode: cause.status,
+      isRetryable: cause.status >= 500 || cause.status === 429,
+      ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
+      message: `${operation} failed: the issuer answered HTTP ${cause.status} (${reason.replace(/\.$/, '')}).`,
+    });
+  }
   return new UnavailableError({
     component: COMPONENT,
     cause: error,
