@@ -144,6 +144,12 @@ describe('ingest records its runs in a catalog', () => {
 
     const first = await once(documents);
     expect(await modelEdge()).toBe(first.runId);
+    // A space without kind or revision: the model's properties name only what it has.
+    expect((await catalog.getDataset(model))?.properties).toStrictEqual({
+      provider: 'test',
+      model: 'trigram',
+      dimensions: 16,
+    });
     const unchanged = await once(documents);
     expect(unchanged.unchanged).toBe(2);
     expect(await modelEdge()).toBe(first.runId);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { createLocalCatalog } from '../src/catalogs/local/index.js';
 import { sha256Hex } from '../src/core/sha256.js';
 import {
   createBm25Encoder,
@@ -279,6 +280,10 @@ describe('ingest runs', () => {
     phases.length = 0;
     await into(store, ledger, notes(1), { prune: true, onProgress: (p) => phases.push(p.phase) });
     expect(phases).toEqual(['recover', 'scan', 'scan', 'prune', 'done']);
+    phases.length = 0;
+    const catalog = createLocalCatalog();
+    await into(store, ledger, notes(1), { catalog, onProgress: (p) => phases.push(p.phase) });
+    expect(phases).toEqual(['recover', 'scan', 'scan', 'catalog', 'done']);
   });
 
   test('sources are written in batches of writeBatchChunks chunks, 256 by default', async () => {
@@ -386,7 +391,12 @@ describe('ingest runs', () => {
     const store = createMemoryStore();
     const ledger = createMemoryLedger();
     expect((await into(store, ledger, notes(2), { collection: 'a' })).added).toBe(2);
-    expect((await into(store, ledger, notes(2), { collection: 'b' })).added).toBe(2);
+    // The entries of collection a say nothing about b: nothing of b is missing, no warning.
+    expect(await into(store, ledger, notes(2), { collection: 'b' })).toMatchObject({
+      added: 2,
+      warnings: [],
+      ledger: { sourcesChecked: 0, sourcesMissing: 0 },
+    });
     expect(await store.count({ collection: 'b' })).toBe(2);
     for (const collection of ['a', 'b']) {
       const again = await into(store, ledger, notes(2), { collection });
@@ -410,6 +420,16 @@ describe('ingest runs', () => {
       },
     });
     expect(first.added).toBe(2);
+  });
+
+  test('with a store that keeps no collection state, the ledger’s mark alone is trusted', async () => {
+    const { getCollectionState: _get, setCollectionState: _set, ...stateless } = createMemoryStore();
+    const ledger = createMemoryLedger();
+    expect((await into(stateless, ledger, notes(2))).added).toBe(2);
+    expect(await into(stateless, ledger, notes(2))).toMatchObject({
+      unchanged: 2,
+      ledger: { trusted: true, reason: undefined, sourcesChecked: 0, sourcesMissing: 0 },
+    });
   });
 
   test('a store restored from an older backup is checked, and what it lost is written again', async () => {
@@ -542,6 +562,7 @@ describe('runIngest with a dispatch', () => {
     const ledger = createMemoryLedger();
     await into(store, ledger, notes(2));
     const batches: DispatchedSource[][] = [];
+    const catalog = createLocalCatalog();
     const report = await runIngest(
       {
         store,
@@ -551,6 +572,7 @@ describe('runIngest with a dispatch', () => {
         splitter,
         ledger,
         writeBatchChunks: 2,
+        catalog,
       },
       {
         write: async (batch) => {
@@ -582,6 +604,10 @@ describe('runIngest with a dispatch', () => {
       chunksDeleted: 1,
       embeddingCalls: 2,
     });
+    // The catalog lists the sources the writers wrote as the run's inputs.
+    expect((await catalog.getRun(report.runId))?.inputs).toEqual(
+      ['mem://note/1', 'mem://note/2', 'mem://note/3'].map((name) => ({ kind: 'source', name })),
+    );
     // Nothing was written here: the writers do that.
     expect(await store.count({ collection: 'notes' })).toBe(2);
   });
