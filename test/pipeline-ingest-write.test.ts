@@ -73,7 +73,8 @@ async function setup(options: Setup = {}) {
   const ledger: Ledger = {
     ...inner,
     write: async (changes) => {
-      log.push(...describeChanges(changes));
+      const lines = describeChanges(changes);
+      log.push(...(lines.length > 0 ? lines : ['ledger write of nothing']));
       await inner.write(changes);
     },
   };
@@ -270,6 +271,16 @@ describe('recover', () => {
     });
     await s.writer.recover();
     expect(s.log).toEqual(['delete t-old', 'put t key=kt chunks=t-0', `mark ledger=${LEDGER_ID}`]);
+  });
+
+  test('an interrupted rewrite of the committed version: nothing to delete, the entry is cleaned', async () => {
+    const s = await setup({
+      stored: { q: ['q-0'] },
+      known: [entry('q', 'kq', ['q-0'], { pending: { key: 'kq', chunkIds: ['q-0'] } })],
+    });
+    await s.writer.recover();
+    expect(s.log).toEqual(['put q key=kq chunks=q-0', `mark ledger=${LEDGER_ID}`]);
+    expect(await s.ids()).toEqual(['q-0']);
   });
 
   test('nothing left over: nothing is written, not even a checkpoint', async () => {
