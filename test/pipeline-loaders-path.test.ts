@@ -3,12 +3,14 @@
  * roots given directly, links, sidecars, the fileMetadata hook, progress, limits, and file-system
  * failures during a walk, with every skipped entry compared exactly.
  */
-import { mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+// @ts-nocheck
+
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { NotFoundError, UnreadableSourceError } from '../src/core/errors.js';
+import { ForbiddenError, NotFoundError, UnreadableSourceError } from '../src/core/errors.js';
 import { type LoadedFile, type LoadPathOptions, type LoadProgress, loadPath } from '../src/pipeline/loaders-node.js';
 import type { SourceDocument } from '../src/pipeline/types.js';
 import { libraryDocx } from './helpers/documents.js';
@@ -46,6 +48,23 @@ async function names(root: string, options: LoadPathOptions = {}, paths: string 
 
 const uriIn = (root: string, name: string) => pathToFileURL(join(root, ...name.split('/'))).href;
 
+const deniedCode = (error: unknown) => ['EACCES', 'EPERM'].includes((error as { code?: string }).code ?? '');
+/**
+ * A folder (or file) that cannot be read: made so with chmod, or, where permissions do not bind
+ * (root), one of /proc's that only the kernel may read; undefined where there is none.
+ */
+async function denied(kind: 'folder' | 'file'): Promise<string | undefined> {
+  const root = await tree({ 'locked/x.txt': 'x' });
+  const own = kind === 'folder' ? join(root, 'locked') : join(root, 'locked', 'x.txt');
+  await chmod(own, 0);
+  for (const path of [own, kind === 'folder' ? '/proc/1/map_files' : '/proc/1/mem']) {
+    const read = kind === 'folder' ? readdir(path) : readFile(path);
+    if (await read.then(() => false, deniedCode)) return path;
+  }
+  await chmod(own, 0o755);
+  return undefined;
+}
+
 describe('include and exclude', () => {
   const files = {
     '.md': 'dot file named like an extension',
@@ -77,16 +96,21 @@ describe('include and exclude', () => {
     ]);
     expect(await names(root, { include: ['.MD'] })).toEqual(['B.MD', 'a.md', 'notes.test.md', 'sub/c.md']);
     expect(await names(root, { include: ['.test.md'] })).toEqual(['notes.test.md']);
+    // With a wildcard it is a glob, matching whole names (.md is a dot file without an extension).
+    const dotted = loadPath(root, { include: ['.m?'], exclude: [] });
+    expect(await collect(dotted)).toEqual([]);
+    expect(dotted.skipped).toEqual([
+      {
+        uri: uriIn(root, '.md'),
+        reason: 'unsupported-type',
+        message: expect.stringMatching(/^no loader for files without an extension/),
+      },
+    ]);
     expect(await names(root, { include: ['?.txt'] })).toEqual(['a.txt', 'p.txt', 'sub/deep/d.txt', 'sub/e.txt']);
     expect(await names(root, { include: ['a*'] })).toEqual(['a.md', 'a.txt', 'ab.txt']);
     expect(await names(root, { include: ['x+y.txt', '(p).txt'] })).toEqual(['(p).txt', 'x+y.txt']);
     // Globs are case-sensitive (B.MD is not *.md).
-    expect(await names(root, { include: ['*.md', 'a.txt'] })).toEqual([
-      'a.md',
-      'a.txt',
-      'notes.test.md',
-      'sub/c.md',
-    ]);
+    expect(await names(root, { include: ['*.md', 'a.txt'] })).toEqual(['a.md', 'a.txt', 'notes.test.md', 'sub/c.md']);
   });
 
   test('globs with / match the path below the folder: * within a folder, ** across folders', async () => {
@@ -132,14 +156,17 @@ describe('include and exclude', () => {
 
 describe('roots', () => {
   test('a file named directly is read whatever its extension (unknown: text/plain), once, with its name as relative path', async () => {
-    const root = await tree({ 'Makefile': 'all:', 'docs/a.md': '# A', 'docs/b.md': '# B' });
+    const root = await tree({ Makefile: 'all:', 'docs/a.md': '# A', 'docs/b.md': '# B' });
     const seen: string[] = [];
-    const loaded = loadPath([join(root, 'docs'), join(root, 'Makefile'), join(root, 'docs', 'a.md'), join(root, 'docs')], {
-      fileMetadata: (file) => {
-        seen.push(file.relativePath);
-        return undefined;
+    const loaded = loadPath(
+      [join(root, 'docs'), join(root, 'Makefile'), join(root, 'docs', 'a.md'), join(root, 'docs')],
+      {
+        fileMetadata: (file) => {
+          seen.push(file.relativePath);
+          return undefined;
+        },
       },
-    });
+    );
     const documents = await collect(loaded);
     // Roots are sorted: …/Makefile before …/docs; docs/a.md is read with its folder, not twice.
     expect(documents.map((document) => [document.uri, document.contentType])).toEqual([
@@ -176,7 +203,9 @@ describe('roots', () => {
     await expect(loadPath(join(root, 'gone')).countFiles()).rejects.toThrow(NotFoundError);
     await expect(collect(loadPath(join(root, 'dangling')))).rejects.toThrow(NotFoundError);
     await symlink(join(root, 'nowhere'), join(root, 'dangling'));
-    await expect(collect(loadPath(join(root, 'dangling')))).rejects.toThrow(`Path "${join(root, 'dangling')}" does not exist`);
+    await expect(collect(loadPath(join(root, 'dangling')))).rejects.toThrow(
+      `Path "${join(root, 'dangling')}" does not exist`,
+    );
   });
 });
 
@@ -231,7 +260,13 @@ describe('sidecars', () => {
     const [a] = await collect(loadPath(join(root, 'a.md')));
     expect(a?.metadata).toEqual({ owner: 'ada' });
     const [b] = await collect(loadPath(join(root, 'b.md')));
-    expect(b).toEqual({ uri: uriIn(root, 'b.md'), text: '# B', contentType: 'text/markdown', title: 'B', modifiedAt: expect.any(String) });
+    expect(b).toEqual({
+      uri: uriIn(root, 'b.md'),
+      text: '# B',
+      contentType: 'text/markdown',
+      title: 'B',
+      modifiedAt: expect.any(String),
+    });
     const [plain] = await collect(loadPath(join(root, 'a.md'), { sidecars: false }));
     expect(plain?.metadata).toBeUndefined();
     // In a folder: a sidecar beside its file is not a document; the folder named like one is walked.
@@ -260,8 +295,16 @@ describe('sidecars', () => {
         reason: 'unreadable',
         message: `its sidecar ${join(root, 'a.txt.meta.json')} cannot be read: it is not valid UTF-8 text`,
       },
-      { uri: uriIn(root, 'b.txt'), reason: 'invalid-content', message: 'its sidecar b.txt.meta.json must hold a JSON object' },
-      { uri: uriIn(root, 'c.txt'), reason: 'invalid-content', message: 'its sidecar c.txt.meta.json must hold a JSON object' },
+      {
+        uri: uriIn(root, 'b.txt'),
+        reason: 'invalid-content',
+        message: 'its sidecar b.txt.meta.json must hold a JSON object',
+      },
+      {
+        uri: uriIn(root, 'c.txt'),
+        reason: 'invalid-content',
+        message: 'its sidecar c.txt.meta.json must hold a JSON object',
+      },
       {
         uri: uriIn(root, 'd.txt'),
         reason: 'parse-error',
@@ -343,7 +386,9 @@ describe('what each file is loaded with', () => {
     const [bare] = await collect(loadPath(join(root, 'docs', 'q.txt'), { fileMetadata: () => ({}) }));
     expect(bare).not.toHaveProperty('metadata');
     // frontMatter: false leaves the block in the text and out of the metadata.
-    const [raw] = await collect(loadPath(join(root, 'docs', 'p.md'), { frontMatter: false, fileMetadata: (file) => file.metadata }));
+    const [raw] = await collect(
+      loadPath(join(root, 'docs', 'p.md'), { frontMatter: false, fileMetadata: (file) => file.metadata }),
+    );
     expect(raw?.metadata).toEqual({ level: 2 });
     expect(raw?.text.startsWith('---\nowner: front')).toBe(true);
   });
@@ -387,7 +432,11 @@ describe('what each file is loaded with', () => {
   });
 
   test('limits: maxFileBytes is inclusive (default 10 MiB); invalid UTF-8 is an encoding skip', async () => {
-    const root = await tree({ 'a.txt': 'x'.repeat(10), 'b.txt': 'x'.repeat(11), 'c.txt': new Uint8Array([0x61, 0xc3, 0x28]) });
+    const root = await tree({
+      'a.txt': 'x'.repeat(10),
+      'b.txt': 'x'.repeat(11),
+      'c.txt': new Uint8Array([0x61, 0xc3, 0x28]),
+    });
     const loaded = loadPath(root, { maxFileBytes: 10, encoding: 'utf8' });
     expect((await collect(loaded)).map((document) => document.text)).toEqual(['x'.repeat(10)]);
     expect(loaded.skipped).toEqual([
@@ -437,7 +486,10 @@ describe('progress and skipped', () => {
     const root = await tree({ 'a.jsonl': '{"a":1}\n{"a":2}\n', 'b.png': 'x', 'c.txt': 'hello' });
     const events: LoadProgress[] = [];
     const reported: string[] = [];
-    const loaded = loadPath(root, { onProgress: (event) => events.push(event), onSkip: (entry) => reported.push(entry.reason) });
+    const loaded = loadPath(root, {
+      onProgress: (event) => events.push(event),
+      onSkip: (entry) => reported.push(entry.reason),
+    });
     expect(await collect(loaded)).toHaveLength(3);
     const a = join(root, 'a.jsonl');
     expect(events).toEqual([
@@ -485,6 +537,49 @@ describe('progress and skipped', () => {
       message: `${uriIn(root, 'a.bin')}: no loader for .bin files (kumiki reads .md .markdown .html .htm .json .jsonl .ndjson .txt .pdf .docx). In strict mode every file that is not read is an error; without it such files are skipped and listed`,
     });
     expect((error as Error).cause).toBeUndefined();
+  });
+});
+
+describe('permission denied', () => {
+  test('a folder given that cannot be read is ForbiddenError; one met below a root is listed', async (context) => {
+    const folder = await denied('folder');
+    if (folder === undefined) return context.skip();
+    const error = await collect(loadPath(folder)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ForbiddenError);
+    expect(error).toMatchObject({
+      message: `Cannot read "${folder}": permission denied. Grant read access or exclude it.`,
+      component: 'loaders',
+    });
+    expect(deniedCode((error as Error).cause)).toBe(true);
+    const root = await tree({ 'a.txt': 'a' });
+    await symlink(folder, join(root, 'b'));
+    const loaded = loadPath(root, { followSymlinks: true });
+    expect((await collect(loaded)).map((document) => document.text)).toEqual(['a']);
+    expect(loaded.skipped).toEqual([
+      {
+        uri: uriIn(root, 'b'),
+        reason: 'unreadable',
+        message: `Cannot read "${join(root, 'b')}": permission denied. Grant read access or exclude it.`,
+      },
+    ]);
+    await expect(collect(loadPath(root, { followSymlinks: true, strict: true }))).rejects.toMatchObject({
+      reason: 'unreadable',
+      cause: expect.any(ForbiddenError),
+    });
+  });
+
+  test('a file that cannot be read is listed as unreadable', async (context) => {
+    const file = await denied('file');
+    if (file === undefined) return context.skip();
+    const loaded = loadPath(file);
+    expect(await collect(loaded)).toEqual([]);
+    expect(loaded.skipped).toEqual([
+      {
+        uri: pathToFileURL(file).href,
+        reason: 'unreadable',
+        message: `Cannot read "${file}": permission denied. Grant read access or exclude it.`,
+      },
+    ]);
   });
 });
 
