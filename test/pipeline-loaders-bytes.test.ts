@@ -114,7 +114,7 @@ describe('pdfToDocument', () => {
     const page = [text('body')];
     expect(
       await pdfToDocument('a.pdf', rawPdf(page, { info: '<< /Title (  Spaced title ) /Author (\tAda  ) >>' })),
-    ).toEqual({
+    ).toStrictEqual({
       uri: 'a.pdf',
       text: 'body',
       contentType: 'application/pdf',
@@ -122,7 +122,7 @@ describe('pdfToDocument', () => {
       metadata: { author: 'Ada' },
       pageStarts: [0],
     });
-    expect(await pdfToDocument('a.pdf', rawPdf(page, { info: '<< /Title (   ) /Author () >>' }))).toEqual({
+    expect(await pdfToDocument('a.pdf', rawPdf(page, { info: '<< /Title (   ) /Author () >>' }))).toStrictEqual({
       uri: 'a.pdf',
       text: 'body',
       contentType: 'application/pdf',
@@ -137,7 +137,7 @@ describe('pdfToDocument', () => {
     ).toBe('Info');
     expect(
       await pdfToDocument('a.pdf', rawPdf(page), { metadata: { team: 't' }, modifiedAt: '2026-01-02T03:04:05Z' }),
-    ).toEqual({
+    ).toStrictEqual({
       uri: 'a.pdf',
       text: 'body',
       contentType: 'application/pdf',
@@ -217,14 +217,16 @@ describe('docxToDocument', () => {
     const padded = new Uint8Array(bytes.length + 64);
     padded.fill(0x50);
     padded.set(bytes, 32);
-    expect(await docxToDocument('v.docx', padded.subarray(32, 32 + bytes.length), { metadata: { k: 1 } })).toEqual({
+    expect(
+      await docxToDocument('v.docx', padded.subarray(32, 32 + bytes.length), { metadata: { k: 1 } }),
+    ).toStrictEqual({
       uri: 'v.docx',
       text: 'Plain paragraph.',
       contentType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
       metadata: { k: 1 },
     });
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    expect(await docxToDocument('b.docx', buffer)).toEqual({
+    expect(await docxToDocument('b.docx', buffer)).toStrictEqual({
       uri: 'b.docx',
       text: 'Plain paragraph.',
       contentType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',

@@ -95,6 +95,10 @@ describe('include and exclude', () => {
       'sub/c.md',
     ]);
     expect(await names(root, { include: ['.MD'] })).toEqual(['B.MD', 'a.md', 'notes.test.md', 'sub/c.md']);
+    // A file named just ".md" is not a Markdown file: the extension pattern does not pick it.
+    const picked = loadPath(root, { include: ['.md'], exclude: [] });
+    await collect(picked);
+    expect(picked.skipped).toEqual([]);
     expect(await names(root, { include: ['.test.md'] })).toEqual(['notes.test.md']);
     // With a wildcard it is a glob, matching whole names (.md is a dot file without an extension).
     const dotted = loadPath(root, { include: ['.m?'], exclude: [] });
@@ -393,6 +397,19 @@ describe('what each file is loaded with', () => {
     expect(raw?.text.startsWith('---\nowner: front')).toBe(true);
   });
 
+  test('only Markdown files have front matter', async () => {
+    const root = await tree({ 'a.txt': '---\nowner: x\n---\ntext' });
+    const seen: LoadedFile[] = [];
+    const [document] = await collect(loadPath(root, { fileMetadata: (file) => void seen.push(file) }));
+    expect(seen[0]?.metadata).toEqual({});
+    expect(document).toStrictEqual({
+      uri: uriIn(root, 'a.txt'),
+      text: '---\nowner: x\n---\ntext',
+      contentType: 'text/plain',
+      modifiedAt: expect.any(String),
+    });
+  });
+
   test('front matter that does not parse skips the file unless front matter is off', async () => {
     const root = await tree({ 'bad.md': '---\na: [1\n---\nbody' });
     const loaded = loadPath(root);
@@ -464,7 +481,7 @@ describe('what each file is loaded with', () => {
     const when = new Date('2026-02-03T04:05:06.000Z');
     await utimes(join(root, 'a.docx'), when, when);
     const loaded = loadPath(root, { metadata: { team: 't' } });
-    expect(await collect(loaded)).toEqual([
+    expect(await collect(loaded)).toStrictEqual([
       {
         uri: uriIn(root, 'a.docx'),
         text: 'Word text',
@@ -601,6 +618,10 @@ describe('options', () => {
     for (const [paths, options, message] of cases) {
       expect(() => loadPath(paths as string, options as LoadPathOptions)).toThrow(message);
     }
+    expect(() => loadPath('.', { maxFileBytes: 0.5 })).toThrow(
+      'Invalid loadPath options: maxFileBytes: maxFileBytes must be an integer',
+    );
+    expect(() => loadPath(7 as never)).toThrow('Invalid paths: paths must be a path or a non-empty array of paths');
     expect(() => loadPath('.', { maxFileBytes: 1 })).not.toThrow();
     expect(() => loadPath('.', { idField: 'id', textField: 'text' })).not.toThrow();
   });

@@ -105,7 +105,7 @@ describe('content types', () => {
   });
 
   test('other text/* types stay as written; binary and unknown types are refused with the way to read them', () => {
-    expect(textToDocument('c', 'a,b\r\nc,d', { contentType: 'text/csv; charset=utf-8' })).toEqual({
+    expect(textToDocument('c', 'a,b\r\nc,d', { contentType: 'text/csv; charset=utf-8' })).toStrictEqual({
       uri: 'c',
       text: 'a,b\nc,d',
       contentType: 'text/csv',
@@ -150,7 +150,7 @@ describe('Markdown', () => {
     expect(title('#\tTabbed\t#')).toBe('Tabbed');
     expect(title('# C# and F#')).toBe('C# and F#');
     expect(title('no heading at all')).toBeUndefined();
-    expect(textToDocument('t.md', 'plain')).toEqual({ uri: 't.md', text: 'plain', contentType: 'text/markdown' });
+    expect(textToDocument('t.md', 'plain')).toStrictEqual({ uri: 't.md', text: 'plain', contentType: 'text/markdown' });
   });
 
   test('a fence closes only with its own marker; ~~~ and indented fences count', () => {
@@ -166,7 +166,7 @@ describe('Markdown', () => {
   });
 
   test("front matter: its title wins, a non-string title does not; the caller's metadata goes over its fields", () => {
-    expect(textToDocument('p.md', '---\ntitle: 42\nowner: ada\n---\n# Heading\n')).toEqual({
+    expect(textToDocument('p.md', '---\ntitle: 42\nowner: ada\n---\n# Heading\n')).toStrictEqual({
       uri: 'p.md',
       text: '# Heading\n',
       contentType: 'text/markdown',
@@ -186,7 +186,7 @@ describe('Markdown', () => {
       modifiedAt: '2026-05-06T07:08:09Z',
     });
     // Turned off, the block is text and its heading-less body has no title.
-    expect(textToDocument('p.md', '---\ntitle: T\n---\nbody', { frontMatter: false })).toEqual({
+    expect(textToDocument('p.md', '---\ntitle: T\n---\nbody', { frontMatter: false })).toStrictEqual({
       uri: 'p.md',
       text: '---\ntitle: T\n---\nbody',
       contentType: 'text/markdown',
@@ -209,7 +209,7 @@ describe('HTML', () => {
       contentType: 'text/html',
       title: 'T',
     });
-    expect(textToDocument('p.htm', '<p>a</p>', { metadata: { k: 'v' } })).toEqual({
+    expect(textToDocument('p.htm', '<p>a</p>', { metadata: { k: 'v' } })).toStrictEqual({
       uri: 'p.htm',
       text: 'a',
       contentType: 'text/html',
