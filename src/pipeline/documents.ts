@@ -330,26 +330,30 @@ export async function scoreSources(options: {
     cache = new Map();
     vectorCache.set(embedder, cache);
   }
-  const missing = keys.map((key, i) => (cache.has(key) ? -1 : i)).filter((i) => i >= 0);
+  // This call's vectors, taken before any await: a clear (this call's or another's) cannot lose them.
+  const vectors = keys.map((key) => cache.get(key));
+  const missing = vectors.flatMap((vector, i) => (vector === undefined ? [i] : []));
   if (missing.length > 0) {
     const texts = await options.textOf(missing);
     if (cache.size + missing.length > VECTOR_CACHE_LIMIT) cache.clear();
     for (let i = 0; i < texts.length; i += embedder.maxBatchSize) {
-      const { vectors } = await embedder.embed({
+      const { vectors: batch } = await embedder.embed({
         values: texts.slice(i, i + embedder.maxBatchSize),
         role: 'document',
         ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
       });
-      vectors.forEach((vector, j) => {
-        cache.set(keys[missing[i + j] as number] as string, vector);
+      batch.forEach((vector, j) => {
+        const index = missing[i + j] as number;
+        vectors[index] = vector;
+        cache.set(keys[index] as string, vector);
       });
     }
   }
   const weights = new Map<number, number>();
   const { query } = options;
   for (let i = 0; i < query.indices.length; i++) weights.set(query.indices[i] as number, query.values[i] as number);
-  return keys.map((key) => {
-    const vector = cache.get(key) as SparseVector;
+  return vectors.map((found) => {
+    const vector = found as SparseVector;
     let score = 0;
     for (let j = 0; j < vector.indices.length; j++) {
       const weight = weights.get(vector.indices[j] as number);
