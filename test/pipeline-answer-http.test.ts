@@ -279,6 +279,16 @@ describe('uiMessageStreamResponse on the wire', () => {
     ]);
   });
 
+  test('only a whole http(s) address is a web source; one inside another scheme is a document', async () => {
+    const all = (await events(
+      await uiMessageStreamResponse({
+        ...ask(says('Yeast [1].')),
+        chunks: [chunk(1, 'archive:https://example.org/old', 'Yeast.')],
+      }),
+    )) as { type: string; sourceId?: string }[];
+    expect(all.filter((event) => event.sourceId).map((event) => event.type)).toEqual(['source-document']);
+  });
+
   test("sources: 'all' sends the sources first and none after the text", async () => {
     const all = (await events(
       await uiMessageStreamResponse({ ...ask(says('Lamps [1].')), sources: 'all', messageId: 'm-1' }),

@@ -16,6 +16,7 @@ import * as z from 'zod';
 import {
   type ChatMessage,
   createMemoryStore,
+  type EmbedOptions,
   type GenerateOptions,
   InvalidArgumentError,
   type ModelRunner,
@@ -75,6 +76,40 @@ function recordingRunner(
     },
   };
   return { runner, streams, generates };
+}
+
+/** The trigram embedder, recording each query it embeds with the abort signal it was given. */
+function recordingEmbedder() {
+  const inner = trigramEmbedder(64, 'trigram');
+  const queries: { text: string; abortSignal: AbortSignal | undefined }[] = [];
+  const embedder = {
+    ...inner,
+    embed: async (options: EmbedOptions) => {
+      if (options.role === 'query') {
+        for (const text of options.values) queries.push({ text, abortSignal: options.abortSignal });
+      }
+      return inner.embed(options);
+    },
+  };
+  return { embedder, queries };
+}
+
+/** A memory store whose collection `kb` holds `texts` (sources `kb/0`, `kb/1`, …), embedded by `embedder`. */
+async function storeOf(embedder: ReturnType<typeof recordingEmbedder>['embedder'], texts: readonly string[]) {
+  const store = createMemoryStore();
+  await store.createCollection({ name: 'kb', dimensions: 64, embeddingSpace: await embedder.space() });
+  if (texts.length > 0) {
+    const { vectors } = await embedder.embed({ values: texts, role: 'document' });
+    await store.upsert({
+      collection: 'kb',
+      records: texts.map((text, i) => ({
+        id: i,
+        vector: vectors[i] as Float32Array,
+        payload: { text, source: `kb/${i}` },
+      })),
+    });
+  }
+  return store;
 }
 
 async function collect(parts: AsyncIterable<AnswerPart>): Promise<AnswerPart[]> {
@@ -185,7 +220,9 @@ describe('citedSources', () => {
       citedSources('A [3]. B [1 ,4]. H [ 2 ]. C [1][2]. D [3]. E [9]. F [a]. G [].', sources).map((s) => s.n),
     ).toEqual([3, 1, 4, 2]);
     expect(citedSources('no citations at all', sources)).toEqual([]);
+    expect(citedSources('X [2,3]. Y [4, 1].', sources).map((s) => s.n)).toEqual([2, 3, 4, 1]);
     expect(citedSources('[12]', [source(1), source(2), source(12)]).map((s) => s.n)).toEqual([12]);
+    expect(citedSources('[1, 12]', [source(1), source(2), source(12)]).map((s) => s.n)).toEqual([1, 12]);
   });
 });
 
@@ -294,6 +331,33 @@ describe('streamAnswer', () => {
 });
 
 describe("I don't know", () => {
+  test('with a schema the model is asked all the same (only it can give the object), and the answer is not grounded', async () => {
+    const { runner, streams } = recordingRunner([
+      { type: 'text-delta', text: '{"price":null}' },
+      { type: 'finish', finishReason: 'stop', usage: undefined, object: { price: null } },
+    ]);
+    const schema = { jsonSchema: { type: 'object' } };
+    const result = await answer({ question: 'Cost?', runner, chunks: [], schema });
+    expect(streams).toHaveLength(1);
+    expect(streams[0]?.schema).toBe(schema);
+    expect(streams[0]?.messages?.at(-1)?.content).toBe('Sources:\n\n(no relevant source was found)\n\nQuestion: Cost?');
+    expect(result).toMatchObject({ grounded: false, sources: [], object: { price: null }, text: '{"price":null}' });
+  });
+
+  test('the abort signal reaches retrieval', async () => {
+    const { runner } = recordingRunner();
+    const { embedder, queries } = recordingEmbedder();
+    const store = await storeOf(embedder, []);
+    const abort = new AbortController();
+    await answer({
+      question: 'Cost?',
+      runner,
+      retrieval: { store, collection: 'kb', embedder },
+      abortSignal: abort.signal,
+    });
+    expect(queries).toEqual([{ text: 'Cost?', abortSignal: abort.signal }]);
+  });
+
   test('nothing relevant: the default no-answer, not grounded, and the model is never called', async () => {
     const { runner, streams, generates } = recordingRunner();
     const parts = await collect(streamAnswer({ question: 'Cost?', runner, chunks: [] }));
@@ -358,6 +422,7 @@ describe('conversations', () => {
     const refused = answer({ messages: history(6001), runner, chunks });
     await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(refused).rejects.toThrow(/12002 characters, more than maxHistoryChars \(12000\)/);
+    await expect(refused).rejects.toMatchObject({ argument: 'answer options', issues: [{ path: 'messages' }] });
     expect(streams).toHaveLength(1);
   });
 
@@ -395,19 +460,8 @@ describe('conversations', () => {
   });
 
   test('condense asks the runner for a standalone question and retrieves with its first line; usage adds up', async () => {
-    const store = createMemoryStore();
-    const embedder = trigramEmbedder(64, 'trigram');
-    await store.createCollection({ name: 'kb', dimensions: 64, embeddingSpace: await embedder.space() });
-    const texts = ['The X-200 costs 1,200 euros.', 'Sourdough rises with wild yeast.'];
-    const { vectors } = await embedder.embed({ values: texts, role: 'document' });
-    await store.upsert({
-      collection: 'kb',
-      records: texts.map((text, i) => ({
-        id: i,
-        vector: vectors[i] as Float32Array,
-        payload: { text, source: `kb/${i}` },
-      })),
-    });
+    const { embedder, queries } = recordingEmbedder();
+    const store = await storeOf(embedder, ['The X-200 costs 1,200 euros.', 'Sourdough rises with wild yeast.']);
     const { runner, generates, streams } = recordingRunner(undefined, '  How much does the X-200 cost?  \nextra line');
     const abort = new AbortController();
     const result = await answer({
@@ -427,12 +481,14 @@ describe('conversations', () => {
     expect(request.maxTokens).toBe(64);
     expect(request.temperature).toBe(0);
     expect(request.abortSignal).toBe(abort.signal);
+    expect(request.messages?.map((m) => m.role)).toEqual(['system', 'user']);
     expect(request.messages?.[0]?.content).toMatch(/^Rewrite the last question of the conversation/);
     expect(request.messages?.[1]?.content).toBe(
       'Conversation:\nuser: Tell me about the X-200.\nassistant: Called the tool lookup (call k) with {"sku":"X-200"}' +
         '\n\nLast question: And its price?\n\nStandalone question:',
     );
     expect(result.sources.map((s) => s.source)).toEqual(['kb/0']);
+    expect(queries).toEqual([{ text: 'How much does the X-200 cost?', abortSignal: abort.signal }]);
     // The model answers the question as asked; only retrieval uses the standalone form.
     expect(streams[0]?.messages?.at(-1)?.content).toMatch(/Question: And its price\?$/);
     expect(result.usage).toEqual({ promptTokens: 60, completionTokens: 13 });
@@ -440,9 +496,8 @@ describe('conversations', () => {
 
   test('condense keeps the question when the runner gives no text, and the condensing usage when the answer has none', async () => {
     const { runner, generates } = recordingRunner([{ type: 'text-delta', text: 'ok' }], ' \n ');
-    const store = createMemoryStore();
-    const embedder = trigramEmbedder(64, 'trigram');
-    await store.createCollection({ name: 'kb', dimensions: 64, embeddingSpace: await embedder.space() });
+    const { embedder, queries } = recordingEmbedder();
+    const store = await storeOf(embedder, []);
     const result = await answer({
       messages: [
         { role: 'user', content: 'Tell me about the X-200.' },
@@ -455,8 +510,36 @@ describe('conversations', () => {
     });
     expect(generates).toHaveLength(1);
     expect(generates[0]).not.toHaveProperty('abortSignal');
+    expect(queries.map((query) => query.text)).toEqual(['And its price?']);
     // Nothing stored: the no-answer, with the condensing call's tokens.
     expect(result).toMatchObject({ grounded: false, usage: { promptTokens: 20, completionTokens: 5 } });
+  });
+
+  test('without condense, or with only system messages before the question, retrieval searches for the question as asked', async () => {
+    const { runner, generates } = recordingRunner();
+    const { embedder, queries } = recordingEmbedder();
+    const store = await storeOf(embedder, ['The X-200 costs 1,200 euros.']);
+    const retrieval = { store, collection: 'kb', embedder };
+    await answer({
+      messages: [
+        { role: 'user', content: 'Tell me about the X-200.' },
+        { role: 'assistant', content: 'A printer.' },
+        { role: 'user', content: 'And its price?' },
+      ],
+      runner,
+      retrieval,
+    });
+    await answer({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'What does the X-200 cost?' },
+      ],
+      condense: true,
+      runner,
+      retrieval,
+    });
+    expect(generates).toEqual([]);
+    expect(queries.map((query) => query.text)).toEqual(['And its price?', 'What does the X-200 cost?']);
   });
 
   test('condense is skipped without earlier turns (system messages do not count) and with chunks given', async () => {
@@ -492,11 +575,24 @@ describe('options', () => {
     [{ question: 'Q?', retrieval: {} }, /either retrieval .* or chunks/],
     [{ question: 'Q?', chunks: undefined }, /either retrieval .* or chunks/],
     [{}, /either question or messages/],
+    [
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      },
+      /the last message must be the user’s question/,
+    ],
+    [{ question: 'Q?', schema: null }, /schema/],
+    [{ question: 'Q?', schema: 'a JSON object' }, /schema/],
+    [{ question: 'Q?', runner: undefined }, /runner/],
   ])('%j is refused', async (options, message) => {
     const { runner } = recordingRunner();
     const refused = answer({ runner, chunks, ...options } as never);
     await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(refused).rejects.toThrow(message);
+    await expect(refused).rejects.toThrow(/^Invalid answer options: /);
   });
 });
 
@@ -538,6 +634,7 @@ describe('the answer span', () => {
       'kumiki.answer.grounded': true,
     });
     expect(span.status.code).toBe(0);
+    expect(span.instrumentationScope.name).toBe('kumiki');
   });
 
   test('an answer that fails records the error on the span, whose status says why', async () => {

@@ -183,6 +183,46 @@ describe('bindStatistics', () => {
     expect(stats(await bindStatistics({ store, collection: 'kb', embedder: bm25 })).documentCount).toBe(3);
   });
 
+  test('a current saved value without statistics (or not an ingest state) is rebuilt from the texts', async () => {
+    for (const value of [null, { checkpoints: { ledger: 'tok' } }]) {
+      const store = await collectionOf(['lamps', 'wicks']);
+      await store.setCollectionState?.({ collection: 'kb', key: INGEST_STATE_KEY, value });
+      const bound = await bindStatistics({ store, collection: 'kb', embedder: createBm25Encoder() });
+      expect(stats(bound).documentCount).toBe(2);
+    }
+  });
+
+  test('a collection deleted and created again under its name is not taken for the old one', async () => {
+    const store = await collectionOf(['lamps', 'wicks']);
+    const bm25 = createBm25Encoder();
+    const before = await bindStatistics({ store, collection: 'kb', embedder: bm25 });
+    expect(stats(before).documentCount).toBe(2);
+    const old = await store.openCollection({ name: 'kb' });
+    await store.deleteCollection({ name: 'kb' });
+    await store.createCollection({ name: 'kb' });
+    await store.upsert({ collection: 'kb', records: ['a', 'b', 'c'].map((text, id) => ({ id, payload: { text } })) });
+    // The same write version: only the epoch tells the two apart.
+    const recreated = await store.openCollection({ name: 'kb' });
+    expect(recreated.version).toBe(old.version);
+    expect(recreated.epoch).not.toBe(old.epoch);
+    expect(stats(await bindStatistics({ store, collection: 'kb', embedder: bm25 })).documentCount).toBe(3);
+  });
+
+  test.each([
+    ['with', (info: { epoch?: string }) => info],
+    ['without', (info: { epoch?: string }) => ({ ...info, epoch: undefined })],
+  ])('a collection deleted since it was bound (store %s epochs) gives empty statistics', async (_, strip) => {
+    const memory = await collectionOf(['lamps', 'wicks']);
+    const store: Store = {
+      ...memory,
+      openCollection: async (options) => strip(await memory.openCollection(options)) as never,
+    };
+    const bm25 = createBm25Encoder();
+    expect(stats(await bindStatistics({ store, collection: 'kb', embedder: bm25 })).documentCount).toBe(2);
+    await memory.deleteCollection({ name: 'kb' });
+    expect(stats(await bindStatistics({ store, collection: 'kb', embedder: bm25 })).documentCount).toBe(0);
+  });
+
   test('saved statistics of another analyzer are rebuilt from the texts', async () => {
     const store = await collectionOf(['lamps', 'wicks']);
     const other = createBm25Encoder({ stemmer: 'none' });
@@ -207,12 +247,17 @@ describe('bindStatistics', () => {
     const bm25 = createBm25Encoder();
     const broken: StatisticalEmbedder = {
       ...bm25,
-      fork: () => ({
-        ...bm25.fork(),
-        importState: () => {
-          throw new TypeError('importState broke');
-        },
-      }),
+      fork: () => {
+        const fork = bm25.fork();
+        return {
+          ...fork,
+          // Fails on the saved statistics only: emptying them for a rebuild would work.
+          importState: (state: Bm25State) => {
+            if (!('format' in state)) throw new TypeError('importState broke');
+            fork.importState(state);
+          },
+        };
+      },
     };
     await expect(bindStatistics({ store, collection: 'kb', embedder: broken })).rejects.toThrow('importState broke');
   });
@@ -293,13 +338,15 @@ describe('statisticsWriter', () => {
     writer.wrote();
     await store.upsert({ collection: 'kb', records: [{ id: 2, payload: { text: 'lens' } }] });
     writer.wrote();
+    // A text the store does not hold: kept, as nothing tells the writer its statistics are off.
+    writer.embedder.addDocuments(['phantom']);
     const settled = (await writer.settle(await store.openCollection({ name: 'kb' }))) as Bm25State;
-    expect(settled.documentCount).toBe(3);
+    expect(settled.documentCount).toBe(4);
     // Counting starts again from the settled version.
     writer.embedder.addDocuments(['extra']);
     writer.wrote();
     await store.upsert({ collection: 'kb', records: [{ id: 3, payload: { text: 'extra' } }] });
-    expect(((await writer.settle(await store.openCollection({ name: 'kb' }))) as Bm25State).documentCount).toBe(4);
+    expect(((await writer.settle(await store.openCollection({ name: 'kb' }))) as Bm25State).documentCount).toBe(5);
   });
 
   test('settle rebuilds from the stored texts when someone else wrote the collection meanwhile', async () => {
@@ -319,6 +366,26 @@ describe('statisticsWriter', () => {
     const { writer } = await writerOn(['lamps']);
     writer.embedder.addDocuments(['not stored']);
     expect(((await writer.settle(undefined)) as Bm25State).documentCount).toBe(2);
+  });
+
+  test('a writer started without a write version does not take the first one it sees for someone else’s writes', async () => {
+    const store = await collectionOf(['lamps']);
+    const info = await store.openCollection({ name: 'kb' });
+    const writer = await statisticsWriter({
+      store,
+      collection: 'kb',
+      embedder: createBm25Encoder(),
+      info: { ...info, version: undefined },
+    });
+    writer.embedder.addDocuments(['not stored']);
+    expect(((await writer.settle(info)) as Bm25State).documentCount).toBe(2);
+  });
+
+  test('publish without collection info still copies the statistics into the embedder', async () => {
+    const { writer, bm25 } = await writerOn(['lamps']);
+    writer.embedder.addDocuments(['wicks']);
+    writer.publish(undefined);
+    expect(stats(bm25).documentCount).toBe(2);
   });
 
   test('texts the statistics never held mark them drifted: removals stop, and settle rebuilds them', async () => {
