@@ -459,10 +459,13 @@ describe('conversations', () => {
     ]);
   });
 
-  test('condense asks the runner for a standalone question and retrieves with its first line; usage adds up', async () => {
+  test('condense asks the runner for a standalone question and retrieves with its first line of text; usage adds up', async () => {
     const { embedder, queries } = recordingEmbedder();
     const store = await storeOf(embedder, ['The X-200 costs 1,200 euros.', 'Sourdough rises with wild yeast.']);
-    const { runner, generates, streams } = recordingRunner(undefined, '  How much does the X-200 cost?  \nextra line');
+    const { runner, generates, streams } = recordingRunner(
+      undefined,
+      '\n  How much does the X-200 cost?  \nextra line',
+    );
     const abort = new AbortController();
     const result = await answer({
       messages: [
