@@ -11,10 +11,20 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { describe, expect, test } from 'vitest';
 import type { SparseEmbedder } from '../src/core/embedder.js';
 import type { Filter } from '../src/core/filter.js';
-import { createBm25Encoder, createMemoryStore, type JsonObject, type SparseVector, type Store } from '../src/index.js';
+import {
+  createBm25Encoder,
+  createMemoryStore,
+  InvalidArgumentError,
+  type JsonObject,
+  type Match,
+  type SparseVector,
+  type Store,
+} from '../src/index.js';
 import { ingest } from '../src/pipeline/ingest.js';
 import { retrieve } from '../src/pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
+import { scriptedStore } from './helpers/scripted-store.js';
+import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
 const CORPUS = [
   'lighthouse keepers trim the lamps every night',
@@ -27,7 +37,7 @@ const CORPUS = [
  * A sparse embedder with fixed BM25 weights (not kumiki's encoder, so the collection keeps no
  * statistics for it): the same object for every call, so its weighted sources are cached across calls.
  */
-function fixedEmbedder(): SparseEmbedder {
+function fixedEmbedder(signals: (AbortSignal | undefined)[] = []): SparseEmbedder {
   const bm25 = createBm25Encoder({ corpus: CORPUS });
   return {
     specificationVersion: bm25.specificationVersion,
@@ -37,7 +47,10 @@ function fixedEmbedder(): SparseEmbedder {
     maxBatchSize: 2,
     supportsParallelCalls: true,
     space: () => bm25.space(),
-    embed: (options) => bm25.embed(options),
+    embed: (options) => {
+      if (options.role === 'document') signals.push(options.abortSignal);
+      return bm25.embed(options);
+    },
   } as SparseEmbedder;
 }
 
@@ -192,6 +205,70 @@ describe("score 'document': weighted sources are kept, but never for a different
   });
 });
 
+describe("score 'document': calls and order", () => {
+  test('the caller’s abort signal reaches the weighing of sources and the reading of their texts', async () => {
+    const signals: (AbortSignal | undefined)[] = [];
+    const embedder = fixedEmbedder(signals);
+    const memory = createMemoryStore();
+    await writeSource(memory, 'kb', embedder, 'doc:a', [{ text: 'lighthouse lamps', hash: 'v1' }]);
+    signals.length = 0;
+    const scrolls: (AbortSignal | undefined)[] = [];
+    const store = new Proxy(memory, {
+      get: (target, key) =>
+        key === 'scroll'
+          ? (options: Parameters<Store['scroll']>[0]) => {
+              scrolls.push(options.abortSignal);
+              return target.scroll(options);
+            }
+          : Reflect.get(target, key),
+    });
+    const controller = new AbortController();
+    const documents = await retrieve({
+      store,
+      collection: 'kb',
+      sparseEmbedder: embedder,
+      query: 'lighthouse',
+      groupBy: { by: 'source', score: 'document' },
+      abortSignal: controller.signal,
+    });
+    expect(documents.map((d) => d.source)).toEqual(['doc:a']);
+    expect(signals).toEqual([controller.signal]);
+    expect(scrolls.length).toBeGreaterThan(0);
+    expect(scrolls.every((signal) => signal === controller.signal)).toBe(true);
+    await memory.dispose();
+  });
+
+  test('hybrid: the sparse chunks rank by score across sources before the chunk fusion that orders each source’s passages', async () => {
+    const hit = (id: string, source: string, score: number): Match => ({
+      id,
+      score,
+      payload: { text: `text of ${id}`, source, start: 0, end: 10, chunk: 0 },
+    });
+    const dense = [hit('b2', 'B', 0.9), hit('d1', 'D', 0.8), hit('b1', 'B', 0.7)];
+    const sparse = [hit('b1', 'B', 9), hit('c1', 'C', 5), hit('c2', 'C', 4), hit('b2', 'B', 1)];
+    const { store } = scriptedStore((options: { sparseVector?: unknown }) => (options.sparseVector ? sparse : dense));
+    const documents = await retrieve({
+      store,
+      collection: 'kb',
+      query: 'q',
+      embedder: trigramEmbedder(16, 'trigram'),
+      sparseEmbedder: createBm25Encoder(),
+      expansion: false,
+      fusion: { method: 'rrf', k: 1 },
+      groupBy: { by: 'source', score: 'max', passages: 5 },
+    });
+    // Sparse chunk ranks b1 1, c1 2, c2 3, b2 4; dense b2 1, d1 2, b1 3. RRF k 1: b1 1/4 + 1/2 > b2 1/2 + 1/5.
+    expect(documents.find((d) => d.source === 'B')?.passages.map((p) => p.id)).toEqual(['b1', 'b2']);
+  });
+
+  test('a record without text is refused with InvalidArgumentError, also when feedback reads it first', async () => {
+    const { store } = scriptedStore([{ id: 'x', score: 1, payload: { source: 'S' } }]);
+    await expect(
+      retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: createBm25Encoder() }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
 describe('pseudo-relevance feedback with whole sources', () => {
   // The guide says "cat" in one chunk and "whiskers" only in another: feedback from its chunks that
   // match "cat" never sees "whiskers"; feedback from the whole source does.
@@ -205,13 +282,13 @@ describe('pseudo-relevance feedback with whole sources', () => {
     { uri: 'mem://bread', contentType: 'text/plain', text: 'Sourdough bread rises slowly overnight.' },
     { uri: 'mem://boats', contentType: 'text/plain', text: 'Boats sail home with the evening tide.' },
   ];
-  const setUp = async () => {
+  const setUp = async (more: typeof documents = []) => {
     const store = createMemoryStore();
     const bm25 = createBm25Encoder();
     await ingest({
       store,
       collection: 'kb',
-      documents,
+      documents: [...documents, ...more],
       sparseEmbedder: bm25,
       splitter: createRecursiveSplitter({ chunkSize: 60, chunkOverlap: 0, unit: 'characters' }),
     });
@@ -230,6 +307,18 @@ describe('pseudo-relevance feedback with whole sources', () => {
     // Chunks as feedback: only the chunk that says "cat", so no whiskers.
     const chunks = await retrieve(options);
     expect(chunks.map((c) => c.citation.source)).toEqual(['mem://guide']);
+    await store.dispose();
+  });
+
+  test('feedback reads the first sources’ texts even when some were weighed by an earlier query', async () => {
+    const { store, bm25 } = await setUp([
+      { uri: 'mem://kitten', contentType: 'text/plain', text: 'A kitten is a young cat.' },
+    ]);
+    const options = { store, collection: 'kb', sparseEmbedder: bm25, limit: 10, groupBy: 'source' as const };
+    // Weighs the guide and the whiskers source (not the kitten one) and keeps them.
+    await retrieve({ ...options, query: 'whiskers', expansion: false });
+    const found = await retrieve({ ...options, query: 'cat' });
+    expect(found.map((d) => d.source)).toContain('mem://whiskers');
     await store.dispose();
   });
 

@@ -184,6 +184,20 @@ describe('headings', () => {
       ['para three.', 43, 54, 'Two'],
     ]);
   });
+  test('the chunk that opens a section repeats nothing of the one before; a heading that ends the text stays in the last chunk', () => {
+    const text =
+      'one one one one.\n\ntwo two.\n\nthree three three.\n\n# Two\n\npara two is longer text.\n\npara three.';
+    expect(outline(split({ chunkSize: 40, chunkOverlap: 20 }, text))).toEqual([
+      ['one one one one.\n\ntwo two.', 0, 26, undefined],
+      ['two two.\n\nthree three three.', 18, 46, undefined],
+      ['# Two\n\npara two is longer text.', 48, 79, 'Two'],
+      ['para three.', 81, 92, 'Two'],
+    ]);
+    expect(outline(split({ chunkSize: 20, chunkOverlap: 0 }, 'long first paragraph here.\n\nbb.\n\n# End'))).toEqual([
+      ['long first paragraph', 0, 20, undefined],
+      ['here.\n\nbb.\n\n# End', 21, 38, undefined],
+    ]);
+  });
 });
 
 describe('pages', () => {
