@@ -78,7 +78,9 @@ describe('chunk boundaries and overlap', () => {
     const heavyX: TokenCounter = { id: 'heavy-x', count: (text) => text.length + (text.includes('x') ? 5 : 0) };
     const call = () => split({ tokenizer: heavyX, chunkSize: 2, chunkOverlap: 0 }, 'aa x');
     expect(call).toThrow(InvalidArgumentError);
-    expect(call).toThrow('chunkSize 2 tokens is too small: one character of test:doc at offset 3 alone measures more');
+    expect(call).toThrow(
+      'Invalid recursive splitter options: chunkSize: chunkSize 2 tokens is too small: one character of test:doc at offset 3 alone measures more',
+    );
     // An emoji is two UTF-16 code units, never cut apart: one character does not fit in 1.
     expect(() => split({ unit: 'characters', chunkSize: 1, chunkOverlap: 0 }, '😀')).toThrow(
       'chunkSize 1 characters is too small: one character of test:doc at offset 0 alone measures more',
@@ -88,6 +90,51 @@ describe('chunk boundaries and overlap', () => {
       '😀',
       '😀',
     ]);
+  });
+});
+
+describe('packing', () => {
+  test('every chunk is as long as chunkSize allows: hard cuts in characters and in tokens', () => {
+    const lengths = (chunks: Chunk[]) => chunks.map((chunk) => chunk.text.length);
+    expect(lengths(split({ chunkSize: 7, chunkOverlap: 0 }, 'x'.repeat(100)))).toEqual([...Array(14).fill(7), 2]);
+    // One token per 3 characters (rounded up) plus 2: 9 characters make 5 tokens, 10 make 6.
+    const chunky: TokenCounter = { id: 'chunky', count: (text) => Math.ceil(text.length / 3) + 2 };
+    expect(lengths(split({ tokenizer: chunky, chunkSize: 5, chunkOverlap: 0 }, 'y'.repeat(50)))).toEqual([
+      9, 9, 9, 9, 9, 5,
+    ]);
+  });
+
+  test('every chunk holds as many whole words as fit, and the next one starts chunkOverlap words back', () => {
+    const all = Array.from({ length: 60 }, (_, i) => `w${i}`);
+    const chunks = split({ tokenizer: words, chunkSize: 7, chunkOverlap: 2 }, all.join(' '));
+    const expected: string[] = [];
+    for (let first = 0; first + 2 < all.length; first += 5) expected.push(all.slice(first, first + 7).join(' '));
+    expect(chunks.map((chunk) => chunk.text)).toEqual(expected);
+  });
+
+  test('far into a long text, sentences stay whole pieces: overlap never takes part of one', () => {
+    const text = 'One two. Three four. '.repeat(40).trim();
+    const chunks = split({ tokenizer: words, chunkSize: 4, chunkOverlap: 1 }, text);
+    expect(chunks).toHaveLength(40);
+    expect(new Set(chunks.map((chunk) => chunk.text))).toEqual(new Set(['One two. Three four.']));
+  });
+
+  test('cuts never fall inside a surrogate pair, at either end of the surrogate ranges', () => {
+    // U+10000 is \uD800\uDC00 and U+10FFFF is \uDBFF\uDFFF: the lowest and highest pair.
+    for (const pair of ['\u{10000}', '\u{10FFFF}']) {
+      const chunks = split({ chunkSize: 3, chunkOverlap: 0 }, `ab${pair.repeat(3)}`, { contentType: 'text/plain' });
+      expect(chunks.map((chunk) => chunk.text)).toEqual(['ab', pair, pair, pair]);
+    }
+    // Lone surrogates are no pair: cut anywhere.
+    expect(split({ chunkSize: 2, chunkOverlap: 0 }, 'a\uDC00\uD800b').map((chunk) => chunk.text)).toEqual([
+      'a\uDC00',
+      '\uD800b',
+    ]);
+  });
+
+  test('whitespace alone gives no chunks', () => {
+    expect(split({}, ' \n\t ')).toEqual([]);
+    expect(split({ tokenizer: words }, '\n\n')).toEqual([]);
   });
 });
 
@@ -200,6 +247,38 @@ describe('headings', () => {
   });
 });
 
+describe('options', () => {
+  test('bad options are refused with the option and the reason', () => {
+    const bad: [unknown, string][] = [
+      [{ chunkSize: 10, chunkOverlap: 10 }, 'chunkOverlap: chunkOverlap (10) must be less than chunkSize (10)'],
+      [{ chunkOverlap: 2000 }, 'chunkOverlap: chunkOverlap (2000) must be less than chunkSize (1000)'],
+      [{ chunkOverlap: -1 }, 'chunkOverlap: chunkOverlap must not be negative'],
+      [{ unit: 'words' }, "unit: unit must be 'tokens' or 'characters'"],
+      [
+        { unit: 'tokens' },
+        "tokenizer: unit 'tokens' needs a tokenizer (await embedder.tokenizer()); or use unit: 'characters'",
+      ],
+      [{ separators: ['('] }, 'separators.0: not a valid regular expression'],
+      [{ separators: ['x', ''] }, 'separators.1: a separator must not be empty'],
+    ];
+    const notCounter =
+      'tokenizer: tokenizer must be a TokenCounter { id, count(text) } (e.g. await embedder.tokenizer())';
+    for (const tokenizer of [{ id: 'x' }, { count: () => 1 }, { id: 1, count: () => 1 }, null, 'words'])
+      bad.push([{ tokenizer }, notCounter]);
+    for (const [options, message] of bad) {
+      const call = () => createRecursiveSplitter(options as never);
+      expect(call).toThrow(InvalidArgumentError);
+      expect(call).toThrow(`Invalid recursive splitter options: ${message}`);
+    }
+    // Accepted: a valid separator, a tokenizer with unit tokens, chunkOverlap just below chunkSize.
+    expect(createRecursiveSplitter({ separators: ['\\|'], tokenizer: words, unit: 'tokens' }).settings).toMatchObject({
+      separators: ['\\|'],
+      unit: 'tokens',
+    });
+    expect(createRecursiveSplitter({ chunkSize: 10, chunkOverlap: 9 }).settings).toMatchObject({ chunkOverlap: 9 });
+  });
+});
+
 describe('pages', () => {
   test('each chunk has the page of its first and of its last character; an empty page is skipped', () => {
     const text = 'aaa bbb ccc ddd eee fff ggg hhh iii jjj kkk lll mmm';
@@ -231,7 +310,10 @@ describe('pages', () => {
     for (const [pageStarts, expected] of cases) {
       const call = () => split({}, 'xyz', { pageStarts });
       expect(call).toThrow(InvalidArgumentError);
-      expect(call).toThrow(expected);
+      expect(call).toThrow(
+        `Invalid document: pageStarts${expected.startsWith('page starts') ? '.1' : ''}: ${expected}`,
+      );
+      expect(() => call()).not.toThrow(`${expected};`);
     }
     expect(() => split({}, 3 as unknown as string)).toThrow('text must be a string');
   });
