@@ -6,7 +6,11 @@
 import { describe, expect, test } from 'vitest';
 import type { TokenCounter } from '../src/core/embedder.js';
 import { InvalidArgumentError } from '../src/core/errors.js';
-import { createRecursiveSplitter, type RecursiveSplitterOptions } from '../src/pipeline/splitter.js';
+import {
+  createRecursiveSplitter,
+  DEFAULT_SEPARATORS,
+  type RecursiveSplitterOptions,
+} from '../src/pipeline/splitter.js';
 import type { Chunk, SourceDocument } from '../src/pipeline/types.js';
 
 /** One token per run of non-whitespace. */
@@ -45,6 +49,17 @@ describe('chunk boundaries and overlap', () => {
     ]);
   });
 
+  test('overlap shrinks, piece by piece, until the next piece fits beside it; none when it cannot', () => {
+    const chunks = split({ chunkSize: 20, chunkOverlap: 10 }, 'aaaa bbbb cccc dddd eeee.\n\nffffffffffffffff.', {
+      contentType: 'text/plain',
+    });
+    expect(outline(chunks)).toEqual([
+      ['aaaa bbbb cccc dddd', 0, 19, undefined],
+      ['cccc dddd eeee.', 10, 25, undefined],
+      ['ffffffffffffffff.', 27, 44, undefined],
+    ]);
+  });
+
   test('tokens are what the tokenizer counts, not characters; unit characters counts characters even with one', () => {
     expect(
       split({ tokenizer: words, chunkSize: 2, chunkOverlap: 0 }, 'supercalifragilistic word').map((c) => c.text),
@@ -57,6 +72,22 @@ describe('chunk boundaries and overlap', () => {
   });
 
   test('defaults: 1,000 characters or 512 tokens, overlap 12 % of chunkSize rounded down', () => {
+    expect(createRecursiveSplitter().settings).toEqual({
+      kind: 'recursive',
+      version: 1,
+      unit: 'characters',
+      chunkSize: 1000,
+      chunkOverlap: 120,
+      separators: [...DEFAULT_SEPARATORS],
+      keepHeadings: true,
+      tokenizer: null,
+    });
+    expect(createRecursiveSplitter({ tokenizer: words }).settings).toMatchObject({
+      unit: 'tokens',
+      chunkSize: 512,
+      chunkOverlap: 61,
+      tokenizer: 'words',
+    });
     expect(createRecursiveSplitter({ chunkSize: 100 }).settings).toMatchObject({ chunkSize: 100, chunkOverlap: 12 });
     expect(createRecursiveSplitter({ chunkSize: 8 }).settings).toMatchObject({ chunkOverlap: 0 });
     expect(createRecursiveSplitter({ tokenizer: words, chunkSize: 50 }).settings).toMatchObject({
@@ -125,7 +156,14 @@ describe('packing', () => {
       const chunks = split({ chunkSize: 3, chunkOverlap: 0 }, `ab${pair.repeat(3)}`, { contentType: 'text/plain' });
       expect(chunks.map((chunk) => chunk.text)).toEqual(['ab', pair, pair, pair]);
     }
-    // Lone surrogates are no pair: cut anywhere.
+    // Lone surrogates, or a surrogate next to an ordinary character, are no pair: cut anywhere.
+    for (const text of ['ab\uDC00c', 'a\uDC00\uDC00b', 'a\uD800\uE000b', 'a\uD800xb']) {
+      const chunks = split({ chunkSize: 2, chunkOverlap: 0 }, text, { contentType: 'text/plain' });
+      expect(chunks.map((chunk) => [chunk.start, chunk.end])).toEqual([
+        [0, 2],
+        [2, 4],
+      ]);
+    }
     expect(split({ chunkSize: 2, chunkOverlap: 0 }, 'a\uDC00\uD800b').map((chunk) => chunk.text)).toEqual([
       'a\uDC00',
       '\uD800b',
@@ -185,6 +223,9 @@ describe('headings', () => {
     const text = [
       '# A',
       'xx',
+      'use ``` inline',
+      '~ tilde',
+      '# A2',
       '~~~',
       '# in tilde',
       '```',
@@ -202,11 +243,15 @@ describe('headings', () => {
     ].join('\n');
     expect(split({ chunkSize: 8, chunkOverlap: 0 }, text).map((chunk) => [chunk.text, chunk.heading])).toEqual([
       ['# A\nxx', 'A'],
-      ['~~~\n# in', 'A'],
-      ['tilde', 'A'],
-      ['```\n#', 'A'],
-      ['still in', 'A'],
-      ['~~~', 'A'],
+      ['use ```', 'A'],
+      ['inline', 'A'],
+      ['~ tilde', 'A'],
+      ['# A2\n~~~', 'A2'],
+      ['# in', 'A2'],
+      ['tilde', 'A2'],
+      ['```\n#', 'A2'],
+      ['still in', 'A2'],
+      ['~~~', 'A2'],
       ['# B\nyy', 'B'],
       ['````\n#', 'B'],
       ['in four', 'B'],
@@ -259,11 +304,14 @@ describe('options', () => {
         "tokenizer: unit 'tokens' needs a tokenizer (await embedder.tokenizer()); or use unit: 'characters'",
       ],
       [{ separators: ['('] }, 'separators.0: not a valid regular expression'],
+      // Valid without the u flag, not with it (separators are compiled with flags gu).
+      [{ separators: ['{'] }, 'separators.0: not a valid regular expression'],
       [{ separators: ['x', ''] }, 'separators.1: a separator must not be empty'],
     ];
     const notCounter =
       'tokenizer: tokenizer must be a TokenCounter { id, count(text) } (e.g. await embedder.tokenizer())';
-    for (const tokenizer of [{ id: 'x' }, { count: () => 1 }, { id: 1, count: () => 1 }, null, 'words'])
+    const callable = Object.assign(() => 1, { id: 'f', count: () => 1 });
+    for (const tokenizer of [{ id: 'x' }, { count: () => 1 }, { id: 1, count: () => 1 }, null, 'words', callable])
       bad.push([{ tokenizer }, notCounter]);
     for (const [options, message] of bad) {
       const call = () => createRecursiveSplitter(options as never);
@@ -308,12 +356,16 @@ describe('pages', () => {
       [[0, 1.5], 'page starts must be integers'],
     ];
     for (const [pageStarts, expected] of cases) {
-      const call = () => split({}, 'xyz', { pageStarts });
-      expect(call).toThrow(InvalidArgumentError);
-      expect(call).toThrow(
-        `Invalid document: pageStarts${expected.startsWith('page starts') ? '.1' : ''}: ${expected}`,
-      );
-      expect(() => call()).not.toThrow(`${expected};`);
+      const error = (() => {
+        try {
+          split({}, 'xyz', { pageStarts });
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      const path = expected.startsWith('page starts') ? 'pageStarts.1' : 'pageStarts';
+      expect((error as Error).message).toBe(`Invalid document: ${path}: ${expected}`);
     }
     expect(() => split({}, 3 as unknown as string)).toThrow('text must be a string');
   });
