@@ -290,6 +290,30 @@ describe('headings', () => {
       ['here.\n\nbb.\n\n# End', 21, 38, undefined],
     ]);
   });
+
+  test('only a heading that opens a section stops overlap: not a # line in plain text, nor with keepHeadings off', () => {
+    const text = 'aaaa aaaa aaaa aaaa aaaa.\n\nbb.\n\ncc.\n\n# Two two two two two two\n\npara.';
+    const options = { chunkSize: 30, chunkOverlap: 10 };
+    const first = [
+      ['aaaa aaaa aaaa aaaa aaaa.\n\nbb.', 0, 30, undefined],
+      ['bb.\n\ncc.', 27, 35, undefined],
+    ];
+    expect(outline(split(options, text))).toEqual([
+      ...first,
+      ['# Two two two two two two', 37, 62, 'Two two two two two two'],
+      ['para.', 64, 69, 'Two two two two two two'],
+    ]);
+    expect(outline(split(options, text, { contentType: 'text/plain' }))).toEqual([
+      ...first,
+      ['cc.\n\n# Two two two two two two', 32, 62, undefined],
+      ['para.', 64, 69, undefined],
+    ]);
+    expect(outline(split({ ...options, keepHeadings: false }, text))).toEqual([
+      ...first,
+      ['cc.\n\n# Two two two two two two', 32, 62, undefined],
+      ['para.', 64, 69, 'Two two two two two two'],
+    ]);
+  });
 });
 
 describe('options', () => {
