@@ -125,7 +125,10 @@ const WHITESPACE = /\s/;
 
 type Span = { start: number; end: number };
 
-/** Markdown headings outside code fences: line start and text, in order. */
+/**
+ * Markdown headings outside code fences: line start and text, in order. A fence closes at a line of
+ * the same character (backtick or tilde) at least as long as the one that opened it (CommonMark).
+ */
 function findHeadings(text: string): { at: number; text: string }[] {
   const headings: { at: number; text: string }[] = [];
   let fence: string | undefined;
@@ -133,8 +136,8 @@ function findHeadings(text: string): { at: number; text: string }[] {
   for (const line of text.split('\n')) {
     const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
     if (marker !== undefined) {
-      if (fence === undefined) fence = marker[0];
-      else if (marker[0] === fence) fence = undefined;
+      if (fence === undefined) fence = marker;
+      else if (marker[0] === fence[0] && marker.length >= fence.length) fence = undefined;
     } else if (fence === undefined) {
       const heading = HEADING_LINE.exec(line);
       if (heading?.[2]) headings.push({ at, text: heading[2] });
