@@ -74,7 +74,7 @@ describe('chunk boundaries and overlap', () => {
   test('defaults: 1,000 characters or 512 tokens, overlap 12 % of chunkSize rounded down', () => {
     expect(createRecursiveSplitter().settings).toEqual({
       kind: 'recursive',
-      version: 1,
+      version: 2,
       unit: 'characters',
       chunkSize: 1000,
       chunkOverlap: 120,

@@ -198,7 +198,7 @@ describe('createRecursiveSplitter behaviour', () => {
   test('settings record everything that shapes the chunks', () => {
     expect(createRecursiveSplitter().settings).toEqual({
       kind: 'recursive',
-      version: 1,
+      version: 2,
       unit: 'characters',
       chunkSize: 1000,
       chunkOverlap: 120,

@@ -10,8 +10,8 @@ import { InvalidArgumentError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
-/** Bump on any change that can move a chunk boundary: the ledger then re-ingests everything. */
-const VERSION = 1;
+/** Bump on any change to what a chunk holds (its boundaries or its heading): the ledger then re-ingests everything. */
+const VERSION = 2;
 const DEFAULT_TOKENS = 512;
 const DEFAULT_CHARACTERS = 1000;
 const DEFAULT_OVERLAP_RATIO = 0.12;
