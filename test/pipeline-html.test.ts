@@ -1,4 +1,3 @@
-// @ts-nocheck
 /**
  * htmlToText and decodeEntities, output compared exactly: what a reader of the page sees, with the
  * line structure the splitter cuts at (headings, lists, paragraphs, pre), and entities decoded.

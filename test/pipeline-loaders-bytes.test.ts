@@ -3,7 +3,6 @@
  * stream, document information and XMP metadata) or by the `docx` library: titles, authors, empty
  * pages, a page that fails, byte views and other realms, argument checks, and the errors' fields.
  */
-// @ts-nocheck
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,6 @@
  * roots given directly, links, sidecars, the fileMetadata hook, progress, limits, and file-system
  * failures during a walk, with every skipped entry compared exactly.
  */
-// @ts-nocheck
 
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,6 @@
  * output compared exactly: content types and their spellings, Markdown titles, JSON as readable
  * lines, textFields, JSONL records, where invalid JSON breaks, and what skipping reports.
  */
-// @ts-nocheck
 
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError, UnreadableSourceError } from '../src/core/errors.js';
