@@ -6,11 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import type { TokenCounter } from '../src/core/embedder.js';
 import { InvalidArgumentError } from '../src/core/errors.js';
-import {
-  createRecursiveSplitter,
-  DEFAULT_SEPARATORS,
-  type RecursiveSplitterOptions,
-} from '../src/pipeline/splitter.js';
+import { createRecursiveSplitter, type RecursiveSplitterOptions } from '../src/pipeline/splitter.js';
 import type { Chunk, SourceDocument } from '../src/pipeline/types.js';
 
 /** One token per run of non-whitespace. */
@@ -71,23 +67,7 @@ describe('chunk boundaries and overlap', () => {
     ).toEqual(['one two', 'three four']);
   });
 
-  test('defaults: 1,000 characters or 512 tokens, overlap 12 % of chunkSize rounded down', () => {
-    expect(createRecursiveSplitter().settings).toEqual({
-      kind: 'recursive',
-      version: 2,
-      unit: 'characters',
-      chunkSize: 1000,
-      chunkOverlap: 120,
-      separators: [...DEFAULT_SEPARATORS],
-      keepHeadings: true,
-      tokenizer: null,
-    });
-    expect(createRecursiveSplitter({ tokenizer: words }).settings).toMatchObject({
-      unit: 'tokens',
-      chunkSize: 512,
-      chunkOverlap: 61,
-      tokenizer: 'words',
-    });
+  test('overlap defaults to 12 % of chunkSize rounded down (the full defaults: test/splitter.test.ts)', () => {
     expect(createRecursiveSplitter({ chunkSize: 100 }).settings).toMatchObject({ chunkSize: 100, chunkOverlap: 12 });
     expect(createRecursiveSplitter({ chunkSize: 8 }).settings).toMatchObject({ chunkOverlap: 0 });
     expect(createRecursiveSplitter({ tokenizer: words, chunkSize: 50 }).settings).toMatchObject({
