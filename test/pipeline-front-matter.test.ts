@@ -1,4 +1,3 @@
-// @ts-nocheck
 /**
  * parseFrontMatter: the YAML subset front matter uses, values compared exactly (types of the YAML
  * 1.2 core schema), and every refusal with its line number, never a guess.
@@ -11,9 +10,10 @@ const fields = (yaml: string) => parseFrontMatter(`---\n${yaml}\n---\nbody`).met
 const refusal = (yaml: string) => {
   try {
     parseFrontMatter(`---\n${yaml}\n---\n`);
-  } catch (error) {
+  } catch (error: unknown) {
     expect(error).toBeInstanceOf(FrontMatterError);
-    return [error.line, error.message];
+    const refused = error as FrontMatterError;
+    return [refused.line, refused.message];
   }
   throw new Error(`no error for ${JSON.stringify(yaml)}`);
 };

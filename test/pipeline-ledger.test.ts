@@ -1,4 +1,3 @@
-// @ts-nocheck
 /**
  * The memory ledger and the helpers every ledger shares: entries handed out frozen (a caller cannot
  * change what the ledger holds), puts replacing by (collection, source), removals, and the last mark
@@ -30,7 +29,7 @@ describe('memory ledger', () => {
     const ledger = createMemoryLedger();
     expect(ledger.location).toBe('memory');
     expect(await ledger.entries()).toEqual([]);
-    expect(await ledger.marks()).toEqual([]);
+    expect(await ledger.marks!()).toEqual([]);
     await ledger.write({ put: [entry('a'), entry('b'), entry('a', { collection: 'other' })] });
     await ledger.write({ put: [entry('a', { key: 'key-a2' })] });
     const entries = await ledger.entries();
@@ -51,7 +50,7 @@ describe('memory ledger', () => {
       mark: { collection: 'kb', epoch: 'e1', ledger: 'L' },
     });
     expect((await ledger.entries()).map((e) => e.source)).toEqual(['b', 'c']);
-    expect(await ledger.marks()).toEqual([{ collection: 'kb', epoch: 'e1', ledger: 'L' }]);
+    expect(await ledger.marks!()).toEqual([{ collection: 'kb', epoch: 'e1', ledger: 'L' }]);
   });
 
   test('marks: the last one per collection; the ones handed out are copies', async () => {
@@ -61,13 +60,13 @@ describe('memory ledger', () => {
     mark.epoch = 'changed by the caller';
     await ledger.write({ mark: { collection: 'other', epoch: 'x' } });
     await ledger.write({ mark: { collection: 'kb', epoch: 'e2' } });
-    const marks = await ledger.marks();
+    const marks = await ledger.marks!();
     expect(marks).toEqual([
       { collection: 'kb', epoch: 'e2' },
       { collection: 'other', epoch: 'x' },
     ]);
-    marks[0].epoch = 'changed again';
-    expect((await ledger.marks())[0]).toEqual({ collection: 'kb', epoch: 'e2' });
+    marks[0]!.epoch = 'changed again';
+    expect((await ledger.marks!())[0]).toEqual({ collection: 'kb', epoch: 'e2' });
   });
 
   test('entries are frozen copies: changing what was written or what was read changes nothing', async () => {
@@ -75,19 +74,19 @@ describe('memory ledger', () => {
     const written = entry('a', { pending: { key: 'k2', chunkIds: ['a#2'] }, stale: ['old#0'] });
     await ledger.write({ put: [written] });
     written.chunkIds.push('a#9');
-    written.pending.chunkIds.push('a#9');
-    written.stale.push('old#9');
+    written.pending!.chunkIds.push('a#9');
+    written.stale!.push('old#9');
     written.key = 'changed';
-    const [read] = await ledger.entries();
+    const read = (await ledger.entries())[0]!;
     expect(read).toEqual(entry('a', { pending: { key: 'k2', chunkIds: ['a#2'] }, stale: ['old#0'] }));
     expect(Object.isFrozen(read)).toBe(true);
     expect(Object.isFrozen(read.chunkIds)).toBe(true);
     expect(Object.isFrozen(read.pending)).toBe(true);
-    expect(Object.isFrozen(read.pending.chunkIds)).toBe(true);
+    expect(Object.isFrozen(read.pending!.chunkIds)).toBe(true);
     expect(Object.isFrozen(read.stale)).toBe(true);
     expect(() => read.chunkIds.push('x')).toThrow(TypeError);
-    expect(() => read.pending.chunkIds.push('x')).toThrow(TypeError);
-    expect(() => read.stale.push('x')).toThrow(TypeError);
+    expect(() => read.pending!.chunkIds.push('x')).toThrow(TypeError);
+    expect(() => read.stale!.push('x')).toThrow(TypeError);
   });
 });
 

@@ -1,4 +1,3 @@
-// @ts-nocheck
 /**
  * retrieve({ groupBy }) ranking sources: 'max' and 'sum' grouping of dense and sparse chunks, hybrid
  * fusion of the two source rankings with each source's chunks in fused order, and ties between
@@ -36,7 +35,7 @@ describe('groupBy against a scripted store', () => {
       ['A', 0.9],
       ['B', 0.8],
     ]);
-    expect(byMax[0].passages.map((p) => p.id)).toEqual(['a1', 'a2']);
+    expect(byMax[0]!.passages.map((p) => p.id)).toEqual(['a1', 'a2']);
     const bySum = await retrieve({
       store,
       collection: 'kb',
@@ -47,7 +46,7 @@ describe('groupBy against a scripted store', () => {
     expect(searches[1]).toMatchObject({ limit: 7 });
     // passages 1: A 0.9 vs B 0.8 (a sum of one); with 2, B's 1.5 beats A's 1.0.
     expect(bySum.map((d) => d.source)).toEqual(['A', 'B']);
-    expect(bySum[0].passages.map((p) => p.id)).toEqual(['a1']);
+    expect(bySum[0]!.passages.map((p) => p.id)).toEqual(['a1']);
     const bySum2 = await retrieve({
       store,
       collection: 'kb',
@@ -74,7 +73,7 @@ describe('groupBy against a scripted store', () => {
       ['B', 1.5],
       ['A', 1],
     ]);
-    expect(bySum[0].passages.map((p) => p.id)).toEqual(['b1', 'b2']);
+    expect(bySum[0]!.passages.map((p) => p.id)).toEqual(['b1', 'b2']);
     const one = await retrieve({ ...options, limit: 1, groupBy: { by: 'source', score: 'max' } });
     expect(one.map((d) => d.source)).toEqual(['A']);
   });
@@ -101,9 +100,9 @@ describe('groupBy against a scripted store', () => {
       ['C', Number((1 / 3).toFixed(6))],
     ]);
     // Chunks fused with RRF k 1: dense a1 b1 b2 a2, sparse b2 c1 b1: b2 (1/4 + 1/2) > b1 (1/3 + 1/4) > a1 (1/2)…
-    expect(documents[0].passages.map((p) => p.id)).toEqual(['b2', 'b1']);
-    expect(documents[1].passages.map((p) => p.id)).toEqual(['a1', 'a2']);
-    expect(documents[2].passages.map((p) => p.id)).toEqual(['c1']);
+    expect(documents[0]!.passages.map((p) => p.id)).toEqual(['b2', 'b1']);
+    expect(documents[1]!.passages.map((p) => p.id)).toEqual(['a1', 'a2']);
+    expect(documents[2]!.passages.map((p) => p.id)).toEqual(['c1']);
     const two = await retrieve({
       store,
       collection: 'kb',

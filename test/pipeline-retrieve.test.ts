@@ -1,12 +1,25 @@
-// @ts-nocheck
 /**
  * retrieve() against a scripted store (it answers each search with the matches a test gives it and
  * records what it was asked): citations built from payloads, how many candidates each step asks
  * for, the options it refuses and why, and MMR's similarity on dense and sparse vectors.
  */
 import { describe, expect, test } from 'vitest';
-import { createBm25Encoder, InvalidArgumentError, type Match } from '../src/index.js';
-import { maximalMarginalRelevance, type RetrievedChunk, retrieve, toChunk } from '../src/pipeline/retrieve.js';
+import {
+  createBm25Encoder,
+  type Filter,
+  InvalidArgumentError,
+  type JsonObject,
+  type Match,
+  type RecordId,
+  type SparseEmbedder,
+} from '../src/index.js';
+import {
+  maximalMarginalRelevance,
+  type Reranker,
+  type RetrievedChunk,
+  retrieve,
+  toChunk,
+} from '../src/pipeline/retrieve.js';
 import { scriptedStore } from './helpers/scripted-store.js';
 import { trigramEmbedder } from './helpers/trigram-embedder.mjs';
 
@@ -94,7 +107,8 @@ describe('citations (toChunk)', () => {
   });
 
   test('a record without text, or without source, is refused with its id and collection', () => {
-    for (const payload of [{ source: 's' }, { text: 'x' }, { text: 1, source: 's' }, { text: 'x', source: 2 }]) {
+    const payloads: JsonObject[] = [{ source: 's' }, { text: 'x' }, { text: 1, source: 's' }, { text: 'x', source: 2 }];
+    for (const payload of payloads) {
       expect(() => toChunk({ id: 'r1', score: 1, payload }, 'kb')).toThrow(InvalidArgumentError);
       expect(() => toChunk({ id: 'r1', score: 1, payload }, 'kb')).toThrow(/record "r1" in "kb" has no string payload/);
     }
@@ -110,13 +124,13 @@ describe('retrieve against a scripted store', () => {
     expect(results.map((r) => r.id)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
     expect(searches).toHaveLength(1);
     expect(searches[0]).toMatchObject({ collection: 'kb', limit: 5 });
-    expect(searches[0].vector).toBeInstanceOf(Float32Array);
-    expect(searches[0].sparseVector).toBeUndefined();
+    expect(searches[0]!.vector).toBeInstanceOf(Float32Array);
+    expect(searches[0]!.sparseVector).toBeUndefined();
     expect(searches[0]).not.toHaveProperty('filter');
     expect(searches[0]).not.toHaveProperty('abortSignal');
     expect(searches[0]).not.toHaveProperty('includeVectors');
     const controller = new AbortController();
-    const filter = { op: 'eq', field: 'source', value: 'mem://c1' };
+    const filter: Filter = { op: 'eq', field: 'source', value: 'mem://c1' };
     await retrieve({ store, collection: 'kb', query: 'q', embedder, limit: 2, filter, abortSignal: controller.signal });
     expect(searches[1]).toMatchObject({ limit: 2, filter, abortSignal: controller.signal });
   });
@@ -137,7 +151,7 @@ describe('retrieve against a scripted store', () => {
     await retrieve({ store, collection: 'kb', query: 'q', embedder, limit: 3, mmr: { candidates: 1 } });
     expect(searches.at(-1)).toMatchObject({ limit: 3 });
     const seen: number[] = [];
-    const rerank = async (_query, chunks) => {
+    const rerank: Reranker = async (_query, chunks) => {
       seen.push(chunks.length);
       return [...chunks].reverse();
     };
@@ -154,7 +168,7 @@ describe('retrieve against a scripted store', () => {
 
   test('the reranker gets the query and the signal; it is not called without candidates', async () => {
     const calls: unknown[] = [];
-    const rerank = async (query, chunks, options) => {
+    const rerank: Reranker = async (query, chunks, options) => {
       calls.push([query, chunks.length, options.abortSignal]);
       return chunks;
     };
@@ -187,9 +201,13 @@ describe('retrieve against a scripted store', () => {
     });
     expect(kept.map((r) => r.id)).toEqual(['c1']);
     for (const answer of [undefined, { chunks: [] }, [undefined]]) {
-      const error = await retrieve({ store, collection: 'kb', query: 'q', embedder, rerank: async () => answer }).catch(
-        (e) => e,
-      );
+      const error = await retrieve({
+        store,
+        collection: 'kb',
+        query: 'q',
+        embedder,
+        rerank: async () => answer as never,
+      }).catch((e) => e);
       expect(error).toBeInstanceOf(InvalidArgumentError);
       expect(error.message).toMatch(/the reranker must return an array of the chunks it was given/);
     }
@@ -207,8 +225,8 @@ describe('retrieve against a scripted store', () => {
     const bm25 = createBm25Encoder();
     const { store, searches } = scriptedStore(matches);
     await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: bm25 });
-    expect(searches.at(-1).vector).toBeUndefined();
-    expect(searches.at(-1).sparseVector).toBeDefined();
+    expect(searches.at(-1)!.vector).toBeUndefined();
+    expect(searches.at(-1)!.sparseVector).toBeDefined();
     await retrieve({
       store,
       collection: 'kb',
@@ -217,13 +235,13 @@ describe('retrieve against a scripted store', () => {
       sparseEmbedder: bm25,
       fusion: { method: 'rrf', k: 7 },
     });
-    expect(searches.at(-1).vector).toBeInstanceOf(Float32Array);
-    expect(searches.at(-1).sparseVector).toBeDefined();
-    expect(searches.at(-1).fusion).toEqual({ method: 'rrf', k: 7 });
+    expect(searches.at(-1)!.vector).toBeInstanceOf(Float32Array);
+    expect(searches.at(-1)!.sparseVector).toBeDefined();
+    expect(searches.at(-1)!.fusion).toEqual({ method: 'rrf', k: 7 });
     await retrieve({ store, collection: 'kb', query: 'q', embedder, sparseEmbedder: bm25, mode: 'dense' });
-    expect(searches.at(-1).sparseVector).toBeUndefined();
+    expect(searches.at(-1)!.sparseVector).toBeUndefined();
     await retrieve({ store, collection: 'kb', query: 'q', embedder, sparseEmbedder: bm25, mode: 'sparse' });
-    expect(searches.at(-1).vector).toBeUndefined();
+    expect(searches.at(-1)!.vector).toBeUndefined();
   });
 
   test('bad combinations of options are refused, each with its own message', async () => {
@@ -231,7 +249,10 @@ describe('retrieve against a scripted store', () => {
     const { store } = scriptedStore(matches);
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ embedder, groupBy: 'source', mmr: {} }, /groupBy ranks sources and cannot be combined with mmr or rerank/],
-      [{ embedder, groupBy: 'source', rerank: async (_q, c) => c }, /cannot be combined with mmr or rerank/],
+      [
+        { embedder, groupBy: 'source', rerank: (async (_q, c) => c) satisfies Reranker },
+        /cannot be combined with mmr or rerank/,
+      ],
       [{ embedder, fusion: { method: 'rrf' } }, /fusion applies to hybrid mode only/],
       [
         { embedder, sparseEmbedder: bm25, mode: 'dense', fusion: { method: 'rrf' } },
@@ -258,7 +279,7 @@ describe('retrieve against a scripted store', () => {
   });
 
   test('expansion with a sparse embedder that has no BM25 statistics is refused; without asking, it searches', async () => {
-    const plain = {
+    const plain: SparseEmbedder = {
       specificationVersion: 'kumiki.embedder.v1',
       provider: 'plainsparse',
       modelId: 'm1',
@@ -276,7 +297,7 @@ describe('retrieve against a scripted store', () => {
     expect(error.message).toMatch(/plainsparse\/m1 has none: drop expansion/);
     expect(searches).toHaveLength(0);
     expect(await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: plain, limit: 2 })).toHaveLength(2);
-    expect(searches.at(-1).sparseVector).toEqual({ indices: [1], values: [1] });
+    expect(searches.at(-1)!.sparseVector).toEqual({ indices: [1], values: [1] });
     expect(
       await retrieve({ store, collection: 'kb', query: 'q', sparseEmbedder: plain, expansion: false }),
     ).toHaveLength(5);
@@ -284,6 +305,11 @@ describe('retrieve against a scripted store', () => {
 });
 
 describe('MMR similarity', () => {
+  /** A sparse vector the way a store returns it. */
+  const sparse = (indices: number[], values: number[]) => ({
+    indices: Uint32Array.from(indices),
+    values: Float32Array.from(values),
+  });
   const asChunk = (id: string, score: number): RetrievedChunk => ({
     id,
     score,
@@ -304,20 +330,20 @@ describe('MMR similarity', () => {
   test('sparse vectors: cosine over shared indices (order and scale do not matter)', () => {
     // a first; then b (a scaled copy of a: cosine 1) loses to c (cosine 0) although b is more relevant.
     const chunks = [asChunk('a', 1), asChunk('b', 0.9), asChunk('c', 0.8)];
-    const matches = new Map([
-      ['a', { id: 'a', score: 1, payload: {}, sparseVector: { indices: [1, 5], values: [3, 4] } }],
-      ['b', { id: 'b', score: 0.9, payload: {}, sparseVector: { indices: [5, 1], values: [8, 6] } }],
-      ['c', { id: 'c', score: 0.8, payload: {}, sparseVector: { indices: [2], values: [1] } }],
+    const matches = new Map<RecordId, Match>([
+      ['a', { id: 'a', score: 1, payload: {}, sparseVector: sparse([1, 5], [3, 4]) }],
+      ['b', { id: 'b', score: 0.9, payload: {}, sparseVector: sparse([5, 1], [8, 6]) }],
+      ['c', { id: 'c', score: 0.8, payload: {}, sparseVector: sparse([2], [1]) }],
     ]);
     expect(maximalMarginalRelevance(chunks, matches, 3, 0.5).map((c) => c.id)).toEqual(['a', 'c', 'b']);
     // Partly shared: b' = (1:3, 9:4) has cosine 9/25 = 0.36 with a; c' = (5:1) has 4/5 = 0.8.
-    matches.set('b', { id: 'b', score: 0.9, payload: {}, sparseVector: { indices: [1, 9], values: [3, 4] } });
-    matches.set('c', { id: 'c', score: 0.9, payload: {}, sparseVector: { indices: [5], values: [1] } });
+    matches.set('b', { id: 'b', score: 0.9, payload: {}, sparseVector: sparse([1, 9], [3, 4]) });
+    matches.set('c', { id: 'c', score: 0.9, payload: {}, sparseVector: sparse([5], [1]) });
     chunks[2] = asChunk('c', 0.9);
     expect(maximalMarginalRelevance(chunks, matches, 2, 0.5).map((c) => c.id)).toEqual(['a', 'b']);
     // An empty sparse vector is like nothing: similarity 0.
-    matches.set('b', { id: 'b', score: 0.9, payload: {}, sparseVector: { indices: [], values: [] } });
-    matches.set('c', { id: 'c', score: 0.9, payload: {}, sparseVector: { indices: [1, 5], values: [3, 4] } });
+    matches.set('b', { id: 'b', score: 0.9, payload: {}, sparseVector: sparse([], []) });
+    matches.set('c', { id: 'c', score: 0.9, payload: {}, sparseVector: sparse([1, 5], [3, 4]) });
     expect(maximalMarginalRelevance(chunks, matches, 2, 0.5).map((c) => c.id)).toEqual(['a', 'b']);
   });
 
@@ -351,7 +377,7 @@ describe('MMR similarity', () => {
     const shifted = chunks.map((c) => ({ ...c, score: c.score + 100 }));
     expect(maximalMarginalRelevance(shifted, matches, 2, 0.5).map((c) => c.id)).toEqual(['a', 'b']);
     // Scores listed out of order: the lowest is still 0, the highest 1.
-    const reordered = [chunks[2], chunks[0], chunks[1]];
+    const reordered = [chunks[2]!, chunks[0]!, chunks[1]!];
     expect(maximalMarginalRelevance(reordered, matches, 2, 0.5).map((c) => c.id)).toEqual(['a', 'b']);
   });
 
