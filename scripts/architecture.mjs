@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Writes the "Layers" section of docs/architecture.md from scripts/layers.mjs (the same rules
 // dependency-cruiser enforces), or checks that it is up to date; and checks that no module in src/ is
-// longer than MAX_LINES (a file that grows past it holds more than one concern: split it).
+// longer than MAX_LINES (a file that grows past it holds more than one concern: split it), and that
+// no file turns type-checking off (in-place mutation runs write `// @ts-nocheck` into every file).
 //
 //   node scripts/architecture.mjs          check (run by `npm test`)
 //   node scripts/architecture.mjs --write  rewrite the section
@@ -94,4 +95,18 @@ function checkLengths() {
   return 1;
 }
 
-process.exit(main(process.argv.includes('--write')) || checkLengths());
+/** Files of src/, test/, scripts/ and examples/ that switch type-checking off. */
+function checkTypeChecked() {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const unchecked = ['src', 'test', 'scripts', 'examples'].flatMap((folder) =>
+    readdirSync(`${root}${folder}`, { recursive: true })
+      .filter((file) => /\.(ts|mts|tsx)$/.test(file))
+      .map((file) => `${folder}/${file}`)
+      .filter((file) => /^\/\/ @ts-nocheck\b/m.test(readFileSync(`${root}${file}`, 'utf8'))),
+  );
+  if (unchecked.length === 0) return 0;
+  console.error(`architecture: type-checking is off (// @ts-nocheck) in ${unchecked.join(', ')}; remove it`);
+  return 1;
+}
+
+process.exit(main(process.argv.includes('--write')) || checkLengths() || checkTypeChecked());
