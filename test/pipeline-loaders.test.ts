@@ -157,6 +157,8 @@ describe('Markdown', () => {
     expect(title('~~~\n```\n# still code\n~~~\n# After tilde')).toBe('After tilde');
     expect(title('```js\n~~~\n# still code\n```\n# After backticks')).toBe('After backticks');
     expect(title('   ````\n# code\n````\n# Out')).toBe('Out');
+    // A shorter fence does not close a longer one (CommonMark), as in the splitter.
+    expect(title('````\n```\n# still code\n````\n# Out of four')).toBe('Out of four');
     expect(title('```\n# never closed')).toBeUndefined();
     expect(title('``\n# Two backticks are no fence')).toBe('Two backticks are no fence');
     expect(title('`code`\n~x\n# One marker is no fence')).toBe('One marker is no fence');

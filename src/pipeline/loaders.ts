@@ -13,6 +13,7 @@ import { parseArgument } from '../core/validate.js';
 import { FrontMatterError, parseFrontMatter } from './front-matter.js';
 import { htmlToText } from './html.js';
 import { invalidContent, isObject, jsonText, parseJson, unreadable, type Where } from './loaders-json.js';
+import { markdownHeadings } from './markdown.js';
 import type { SkippedSource, SourceDocument } from './types.js';
 
 export const TEXT_PLAIN = 'text/plain';
@@ -197,20 +198,9 @@ function settle(error: unknown, options: TextToDocumentOptions): void {
   });
 }
 
-/** First `# ` heading outside code fences. */
+/** First level-one heading outside code fences. */
 function markdownTitle(text: string): string | undefined {
-  let fence: string | undefined;
-  for (const line of text.split('\n')) {
-    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
-    if (marker !== undefined) {
-      if (fence === undefined) fence = marker[0];
-      else if (marker[0] === fence) fence = undefined;
-      continue;
-    }
-    if (fence !== undefined) continue;
-    const heading = /^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/.exec(line);
-    if (heading?.[1]) return heading[1];
-  }
+  for (const heading of markdownHeadings(text)) if (heading.level === 1) return heading.text;
   return undefined;
 }
 

@@ -8,6 +8,7 @@ import * as z from 'zod';
 import type { TokenCounter } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { parseArgument } from '../core/validate.js';
+import { HEADING_LINE, markdownHeadings } from './markdown.js';
 import type { Chunk, SourceDocument, Splitter } from './types.js';
 
 /** Bump on any change to what a chunk holds (its boundaries or its heading): the ledger then re-ingests everything. */
@@ -120,32 +121,9 @@ const HEADED_TYPES = new Set([
   'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
 ]);
 
-const HEADING_LINE = /^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/;
 const WHITESPACE = /\s/;
 
 type Span = { start: number; end: number };
-
-/**
- * Markdown headings outside code fences: line start and text, in order. A fence closes at a line of
- * the same character (backtick or tilde) at least as long as the one that opened it (CommonMark).
- */
-function findHeadings(text: string): { at: number; text: string }[] {
-  const headings: { at: number; text: string }[] = [];
-  let fence: string | undefined;
-  let at = 0;
-  for (const line of text.split('\n')) {
-    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
-    if (marker !== undefined) {
-      if (fence === undefined) fence = marker;
-      else if (marker[0] === fence[0] && marker.length >= fence.length) fence = undefined;
-    } else if (fence === undefined) {
-      const heading = HEADING_LINE.exec(line);
-      if (heading?.[2]) headings.push({ at, text: heading[2] });
-    }
-    at += line.length + 1;
-  }
-  return headings;
-}
 
 /** Creates the recursive splitter; its `settings` identify its behaviour completely for the ledger. */
 export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}): Splitter {
@@ -331,7 +309,7 @@ export function createRecursiveSplitter(options: RecursiveSplitterOptions = {}):
     };
 
     const markdown = HEADED_TYPES.has(contentType);
-    const headings = markdown ? findHeadings(text) : [];
+    const headings = markdown ? [...markdownHeadings(text)] : [];
     const headingAt = (offset: number): string | undefined => {
       let low = 0;
       let high = headings.length - 1;
