@@ -153,8 +153,9 @@ export function withSemanticCache<R extends ModelRunner>(
   const find = async (
     call: GenerateOptions,
   ): Promise<{ lookup: Lookup; hit: { answer: StoredAnswer; similarity: number } | undefined } | undefined> => {
+    if (call.schema !== undefined || call.tools !== undefined) return undefined;
     const split = splitCall(call);
-    if (call.schema !== undefined || call.tools !== undefined || split === undefined) return undefined;
+    if (split === undefined) return undefined;
     const { question, context } = split;
     const scope = scopeOf(call);
     const model = await prepare();

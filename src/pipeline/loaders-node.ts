@@ -231,9 +231,9 @@ export function loadPath(paths: string | string[], options: LoadPathOptions = {}
         const path = resolve(folder, entry.name);
         const relativePath = relative(root, path).split(sep).join('/');
         if (exclude(entry.name, relativePath)) continue;
-        const described = entry.name.slice(0, -SIDECAR_SUFFIX.length);
         // A folder named like a sidecar is walked like any other.
-        if (sidecars && entry.name.endsWith(SIDECAR_SUFFIX) && files.has(entry.name) && files.has(described)) {
+        const sidecar = sidecars && entry.name.endsWith(SIDECAR_SUFFIX) && files.has(entry.name);
+        if (sidecar && files.has(entry.name.slice(0, -SIDECAR_SUFFIX.length))) {
           continue; // read with the file it describes
         }
         let stats: Stats | undefined;
