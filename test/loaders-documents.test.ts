@@ -21,14 +21,15 @@ import { loadPath } from '../src/pipeline/loaders-node.js';
 import { pdfToDocument } from '../src/pipeline/pdf.js';
 import { retrieve } from '../src/pipeline/retrieve.js';
 import { createRecursiveSplitter } from '../src/pipeline/splitter.js';
-import type { SourceDocument } from '../src/pipeline/types.js';
-import { compoundFileHeader, handMadePdf, imageOnlyPdf, libraryDocx, libraryPdf } from './helpers/documents.js';
-
-async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceDocument[]> {
-  const out: SourceDocument[] = [];
-  for await (const document of iterable) out.push(document);
-  return out;
-}
+import {
+  collect,
+  compoundFileHeader,
+  handMadePdf,
+  imageOnlyPdf,
+  libraryDocx,
+  libraryPdf,
+  rejection,
+} from './helpers/documents.js';
 
 /** Page `p`'s lines: every word says which page it is on (`p3w17`), the oracle for page numbers. */
 const pageLines = (page: number, lines = 8, words = 9) =>
@@ -36,15 +37,6 @@ const pageLines = (page: number, lines = 8, words = 9) =>
     Array.from({ length: words }, (_, word) => `p${page}w${line * words + word}`).join(' '),
   );
 const pageOf = (word: string) => Number(/^p(\d+)w/.exec(word)?.[1]);
-
-async function rejection(promise: Promise<unknown>): Promise<UnreadableSourceError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(UnreadableSourceError.isInstance(error), String(error)).toBe(true);
-  return error as UnreadableSourceError;
-}
 
 describe('pdfToDocument', () => {
   test('a multi-page PDF from pdf-lib: text per page, where each page starts, title and author', async () => {

@@ -8,13 +8,8 @@ import { sha256Hex } from '../src/core/sha256.js';
 import { htmlToText } from '../src/pipeline/html.js';
 import { fromIterable, fromStrings, textToDocument, textToDocuments } from '../src/pipeline/loaders.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
-import type { SkippedSource, SourceDocument } from '../src/pipeline/types.js';
-
-async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceDocument[]> {
-  const out: SourceDocument[] = [];
-  for await (const document of iterable) out.push(document);
-  return out;
-}
+import type { SkippedSource } from '../src/pipeline/types.js';
+import { collect } from './helpers/documents.js';
 
 const PAGE = `<!DOCTYPE html>
 <html><head><title>Caf&eacute; &amp; Bar</title><meta charset="utf-8"><style>p { color: red }</style>

@@ -11,68 +11,38 @@ import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { Document, ImageRun, Packer, Paragraph, TextRun } from 'docx';
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, UnreadableSourceError } from '../src/core/errors.js';
+import { InvalidArgumentError } from '../src/core/errors.js';
 import { docxToDocument } from '../src/pipeline/docx.js';
 import { loadPath } from '../src/pipeline/loaders-node.js';
 import { pdfToDocument } from '../src/pipeline/pdf.js';
-import type { SourceDocument } from '../src/pipeline/types.js';
-import { libraryDocx } from './helpers/documents.js';
-
-type Stream = { dict: string; data: string };
+import { collect, libraryDocx, type PdfObject, rejection, writePdf } from './helpers/documents.js';
 
 /**
  * A PDF whose pages have the given content streams (Helvetica as /F1), with an optional document
  * information dictionary and XMP metadata stream.
  */
 function rawPdf(pages: string[], options: { info?: string; xmp?: string } = {}): Uint8Array {
-  const objects: (string | Stream)[] = [];
-  const add = (object: string | Stream) => objects.push(object);
+  const objects: PdfObject[] = [];
+  const add = (object: PdfObject) => objects.push(object);
+  const stream = (dict: string, data: string) => ({ dict, stream: Buffer.from(data, 'latin1') });
   add('');
   add('');
   add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
   const kids: number[] = [];
   for (const content of pages) {
-    const stream = add({ dict: '', data: content });
+    const contents = add(stream('', content));
     kids.push(
       add(
-        `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${stream} 0 R >>`,
+        `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${contents} 0 R >>`,
       ),
     );
   }
   const metadata =
-    options.xmp === undefined
-      ? ''
-      : ` /Metadata ${add({ dict: '/Type /Metadata /Subtype /XML', data: options.xmp })} 0 R`;
+    options.xmp === undefined ? '' : ` /Metadata ${add(stream('/Type /Metadata /Subtype /XML', options.xmp))} 0 R`;
   objects[0] = `<< /Type /Catalog /Pages 2 0 R${metadata} >>`;
   objects[1] = `<< /Type /Pages /Kids [${kids.map((kid) => `${kid} 0 R`).join(' ')}] /Count ${kids.length} >>`;
   const info = options.info === undefined ? '' : ` /Info ${add(options.info)} 0 R`;
-  const parts = [Buffer.from('%PDF-1.4\n', 'latin1')];
-  let length = parts[0]?.length ?? 0;
-  const offsets: number[] = [];
-  objects.forEach((object, index) => {
-    const number = index + 1;
-    const body =
-      typeof object === 'string'
-        ? `${number} 0 obj\n${object}\nendobj\n`
-        : `${number} 0 obj\n<< /Length ${Buffer.byteLength(object.data, 'latin1')} ${object.dict} >>\nstream\n${object.data}\nendstream\nendobj\n`;
-    offsets.push(length);
-    parts.push(Buffer.from(body, 'latin1'));
-    length += Buffer.byteLength(body, 'latin1');
-  });
-  const xref = [
-    'xref',
-    `0 ${objects.length + 1}`,
-    '0000000000 65535 f ',
-    ...offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n `),
-    'trailer',
-    `<< /Size ${objects.length + 1} /Root 1 0 R${info} >>`,
-    'startxref',
-    String(length),
-    '%%EOF',
-    '',
-  ].join('\n');
-  parts.push(Buffer.from(xref, 'latin1'));
-  return new Uint8Array(Buffer.concat(parts));
+  return writePdf(objects, info);
 }
 
 const text = (...lines: string[]) =>
@@ -80,21 +50,6 @@ const text = (...lines: string[]) =>
 
 const xmpTitle = (title: string) =>
   `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">${title}</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>`;
-
-async function rejection(promise: Promise<unknown>): Promise<UnreadableSourceError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(UnreadableSourceError.isInstance(error), String(error)).toBe(true);
-  return error as UnreadableSourceError;
-}
-
-async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceDocument[]> {
-  const out: SourceDocument[] = [];
-  for await (const document of iterable) out.push(document);
-  return out;
-}
 
 describe('pdfToDocument', () => {
   test('a pdfjsWorker the app already has in globalThis is left as it was', async () => {

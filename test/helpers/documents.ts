@@ -7,6 +7,26 @@ import { createHash } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import { Document, HeadingLevel, Packer, Paragraph } from 'docx';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { expect } from 'vitest';
+import { UnreadableSourceError } from '../../src/core/errors.js';
+import type { SourceDocument } from '../../src/pipeline/types.js';
+
+/** Every document a loader yields. */
+export async function collect(iterable: AsyncIterable<SourceDocument>): Promise<SourceDocument[]> {
+  const out: SourceDocument[] = [];
+  for await (const document of iterable) out.push(document);
+  return out;
+}
+
+/** The `UnreadableSourceError` a loader call rejects with (fails the test on anything else). */
+export async function rejection(promise: Promise<unknown>): Promise<UnreadableSourceError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(UnreadableSourceError.isInstance(error), String(error)).toBe(true);
+  return error as UnreadableSourceError;
+}
 
 /** A PDF of `pages` (each a list of lines) written by pdf-lib, with a title and author when given. */
 export async function libraryPdf(
@@ -86,8 +106,8 @@ const escapePdf = (text: string) => text.replace(/[\\()]/g, '\\$&');
  */
 export function handMadePdf(pages: string[][], options: { title?: string; userPassword?: string } = {}): Uint8Array {
   const id = createHash('md5').update(JSON.stringify(pages)).digest();
-  const objects: (string | { dict: string; stream: Uint8Array })[] = [];
-  const add = (object: string | { dict: string; stream: Uint8Array }) => objects.push(object);
+  const objects: PdfObject[] = [];
+  const add = (object: PdfObject) => objects.push(object);
   add('<< /Type /Catalog /Pages 2 0 R >>');
   add(''); // pages, filled below
   add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
@@ -119,6 +139,27 @@ export function handMadePdf(pages: string[][], options: { title?: string; userPa
   } else if (options.title !== undefined) {
     trailer = ` /Info ${add(`<< /Title (${escapePdf(options.title)}) >>`)} 0 R`;
   }
+  const encode = key
+    ? (number: number, data: Uint8Array) =>
+        rc4(
+          md5(key, Buffer.from([number & 255, (number >> 8) & 255, (number >> 16) & 255, 0, 0])).subarray(0, 10),
+          data,
+        )
+    : undefined;
+  return writePdf(objects, `${trailer} /ID [<${id.toString('hex')}> <${id.toString('hex')}>]`, encode);
+}
+
+export type PdfObject = string | { dict: string; stream: Uint8Array };
+
+/**
+ * Numbered PDF objects (the first is the catalog) as a file with its cross-reference table. `trailer`
+ * adds entries to the trailer dictionary; `encode` transforms each stream's bytes (for encryption).
+ */
+export function writePdf(
+  objects: readonly PdfObject[],
+  trailer: string,
+  encode?: (number: number, data: Uint8Array) => Uint8Array,
+): Uint8Array {
   const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
   let length = parts[0]?.length ?? 0;
   const offsets: number[] = [];
@@ -128,12 +169,12 @@ export function handMadePdf(pages: string[][], options: { title?: string; userPa
     if (typeof object === 'string') {
       body = Buffer.from(`${number} 0 obj\n${object}\nendobj\n`, 'latin1');
     } else {
-      const objectKey = key
-        ? md5(key, Buffer.from([number & 255, (number >> 8) & 255, (number >> 16) & 255, 0, 0])).subarray(0, 10)
-        : undefined;
-      const data = objectKey ? rc4(objectKey, object.stream) : object.stream;
+      const data = encode ? encode(number, object.stream) : object.stream;
       body = Buffer.concat([
-        Buffer.from(`${number} 0 obj\n<< /Length ${data.length} >>\nstream\n`, 'latin1'),
+        Buffer.from(
+          `${number} 0 obj\n<< /Length ${data.length}${object.dict ? ` ${object.dict}` : ''} >>\nstream\n`,
+          'latin1',
+        ),
         data,
         Buffer.from('\nendstream\nendobj\n', 'latin1'),
       ]);
@@ -148,7 +189,7 @@ export function handMadePdf(pages: string[][], options: { title?: string; userPa
     '0000000000 65535 f ',
     ...offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n `),
     'trailer',
-    `<< /Size ${objects.length + 1} /Root 1 0 R${trailer} /ID [<${id.toString('hex')}> <${id.toString('hex')}>] >>`,
+    `<< /Size ${objects.length + 1} /Root 1 0 R${trailer} >>`,
     'startxref',
     String(length),
     '%%EOF',
