@@ -459,6 +459,13 @@ describe('conversations', () => {
     ]);
   });
 
+  /** A follow-up question that needs the earlier turns to stand alone. */
+  const followUp: ChatMessage[] = [
+    { role: 'user', content: 'Tell me about the X-200.' },
+    { role: 'assistant', content: 'A printer.' },
+    { role: 'user', content: 'And its price?' },
+  ];
+
   test('condense asks the runner for a standalone question and retrieves with its first line of text; usage adds up', async () => {
     const { embedder, queries } = recordingEmbedder();
     const store = await storeOf(embedder, ['The X-200 costs 1,200 euros.', 'Sourdough rises with wild yeast.']);
@@ -502,11 +509,7 @@ describe('conversations', () => {
     const { embedder, queries } = recordingEmbedder();
     const store = await storeOf(embedder, []);
     const result = await answer({
-      messages: [
-        { role: 'user', content: 'Tell me about the X-200.' },
-        { role: 'assistant', content: 'A printer.' },
-        { role: 'user', content: 'And its price?' },
-      ],
+      messages: followUp,
       condense: true,
       runner,
       retrieval: { store, collection: 'kb', embedder },
@@ -524,11 +527,7 @@ describe('conversations', () => {
     const store = await storeOf(embedder, ['The X-200 costs 1,200 euros.']);
     const retrieval = { store, collection: 'kb', embedder };
     await answer({
-      messages: [
-        { role: 'user', content: 'Tell me about the X-200.' },
-        { role: 'assistant', content: 'A printer.' },
-        { role: 'user', content: 'And its price?' },
-      ],
+      messages: followUp,
       runner,
       retrieval,
     });
@@ -557,11 +556,7 @@ describe('conversations', () => {
       chunks,
     });
     await answer({
-      messages: [
-        { role: 'user', content: 'Tell me about the X-200.' },
-        { role: 'assistant', content: 'A printer.' },
-        { role: 'user', content: 'And its price?' },
-      ],
+      messages: followUp,
       condense: true,
       runner,
       chunks,
