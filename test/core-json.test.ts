@@ -342,6 +342,17 @@ describe('record schemas', () => {
     expect(issues(sparseVectorSchema, { indices: [5, 6, 5], values: [1, 1, 1] })).toEqual([
       { path: 'indices.2', message: 'index 5 appears twice' },
     ]);
+    // Sorted input is checked without a set: a repeat next to itself is still caught.
+    expect(issues(sparseVectorSchema, { indices: Uint32Array.of(1, 3, 3, 7), values: [1, 1, 1, 1] })).toEqual([
+      { path: 'indices.2', message: 'index 3 appears twice' },
+    ]);
+    // The first problem in index order is the one reported.
+    expect(issues(sparseVectorSchema, { indices: [4, 4, -1], values: [1, 1, 1] })).toEqual([
+      { path: 'indices.1', message: 'index 4 appears twice' },
+    ]);
+    expect(issues(sparseVectorSchema, { indices: [4, -1, 4], values: [1, 1, 1] })).toEqual([
+      { path: 'indices.1', message: 'indices must be integers in [0, 2^32)' },
+    ]);
     // Regression: NaN and Infinity in a plain array used to give zod's bare "Invalid input".
     const range = (got: string) =>
       `values must be finite numbers within float32 range (magnitude at most 3.4028234663852886e+38), got ${got}`;

@@ -34,7 +34,20 @@ export function utf8Length(text: string): number {
 
 /** True for strings every backend stores unchanged: no U+0000 and no unpaired surrogate (Postgres text and jsonb hold neither). */
 export function storableString(text: string): boolean {
-  return !/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0xd800) {
+      if (code === 0) return false;
+    } else if (code <= 0xdfff) {
+      // A high surrogate followed by a low one is a pair; any other surrogate is unpaired.
+      if (code > 0xdbff || i + 1 === n) return false;
+      const next = text.charCodeAt(i + 1);
+      if (next < 0xdc00 || next > 0xdfff) return false;
+      i++;
+    }
+  }
+  return true;
 }
 
 export type JsonPath = (string | number)[];
@@ -68,6 +81,47 @@ function isPlainObject(value: object): boolean {
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
+/** The copy of a JSON scalar (`-0` becomes `0`), or what is wrong with it. */
+function copyScalar(value: string | number | boolean): string | number | boolean | { problem: string } {
+  if (typeof value === 'string') {
+    return storableString(value)
+      ? value
+      : { problem: 'strings must not hold U+0000 or an unpaired surrogate (no backend can store them)' };
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value)
+      ? value === 0
+        ? 0
+        : value
+      : { problem: `numbers must be finite (JSON has no ${value})` };
+  }
+  return value;
+}
+
+/**
+ * `copyJson`'s copy of a plain object holding only scalars (most payloads), made without the walk's
+ * bookkeeping; `undefined` for anything else, and for any problem, so the walk reports it.
+ */
+function copyFlat(input: unknown): JsonObject | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !isPlainObject(input)) return undefined;
+  if (Object.getOwnPropertySymbols(input).length > 0) return undefined;
+  const source = input as Record<string, unknown>;
+  const target: JsonObject = {};
+  for (const key of Object.keys(source)) {
+    if (key === '__proto__' || !storableString(key)) return undefined;
+    const value = source[key];
+    if (value === null) {
+      target[key] = null;
+      continue;
+    }
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+    const copy = copyScalar(value);
+    if (typeof copy === 'object') return undefined;
+    target[key] = copy;
+  }
+  return target;
+}
+
 /**
  * Checks that `input` is kumiki JSON and returns a normalised copy, or the first problem with its path.
  *
@@ -90,18 +144,15 @@ export function copyJson(input: unknown, root: 'object' | 'value' = 'value'): Js
   const visit = (value: unknown, path: JsonPath): JsonValue | undefined => {
     switch (typeof value) {
       case 'string':
-        if (storableString(value)) return value;
-        problem = {
-          path,
-          message: 'strings must not hold U+0000 or an unpaired surrogate (no backend can store them)',
-        };
-        return undefined;
       case 'number':
-        if (Number.isFinite(value)) return value === 0 ? 0 : value;
-        problem = { path, message: `numbers must be finite (JSON has no ${value})` };
-        return undefined;
-      case 'boolean':
-        return value;
+      case 'boolean': {
+        const copy = copyScalar(value);
+        if (typeof copy === 'object') {
+          problem = { path, message: copy.problem };
+          return undefined;
+        }
+        return copy;
+      }
       case 'object': {
         if (value === null) return null;
         const earlier = seen.get(value);
@@ -151,6 +202,8 @@ export function copyJson(input: unknown, root: 'object' | 'value' = 'value'): Js
   if (root === 'object' && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     return { ok: false, path: [], message: 'must be a plain object' };
   }
+  const flat = copyFlat(input);
+  if (flat !== undefined) return { ok: true, value: flat };
   const result = visit(input, []);
   while (problem === undefined && stack.length > 0) {
     const frame = stack[stack.length - 1] as Frame;

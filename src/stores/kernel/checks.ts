@@ -116,6 +116,10 @@ export function checkRecordVectors(
   component: string,
 ): void {
   const dims = collection.dimensions ?? undefined;
+  // The happy path builds no message: this runs for every record of every upsert.
+  if (dims !== undefined && record.vector !== undefined && record.vector.length === dims) {
+    if (record.sparseVector === undefined || collection.sparse) return;
+  }
   const where = `record ${index} (id ${JSON.stringify(record.id)})`;
   const problem = (path: string, message: string) =>
     new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.${path}`, message }] });

@@ -6,7 +6,19 @@
 import * as z from 'zod';
 import { filterSchema } from '../../core/filter.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
-import { denseVectorSchema, recordIdSchema, sparseVectorSchema, vectorRecordSchema } from '../../core/types.js';
+import { copyJson } from '../../core/json.js';
+import type { UpsertOptions } from '../../core/store.js';
+import {
+  checkDenseVector,
+  checkRecordId,
+  checkSparseVector,
+  denseVectorSchema,
+  recordIdSchema,
+  sparseVectorSchema,
+  type VectorRecord,
+  vectorRecordSchema,
+} from '../../core/types.js';
+import { parseArgument } from '../../core/validate.js';
 
 /** The default rule for collection and alias names (memory, pgvector, Qdrant). */
 export const defaultCollectionName = z
@@ -37,8 +49,14 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
   const name = options.collectionName ?? defaultCollectionName;
   const signal = abortSignalSchema;
   const maxDimensions = options.maxDimensions ?? 65_536;
+  const upsert = z.object({ collection: name, records: z.array(vectorRecordSchema), abortSignal: signal }).strict();
   return {
     collectionName: name,
+    /** `upsert`'s arguments: what `upsert` parses to, taken through `parseUpsertFast` when it can. */
+    parseUpsert(input: unknown): UpsertOptions {
+      const fast = parseUpsertFast(name, input);
+      return fast ?? parseArgument(upsert, input, 'upsert options');
+    },
     create: z
       .object({
         name,
@@ -67,7 +85,7 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
     explain: z.object({ collection: name, filter: filterSchema }).strict(),
     setAlias: z.object({ alias: name, collection: name, abortSignal: signal }).strict(),
     deleteAlias: z.object({ alias: name, abortSignal: signal }).strict(),
-    upsert: z.object({ collection: name, records: z.array(vectorRecordSchema), abortSignal: signal }).strict(),
+    upsert,
     get: z
       .object({
         collection: name,
@@ -124,4 +142,58 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
         },
       ),
   };
+}
+
+const UPSERT_KEYS = new Set(['collection', 'records', 'abortSignal']);
+const RECORD_KEYS = new Set(['id', 'vector', 'sparseVector', 'payload']);
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+};
+
+/**
+ * The upsert schema's result, computed without zod's per-record machinery (which dominated bulk
+ * upserts) by the same checks the schema runs (`checkRecordId`, `checkDenseVector`,
+ * `checkSparseVector`, `copyJson`), or `undefined` at the first thing it does not take as plainly
+ * valid, so the schema parses the input and reports every problem in its own words.
+ */
+function parseUpsertFast(name: z.ZodType<string>, input: unknown): UpsertOptions | undefined {
+  if (!isPlainObject(input)) return undefined;
+  for (const key in input) if (!UPSERT_KEYS.has(key)) return undefined;
+  const { collection, records, abortSignal } = input;
+  if (!Array.isArray(records) || !name.safeParse(collection).success) return undefined;
+  if (abortSignal !== undefined && !(abortSignal instanceof AbortSignal)) return undefined;
+  const parsed: VectorRecord[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const record: unknown = records[i];
+    if (!isPlainObject(record)) return undefined;
+    for (const key in record) if (!RECORD_KEYS.has(key)) return undefined;
+    const id = checkRecordId(record.id);
+    if (!id.ok) return undefined;
+    const out: VectorRecord = { id: id.value };
+    if ('vector' in record) {
+      const vector = record.vector === undefined ? undefined : checkDenseVector(record.vector);
+      if (vector && !vector.ok) return undefined;
+      out.vector = vector?.value as VectorRecord['vector'];
+    }
+    if ('sparseVector' in record) {
+      const sparse = record.sparseVector === undefined ? undefined : checkSparseVector(record.sparseVector);
+      if (sparse && !sparse.ok) return undefined;
+      if (sparse === undefined && record.sparseVector !== undefined) return undefined;
+      out.sparseVector = sparse?.value as VectorRecord['sparseVector'];
+    }
+    if ('payload' in record) {
+      const payload = record.payload === undefined ? undefined : copyJson(record.payload, 'object');
+      if (payload && !payload.ok) return undefined;
+      out.payload = payload?.value as VectorRecord['payload'];
+    }
+    parsed[i] = out;
+  }
+  return {
+    collection: collection as string,
+    records: parsed,
+    ...('abortSignal' in input ? { abortSignal: abortSignal as AbortSignal | undefined } : {}),
+  } as UpsertOptions;
 }

@@ -15,7 +15,7 @@ import { type FilterPlanNode, maskRows } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
 import type { Kernel } from './kernel/kernel.js';
 import { PayloadIndexes } from './payload-indexes.js';
-import { cloneJson, compareIds, idKey, toSparseRow } from './records.js';
+import { cloneJson, compareIds, toSparseRow } from './records.js';
 import { type SparseColumns, SparseIndex } from './sparse-index.js';
 import { TopMatches } from './top-matches.js';
 
@@ -64,7 +64,8 @@ export class MemoryCollection {
   private ids: RecordId[] = [];
   private payloads: JsonObject[] = [];
   private readonly sparse = new SparseIndex();
-  private readonly rowOf = new Map<string, number>();
+  /** Row of each id (a Map tells `1` from `"1"`, as ids must be told apart). */
+  private readonly rowOf = new Map<RecordId, number>();
   private sortedIds: RecordId[] | undefined;
   /** Payload indexes by field, declared or automatic. */
   readonly indexes: PayloadIndexes;
@@ -122,11 +123,10 @@ export class MemoryCollection {
     const before = this.capture(records.map((record) => record.id));
     if (this.arena) this.arena.reserve(this.size + records.length);
     for (const record of records) {
-      const key = idKey(record.id);
-      let row = this.rowOf.get(key);
+      let row = this.rowOf.get(record.id);
       if (row === undefined) {
         row = this.ids.length;
-        this.rowOf.set(key, row);
+        this.rowOf.set(record.id, row);
         this.ids.push(record.id);
         this.payloads.push(EMPTY);
         this.sortedIds = undefined;
@@ -147,34 +147,30 @@ export class MemoryCollection {
   }
 
   /** The current state of these ids: their records, or `undefined` for ids not stored. */
-  private capture(ids: readonly RecordId[]): Map<string, { id: RecordId; record: VectorRecord | undefined }> {
-    const before = new Map<string, { id: RecordId; record: VectorRecord | undefined }>();
+  private capture(ids: readonly RecordId[]): Map<RecordId, VectorRecord | undefined> {
+    const before = new Map<RecordId, VectorRecord | undefined>();
     for (const id of ids) {
-      const key = idKey(id);
-      if (before.has(key)) continue;
-      const row = this.rowOf.get(key);
+      if (before.has(id)) continue;
+      const row = this.rowOf.get(id);
       if (row === undefined) {
-        before.set(key, { id, record: undefined });
+        before.set(id, undefined);
         continue;
       }
       const sparse = this.sparse.get(row);
-      before.set(key, {
+      before.set(id, {
         id,
-        record: {
-          id,
-          payload: this.payloads[row] as JsonObject,
-          ...(this.arena ? { vector: this.arena.read(row) } : {}),
-          ...(sparse ? { sparseVector: sparse } : {}),
-        },
+        payload: this.payloads[row] as JsonObject,
+        ...(this.arena ? { vector: this.arena.read(row) } : {}),
+        ...(sparse ? { sparseVector: sparse } : {}),
       });
     }
     return before;
   }
 
-  private restore(before: Map<string, { id: RecordId; record: VectorRecord | undefined }>): void {
+  private restore(before: Map<RecordId, VectorRecord | undefined>): void {
     const absent: RecordId[] = [];
     const present: VectorRecord[] = [];
-    for (const { id, record } of before.values()) {
+    for (const [id, record] of before) {
       if (record) present.push(record);
       else absent.push(id);
     }
@@ -183,13 +179,13 @@ export class MemoryCollection {
   }
 
   has(id: RecordId): boolean {
-    return this.rowOf.has(idKey(id));
+    return this.rowOf.has(id);
   }
 
   get(ids: readonly RecordId[], includeVectors: boolean): StoredRecord[] {
     const records: StoredRecord[] = [];
     for (const id of ids) {
-      const row = this.rowOf.get(idKey(id));
+      const row = this.rowOf.get(id);
       if (row !== undefined) records.push(this.recordAt(row, includeVectors));
     }
     return records;
@@ -198,7 +194,7 @@ export class MemoryCollection {
   deleteIds(ids: readonly RecordId[]): number {
     let deleted = 0;
     for (const id of ids) {
-      const row = this.rowOf.get(idKey(id));
+      const row = this.rowOf.get(id);
       if (row === undefined) continue;
       this.removeRow(row);
       deleted++;
@@ -271,7 +267,7 @@ export class MemoryCollection {
     const mask = options.filter ? this.select(options.filter) : undefined;
     const records: StoredRecord[] = [];
     for (let i = start; i < sorted.length; i++) {
-      const row = this.rowOf.get(idKey(sorted[i] as RecordId)) as number;
+      const row = this.rowOf.get(sorted[i] as RecordId) as number;
       if (mask && mask[row] === 0) continue;
       if (records.length === options.limit) return { records, more: true };
       records.push(this.recordAt(row, options.includeVectors));
@@ -349,7 +345,7 @@ export class MemoryCollection {
     const n = columns.ids.length;
     this.ids = columns.ids.slice();
     this.payloads = columns.payloads.slice();
-    for (let row = 0; row < n; row++) this.rowOf.set(idKey(this.ids[row] as RecordId), row);
+    for (let row = 0; row < n; row++) this.rowOf.set(this.ids[row] as RecordId, row);
     if (this.rowOf.size !== n) throw new Error('the snapshot lists an id twice');
     if (this.arena) {
       if (!columns.dense || rowBytes !== this.arena.rowBytes) throw new Error('the snapshot lacks the dense rows');
@@ -384,7 +380,7 @@ export class MemoryCollection {
 
   private removeRow(row: number): void {
     const last = this.size - 1;
-    this.rowOf.delete(idKey(this.ids[row] as RecordId));
+    this.rowOf.delete(this.ids[row] as RecordId);
     this.sparse.clear(row);
     this.ann?.removed(row, last);
     if (row !== last) {
@@ -394,7 +390,7 @@ export class MemoryCollection {
       this.sparse.move(last, row);
       this.arena?.move(last, row);
       this.indexes.move(last, row);
-      this.rowOf.set(idKey(movedId), row);
+      this.rowOf.set(movedId, row);
     }
     this.ids.pop();
     this.payloads.pop();

@@ -44,7 +44,7 @@ const {
   explain: explainSchema,
   setAlias: aliasSchema,
   deleteAlias: deleteAliasSchema,
-  upsert: upsertSchema,
+  parseUpsert,
   get: getSchema,
   delete: deleteSchema,
   count: countSchema,
@@ -204,7 +204,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
 
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
-      const { collection: name, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
+      const { collection: name, records, abortSignal } = parseUpsert(input);
       return mutate('upsert', abortSignal, () => {
         const collection = collectionOf(name);
         collection.checkRecords(records);

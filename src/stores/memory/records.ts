@@ -1,9 +1,6 @@
-/** Row-level helpers of the memory store: id keys and order, sparse rows, payload copies. */
+/** Row-level helpers of the memory store: id order, sparse rows, payload copies. */
 import type { JsonObject, JsonValue, RecordId, SparseVector } from '../../core/types.js';
 import type { SparseRow } from './sparse-index.js';
-
-/** Map key of an id: `1` and `"1"` are distinct. */
-export const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 
 /** Id order used by `scroll`: integers ascending, then strings by UTF-16 code unit. */
 export function compareIds(a: RecordId, b: RecordId): number {

@@ -29,11 +29,11 @@ import {
   ID_CHUNK,
   METRIC_TYPES,
   type MilvusContext,
+  parseUpsert,
   STRONG,
   scrollSchema,
   searchSchema,
   toCollection,
-  upsertSchema,
 } from './client.js';
 import { type MilvusExpression, TERMS_FIELD, translateFilter } from './filter.js';
 import { decodeId, encodeId } from './keys.js';
@@ -126,7 +126,7 @@ export function rowMethods(ctx: MilvusContext): RowMethods {
 
   return {
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
-      const { collection, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
+      const { collection, records, abortSignal } = parseUpsert(input);
       throwIfAborted(abortSignal, 'upsert');
       const described = await resolve(collection, abortSignal);
       checkRecords(described, records);

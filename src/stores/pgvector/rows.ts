@@ -27,9 +27,9 @@ import {
   deleteSchema,
   explainSchema,
   getSchema,
+  parseUpsert,
   scrollSchema,
   searchSchema,
-  upsertSchema,
 } from './schemas.js';
 import {
   type CatalogRow,
@@ -109,7 +109,7 @@ export function rowMethods(ctx: PgContext): RowMethods {
 
   return {
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
-      const { collection, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
+      const { collection, records, abortSignal } = parseUpsert(input);
       const operation = `upsert into "${collection}"`;
       const pool = await start('upsert', abortSignal);
       await withCollection(pool, collection, operation, abortSignal, async (meta) => {

@@ -19,7 +19,7 @@ export const {
   explain: explainSchema,
   setAlias: aliasSchema,
   deleteAlias: deleteAliasSchema,
-  upsert: upsertSchema,
+  parseUpsert,
   get: getSchema,
   delete: deleteSchema,
   count: countSchema,

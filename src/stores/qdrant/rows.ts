@@ -26,12 +26,12 @@ import {
   deleteSchema,
   explainSchema,
   getSchema,
+  parseUpsert,
   type QdrantContext,
   SPARSE,
   scrollSchema,
   searchSchema,
   toCollection,
-  upsertSchema,
 } from './client.js';
 import { toQdrantFilter } from './filter.js';
 import { pointIdOf } from './ids.js';
@@ -58,7 +58,7 @@ export function rowMethods(ctx: QdrantContext): RowMethods {
 
   return {
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
-      const { collection, records, abortSignal } = parseArgument(upsertSchema, input, 'upsert options');
+      const { collection, records, abortSignal } = parseUpsert(input);
       throwIfAborted(abortSignal, 'upsert');
       const description = await describe(collection, abortSignal);
       checkRecords(description, records);

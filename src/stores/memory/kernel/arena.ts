@@ -59,18 +59,41 @@ export class VectorArena extends ArenaMemory {
     const f32 = this.f32;
     const base = (this.layout.data + row * this.stride) >>> 2;
     let sumSquares = 0;
-    let maxAbs = 0;
     if (vector instanceof Float32Array) f32.set(vector, base);
     else for (let i = 0; i < dims; i++) f32[base + i] = vector[i]!;
-    for (let i = 0; i < dims; i++) {
-      const v = f32[base + i]!;
-      sumSquares += v * v;
-      const a = Math.abs(v);
-      if (a > maxAbs) maxAbs = a;
+    if (this.quantized) {
+      let maxAbs = 0;
+      for (let i = 0; i < dims; i++) {
+        const v = f32[base + i]!;
+        sumSquares += v * v;
+        const a = Math.abs(v);
+        if (a > maxAbs) maxAbs = a;
+      }
+      this.quantizeRow(row, maxAbs);
+    } else {
+      // Four sums break the dependency chain; float32 squares are exact in float64, so the order
+      // changes the sum by far less than the float32 rounding of the norm.
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      const end = base + dims;
+      let i = base;
+      for (; i + 4 <= end; i += 4) {
+        const w = f32[i]!;
+        const x = f32[i + 1]!;
+        const y = f32[i + 2]!;
+        const z = f32[i + 3]!;
+        a += w * w;
+        b += x * x;
+        c += y * y;
+        d += z * z;
+      }
+      for (; i < end; i++) a += f32[i]! * f32[i]!;
+      sumSquares = a + b + c + d;
     }
-    f32.fill(0, base + dims, base + (this.stride >>> 2));
+    if (dims & 3) f32.fill(0, base + dims, base + (this.stride >>> 2));
     f32[(this.layout.norms >>> 2) + row] = Math.sqrt(sumSquares);
-    if (this.quantized) this.quantizeRow(row, maxAbs);
   }
 
   /** Writes the int8 codes and scale of a stored float row. */
