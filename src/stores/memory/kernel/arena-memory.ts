@@ -112,7 +112,7 @@ export class ArenaMemory {
       u8.copyWithin(next.codes, prev.codes, prev.codes + this.codeStride * n);
     }
     u8.copyWithin(next.norms, prev.norms, prev.norms + 4 * n);
-    u8.copyWithin(next.data, prev.data, prev.data + this.stride * n);
+    // The rows start right after the fixed-size query slots, so they never move.
     this.capacity = capacity;
     this.scratchCapacity = scratch;
     this.layout = next;
