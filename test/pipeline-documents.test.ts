@@ -198,6 +198,27 @@ describe('reassemble', () => {
         { start: 3, end: 9, index: 1, text: 'de' },
       ]),
     ).toBe('abc de');
+    // After a chunk whose text does not fit its offsets (a heading put in front, say), the next chunk
+    // starts after a space too, even where the offsets meet or overlap: words are never glued.
+    expect(
+      reassemble([
+        { start: 0, end: 5, index: 0, text: '# Intro\nhello' },
+        { start: 5, end: 11, index: 1, text: ' world' },
+        { start: 11, end: 16, index: 2, text: 'again' },
+      ]),
+    ).toBe('# Intro\nhello  worldagain');
+    expect(
+      reassemble([
+        { start: 0, end: 9, index: 0, text: '# T\nhello wor' },
+        { start: 9, end: 15, index: 1, text: 'world!' },
+      ]),
+    ).toBe('# T\nhello wor world!');
+    expect(
+      reassemble([
+        { start: 0, end: 9, index: 0, text: '# T\nhello wor' },
+        { start: 7, end: 15, index: 1, text: 'o world!' },
+      ]),
+    ).toBe('# T\nhello wor world!');
     expect(reassemble([])).toBe('');
   });
 });

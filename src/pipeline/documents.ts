@@ -294,13 +294,18 @@ export function reassemble(chunks: ReadonlyArray<{ start: number; end: number; i
   const ordered = [...chunks].sort((a, b) => a.start - b.start || a.index - b.index);
   let text = '';
   let end = Number.NEGATIVE_INFINITY;
+  // Whether the text so far ends with a chunk whose text fits its offsets; after one that does not
+  // (its last word is not the source's), the next chunk is set apart by a space.
+  let fits = true;
   for (const chunk of ordered) {
     const exact = chunk.end - chunk.start === chunk.text.length;
     if (chunk.start >= end || !exact) {
-      if (text.length > 0) text += chunk.start > end || !exact ? ' ' : '';
+      if (text.length > 0) text += chunk.start > end || !exact || !fits ? ' ' : '';
       text += chunk.text;
+      fits = exact;
     } else if (chunk.end > end) {
-      text += chunk.text.slice(end - chunk.start);
+      text += (fits ? '' : ' ') + chunk.text.slice(end - chunk.start);
+      fits = true;
     }
     end = Math.max(end, chunk.end);
   }
