@@ -135,6 +135,12 @@ function copyFlat(input: unknown): JsonObject | undefined {
  * value itself to be a plain object.
  */
 export function copyJson(input: unknown, root: 'object' | 'value' = 'value'): JsonCopy {
+  const flat = copyFlat(input);
+  return flat === undefined ? copyTree(input, root) : { ok: true, value: flat };
+}
+
+/** `copyJson` by walking the whole value, keeping what it needs for every rule and message. */
+function copyTree(input: unknown, root: 'object' | 'value'): JsonCopy {
   const seen = new Map<object, JsonPath>();
   const open = new Set<object>();
   const stack: Frame[] = [];
@@ -202,8 +208,6 @@ export function copyJson(input: unknown, root: 'object' | 'value' = 'value'): Js
   if (root === 'object' && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     return { ok: false, path: [], message: 'must be a plain object' };
   }
-  const flat = copyFlat(input);
-  if (flat !== undefined) return { ok: true, value: flat };
   const result = visit(input, []);
   while (problem === undefined && stack.length > 0) {
     const frame = stack[stack.length - 1] as Frame;
