@@ -460,6 +460,27 @@ describe('fast analysis paths agree with the reference ones', () => {
     );
   });
 
+  test('ASCII-only text (apostrophes, digits, capitals, punctuation) splits and counts as the reference does', async () => {
+    const { eachWord, splitWords, Analyzer } = await import('../src/bm25/tokenize.js');
+    const ascii = fc.string({ unit: fc.constantFrom(..."aZz09 '''-.,\n\t_xQ`".split('')), maxLength: 80 });
+    const analyzer = new Analyzer({ stopwords: 'english', stemmer: 'english', dimensions: 2 ** 24 });
+    fc.assert(
+      fc.property(ascii, (text) => {
+        const words: { word: string; cjk: boolean }[] = [];
+        eachWord(text, (word, cjk) => words.push({ word, cjk }));
+        expect(words).toEqual(splitWords(text));
+        const terms = analyzer.analyze(text);
+        const { counts, length } = analyzer.countIndices(text);
+        expect(length).toBe(terms.length);
+        expect([...counts.keys()]).toEqual([...new Set(terms.map((term) => analyzer.index(term)))]);
+      }),
+      { numRuns: 2000 },
+    );
+    const words: string[] = [];
+    eachWord("Don't stop: it's 1990's ''tis' x'y'z 'a b' c''d", (word) => words.push(word));
+    expect(words).toEqual(["don't", 'stop', "it's", "1990's", 'tis', "x'y'z", 'a', 'b', 'c', 'd']);
+  });
+
   test('documents added and then embedded get the vectors they get when embedded alone', async () => {
     const texts = ['The cat sat on the mat', 'dogs bark; cats purr', 'The cat sat on the mat'];
     const a = createBm25Encoder({ corpus: ['an unrelated corpus text', 'cats and dogs'] });
