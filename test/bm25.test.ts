@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it, test } from 'vitest';
 import { runKumikiStore, runWink } from '../bench/bm25.js';
 import { averagePrecision, loadCisi, ndcgAt, recallAt } from '../bench/cisi.js';
+import { copyBm25Statistics } from '../src/bm25/encoder.js';
 import { murmur3 } from '../src/bm25/hash.js';
 import { type Bm25State, type Bm25Vector, createBm25Encoder, DEFAULT_BM25_DIMENSIONS } from '../src/bm25/index.js';
 import { AbortedError, InvalidArgumentError } from '../src/core/errors.js';
@@ -234,6 +235,46 @@ describe('statistics', () => {
     expect(both.stats().documentCount).toBe(5);
   });
 
+  it('forks and copies statistics as exportState/importState would, independent from then on', async () => {
+    const encoder = createBm25Encoder({ corpus: [...first, ...second], k1: 1.5 });
+    const fork = encoder.fork();
+    const copy = createBm25Encoder({ k1: 1.5, corpus: ['replaced by the copy'] });
+    expect(copyBm25Statistics(encoder, copy)).toBe(true);
+    const expected = encoder.exportState();
+    for (const candidate of [fork, copy]) {
+      expect(candidate.exportState()).toEqual(expected);
+      for (const role of ['query', 'document'] as const) {
+        expect(await embedOne(candidate, 'classification of information', role)).toEqual(
+          await embedOne(encoder, 'classification of information', role),
+        );
+      }
+    }
+    encoder.addDocuments(['catalogue of a library']);
+    fork.removeDocuments([first[0] as string]);
+    copy.addDocuments(['indexing']);
+    const built = (corpus: string[]) => createBm25Encoder({ corpus }).exportState();
+    expect(encoder.exportState()).toEqual(built([...first, ...second, 'catalogue of a library']));
+    expect(fork.exportState()).toEqual(built([first[1] as string, ...second]));
+    expect(copy.exportState()).toEqual(built([...first, ...second, 'indexing']));
+  });
+
+  it('copies statistics only between its own encoders with the same analyzer', () => {
+    const encoder = createBm25Encoder({ corpus: first });
+    const other = createBm25Encoder({ stopwords: 'none', corpus: second });
+    const before = other.exportState();
+    expect(copyBm25Statistics(encoder, other)).toBe(false);
+    expect(other.exportState()).toEqual(before);
+    // importState says why the analyzers differ.
+    expect(() => other.importState(encoder.exportState())).toThrow(/stopwords/);
+    const lookalike = { ...encoder };
+    expect(copyBm25Statistics(lookalike, createBm25Encoder())).toBe(false);
+    expect(copyBm25Statistics(encoder, lookalike)).toBe(false);
+    // A different k1 or b is no different analyzer: the statistics are the same kind.
+    const tuned = createBm25Encoder({ k1: 2, b: 0.5 });
+    expect(copyBm25Statistics(encoder, tuned)).toBe(true);
+    expect(tuned.exportState()).toEqual(encoder.exportState());
+  });
+
   it('rejects state from another analyzer, naming what differs', () => {
     const state = createBm25Encoder({ corpus: first, dimensions: 1024 }).exportState();
     const error = catchError(() => createBm25Encoder({ state }));
@@ -417,6 +458,27 @@ describe('fast analysis paths agree with the reference ones', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  test('ASCII-only text (apostrophes, digits, capitals, punctuation) splits and counts as the reference does', async () => {
+    const { eachWord, splitWords, Analyzer } = await import('../src/bm25/tokenize.js');
+    const ascii = fc.string({ unit: fc.constantFrom(..."aZz09 '''-.,\n\t_xQ`".split('')), maxLength: 80 });
+    const analyzer = new Analyzer({ stopwords: 'english', stemmer: 'english', dimensions: 2 ** 24 });
+    fc.assert(
+      fc.property(ascii, (text) => {
+        const words: { word: string; cjk: boolean }[] = [];
+        eachWord(text, (word, cjk) => words.push({ word, cjk }));
+        expect(words).toEqual(splitWords(text));
+        const terms = analyzer.analyze(text);
+        const { counts, length } = analyzer.countIndices(text);
+        expect(length).toBe(terms.length);
+        expect([...counts.keys()]).toEqual([...new Set(terms.map((term) => analyzer.index(term)))]);
+      }),
+      { numRuns: 2000 },
+    );
+    const words: string[] = [];
+    eachWord("Don't stop: it's 1990's ''tis' x'y'z 'a b' c''d", (word) => words.push(word));
+    expect(words).toEqual(["don't", 'stop', "it's", "1990's", 'tis', "x'y'z", 'a', 'b', 'c', 'd']);
   });
 
   test('documents added and then embedded get the vectors they get when embedded alone', async () => {

@@ -65,6 +65,7 @@ describe('SHA-256', () => {
       const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + length) & 0xff);
       const expected = createHash('sha256').update(bytes).digest('hex');
       expect(hex(sha256Js(bytes)), `length ${length}`).toBe(expected);
+      expect(sha256Hex(bytes), `length ${length}`).toBe(expected);
     }
   });
 

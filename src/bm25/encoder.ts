@@ -122,18 +122,51 @@ const embedSchema = embedOptionsSchema(MAX_BATCH_SIZE);
 /** Term index → count, plus the number of terms. */
 type TermCounts = { counts: Map<number, number>; length: number };
 
+/** An encoder's corpus statistics, as `copyBm25Statistics` and `fork` copy them between encoders. */
+type Statistics = { documentCount: number; totalLength: number; documentFrequencies: Map<number, number> };
+
+/** The statistics of each encoder made here and its analyzer, for copies that skip `exportState`/`importState`. */
+const internals = new WeakMap<
+  Bm25Encoder,
+  { analyzer: Analyzer; read(): Statistics; write(statistics: Statistics): void }
+>();
+
+/**
+ * Copies the statistics of `from` into `to`, as `to.importState(from.exportState())` would, without
+ * the round trip: when both are encoders of `createBm25Encoder` with the same analyzer. Returns
+ * whether it copied (when not, use `exportState`/`importState`, which say what does not match).
+ */
+export function copyBm25Statistics(from: unknown, to: unknown): boolean {
+  const source = internals.get(from as Bm25Encoder);
+  const target = internals.get(to as Bm25Encoder);
+  if (!source || !target) return false;
+  const a = source.analyzer.description;
+  const b = target.analyzer.description;
+  const same = (Object.keys(a) as Array<keyof AnalyzerDescription>).every((key) => a[key] === b[key]);
+  if (same) target.write(source.read());
+  return same;
+}
+
 /** Creates a BM25 sparse encoder. Needs no model download; see docs/bm25.md. */
 export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
   const parsed = parseArgument(optionsSchema, options, 'BM25 options');
+  const analyzer = new Analyzer({
+    stopwords: parsed.stopwords ?? 'english',
+    stemmer: (parsed.stemmer as Bm25Options['stemmer']) ?? 'english',
+    dimensions: parsed.dimensions ?? DEFAULT_BM25_DIMENSIONS,
+  });
+  const encoder = buildEncoder(parsed, analyzer);
+  if (parsed.state !== undefined) encoder.importState(parsed.state as Bm25State);
+  if (parsed.corpus !== undefined) encoder.addDocuments(parsed.corpus);
+  return encoder;
+}
+
+/** An encoder with empty statistics, of parsed options on `analyzer` (forks share their parent's: its caches are pure). */
+function buildEncoder(parsed: z.infer<typeof optionsSchema>, analyzer: Analyzer): Bm25Encoder {
   const k1 = parsed.k1 ?? 1.2;
   const b = parsed.b ?? 0.75;
   const dimensions = parsed.dimensions ?? DEFAULT_BM25_DIMENSIONS;
   const queryTermFrequency = parsed.queryTermFrequency ?? 'count';
-  const analyzer = new Analyzer({
-    stopwords: parsed.stopwords ?? 'english',
-    stemmer: (parsed.stemmer as Bm25Options['stemmer']) ?? 'english',
-    dimensions,
-  });
   const description = analyzer.description;
 
   let documentCount = 0;
@@ -337,11 +370,20 @@ export function createBm25Encoder(options: Bm25Options = {}): Bm25Encoder {
     importState,
 
     fork() {
-      return createBm25Encoder({ ...options, corpus: undefined, state: encoder.exportState() });
+      const fork = buildEncoder(parsed, analyzer);
+      copyBm25Statistics(encoder, fork);
+      return fork;
     },
   };
 
-  if (parsed.state !== undefined) importState(parsed.state as Bm25State);
-  if (parsed.corpus !== undefined) addDocuments(parsed.corpus);
+  internals.set(encoder, {
+    analyzer,
+    read: () => ({ documentCount, totalLength, documentFrequencies }),
+    write(statistics) {
+      documentCount = statistics.documentCount;
+      totalLength = statistics.totalLength;
+      documentFrequencies = new Map(statistics.documentFrequencies);
+    },
+  });
   return encoder;
 }

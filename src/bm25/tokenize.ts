@@ -19,8 +19,23 @@ const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 const APOSTROPHES = /[\u2019\u02bc\uff07]/g;
 /** A character outside ASCII. All-ASCII text is left as it is by NFKC and holds no CJK and no other apostrophes. */
 const NON_ASCII = /[\u0080-\uffff]/;
-/** `WORD` restricted to ASCII (letters and digits, lowercased), for ASCII text. */
-const ASCII_WORD = /[a-z0-9]+(?:'[a-z0-9]+)*/g;
+/** Whether a character code is a lowercase ASCII letter or a digit (`WORD` restricted to lowercased ASCII). */
+const isAsciiWordCode = (code: number): boolean => (code >= 97 && code <= 122) || (code >= 48 && code <= 57);
+
+/**
+ * Where the word that starts at `start` of lowercased ASCII text ends: a run of letters and digits,
+ * with apostrophes kept inside it: the longest match of `[a-z0-9]+(?:'[a-z0-9]+)*` there, found without
+ * a regular expression (no match object per word).
+ */
+function asciiWordEnd(lower: string, start: number): number {
+  const length = lower.length;
+  let end = start + 1;
+  for (;;) {
+    while (end < length && isAsciiWordCode(lower.charCodeAt(end))) end++;
+    if (end + 1 < length && lower.charCodeAt(end) === 39 && isAsciiWordCode(lower.charCodeAt(end + 1))) end += 2;
+    else return end;
+  }
+}
 
 /**
  * Calls `visit(word, cjk)` for every word of `text` in order, exactly as `splitWords` lists them,
@@ -29,8 +44,15 @@ const ASCII_WORD = /[a-z0-9]+(?:'[a-z0-9]+)*/g;
 export function eachWord(text: string, visit: (word: string, cjk: boolean) => void): void {
   if (!NON_ASCII.test(text)) {
     const lower = text.toLowerCase();
-    ASCII_WORD.lastIndex = 0;
-    for (let match = ASCII_WORD.exec(lower); match !== null; match = ASCII_WORD.exec(lower)) visit(match[0], false);
+    for (let i = 0; i < lower.length; ) {
+      if (!isAsciiWordCode(lower.charCodeAt(i))) {
+        i++;
+        continue;
+      }
+      const end = asciiWordEnd(lower, i);
+      visit(lower.slice(i, end), false);
+      i = end;
+    }
     return;
   }
   for (const { word, cjk } of splitWords(text)) visit(word, cjk);
@@ -165,9 +187,14 @@ export class Analyzer {
     if (!NON_ASCII.test(text)) {
       // The ASCII path of `eachWord`, inlined: no CJK words, so the word itself is the cache key.
       const lower = text.toLowerCase();
-      ASCII_WORD.lastIndex = 0;
-      for (let match = ASCII_WORD.exec(lower); match !== null; match = ASCII_WORD.exec(lower)) {
-        const word = match[0];
+      for (let i = 0; i < lower.length; ) {
+        if (!isAsciiWordCode(lower.charCodeAt(i))) {
+          i++;
+          continue;
+        }
+        const end = asciiWordEnd(lower, i);
+        const word = lower.slice(i, end);
+        i = end;
         let index = this.wordIndices.get(word);
         if (index === undefined) index = this.learn(word, false, word);
         if (index < 0) continue;

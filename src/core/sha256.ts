@@ -7,6 +7,8 @@
 import { nodeBuiltin } from './node-builtin.js';
 
 type NodeCrypto = {
+  /** One-shot digest (Node 20.12+, 21.7+): no Hash object per call. */
+  hash?(algorithm: 'sha256', data: string | Uint8Array, encoding: 'hex'): string;
   createHash(algorithm: 'sha256'): {
     update(data: string | Uint8Array, encoding?: 'utf8'): { digest(): Uint8Array; digest(encoding: 'hex'): string };
   };
@@ -114,7 +116,9 @@ function toHex(digest: Uint8Array): string {
 /** Lower-case hex SHA-256 of a string or bytes. */
 export function sha256Hex(input: string | Uint8Array): string {
   const crypto = native();
-  if (crypto) return crypto.createHash('sha256').update(input).digest('hex');
+  if (crypto) {
+    return crypto.hash ? crypto.hash('sha256', input, 'hex') : crypto.createHash('sha256').update(input).digest('hex');
+  }
   return toHex(sha256Js(input));
 }
 

@@ -1,3 +1,4 @@
+import { copyBm25Statistics } from '../bm25/encoder.js';
 import type { SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import type { CollectionInfo, Store } from '../core/store.js';
@@ -222,7 +223,7 @@ export async function statisticsWriter(options: {
         epoch: info?.epoch,
         version: info?.version,
       });
-      embedder.importState(working.exportState() as never);
+      if (!copyBm25Statistics(working, embedder)) embedder.importState(working.exportState() as never);
     },
   };
 }
