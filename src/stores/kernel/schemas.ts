@@ -173,19 +173,22 @@ function parseUpsertFast(name: z.ZodType<string>, input: unknown): UpsertOptions
     const id = checkRecordId(record.id);
     if (!id.ok) return undefined;
     const out: VectorRecord = { id: id.value };
+    // Each field is read once, as the schema reads it (a getter is not asked twice).
     if ('vector' in record) {
-      const vector = record.vector === undefined ? undefined : checkDenseVector(record.vector);
+      const value = record.vector;
+      const vector = value === undefined ? undefined : checkDenseVector(value);
       if (vector && !vector.ok) return undefined;
       out.vector = vector?.value as VectorRecord['vector'];
     }
     if ('sparseVector' in record) {
-      const sparse = record.sparseVector === undefined ? undefined : checkSparseVector(record.sparseVector);
-      if (sparse && !sparse.ok) return undefined;
-      if (sparse === undefined && record.sparseVector !== undefined) return undefined;
+      const value = record.sparseVector;
+      const sparse = value === undefined ? undefined : checkSparseVector(value);
+      if ((value !== undefined && sparse === undefined) || (sparse && !sparse.ok)) return undefined;
       out.sparseVector = sparse?.value as VectorRecord['sparseVector'];
     }
     if ('payload' in record) {
-      const payload = record.payload === undefined ? undefined : copyJson(record.payload, 'object');
+      const value = record.payload;
+      const payload = value === undefined ? undefined : copyJson(value, 'object');
       if (payload && !payload.ok) return undefined;
       out.payload = payload?.value as VectorRecord['payload'];
     }
