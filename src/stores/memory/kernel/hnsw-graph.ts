@@ -1,7 +1,9 @@
 /**
  * The links of an HNSW graph (hnsw.ts) as typed arrays indexed by row: allocation, unlinking and the
- * swap-remove of rows, and the arrays snapshots save. Nothing here scores vectors.
+ * swap-remove of rows, and the arrays snapshots save. Nothing here scores vectors. Layer 0 and the
+ * visit marks live in the arena's memory (`attachGraph`), where the WebAssembly kernel walks them.
  */
+import type { ArenaMemory } from './arena-memory.js';
 
 /** The graph as plain arrays, for snapshots. */
 export type HnswState = {
@@ -22,8 +24,6 @@ export class HnswGraph {
   readonly m0: number;
   readonly efConstruction: number;
   protected levels: Uint8Array;
-  /** Layer 0: per row, [count, link × m0]. */
-  protected links0: Uint32Array;
   /** Per row, where its upper layers start in `upper` (-1: none); each layer is [count, link × m]. */
   protected upperAt: Int32Array;
   private upper: Uint32Array;
@@ -33,23 +33,33 @@ export class HnswGraph {
   size = 0;
   /** Rows deleted since the graph was built. */
   removed = 0;
-  protected visited: Uint32Array;
   private visitMark = 0;
+  private readonly memory: ArenaMemory;
 
-  constructor(options: { m?: number; efConstruction?: number }, capacity: number) {
+  constructor(memory: ArenaMemory, options: { m?: number; efConstruction?: number }, capacity: number) {
     this.m = Math.max(2, Math.floor(options.m ?? 16));
     this.m0 = 2 * this.m;
     this.efConstruction = Math.max(this.m, Math.floor(options.efConstruction ?? 200));
     this.levels = new Uint8Array(capacity);
-    this.links0 = new Uint32Array(capacity * (this.m0 + 1));
     this.upperAt = new Int32Array(capacity).fill(-1);
     this.upper = new Uint32Array(Math.max(64, capacity >> 2) * (this.m + 1));
-    this.visited = new Uint32Array(capacity);
+    this.memory = memory;
+    memory.attachGraph(this.m0 + 1);
   }
 
-  /** Bytes the graph holds. */
+  /** Layer 0: per row, [count, link × m0] (a view into the arena: take it again after the arena grows). */
+  protected get links0(): Uint32Array {
+    return this.memory.graphMemory().links;
+  }
+
+  /** Per row, the mark of the last walk that visited it (a view, like `links0`). */
+  protected get visited(): Uint32Array {
+    return this.memory.graphMemory().visited;
+  }
+
+  /** Bytes the graph's links hold. */
   get bytes(): number {
-    return this.levels.byteLength + this.links0.byteLength + this.upperAt.byteLength + this.upperUsed * 4;
+    return this.levels.byteLength + this.size * (this.m0 + 1) * 4 + this.upperAt.byteLength + this.upperUsed * 4;
   }
 
   /** Whether deletes have worn the graph enough that a rebuild pays. */
@@ -60,17 +70,13 @@ export class HnswGraph {
   private reserve(rows: number): void {
     if (rows <= this.levels.length) return;
     const capacity = Math.max(rows, Math.ceil(this.levels.length * 1.5));
+    this.memory.reserve(rows);
     const levels = new Uint8Array(capacity);
     levels.set(this.levels);
-    const links0 = new Uint32Array(capacity * (this.m0 + 1));
-    links0.set(this.links0);
     const upperAt = new Int32Array(capacity).fill(-1);
     upperAt.set(this.upperAt);
     this.levels = levels;
-    this.links0 = links0;
     this.upperAt = upperAt;
-    this.visited = new Uint32Array(capacity);
-    this.visitMark = 0;
   }
 
   /** Offset of the [count, links…] list of `row` at `level` in `links0` (level 0) or `upper`. */
@@ -226,6 +232,7 @@ export class HnswGraph {
     ) {
       throw new Error('the graph arrays disagree with each other');
     }
+    this.memory.reserve(n);
     this.levels.set(state.levels);
     this.links0.set(state.links0);
     this.upperAt.set(state.upperAt);

@@ -1,9 +1,10 @@
 /**
  * An HNSW graph (Malkov & Yashunin) over the rows of a VectorArena, for approximate dense search.
  *
- * The graph is typed arrays indexed by row (kept by hnsw-graph.ts); every distance it needs is
- * computed by the arena's kernel (WebAssembly SIMD, or the JavaScript kernel) a neighbour list at a
- * time: traversal collects the unvisited neighbours of a node and scores them in one kernel call.
+ * The graph is typed arrays indexed by row (kept by hnsw-graph.ts, layer 0 in the arena's memory).
+ * With the WebAssembly kernel, layer 0 is walked and linked inside the kernel (`walk`, `connect` in
+ * kernel.wat); upper layers, filtered walks and the JavaScript kernel run the same steps here,
+ * scoring a neighbour list per kernel call. Both move ties the same way, so they build one graph.
  * Scores are "higher is closer", as everywhere in the store. Inserts and deletes are incremental: a
  * delete unlinks the row from its neighbours, and the swap-remove of the collection renames the moved
  * row in its neighbours' lists. Links that a delete cannot see (one-way edges into the removed row)
@@ -34,7 +35,7 @@ export class Hnsw extends HnswGraph {
   private readonly results = new Heap();
 
   constructor(arena: VectorArena, metric: KernelMetric, options: HnswOptions = {}, capacity = 1024) {
-    super(options, capacity);
+    super(arena, options, capacity);
     this.arena = arena;
     this.metric = metric;
     this.levelScale = 1 / Math.log(this.m);
@@ -237,6 +238,19 @@ export class Hnsw extends HnswGraph {
     let entryScores: Float64Array = Float64Array.of(current.score);
     for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
       this.arena.beginRowQuery(row, this.metric);
+      if (l === 0 && this.arena.walks) {
+        const count = this.arena.walk(
+          entries,
+          entryScores,
+          entries.length,
+          this.efConstruction,
+          row,
+          this.nextMark(),
+          this.size,
+        );
+        this.arena.connect(row, count, this.m, this.m0, this.size);
+        break;
+      }
       this.searchLayer(entries, entryScores, entries.length, this.efConstruction, l, (r) => r !== row);
       const found = this.drainResults();
       const chosen = this.select(found.rows, found.scores, this.m);
@@ -270,7 +284,14 @@ export class Hnsw extends HnswGraph {
     this.arena.scoreRows(this.batch, 1, entryScore);
     let current = { row: this.entry, score: entryScore[0] as number };
     for (let l = this.maxLevel; l > 0; l--) current = this.greedy(current.row, current.score, l);
-    this.searchLayer(Uint32Array.of(current.row), Float64Array.of(current.score), 1, Math.max(ef, k), 0, accept);
+    const entries = Uint32Array.of(current.row);
+    const entryScores = Float64Array.of(current.score);
+    const width = Math.max(ef, k);
+    if (!accept && this.arena.walks) {
+      const count = this.arena.walk(entries, entryScores, 1, width, -1, this.nextMark(), this.size);
+      return this.arena.found(Math.min(k, count));
+    }
+    this.searchLayer(entries, entryScores, 1, width, 0, accept);
     return top(this.drainResults());
   }
 
