@@ -4,7 +4,8 @@
  *   [float query | i16 query | float rows | norms | int8 codes | int8 scales |
  *    graph links | visit marks | found | candidate rows | scores]
  * The three graph regions are empty until an HNSW graph attaches (`attachGraph`): per row, its layer-0
- * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results.
+ * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results
+ * followed by one list's worth of rows (the neighbours a walk scores next).
  * Growing the memory detaches its buffer, so the typed views over it are refreshed after every growth.
  */
 import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
@@ -183,7 +184,7 @@ export class ArenaMemory {
     const graph = this.linkBytes > 0;
     const visited = align16(links + capacity * this.linkBytes);
     const found = align16(visited + (graph ? 4 * capacity : 0));
-    const rows = align16(found + (graph ? 8 * (capacity + 1) : 0));
+    const rows = align16(found + (graph ? 8 * (capacity + 1) + Math.max(16, this.linkBytes) : 0));
     const scores = align16(rows + 4 * scratch);
     const end = align16(scores + 4 * scratch);
     return { data, norms, codes, scales, links, visited, found, rows, scores, end };

@@ -274,6 +274,7 @@ export class VectorArena extends ArenaMemory {
       found,
       count,
       rows,
+      found + 8 * (this.capacity + 1),
     );
   }
 

@@ -53,6 +53,7 @@ export type KernelExports = {
     found: number,
     count: number,
     heap: number,
+    batch: number,
   ): number;
   connect?(
     metric: number,

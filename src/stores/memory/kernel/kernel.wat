@@ -19,66 +19,6 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; Sum of the four lanes of an f32x4.
-  (func $hsum (param $v v128) (result f32)
-    (local.set $v (f32x4.add (local.get $v)
-      (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
-    (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v))))
-
-  ;; Dot product of the query at $q and the row at $p, $n bytes each ($n a multiple of 16).
-  (func $dot (param $q i32) (param $p i32) (param $n i32) (result f32)
-    (local $end i32) (local $end64 i32)
-    (local $a v128) (local $b v128) (local $c v128) (local $d v128)
-    (local.set $end (i32.add (local.get $p) (local.get $n)))
-    (local.set $end64 (i32.add (local.get $p) (i32.and (local.get $n) (i32.const -64))))
-    (if (i32.lt_u (local.get $p) (local.get $end64))
-      (then
-        (loop $wide
-          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (local.get $p)) (v128.load (local.get $q)))))
-          (local.set $b (f32x4.add (local.get $b)
-            (f32x4.mul (v128.load offset=16 (local.get $p)) (v128.load offset=16 (local.get $q)))))
-          (local.set $c (f32x4.add (local.get $c)
-            (f32x4.mul (v128.load offset=32 (local.get $p)) (v128.load offset=32 (local.get $q)))))
-          (local.set $d (f32x4.add (local.get $d)
-            (f32x4.mul (v128.load offset=48 (local.get $p)) (v128.load offset=48 (local.get $q)))))
-          (local.set $q (i32.add (local.get $q) (i32.const 64)))
-          (br_if $wide (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 64))) (local.get $end64))))))
-    (if (i32.lt_u (local.get $p) (local.get $end))
-      (then
-        (loop $narrow
-          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (local.get $p)) (v128.load (local.get $q)))))
-          (local.set $q (i32.add (local.get $q) (i32.const 16)))
-          (br_if $narrow (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end))))))
-    (call $hsum (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d)))))
-
-  ;; Squared L2 distance between the query at $q and the row at $p (same conventions as $dot).
-  (func $l2sq (param $q i32) (param $p i32) (param $n i32) (result f32)
-    (local $end i32) (local $end64 i32) (local $t v128)
-    (local $a v128) (local $b v128) (local $c v128) (local $d v128)
-    (local.set $end (i32.add (local.get $p) (local.get $n)))
-    (local.set $end64 (i32.add (local.get $p) (i32.and (local.get $n) (i32.const -64))))
-    (if (i32.lt_u (local.get $p) (local.get $end64))
-      (then
-        (loop $wide
-          (local.set $t (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $q))))
-          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $t) (local.get $t))))
-          (local.set $t (f32x4.sub (v128.load offset=16 (local.get $p)) (v128.load offset=16 (local.get $q))))
-          (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $t) (local.get $t))))
-          (local.set $t (f32x4.sub (v128.load offset=32 (local.get $p)) (v128.load offset=32 (local.get $q))))
-          (local.set $c (f32x4.add (local.get $c) (f32x4.mul (local.get $t) (local.get $t))))
-          (local.set $t (f32x4.sub (v128.load offset=48 (local.get $p)) (v128.load offset=48 (local.get $q))))
-          (local.set $d (f32x4.add (local.get $d) (f32x4.mul (local.get $t) (local.get $t))))
-          (local.set $q (i32.add (local.get $q) (i32.const 64)))
-          (br_if $wide (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 64))) (local.get $end64))))))
-    (if (i32.lt_u (local.get $p) (local.get $end))
-      (then
-        (loop $narrow
-          (local.set $t (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $q))))
-          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $t) (local.get $t))))
-          (local.set $q (i32.add (local.get $q) (i32.const 16)))
-          (br_if $narrow (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end))))))
-    (call $hsum (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d)))))
-
   ;; Integer dot product of the i16 query at $q (2 * $n bytes) and the int8 row at $p ($n bytes,
   ;; a multiple of 16). Codes are in [-127, 127], so i32 lanes cannot overflow below ~33M dims.
   (func $dot_i8 (param $q i32) (param $p i32) (param $n i32) (result i32)
@@ -116,21 +56,73 @@
       (f32.const 0)
       (f32.ne (local.get $den) (f32.const 0))))
 
-  ;; Exact float score of row $r against the query at $q.
+  ;; Exact float score of row $r against the query at $q: a dot product or a squared L2 distance
+  ;; over `stride` bytes (a multiple of 16) in four lanes of four accumulators, 64 bytes a step, the
+  ;; lanes summed at the end. One function with no calls: the graph walk scores through it.
   (func $score
     (param $metric i32) (param $q i32) (param $data i32) (param $stride i32) (param $norms i32) (param $qnorm f32)
     (param $r i32) (result f32)
-    (local $p i32) (local $s f32)
+    (local $p i32) (local $end i32) (local $end64 i32) (local $t v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $d v128) (local $s f32) (local $den f32)
     (local.set $p (i32.add (local.get $data) (i32.mul (local.get $r) (local.get $stride))))
-    (if (result f32) (i32.eq (local.get $metric) (i32.const 2))
-      (then (f32.sub (f32.const 0) (f32.sqrt (call $l2sq (local.get $q) (local.get $p) (local.get $stride)))))
-      (else
-        (local.set $s (call $dot (local.get $q) (local.get $p) (local.get $stride)))
-        (if (result f32) (i32.eqz (local.get $metric))
+    (local.set $end (i32.add (local.get $p) (local.get $stride)))
+    (local.set $end64 (i32.add (local.get $p) (i32.and (local.get $stride) (i32.const -64))))
+    (if (i32.eq (local.get $metric) (i32.const 2))
+      (then
+        (if (i32.lt_u (local.get $p) (local.get $end64))
           (then
-            (call $safe_div (local.get $s)
-              (f32.mul (local.get $qnorm) (f32.load (i32.add (local.get $norms) (i32.shl (local.get $r) (i32.const 2)))))))
-          (else (local.get $s))))))
+            (loop $wide
+              (local.set $t (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $q))))
+              (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $t) (local.get $t))))
+              (local.set $t (f32x4.sub (v128.load offset=16 (local.get $p)) (v128.load offset=16 (local.get $q))))
+              (local.set $b (f32x4.add (local.get $b) (f32x4.mul (local.get $t) (local.get $t))))
+              (local.set $t (f32x4.sub (v128.load offset=32 (local.get $p)) (v128.load offset=32 (local.get $q))))
+              (local.set $c (f32x4.add (local.get $c) (f32x4.mul (local.get $t) (local.get $t))))
+              (local.set $t (f32x4.sub (v128.load offset=48 (local.get $p)) (v128.load offset=48 (local.get $q))))
+              (local.set $d (f32x4.add (local.get $d) (f32x4.mul (local.get $t) (local.get $t))))
+              (local.set $q (i32.add (local.get $q) (i32.const 64)))
+              (br_if $wide (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 64))) (local.get $end64))))))
+        (if (i32.lt_u (local.get $p) (local.get $end))
+          (then
+            (loop $narrow
+              (local.set $t (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $q))))
+              (local.set $a (f32x4.add (local.get $a) (f32x4.mul (local.get $t) (local.get $t))))
+              (local.set $q (i32.add (local.get $q) (i32.const 16)))
+              (br_if $narrow (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end))))))
+        (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d))))
+        (local.set $a (f32x4.add (local.get $a)
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
+        (return (f32.sub (f32.const 0)
+          (f32.sqrt (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a))))))))
+    (if (i32.lt_u (local.get $p) (local.get $end64))
+      (then
+        (loop $wide
+          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (local.get $p)) (v128.load (local.get $q)))))
+          (local.set $b (f32x4.add (local.get $b)
+            (f32x4.mul (v128.load offset=16 (local.get $p)) (v128.load offset=16 (local.get $q)))))
+          (local.set $c (f32x4.add (local.get $c)
+            (f32x4.mul (v128.load offset=32 (local.get $p)) (v128.load offset=32 (local.get $q)))))
+          (local.set $d (f32x4.add (local.get $d)
+            (f32x4.mul (v128.load offset=48 (local.get $p)) (v128.load offset=48 (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 64)))
+          (br_if $wide (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 64))) (local.get $end64))))))
+    (if (i32.lt_u (local.get $p) (local.get $end))
+      (then
+        (loop $narrow
+          (local.set $a (f32x4.add (local.get $a) (f32x4.mul (v128.load (local.get $p)) (v128.load (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 16)))
+          (br_if $narrow (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 16))) (local.get $end))))))
+    (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b)) (f32x4.add (local.get $c) (local.get $d))))
+    (local.set $a (f32x4.add (local.get $a)
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
+    (local.set $s (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a))))
+    (if (result f32) (i32.eqz (local.get $metric))
+      (then
+        ;; cosine: 0 when either norm is 0 (as $safe_div)
+        (local.set $den
+          (f32.mul (local.get $qnorm) (f32.load (i32.add (local.get $norms) (i32.shl (local.get $r) (i32.const 2))))))
+        (select (f32.div (local.get $s) (local.get $den)) (f32.const 0) (f32.ne (local.get $den) (f32.const 0))))
+      (else (local.get $s))))
 
   ;; Exact float scores of $count candidates into $out[0..$count): candidate i is rows[i] when
   ;; $rows is non-zero, else row i.
@@ -234,14 +226,15 @@
   ;; Beam search on layer 0 for the query at 0 (norm $qnorm): from the $count entry pairs
   ;; (score, row) at $found, the best $ef rows other than $exclude, left best first as (score, row)
   ;; pairs at $found; returns how many. Rows >= $size are skipped; $visited marks rows with $mark;
-  ;; $heap holds the candidates (room for one pair per row).
+  ;; $heap holds the candidates (room for one pair per row); $batch, a node's unvisited neighbours.
   (func (export "walk")
     (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $qnorm f32)
     (param $links i32) (param $lstride i32) (param $size i32) (param $visited i32) (param $mark i32)
-    (param $ef i32) (param $exclude i32) (param $found i32) (param $count i32) (param $heap i32)
+    (param $ef i32) (param $exclude i32) (param $found i32) (param $count i32) (param $heap i32) (param $batch i32)
     (result i32)
     (local $nc i32) (local $nr i32) (local $i i32) (local $row i32) (local $s f32)
     (local $at i32) (local $end i32) (local $vp i32) (local $top i64)
+    (local $bn i32) (local $p i32) (local $pend i32) (local $sink v128)
     ;; Entries: read in place (the results heap never reaches past the entry being read).
     (block $entered
       (loop $enter
@@ -267,8 +260,11 @@
           (then (br_if $stop (f32.lt (local.get $s) (f32.load (local.get $found))))))
         (local.set $nc (i32.sub (local.get $nc) (i32.const 1)))
         (call $pop (local.get $heap) (local.get $nc))
+        ;; The unvisited neighbours first, each row touched a cache line at a time so that their loads
+        ;; overlap (WebAssembly has no prefetch), then scored in list order.
         (local.set $at (i32.add (local.get $links) (i32.mul (local.get $row) (local.get $lstride))))
         (local.set $end (i32.add (local.get $at) (i32.shl (i32.load (local.get $at)) (i32.const 2))))
+        (local.set $bn (local.get $batch))
         (block $listed
           (loop $each
             (br_if $listed (i32.ge_u (local.get $at) (local.get $end)))
@@ -278,6 +274,20 @@
             (local.set $vp (i32.add (local.get $visited) (i32.shl (local.get $row) (i32.const 2))))
             (br_if $each (i32.eq (i32.load (local.get $vp)) (local.get $mark)))
             (i32.store (local.get $vp) (local.get $mark))
+            (i32.store (local.get $bn) (local.get $row))
+            (local.set $bn (i32.add (local.get $bn) (i32.const 4)))
+            (local.set $p (i32.add (local.get $data) (i32.mul (local.get $row) (local.get $stride))))
+            (local.set $pend (i32.add (local.get $p) (local.get $stride)))
+            (loop $touch
+              (local.set $sink (v128.xor (local.get $sink) (v128.load (local.get $p))))
+              (br_if $touch (i32.lt_u (local.tee $p (i32.add (local.get $p) (i32.const 64))) (local.get $pend))))
+            (br $each)))
+        (local.set $at (local.get $batch))
+        (block $scored
+          (loop $each
+            (br_if $scored (i32.ge_u (local.get $at) (local.get $bn)))
+            (local.set $row (i32.load (local.get $at)))
+            (local.set $at (i32.add (local.get $at) (i32.const 4)))
             (local.set $s (call $score (local.get $metric) (i32.const 0) (local.get $data) (local.get $stride)
               (local.get $norms) (local.get $qnorm) (local.get $row)))
             (if (i32.or (i32.lt_u (local.get $nr) (local.get $ef)) (f32.gt (local.get $s) (f32.load (local.get $found))))
@@ -304,6 +314,8 @@
         (call $pop (local.get $found) (local.get $i))
         (i64.store (i32.add (local.get $found) (i32.shl (local.get $i) (i32.const 3))) (local.get $top))
         (br $drain)))
+    ;; The touched values go nowhere useful, but somewhere: a load whose value is never used could be dropped.
+    (v128.store (local.get $batch) (local.get $sink))
     (local.get $nr))
 
   ;; The HNSW heuristic: of the $count (score, row) pairs at $pairs (best first, scored against one
