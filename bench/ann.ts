@@ -328,7 +328,9 @@ export async function runAnnBench(options: AnnBenchOptions = {}): Promise<string
   return [
     '## Approximate nearest neighbours (HNSW)',
     '',
-    `One thread, one process, the same vectors for every contender; QPS = queries per second over the held-out queries after ${warmup} warm-up queries (kumiki through `store.search`, the product path with validation and record assembly; hnswlib-node and usearch through their search calls). Recall@10 against exact search. kumiki reopens its snapshot for each ef, so the graph is built once. The 1M × 384 synthetic set of the issue does not fit this shared 2-core machine within a benchmark run: the synthetic rows use the size shown.`,
+    'One thread, one process, the same vectors for every contender; QPS = queries per second over the held-out queries after ' +
+      `${warmup} warm-up queries` +
+      ' (kumiki through `store.search`, the product path with validation and record assembly; hnswlib-node and usearch through their search calls). Recall@10 against exact search. kumiki reopens its snapshot for each ef, so the graph is built once. The 1M × 384 synthetic set of the issue does not fit this shared 2-core machine within a benchmark run: the synthetic rows use the size shown.',
     '',
     ...gloveLines,
     ...syntheticLines,
