@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { type KernelMetric, VectorArena } from '../src/stores/memory/kernel/arena.js';
 import { Hnsw } from '../src/stores/memory/kernel/hnsw.js';
+import { MAX_GRAPH_ROWS } from '../src/stores/memory/kernel/hnsw-graph.js';
 import { resolveKernel } from '../src/stores/memory/kernel/kernel.js';
 import { seededRandom } from '../src/testing/random.js';
 
@@ -73,5 +74,31 @@ describe('HNSW in the WebAssembly kernel', () => {
     for (let row = 0; row < js.arena.size; row++) arena.write(row, js.arena.read(row));
     const reopened = Hnsw.fromState(arena, 'euclidean', js.graph.exportState());
     expect(answers({ ...js, arena, graph: reopened })).toEqual(answers(js));
+  });
+
+  test('layer-0 links are 24-bit row ids: a saved link no such id can name is dropped, a list longer than 2m refused', () => {
+    const built = build('wasm', 'dot', true);
+    const state = built.graph.exportState();
+    const m0 = state.m * 2;
+    // Row 5's first link points past any 24-bit row: it loads as a link to drop, as links past the end are.
+    const links0 = state.links0.slice();
+    const at = 5 * (m0 + 1);
+    expect(links0[at]).toBeGreaterThan(0);
+    const dropped = links0[at + 1] as number;
+    links0[at + 1] = 0xfffffffe;
+    const arena = new VectorArena({ dimensions: DIMS, kernel: resolveKernel('wasm') });
+    for (let row = 0; row < built.arena.size; row++) arena.write(row, built.arena.read(row));
+    const reopened = Hnsw.fromState(arena, 'dot', { ...state, links0 });
+    expect(reopened.exportState().links0[at + 1]).toBe(MAX_GRAPH_ROWS);
+    expect(dropped).toBeLessThan(MAX_GRAPH_ROWS);
+    for (const query of built.queries) expect(reopened.search(query, 10, 30).rows.length).toBe(10);
+    // A list claiming more than 2m links is not a graph this code wrote.
+    const long = state.links0.slice();
+    long[at] = m0 + 1;
+    expect(() => Hnsw.fromState(arena, 'dot', { ...state, links0: long })).toThrow(
+      `row 5 has ${m0 + 1} links, more than ${m0}`,
+    );
+    // Row ids from 0xffffff up cannot be linked.
+    expect(() => built.graph.insert(MAX_GRAPH_ROWS)).toThrow(`an HNSW graph holds at most ${MAX_GRAPH_ROWS} rows`);
   });
 });

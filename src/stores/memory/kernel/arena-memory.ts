@@ -5,7 +5,7 @@
  *    graph links | visit marks | found | candidate rows | scores]
  * The three graph regions are empty until an HNSW graph attaches (`attachGraph`): per row, its layer-0
  * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results
- * followed by one list's worth of rows (the neighbours a walk scores next).
+ * followed by a list's rows as u32 (the neighbours a walk scores next).
  * Growing the memory detaches its buffer, so the typed views over it are refreshed after every growth.
  */
 import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
@@ -59,7 +59,9 @@ export class ArenaMemory {
   protected count = 0;
   /** Bytes of graph links per row (0: no graph attached). */
   protected linkBytes = 0;
-  private graphViews: { layout: Layout; buffer: ArrayBuffer; links: Uint32Array; visited: Uint32Array } | undefined;
+  private graphViews:
+    | { layout: Layout; buffer: ArrayBuffer; lists: Uint8Array; counts: Uint32Array; visited: Uint32Array }
+    | undefined;
   private disposed = false;
   // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
   private buffer!: ArrayBuffer;
@@ -132,16 +134,15 @@ export class ArenaMemory {
   }
 
   /**
-   * Gives every row `words` u32 of graph links (the HNSW layer-0 lists) and a visit mark in this
-   * memory, where the kernel's graph walk reads them; links already attached are kept.
+   * Gives every row `bytes` (a multiple of 4) of graph links (its HNSW layer-0 list) and a visit mark
+   * in this memory, where the kernel's graph walk reads them; links already attached are kept.
    */
-  attachGraph(words: number): void {
+  attachGraph(bytes: number): void {
     this.assertLive();
-    const bytes = 4 * words;
     if (bytes === this.linkBytes) return;
     this.linkBytes = bytes;
-    // The kernel's link pruning uses the scratch rows for a list plus one.
-    const scratch = Math.max(this.scratchCapacity, words + 1);
+    // The kernel's link pruning keeps a list plus one as (score, row) pairs in the scratch rows.
+    const scratch = Math.max(this.scratchCapacity, bytes);
     const next = this.computeLayout(this.capacity, scratch);
     this.ensureBytes(next.end);
     this.u8.fill(0, next.links, next.found);
@@ -150,17 +151,18 @@ export class ArenaMemory {
   }
 
   /**
-   * The attached graph's links (`words` per row, for `capacity` rows) and visit marks, as views that
-   * hold until the arena next grows: take them again after any write.
+   * The attached graph's lists (`bytes` per row, for `capacity` rows) as bytes and as u32 words, and
+   * the visit marks: views that hold until the arena next grows (take them again after any write).
    */
-  graphMemory(): { links: Uint32Array; visited: Uint32Array } {
+  graphMemory(): { lists: Uint8Array; counts: Uint32Array; visited: Uint32Array } {
     const cached = this.graphViews;
     if (cached && cached.layout === this.layout && cached.buffer === this.buffer) return cached;
     const { links, visited, found } = this.layout;
     const views = {
       layout: this.layout,
       buffer: this.buffer,
-      links: new Uint32Array(this.buffer, links, (visited - links) >>> 2),
+      lists: new Uint8Array(this.buffer, links, visited - links),
+      counts: new Uint32Array(this.buffer, links, (visited - links) >>> 2),
       visited: new Uint32Array(this.buffer, visited, (found - visited) >>> 2),
     };
     this.graphViews = views;
@@ -184,7 +186,7 @@ export class ArenaMemory {
     const graph = this.linkBytes > 0;
     const visited = align16(links + capacity * this.linkBytes);
     const found = align16(visited + (graph ? 4 * capacity : 0));
-    const rows = align16(found + (graph ? 8 * (capacity + 1) + Math.max(16, this.linkBytes) : 0));
+    const rows = align16(found + (graph ? 8 * (capacity + 1) + 16 + 2 * this.linkBytes : 0));
     const scores = align16(rows + 4 * scratch);
     const end = align16(scores + 4 * scratch);
     return { data, norms, codes, scales, links, visited, found, rows, scores, end };

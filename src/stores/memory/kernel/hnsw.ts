@@ -65,12 +65,10 @@ export class Hnsw extends HnswGraph {
     let bestScore = score;
     for (let moved = true; moved; ) {
       moved = false;
-      const links = this.list(level);
-      const at = this.listAt(best, level);
-      const degree = links[at] as number;
+      const degree = this.degree(best, level);
       let count = 0;
-      for (let j = 1; j <= degree; j++) {
-        const next = links[at + j] as number;
+      for (let j = 0; j < degree; j++) {
+        const next = this.neighbour(best, level, j);
         if (next < this.size) this.batch[count++] = next;
       }
       this.scoreBatch(count);
@@ -111,19 +109,17 @@ export class Hnsw extends HnswGraph {
       candidates.push(-score, row);
       if (!accept || accept(row)) results.push(score, row);
     }
-    const links = this.list(level);
     while (candidates.size > 0) {
       const score = -(candidates.keys[0] as number);
       const row = candidates.rows[0] as number;
       if (results.size >= ef && score < (results.keys[0] as number)) break;
       candidates.pop();
-      const at = this.listAt(row, level);
-      const degree = links[at] as number;
+      const degree = this.degree(row, level);
       const batch = this.batch;
       const size = this.size;
       let count = 0;
-      for (let j = 1; j <= degree; j++) {
-        const next = links[at + j] as number;
+      for (let j = 0; j < degree; j++) {
+        const next = this.neighbour(row, level, j);
         if (next >= size || visited[next] === mark) continue;
         visited[next] = mark;
         batch[count++] = next;
@@ -190,21 +186,19 @@ export class Hnsw extends HnswGraph {
 
   /** Adds `row` to the links of `node` at `level`, pruning them with the heuristic when full. */
   private link(node: number, row: number, level: number): void {
-    const list = this.list(level);
-    const at = this.listAt(node, level);
-    const degree = list[at] as number;
+    const degree = this.degree(node, level);
     const max = level === 0 ? this.m0 : this.m;
-    for (let j = 1; j <= degree; j++) if (list[at + j] === row) return;
+    for (let j = 0; j < degree; j++) if (this.neighbour(node, level, j) === row) return;
     if (degree < max) {
-      list[at + 1 + degree] = row;
-      list[at] = degree + 1;
+      this.setNeighbour(node, level, degree, row);
+      this.setDegree(node, level, degree + 1);
       return;
     }
     // Links to rows past the end (left by deletes the graph could not see) are dropped here.
     const rows = new Uint32Array(degree + 1);
     let count = 0;
     for (let j = 0; j < degree; j++) {
-      const linked = list[at + 1 + j] as number;
+      const linked = this.neighbour(node, level, j);
       if (linked < this.size && linked !== node) rows[count++] = linked;
     }
     rows[count++] = row;
@@ -300,7 +294,7 @@ export class Hnsw extends HnswGraph {
     this.unlink(row);
     this.levels[row] = 0;
     this.upperAt[row] = -1;
-    this.links0[row * (this.m0 + 1)] = 0;
+    this.setDegree(row, 0, 0);
     if (this.entry === row) this.electEntry(row);
     this.insert(row);
   }

@@ -6,8 +6,9 @@
 ;;   - int8 rows: `cstride` bytes each (codes padded with zeros to a multiple of 16),
 ;;   - the float query (same padding) and the int8 query sign-extended to i16 (2 * cstride bytes),
 ;;   - per-row norms and int8 scales (f32), candidate row ids (u32) and the output scores (f32),
-;;   - for an HNSW graph (hnsw.ts): per row, its layer-0 list [count, link...] (`lstride` bytes) and
-;;     a u32 visit mark, and (score f32, row u32) pairs for beam results and candidates.
+;;   - for an HNSW graph (hnsw.ts): per row, its layer-0 list (`lstride` bytes: a u32 count, then
+;;     24-bit row ids, little-endian, 3 bytes each) and a u32 visit mark, and (score f32, row u32)
+;;     pairs for beam results and candidates.
 ;;
 ;; Rows are scored one at a time, front to back: a single sequential stream is what the hardware
 ;; prefetchers handle best, and exact search over a large arena is bound by memory bandwidth
@@ -180,6 +181,15 @@
   ;; (key f32, row u32) pairs with the lowest key at the root, and move entries exactly as heaps.ts
   ;; Heap does, so that ties fall the same way.
 
+  ;; The 24-bit row id at $p (a 4-byte load: lists are followed by other memory).
+  (func $get24 (param $p i32) (result i32)
+    (i32.and (i32.load (local.get $p)) (i32.const 0xffffff)))
+
+  ;; Writes the 24-bit row id $v at $p.
+  (func $put24 (param $p i32) (param $v i32)
+    (i32.store16 (local.get $p) (local.get $v))
+    (i32.store8 offset=2 (local.get $p) (i32.shr_u (local.get $v) (i32.const 16))))
+
   ;; Pushes (key, row) onto the heap of $n pairs at $h.
   (func $push (param $h i32) (param $n i32) (param $key f32) (param $row i32)
     (local $i i32) (local $parent i32) (local $pp i32)
@@ -263,13 +273,14 @@
         ;; The unvisited neighbours first, each row touched a cache line at a time so that their loads
         ;; overlap (WebAssembly has no prefetch), then scored in list order.
         (local.set $at (i32.add (local.get $links) (i32.mul (local.get $row) (local.get $lstride))))
-        (local.set $end (i32.add (local.get $at) (i32.shl (i32.load (local.get $at)) (i32.const 2))))
+        (local.set $end (i32.add (i32.add (local.get $at) (i32.const 4)) (i32.mul (i32.load (local.get $at)) (i32.const 3))))
+        (local.set $at (i32.add (local.get $at) (i32.const 4)))
         (local.set $bn (local.get $batch))
         (block $listed
           (loop $each
             (br_if $listed (i32.ge_u (local.get $at) (local.get $end)))
-            (local.set $at (i32.add (local.get $at) (i32.const 4)))
-            (local.set $row (i32.load (local.get $at)))
+            (local.set $row (i32.and (i32.load (local.get $at)) (i32.const 0xffffff)))
+            (local.set $at (i32.add (local.get $at) (i32.const 3)))
             (br_if $each (i32.ge_u (local.get $row) (local.get $size)))
             (local.set $vp (i32.add (local.get $visited) (i32.shl (local.get $row) (i32.const 2))))
             (br_if $each (i32.eq (i32.load (local.get $vp)) (local.get $mark)))
@@ -320,7 +331,7 @@
 
   ;; The HNSW heuristic: of the $count (score, row) pairs at $pairs (best first, scored against one
   ;; base row), keeps up to $m in order, each closer to the base than to every row kept before it;
-  ;; writes the kept rows at $out and returns how many.
+  ;; writes the kept rows at $out (24-bit ids) and returns how many.
   (func $select
     (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32)
     (param $pairs i32) (param $count i32) (param $m i32) (param $out i32) (result i32)
@@ -342,11 +353,11 @@
                 (br_if $good (i32.ge_u (local.get $j) (local.get $kept)))
                 (br_if $each (f32.gt
                   (call $score (local.get $metric) (local.get $q) (local.get $data) (local.get $stride) (local.get $norms)
-                    (local.get $qnorm) (i32.load (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))))
+                    (local.get $qnorm) (call $get24 (i32.add (local.get $out) (i32.mul (local.get $j) (i32.const 3)))))
                   (local.get $s)))
                 (local.set $j (i32.add (local.get $j) (i32.const 1)))
                 (br $against)))))
-        (i32.store (i32.add (local.get $out) (i32.shl (local.get $kept) (i32.const 2))) (local.get $row))
+        (call $put24 (i32.add (local.get $out) (i32.mul (local.get $kept) (i32.const 3))) (local.get $row))
         (local.set $kept (i32.add (local.get $kept) (i32.const 1)))
         (br $each)))
     (local.get $kept))
@@ -364,13 +375,14 @@
     (block $absent
       (loop $seek
         (br_if $absent (i32.ge_u (local.get $j) (local.get $degree)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (if (i32.eq (i32.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 2)))) (local.get $row))
+        (if (i32.eq (call $get24 (i32.add (local.get $at) (i32.add (i32.const 4) (i32.mul (local.get $j) (i32.const 3)))))
+              (local.get $row))
           (then (return)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $seek)))
     (if (i32.lt_u (local.get $degree) (local.get $max))
       (then
-        (i32.store (i32.add (local.get $at) (i32.shl (i32.add (local.get $degree) (i32.const 1)) (i32.const 2)))
+        (call $put24 (i32.add (local.get $at) (i32.add (i32.const 4) (i32.mul (local.get $degree) (i32.const 3))))
           (local.get $row))
         (i32.store (local.get $at) (i32.add (local.get $degree) (i32.const 1)))
         (return)))
@@ -381,7 +393,7 @@
     (loop $gather
       (local.set $linked
         (if (result i32) (i32.lt_u (local.get $j) (local.get $degree))
-          (then (i32.load offset=4 (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 2)))))
+          (then (call $get24 (i32.add (local.get $at) (i32.add (i32.const 4) (i32.mul (local.get $j) (i32.const 3))))))
           (else (local.get $row))))
       (if (i32.and (i32.lt_u (local.get $linked) (local.get $size)) (i32.ne (local.get $linked) (local.get $node)))
         (then
@@ -418,10 +430,10 @@
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $j) (local.get $kept)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (call $link (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms) (local.get $links)
           (local.get $lstride) (local.get $size)
-          (i32.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 2))))
+          (call $get24 (i32.add (local.get $at) (i32.add (i32.const 4) (i32.mul (local.get $j) (i32.const 3)))))
           (local.get $row) (local.get $max) (local.get $scratch))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $each))))
 )
