@@ -101,4 +101,39 @@ describe('HNSW in the WebAssembly kernel', () => {
     // Row ids from 0xffffff up cannot be linked.
     expect(() => built.graph.insert(MAX_GRAPH_ROWS)).toThrow(`an HNSW graph holds at most ${MAX_GRAPH_ROWS} rows`);
   });
+
+  for (const kernel of ['wasm', 'js'] as const) {
+    test(`${kernel}: a graph rebuilt on the same arena is the graph a fresh arena gets (visit marks start clean)`, () => {
+      const rand = seededRandom(5);
+      const rows = Array.from({ length: 1200 }, () => Array.from({ length: DIMS }, () => Math.round(rand() * 8 - 4)));
+      const graphOn = (arena: VectorArena, count: number) => {
+        const graph = new Hnsw(arena, 'euclidean', { m: 6, efConstruction: 40 });
+        for (let row = 0; row < count; row++) graph.insert(row);
+        return graph;
+      };
+      const arena = new VectorArena({ dimensions: DIMS, kernel: resolveKernel(kernel) });
+      const fresh = new VectorArena({ dimensions: DIMS, kernel: resolveKernel(kernel) });
+      rows.forEach((vector, row) => {
+        arena.write(row, vector);
+        fresh.write(row, vector);
+      });
+      // A first graph leaves rows marked by its walks; the rebuild numbers its walks from 1 again, so
+      // none of those marks may remain (a row marked with a walk's number is skipped by that walk).
+      graphOn(arena, 300);
+      expect(arena.graphMemory().visited.some((mark) => mark > 0)).toBe(true);
+      const rebuilt = new Hnsw(arena, 'euclidean', { m: 6, efConstruction: 40 });
+      expect(arena.graphMemory().visited.every((mark) => mark === 0)).toBe(true);
+      for (let row = 0; row < rows.length; row++) rebuilt.insert(row);
+      const control = graphOn(fresh, rows.length);
+      // The slots past a list's count keep whatever an earlier graph left there: compare the links in use.
+      const inUse = (state: ReturnType<Hnsw['exportState']>) => {
+        const width = 2 * state.m + 1;
+        const lists = Array.from({ length: state.size }, (_, row) =>
+          Array.from(state.links0.subarray(row * width + 1, row * width + 1 + (state.links0[row * width] as number))),
+        );
+        return { ...state, links0: lists };
+      };
+      expect(inUse(rebuilt.exportState())).toEqual(inUse(control.exportState()));
+    });
+  }
 });

@@ -135,19 +135,23 @@ export class ArenaMemory {
 
   /**
    * Gives every row `bytes` (a multiple of 4) of graph links (its HNSW layer-0 list) and a visit mark
-   * in this memory, where the kernel's graph walk reads them; links already attached are kept.
+   * in this memory, where the kernel's graph walk reads them. Each new graph calls it: its marks
+   * start clean, and it overwrites the lists of an earlier graph as it adds rows.
    */
   attachGraph(bytes: number): void {
     this.assertLive();
-    if (bytes === this.linkBytes) return;
-    this.linkBytes = bytes;
-    // The kernel's link pruning keeps a list plus one as (score, row) pairs in the scratch rows.
-    const scratch = Math.max(this.scratchCapacity, bytes);
-    const next = this.computeLayout(this.capacity, scratch);
-    this.ensureBytes(next.end);
-    this.u8.fill(0, next.links, next.found);
-    this.scratchCapacity = scratch;
-    this.layout = next;
+    if (bytes !== this.linkBytes) {
+      this.linkBytes = bytes;
+      // The kernel's link pruning keeps a list plus one as (score, row) pairs in the scratch rows.
+      const scratch = Math.max(this.scratchCapacity, bytes);
+      const next = this.computeLayout(this.capacity, scratch);
+      this.ensureBytes(next.end);
+      this.u8.fill(0, next.links, next.visited);
+      this.scratchCapacity = scratch;
+      this.layout = next;
+    }
+    // A new graph counts its walks from 1 again: no mark of an earlier graph may equal one of them.
+    this.u8.fill(0, this.layout.visited, this.layout.found);
   }
 
   /**
