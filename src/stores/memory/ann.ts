@@ -56,7 +56,7 @@ export class AnnIndex {
     const graph = this.graphFor(size);
     if (!graph || (mask && !this.pays(matches, size, limit))) return undefined;
     const ef = Math.ceil(Math.max(this.settings.ef, limit) / Math.sqrt(matches / size));
-    return graph.search(vector, limit, ef, mask ? (row) => mask[row] === 1 : undefined);
+    return graph.search(vector, limit, ef, mask);
   }
 
   /**

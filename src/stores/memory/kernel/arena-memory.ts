@@ -2,10 +2,11 @@
  * The WebAssembly memory behind a VectorArena, and where everything lives in it. Memory layout (byte
  * offsets, all 16-aligned), recomputed when capacity grows:
  *   [float query | i16 query | float rows | norms | int8 codes | int8 scales |
- *    graph links | visit marks | found | candidate rows | scores]
+ *    graph links | visit marks | found | accepted | candidate rows | scores]
  * The three graph regions are empty until an HNSW graph attaches (`attachGraph`): per row, its layer-0
  * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results
- * followed by a list's rows as u32 (the neighbours a walk scores next).
+ * followed by a list's rows as u32 (the neighbours a walk scores next), and a byte per row: 1 for
+ * the rows a filtered walk may return.
  * Growing the memory detaches its buffer, so the typed views over it are refreshed after every growth.
  */
 import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
@@ -33,6 +34,7 @@ type Layout = {
   links: number;
   visited: number;
   found: number;
+  accept: number;
   rows: number;
   scores: number;
   end: number;
@@ -190,10 +192,11 @@ export class ArenaMemory {
     const graph = this.linkBytes > 0;
     const visited = align16(links + capacity * this.linkBytes);
     const found = align16(visited + (graph ? 4 * capacity : 0));
-    const rows = align16(found + (graph ? 8 * (capacity + 1) + 16 + 2 * this.linkBytes : 0));
+    const accept = align16(found + (graph ? 8 * (capacity + 1) + 16 + 2 * this.linkBytes : 0));
+    const rows = align16(accept + (graph ? capacity : 0));
     const scores = align16(rows + 4 * scratch);
     const end = align16(scores + 4 * scratch);
-    return { data, norms, codes, scales, links, visited, found, rows, scores, end };
+    return { data, norms, codes, scales, links, visited, found, accept, rows, scores, end };
   }
 
   private pagesFor(bytes: number): number {

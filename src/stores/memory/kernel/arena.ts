@@ -238,8 +238,9 @@ export class VectorArena extends ArenaMemory {
 
   /**
    * The kernel's layer-0 beam search for the loaded query over the attached graph (`walks` only):
-   * from `count` entry rows (with their scores), the best `ef` rows of 0..size-1 other than `exclude`,
-   * visited with `mark`; returns how many, kept best first for `found` and `connect`.
+   * from `count` entry rows (with their scores), the best `ef` rows of 0..size-1 other than `exclude`
+   * (and, with `accept`, whose byte there is 1), visited with `mark`; returns how many, kept best
+   * first for `found` and `connect`.
    */
   walk(
     entries: Uint32Array,
@@ -249,8 +250,10 @@ export class VectorArena extends ArenaMemory {
     exclude: number,
     mark: number,
     size: number,
+    accept?: Uint8Array,
   ): number {
     const { data, norms, links, visited, found, rows } = this.layout;
+    if (accept) this.u8.set(accept.subarray(0, size), this.layout.accept);
     const u32 = this.u32;
     const f32 = this.f32;
     for (let i = 0, at = found >>> 2; i < count; i++, at += 2) {
@@ -275,6 +278,7 @@ export class VectorArena extends ArenaMemory {
       count,
       rows,
       found + 8 * (this.capacity + 1),
+      accept ? this.layout.accept : 0,
     );
   }
 

@@ -3,7 +3,7 @@
  *
  * The graph is typed arrays indexed by row (kept by hnsw-graph.ts, layer 0 in the arena's memory).
  * With the WebAssembly kernel, layer 0 is walked and linked inside the kernel (`walk`, `connect` in
- * kernel.wat); upper layers, filtered walks and the JavaScript kernel run the same steps here,
+ * kernel.wat); upper layers and the JavaScript kernel run the same steps here,
  * scoring a neighbour list per kernel call. Both move ties the same way, so they build one graph.
  * Scores are "higher is closer", as everywhere in the store. Inserts and deletes are incremental: a
  * delete unlinks the row from its neighbours, and the swap-remove of the collection renames the moved
@@ -261,13 +261,13 @@ export class Hnsw extends HnswGraph {
 
   /**
    * The best `k` rows for `query` (exact scores, best first), searching with a beam of `ef`; with
-   * `accept`, only rows it keeps are returned (the walk still goes through the others).
+   * `accept`, only rows whose byte there is 1 are returned (the walk still goes through the others).
    */
   search(
     query: ArrayLike<number>,
     k: number,
     ef: number,
-    accept?: (row: number) => boolean,
+    accept?: Uint8Array,
   ): { rows: Uint32Array; scores: Float64Array } {
     if (this.entry < 0 || this.size === 0) return { rows: new Uint32Array(0), scores: new Float64Array(0) };
     const top = (found: { rows: Uint32Array; scores: Float64Array }) =>
@@ -281,11 +281,11 @@ export class Hnsw extends HnswGraph {
     const entries = Uint32Array.of(current.row);
     const entryScores = Float64Array.of(current.score);
     const width = Math.max(ef, k);
-    if (!accept && this.arena.walks) {
-      const count = this.arena.walk(entries, entryScores, 1, width, -1, this.nextMark(), this.size);
+    if (this.arena.walks) {
+      const count = this.arena.walk(entries, entryScores, 1, width, -1, this.nextMark(), this.size, accept);
       return this.arena.found(Math.min(k, count));
     }
-    this.searchLayer(entries, entryScores, 1, width, 0, accept);
+    this.searchLayer(entries, entryScores, 1, width, 0, accept && ((row) => accept[row] === 1));
     return top(this.drainResults());
   }
 

@@ -54,6 +54,7 @@ export type KernelExports = {
     count: number,
     heap: number,
     batch: number,
+    accept: number,
   ): number;
   connect?(
     metric: number,

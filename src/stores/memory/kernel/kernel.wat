@@ -176,8 +176,8 @@
       (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
       (br_if $each (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $count)))))
 
-  ;; ---- HNSW graph (hnsw.ts runs the same steps in JavaScript for the JavaScript kernel, upper
-  ;; layers and filtered walks; with equal scores both build and walk the same graph). Heaps hold
+  ;; ---- HNSW graph (hnsw.ts runs the same steps in JavaScript for the JavaScript kernel and the
+  ;; upper layers; with equal scores both build and walk the same graph). Heaps hold
   ;; (key f32, row u32) pairs with the lowest key at the root, and move entries exactly as heaps.ts
   ;; Heap does, so that ties fall the same way.
 
@@ -233,15 +233,24 @@
     (f32.store (local.get $cp) (local.get $key))
     (i32.store offset=4 (local.get $cp) (local.get $row)))
 
+  ;; Whether a walk may return $row: not $exclude, and when $accept is non-zero, its byte there is 1.
+  (func $accepts (param $row i32) (param $exclude i32) (param $accept i32) (result i32)
+    (if (result i32) (i32.eq (local.get $row) (local.get $exclude))
+      (then (i32.const 0))
+      (else
+        (if (result i32) (local.get $accept)
+          (then (i32.eq (i32.load8_u (i32.add (local.get $accept) (local.get $row))) (i32.const 1)))
+          (else (i32.const 1))))))
+
   ;; Beam search on layer 0 for the query at 0 (norm $qnorm): from the $count entry pairs
-  ;; (score, row) at $found, the best $ef rows other than $exclude, left best first as (score, row)
-  ;; pairs at $found; returns how many. Rows >= $size are skipped; $visited marks rows with $mark;
+  ;; (score, row) at $found, the best $ef rows that $accepts, left best first as (score, row)
+  ;; pairs at $found; returns how many (the walk goes through the other rows too). Rows >= $size are skipped; $visited marks rows with $mark;
   ;; $heap holds the candidates (room for one pair per row); $batch, a node's unvisited neighbours.
   (func (export "walk")
     (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $qnorm f32)
     (param $links i32) (param $lstride i32) (param $size i32) (param $visited i32) (param $mark i32)
     (param $ef i32) (param $exclude i32) (param $found i32) (param $count i32) (param $heap i32) (param $batch i32)
-    (result i32)
+    (param $accept i32) (result i32)
     (local $nc i32) (local $nr i32) (local $i i32) (local $row i32) (local $s f32)
     (local $at i32) (local $end i32) (local $vp i32) (local $top i64)
     (local $bn i32) (local $p i32) (local $pend i32) (local $sink v128)
@@ -255,7 +264,7 @@
         (i32.store (i32.add (local.get $visited) (i32.shl (local.get $row) (i32.const 2))) (local.get $mark))
         (call $push (local.get $heap) (local.get $nc) (f32.neg (local.get $s)) (local.get $row))
         (local.set $nc (i32.add (local.get $nc) (i32.const 1)))
-        (if (i32.ne (local.get $row) (local.get $exclude))
+        (if (call $accepts (local.get $row) (local.get $exclude) (local.get $accept))
           (then
             (call $push (local.get $found) (local.get $nr) (local.get $s) (local.get $row))
             (local.set $nr (i32.add (local.get $nr) (i32.const 1)))))
@@ -305,7 +314,7 @@
               (then
                 (call $push (local.get $heap) (local.get $nc) (f32.neg (local.get $s)) (local.get $row))
                 (local.set $nc (i32.add (local.get $nc) (i32.const 1)))
-                (if (i32.ne (local.get $row) (local.get $exclude))
+                (if (call $accepts (local.get $row) (local.get $exclude) (local.get $accept))
                   (then
                     (call $push (local.get $found) (local.get $nr) (local.get $s) (local.get $row))
                     (local.set $nr (i32.add (local.get $nr) (i32.const 1)))
