@@ -1,7 +1,7 @@
 /** Approximate dense search of one collection: when its HNSW graph applies, building it, saving it. */
 import type { KernelMetric, VectorArena } from './kernel/arena.js';
 import { Hnsw } from './kernel/hnsw.js';
-import type { HnswState } from './kernel/hnsw-graph.js';
+import { type HnswState, MAX_GRAPH_ROWS } from './kernel/hnsw-graph.js';
 
 /** Approximate dense search settings (`createMemoryStore({ ann })`). */
 export type AnnSettings = {
@@ -30,7 +30,9 @@ export class AnnIndex {
   /** Row `row` got a vector (`fresh`: a new row); a built graph follows. */
   written(row: number, fresh: boolean): void {
     if (!this.graph) return;
-    if (fresh) this.graph.insert(row);
+    if (row >= MAX_GRAPH_ROWS)
+      this.graph = undefined; // past what a graph holds: searched exactly
+    else if (fresh) this.graph.insert(row);
     else this.graph.reinsert(row);
   }
 
@@ -54,7 +56,7 @@ export class AnnIndex {
     const graph = this.graphFor(size);
     if (!graph || (mask && !this.pays(matches, size, limit))) return undefined;
     const ef = Math.ceil(Math.max(this.settings.ef, limit) / Math.sqrt(matches / size));
-    return graph.search(vector, limit, ef, mask ? (row) => mask[row] === 1 : undefined);
+    return graph.search(vector, limit, ef, mask);
   }
 
   /**
@@ -70,10 +72,13 @@ export class AnnIndex {
     return matches > ef * 2 * ann.m * 2;
   }
 
-  /** The HNSW graph when approximate search applies (built now if needed, rebuilt when worn). */
+  /**
+   * The HNSW graph when approximate search applies (built now if needed, rebuilt when worn); a
+   * collection of more rows than a graph holds (MAX_GRAPH_ROWS, 16.7M) is searched exactly.
+   */
   private graphFor(size: number): Hnsw | undefined {
     const ann = this.settings;
-    if (!this.arena || size < ann.minRecords) return undefined;
+    if (!this.arena || size < ann.minRecords || size > MAX_GRAPH_ROWS) return undefined;
     if (!this.graph || this.graph.worn || this.graph.size !== size) {
       const graph = new Hnsw(this.arena, this.metric, { m: ann.m, efConstruction: ann.efConstruction }, size);
       for (let row = 0; row < size; row++) graph.insert(row);

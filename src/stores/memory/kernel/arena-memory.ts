@@ -1,7 +1,12 @@
 /**
  * The WebAssembly memory behind a VectorArena, and where everything lives in it. Memory layout (byte
  * offsets, all 16-aligned), recomputed when capacity grows:
- *   [float query | i16 query | float rows | norms | int8 codes | int8 scales | candidate rows | scores]
+ *   [float query | i16 query | float rows | norms | int8 codes | int8 scales |
+ *    graph links | visit marks | found | accepted | candidate rows | scores]
+ * The three graph regions are empty until an HNSW graph attaches (`attachGraph`): per row, its layer-0
+ * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results
+ * followed by a list's rows as u32 (the neighbours a walk scores next), and a byte per row: 1 for
+ * the rows a filtered walk may return.
  * Growing the memory detaches its buffer, so the typed views over it are refreshed after every growth.
  */
 import { type Kernel, type KernelExports, type KernelMemory, PAGE, resolveKernel } from './kernel.js';
@@ -26,6 +31,10 @@ type Layout = {
   norms: number;
   codes: number;
   scales: number;
+  links: number;
+  visited: number;
+  found: number;
+  accept: number;
   rows: number;
   scores: number;
   end: number;
@@ -50,6 +59,11 @@ export class ArenaMemory {
   protected layout: Layout;
   /** Rows in use: 0..count-1. */
   protected count = 0;
+  /** Bytes of graph links per row (0: no graph attached). */
+  protected linkBytes = 0;
+  private graphViews:
+    | { layout: Layout; buffer: ArrayBuffer; lists: Uint8Array; counts: Uint32Array; visited: Uint32Array }
+    | undefined;
   private disposed = false;
   // Views over memory.buffer; refreshed whenever the memory grows (growth detaches the old buffer).
   private buffer!: ArrayBuffer;
@@ -107,15 +121,58 @@ export class ArenaMemory {
     const u8 = this.u8;
     const n = this.count;
     // Regions only move up; move the highest first so nothing is overwritten before it is copied.
+    u8.copyWithin(next.links, prev.links, prev.links + this.linkBytes * n);
     if (this.quantized) {
       u8.copyWithin(next.scales, prev.scales, prev.scales + 4 * n);
       u8.copyWithin(next.codes, prev.codes, prev.codes + this.codeStride * n);
     }
     u8.copyWithin(next.norms, prev.norms, prev.norms + 4 * n);
     // The rows start right after the fixed-size query slots, so they never move.
+    // Visit marks are not kept: a zero never equals a walk's mark.
+    u8.fill(0, next.visited, next.found);
     this.capacity = capacity;
     this.scratchCapacity = scratch;
     this.layout = next;
+  }
+
+  /**
+   * Gives every row `bytes` (a multiple of 4) of graph links (its HNSW layer-0 list) and a visit mark
+   * in this memory, where the kernel's graph walk reads them. Each new graph calls it: its marks
+   * start clean, and it overwrites the lists of an earlier graph as it adds rows.
+   */
+  attachGraph(bytes: number): void {
+    this.assertLive();
+    if (bytes !== this.linkBytes) {
+      this.linkBytes = bytes;
+      // The kernel's link pruning keeps a list plus one as (score, row) pairs in the scratch rows.
+      const scratch = Math.max(this.scratchCapacity, bytes);
+      const next = this.computeLayout(this.capacity, scratch);
+      this.ensureBytes(next.end);
+      this.u8.fill(0, next.links, next.visited);
+      this.scratchCapacity = scratch;
+      this.layout = next;
+    }
+    // A new graph counts its walks from 1 again: no mark of an earlier graph may equal one of them.
+    this.u8.fill(0, this.layout.visited, this.layout.found);
+  }
+
+  /**
+   * The attached graph's lists (`bytes` per row, for `capacity` rows) as bytes and as u32 words, and
+   * the visit marks: views that hold until the arena next grows (take them again after any write).
+   */
+  graphMemory(): { lists: Uint8Array; counts: Uint32Array; visited: Uint32Array } {
+    const cached = this.graphViews;
+    if (cached && cached.layout === this.layout && cached.buffer === this.buffer) return cached;
+    const { links, visited, found } = this.layout;
+    const views = {
+      layout: this.layout,
+      buffer: this.buffer,
+      lists: new Uint8Array(this.buffer, links, visited - links),
+      counts: new Uint32Array(this.buffer, links, (visited - links) >>> 2),
+      visited: new Uint32Array(this.buffer, visited, (found - visited) >>> 2),
+    };
+    this.graphViews = views;
+    return views;
   }
 
   protected growScratch(rows: number): void {
@@ -131,10 +188,15 @@ export class ArenaMemory {
     const norms = align16(data + capacity * this.stride);
     const codes = align16(norms + 4 * capacity);
     const scales = this.quantized ? align16(codes + capacity * this.codeStride) : codes;
-    const rows = this.quantized ? align16(scales + 4 * capacity) : scales;
+    const links = this.quantized ? align16(scales + 4 * capacity) : scales;
+    const graph = this.linkBytes > 0;
+    const visited = align16(links + capacity * this.linkBytes);
+    const found = align16(visited + (graph ? 4 * capacity : 0));
+    const accept = align16(found + (graph ? 8 * (capacity + 1) + 16 + 2 * this.linkBytes : 0));
+    const rows = align16(accept + (graph ? capacity : 0));
     const scores = align16(rows + 4 * scratch);
     const end = align16(scores + 4 * scratch);
-    return { data, norms, codes, scales, rows, scores, end };
+    return { data, norms, codes, scales, links, visited, found, accept, rows, scores, end };
   }
 
   private pagesFor(bytes: number): number {

@@ -8,6 +8,7 @@
  */
 import { ArenaMemory } from './arena-memory.js';
 import { selectTopK, type TopK } from './heaps.js';
+import type { KernelExports } from './kernel.js';
 import { quantize } from './quantize.js';
 
 export type { VectorArenaOptions } from './arena-memory.js';
@@ -251,6 +252,80 @@ export class VectorArena extends ArenaMemory {
     const f32 = this.f32;
     const from = scores >>> 2;
     for (let i = 0; i < count; i++) out[i] = f32[from + i]!;
+  }
+
+  /** Whether the kernel walks the attached graph itself (WebAssembly; see `walk` and `connect`). */
+  get walks(): boolean {
+    return this.kernel.walk !== undefined;
+  }
+
+  /**
+   * The kernel's layer-0 beam search for the loaded query over the attached graph (`walks` only):
+   * from `count` entry rows (with their scores), the best `ef` rows of 0..size-1 other than `exclude`
+   * (and, with `accept`, whose byte there is 1), visited with `mark`; returns how many, kept best
+   * first for `found` and `connect`.
+   */
+  walk(
+    entries: Uint32Array,
+    entryScores: Float64Array,
+    count: number,
+    ef: number,
+    exclude: number,
+    mark: number,
+    size: number,
+    accept?: Uint8Array,
+  ): number {
+    const { data, norms, links, visited, found, rows } = this.layout;
+    if (accept) this.u8.set(accept.subarray(0, size), this.layout.accept);
+    const u32 = this.u32;
+    const f32 = this.f32;
+    for (let i = 0, at = found >>> 2; i < count; i++, at += 2) {
+      f32[at] = entryScores[i]!;
+      u32[at + 1] = entries[i]!;
+    }
+    const walk = this.kernel.walk as NonNullable<KernelExports['walk']>;
+    return walk(
+      this.queryMetric,
+      data,
+      this.stride,
+      norms,
+      this.queryNorm,
+      links,
+      this.linkBytes,
+      size,
+      visited,
+      mark,
+      ef,
+      exclude,
+      found,
+      count,
+      rows,
+      found + 8 * (this.capacity + 1),
+      accept ? this.layout.accept : 0,
+    );
+  }
+
+  /** The first `count` rows `walk` found, best first, with their scores. */
+  found(count: number): { rows: Uint32Array; scores: Float64Array } {
+    const rows = new Uint32Array(count);
+    const scores = new Float64Array(count);
+    const u32 = this.u32;
+    const f32 = this.f32;
+    for (let i = 0, at = this.layout.found >>> 2; i < count; i++, at += 2) {
+      scores[i] = f32[at]!;
+      rows[i] = u32[at + 1]!;
+    }
+    return { rows, scores };
+  }
+
+  /**
+   * Links `row` on layer 0 from the `count` rows `walk` found for it: up to `m` chosen by the HNSW
+   * heuristic, each linking back (lists pruned to `max`) — what hnsw.ts does in JavaScript.
+   */
+  connect(row: number, count: number, m: number, max: number, size: number): void {
+    const { data, norms, links, found, rows } = this.layout;
+    const connect = this.kernel.connect as NonNullable<KernelExports['connect']>;
+    connect(this.queryMetric, data, this.stride, norms, links, this.linkBytes, size, row, found, count, m, max, rows);
   }
 
   /** Bytes per stored float row (dimensions padded with zeros to a multiple of 4 floats). */

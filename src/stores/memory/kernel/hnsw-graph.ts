@@ -1,7 +1,9 @@
 /**
  * The links of an HNSW graph (hnsw.ts) as typed arrays indexed by row: allocation, unlinking and the
- * swap-remove of rows, and the arrays snapshots save. Nothing here scores vectors.
+ * swap-remove of rows, and the arrays snapshots save. Nothing here scores vectors. Layer 0 and the
+ * visit marks live in the arena's memory (`attachGraph`), where the WebAssembly kernel walks them.
  */
+import type { ArenaMemory } from './arena-memory.js';
 
 /** The graph as plain arrays, for snapshots. */
 export type HnswState = {
@@ -17,13 +19,16 @@ export type HnswState = {
   upper: Uint32Array;
 };
 
+/** Rows a graph can hold: layer-0 links are 24-bit row ids, and 0xffffff marks a link to drop. */
+export const MAX_GRAPH_ROWS = 0xffffff;
+
 export class HnswGraph {
   readonly m: number;
   readonly m0: number;
   readonly efConstruction: number;
+  /** Bytes of a layer-0 list: [count u32, link u24 × m0], padded to a multiple of 4. */
+  protected readonly listBytes: number;
   protected levels: Uint8Array;
-  /** Layer 0: per row, [count, link × m0]. */
-  protected links0: Uint32Array;
   /** Per row, where its upper layers start in `upper` (-1: none); each layer is [count, link × m]. */
   protected upperAt: Int32Array;
   private upper: Uint32Array;
@@ -33,23 +38,29 @@ export class HnswGraph {
   size = 0;
   /** Rows deleted since the graph was built. */
   removed = 0;
-  protected visited: Uint32Array;
   private visitMark = 0;
+  private readonly memory: ArenaMemory;
 
-  constructor(options: { m?: number; efConstruction?: number }, capacity: number) {
+  constructor(memory: ArenaMemory, options: { m?: number; efConstruction?: number }, capacity: number) {
     this.m = Math.max(2, Math.floor(options.m ?? 16));
     this.m0 = 2 * this.m;
     this.efConstruction = Math.max(this.m, Math.floor(options.efConstruction ?? 200));
+    this.listBytes = 4 + Math.ceil((3 * this.m0) / 4) * 4;
     this.levels = new Uint8Array(capacity);
-    this.links0 = new Uint32Array(capacity * (this.m0 + 1));
     this.upperAt = new Int32Array(capacity).fill(-1);
     this.upper = new Uint32Array(Math.max(64, capacity >> 2) * (this.m + 1));
-    this.visited = new Uint32Array(capacity);
+    this.memory = memory;
+    memory.attachGraph(this.listBytes);
   }
 
-  /** Bytes the graph holds. */
+  /** Per row, the mark of the last walk that visited it (a view into the arena, as the layer-0 lists). */
+  protected get visited(): Uint32Array {
+    return this.memory.graphMemory().visited;
+  }
+
+  /** Bytes the graph's links hold. */
   get bytes(): number {
-    return this.levels.byteLength + this.links0.byteLength + this.upperAt.byteLength + this.upperUsed * 4;
+    return this.levels.byteLength + this.size * this.listBytes + this.upperAt.byteLength + this.upperUsed * 4;
   }
 
   /** Whether deletes have worn the graph enough that a rebuild pays. */
@@ -58,28 +69,46 @@ export class HnswGraph {
   }
 
   private reserve(rows: number): void {
+    this.memory.reserve(rows);
     if (rows <= this.levels.length) return;
     const capacity = Math.max(rows, Math.ceil(this.levels.length * 1.5));
     const levels = new Uint8Array(capacity);
     levels.set(this.levels);
-    const links0 = new Uint32Array(capacity * (this.m0 + 1));
-    links0.set(this.links0);
     const upperAt = new Int32Array(capacity).fill(-1);
     upperAt.set(this.upperAt);
     this.levels = levels;
-    this.links0 = links0;
     this.upperAt = upperAt;
-    this.visited = new Uint32Array(capacity);
-    this.visitMark = 0;
   }
 
-  /** Offset of the [count, links…] list of `row` at `level` in `links0` (level 0) or `upper`. */
-  protected listAt(row: number, level: number): number {
-    return level === 0 ? row * (this.m0 + 1) : (this.upperAt[row] as number) + (level - 1) * (this.m + 1);
+  /** How many links `row` has at `level`. */
+  protected degree(row: number, level: number): number {
+    if (level > 0) return this.upper[(this.upperAt[row] as number) + (level - 1) * (this.m + 1)] as number;
+    return this.memory.graphMemory().counts[(row * this.listBytes) >>> 2] as number;
   }
 
-  protected list(level: number): Uint32Array {
-    return level === 0 ? this.links0 : this.upper;
+  /** Link `j` (from 0) of `row` at `level`. */
+  protected neighbour(row: number, level: number, j: number): number {
+    if (level > 0) return this.upper[(this.upperAt[row] as number) + (level - 1) * (this.m + 1) + 1 + j] as number;
+    const lists = this.memory.graphMemory().lists;
+    const at = row * this.listBytes + 4 + 3 * j;
+    return (lists[at] as number) | ((lists[at + 1] as number) << 8) | ((lists[at + 2] as number) << 16);
+  }
+
+  protected setDegree(row: number, level: number, count: number): void {
+    if (level > 0) this.upper[(this.upperAt[row] as number) + (level - 1) * (this.m + 1)] = count;
+    else this.memory.graphMemory().counts[(row * this.listBytes) >>> 2] = count;
+  }
+
+  protected setNeighbour(row: number, level: number, j: number, link: number): void {
+    if (level > 0) {
+      this.upper[(this.upperAt[row] as number) + (level - 1) * (this.m + 1) + 1 + j] = link;
+      return;
+    }
+    const lists = this.memory.graphMemory().lists;
+    const at = row * this.listBytes + 4 + 3 * j;
+    lists[at] = link;
+    lists[at + 1] = link >>> 8;
+    lists[at + 2] = link >>> 16;
   }
 
   protected nextMark(): number {
@@ -92,10 +121,11 @@ export class HnswGraph {
 
   /** Makes `row` a node of `level` layers with no links yet. */
   protected addNode(row: number, level: number): void {
+    if (row >= MAX_GRAPH_ROWS) throw new Error(`an HNSW graph holds at most ${MAX_GRAPH_ROWS} rows`);
     this.reserve(row + 1);
     if (row >= this.size) this.size = row + 1;
     this.levels[row] = level;
-    this.links0[row * (this.m0 + 1)] = 0;
+    this.setDegree(row, 0, 0);
     if (level > 0) {
       const words = level * (this.m + 1);
       if (this.upperUsed + words > this.upper.length) {
@@ -113,21 +143,17 @@ export class HnswGraph {
 
   /** Sets the links of `row` at `level`. */
   protected setLinks(row: number, level: number, links: ArrayLike<number>): void {
-    const list = this.list(level);
-    const at = this.listAt(row, level);
-    list[at] = links.length;
-    for (let j = 0; j < links.length; j++) list[at + 1 + j] = links[j] as number;
+    this.setDegree(row, level, links.length);
+    for (let j = 0; j < links.length; j++) this.setNeighbour(row, level, j, links[j] as number);
   }
 
   /** Removes `row` from its neighbours' lists (its own lists are left to the caller to overwrite). */
   protected unlink(row: number): void {
     const top = this.levels[row] as number;
     for (let l = 0; l <= top; l++) {
-      const list = this.list(l);
-      const at = this.listAt(row, l);
-      const degree = list[at] as number;
-      for (let j = 1; j <= degree; j++) {
-        const node = list[at + j] as number;
+      const degree = this.degree(row, l);
+      for (let j = 0; j < degree; j++) {
+        const node = this.neighbour(row, l, j);
         if (node >= this.size || node === row) continue;
         this.replaceLink(node, l, row, undefined);
       }
@@ -137,16 +163,14 @@ export class HnswGraph {
   /** In the list of `node` at `level`, replaces `from` with `to` (or removes it). */
   private replaceLink(node: number, level: number, from: number, to: number | undefined): void {
     if (level > (this.levels[node] as number)) return;
-    const list = this.list(level);
-    const at = this.listAt(node, level);
-    const degree = list[at] as number;
-    for (let j = 1; j <= degree; j++) {
-      if (list[at + j] !== from) continue;
+    const degree = this.degree(node, level);
+    for (let j = 0; j < degree; j++) {
+      if (this.neighbour(node, level, j) !== from) continue;
       if (to === undefined) {
-        list[at + j] = list[at + degree] as number;
-        list[at] = degree - 1;
+        this.setNeighbour(node, level, j, this.neighbour(node, level, degree - 1));
+        this.setDegree(node, level, degree - 1);
       } else {
-        list[at + j] = to;
+        this.setNeighbour(node, level, j, to);
       }
       return;
     }
@@ -178,13 +202,12 @@ export class HnswGraph {
       const top = this.levels[last] as number;
       this.levels[row] = top;
       this.upperAt[row] = this.upperAt[last] as number;
-      this.links0.copyWithin(row * (this.m0 + 1), last * (this.m0 + 1), (last + 1) * (this.m0 + 1));
+      const bytes = this.listBytes;
+      this.memory.graphMemory().lists.copyWithin(row * bytes, last * bytes, (last + 1) * bytes);
       for (let l = 0; l <= top; l++) {
-        const list = this.list(l);
-        const at = this.listAt(row, l);
-        const degree = list[at] as number;
-        for (let j = 1; j <= degree; j++) {
-          const node = list[at + j] as number;
+        const degree = this.degree(row, l);
+        for (let j = 0; j < degree; j++) {
+          const node = this.neighbour(row, l, j);
           if (node < this.size && node !== last) this.replaceLink(node, l, last, row);
         }
       }
@@ -197,9 +220,14 @@ export class HnswGraph {
     if (lostEntry) this.electEntry();
   }
 
-  /** The graph as arrays (copies), for snapshots. */
+  /** The graph as arrays (copies), for snapshots; layer 0 as [count, link × m0] u32 words per row. */
   exportState(): HnswState {
     const n = this.size;
+    const links0 = new Uint32Array(n * (this.m0 + 1));
+    for (let row = 0, at = 0; row < n; row++) {
+      links0[at++] = this.degree(row, 0);
+      for (let j = 0; j < this.m0; j++) links0[at++] = this.neighbour(row, 0, j);
+    }
     return {
       m: this.m,
       efConstruction: this.efConstruction,
@@ -208,7 +236,7 @@ export class HnswGraph {
       size: n,
       removed: this.removed,
       levels: this.levels.slice(0, n),
-      links0: this.links0.slice(0, n * (this.m0 + 1)),
+      links0,
       upperAt: this.upperAt.slice(0, n),
       upper: this.upper.slice(0, this.upperUsed),
     };
@@ -226,8 +254,16 @@ export class HnswGraph {
     ) {
       throw new Error('the graph arrays disagree with each other');
     }
+    this.reserve(n);
     this.levels.set(state.levels);
-    this.links0.set(state.links0);
+    for (let row = 0, at = 0; row < n; row++) {
+      const degree = state.links0[at++] as number;
+      if (degree > this.m0) throw new Error(`row ${row} has ${degree} links, more than ${this.m0}`);
+      this.setDegree(row, 0, degree);
+      // A link no 24-bit row id can name is one to drop (as links past the end are).
+      for (let j = 0; j < this.m0; j++)
+        this.setNeighbour(row, 0, j, Math.min(state.links0[at++] as number, MAX_GRAPH_ROWS));
+    }
     this.upperAt.set(state.upperAt);
     this.upper = state.upper.length > 0 ? state.upper.slice() : new Uint32Array(64);
     this.upperUsed = state.upper.length;

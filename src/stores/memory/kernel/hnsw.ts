@@ -1,9 +1,10 @@
 /**
  * An HNSW graph (Malkov & Yashunin) over the rows of a VectorArena, for approximate dense search.
  *
- * The graph is typed arrays indexed by row (kept by hnsw-graph.ts); every distance it needs is
- * computed by the arena's kernel (WebAssembly SIMD, or the JavaScript kernel) a neighbour list at a
- * time: traversal collects the unvisited neighbours of a node and scores them in one kernel call.
+ * The graph is typed arrays indexed by row (kept by hnsw-graph.ts, layer 0 in the arena's memory).
+ * With the WebAssembly kernel, layer 0 is walked and linked inside the kernel (`walk`, `connect` in
+ * kernel.wat); upper layers and the JavaScript kernel run the same steps here,
+ * scoring a neighbour list per kernel call. Both move ties the same way, so they build one graph.
  * Scores are "higher is closer", as everywhere in the store. Inserts and deletes are incremental: a
  * delete unlinks the row from its neighbours, and the swap-remove of the collection renames the moved
  * row in its neighbours' lists. Links that a delete cannot see (one-way edges into the removed row)
@@ -34,7 +35,7 @@ export class Hnsw extends HnswGraph {
   private readonly results = new Heap();
 
   constructor(arena: VectorArena, metric: KernelMetric, options: HnswOptions = {}, capacity = 1024) {
-    super(options, capacity);
+    super(arena, options, capacity);
     this.arena = arena;
     this.metric = metric;
     this.levelScale = 1 / Math.log(this.m);
@@ -64,12 +65,10 @@ export class Hnsw extends HnswGraph {
     let bestScore = score;
     for (let moved = true; moved; ) {
       moved = false;
-      const links = this.list(level);
-      const at = this.listAt(best, level);
-      const degree = links[at] as number;
+      const degree = this.degree(best, level);
       let count = 0;
-      for (let j = 1; j <= degree; j++) {
-        const next = links[at + j] as number;
+      for (let j = 0; j < degree; j++) {
+        const next = this.neighbour(best, level, j);
         if (next < this.size) this.batch[count++] = next;
       }
       this.scoreBatch(count);
@@ -110,19 +109,17 @@ export class Hnsw extends HnswGraph {
       candidates.push(-score, row);
       if (!accept || accept(row)) results.push(score, row);
     }
-    const links = this.list(level);
     while (candidates.size > 0) {
       const score = -(candidates.keys[0] as number);
       const row = candidates.rows[0] as number;
       if (results.size >= ef && score < (results.keys[0] as number)) break;
       candidates.pop();
-      const at = this.listAt(row, level);
-      const degree = links[at] as number;
+      const degree = this.degree(row, level);
       const batch = this.batch;
       const size = this.size;
       let count = 0;
-      for (let j = 1; j <= degree; j++) {
-        const next = links[at + j] as number;
+      for (let j = 0; j < degree; j++) {
+        const next = this.neighbour(row, level, j);
         if (next >= size || visited[next] === mark) continue;
         visited[next] = mark;
         batch[count++] = next;
@@ -189,21 +186,19 @@ export class Hnsw extends HnswGraph {
 
   /** Adds `row` to the links of `node` at `level`, pruning them with the heuristic when full. */
   private link(node: number, row: number, level: number): void {
-    const list = this.list(level);
-    const at = this.listAt(node, level);
-    const degree = list[at] as number;
+    const degree = this.degree(node, level);
     const max = level === 0 ? this.m0 : this.m;
-    for (let j = 1; j <= degree; j++) if (list[at + j] === row) return;
+    for (let j = 0; j < degree; j++) if (this.neighbour(node, level, j) === row) return;
     if (degree < max) {
-      list[at + 1 + degree] = row;
-      list[at] = degree + 1;
+      this.setNeighbour(node, level, degree, row);
+      this.setDegree(node, level, degree + 1);
       return;
     }
     // Links to rows past the end (left by deletes the graph could not see) are dropped here.
     const rows = new Uint32Array(degree + 1);
     let count = 0;
     for (let j = 0; j < degree; j++) {
-      const linked = list[at + 1 + j] as number;
+      const linked = this.neighbour(node, level, j);
       if (linked < this.size && linked !== node) rows[count++] = linked;
     }
     rows[count++] = row;
@@ -237,6 +232,19 @@ export class Hnsw extends HnswGraph {
     let entryScores: Float64Array = Float64Array.of(current.score);
     for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
       this.arena.beginRowQuery(row, this.metric);
+      if (l === 0 && this.arena.walks) {
+        const count = this.arena.walk(
+          entries,
+          entryScores,
+          entries.length,
+          this.efConstruction,
+          row,
+          this.nextMark(),
+          this.size,
+        );
+        this.arena.connect(row, count, this.m, this.m0, this.size);
+        break;
+      }
       this.searchLayer(entries, entryScores, entries.length, this.efConstruction, l, (r) => r !== row);
       const found = this.drainResults();
       const chosen = this.select(found.rows, found.scores, this.m);
@@ -253,13 +261,13 @@ export class Hnsw extends HnswGraph {
 
   /**
    * The best `k` rows for `query` (exact scores, best first), searching with a beam of `ef`; with
-   * `accept`, only rows it keeps are returned (the walk still goes through the others).
+   * `accept`, only rows whose byte there is 1 are returned (the walk still goes through the others).
    */
   search(
     query: ArrayLike<number>,
     k: number,
     ef: number,
-    accept?: (row: number) => boolean,
+    accept?: Uint8Array,
   ): { rows: Uint32Array; scores: Float64Array } {
     if (this.entry < 0 || this.size === 0) return { rows: new Uint32Array(0), scores: new Float64Array(0) };
     const top = (found: { rows: Uint32Array; scores: Float64Array }) =>
@@ -270,7 +278,14 @@ export class Hnsw extends HnswGraph {
     this.arena.scoreRows(this.batch, 1, entryScore);
     let current = { row: this.entry, score: entryScore[0] as number };
     for (let l = this.maxLevel; l > 0; l--) current = this.greedy(current.row, current.score, l);
-    this.searchLayer(Uint32Array.of(current.row), Float64Array.of(current.score), 1, Math.max(ef, k), 0, accept);
+    const entries = Uint32Array.of(current.row);
+    const entryScores = Float64Array.of(current.score);
+    const width = Math.max(ef, k);
+    if (this.arena.walks) {
+      const count = this.arena.walk(entries, entryScores, 1, width, -1, this.nextMark(), this.size, accept);
+      return this.arena.found(Math.min(k, count));
+    }
+    this.searchLayer(entries, entryScores, 1, width, 0, accept && ((row) => accept[row] === 1));
     return top(this.drainResults());
   }
 
@@ -279,7 +294,7 @@ export class Hnsw extends HnswGraph {
     this.unlink(row);
     this.levels[row] = 0;
     this.upperAt[row] = -1;
-    this.links0[row * (this.m0 + 1)] = 0;
+    this.setDegree(row, 0, 0);
     if (this.entry === row) this.electEntry(row);
     this.insert(row);
   }

@@ -36,6 +36,41 @@ export type KernelExports = {
     queryNorm: number,
     out: number,
   ): void;
+  /** The HNSW layer-0 walk and linking (kernel.wat); the JavaScript kernel has none: hnsw.ts runs them. */
+  walk?(
+    metric: number,
+    data: number,
+    stride: number,
+    norms: number,
+    queryNorm: number,
+    links: number,
+    listStride: number,
+    size: number,
+    visited: number,
+    mark: number,
+    ef: number,
+    exclude: number,
+    found: number,
+    count: number,
+    heap: number,
+    batch: number,
+    accept: number,
+  ): number;
+  connect?(
+    metric: number,
+    data: number,
+    stride: number,
+    norms: number,
+    links: number,
+    listStride: number,
+    size: number,
+    row: number,
+    found: number,
+    count: number,
+    m: number,
+    max: number,
+    scratch: number,
+  ): void;
 };
 
 export type KernelName = 'wasm-simd' | 'js';
@@ -79,7 +114,7 @@ export function kernelBytes(): Uint8Array {
   return decodeBase64(KERNEL_WASM_BASE64);
 }
 
-const EXPORTS = ['score_f32', 'score_i8'] as const;
+const EXPORTS = ['score_f32', 'score_i8', 'walk', 'connect'] as const;
 
 function wasmKernel(api: WasmApi, module: object, reason: string): Kernel {
   return {
