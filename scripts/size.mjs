@@ -14,12 +14,14 @@ const KiB = 1024;
  * What a user's bundle holds for each import, its limit in gzipped bytes (the check) and the goal of
  * issue 12 (printed). The limits are today's sizes with a little room, so growth is caught; they are
  * over the goals because kumiki's own code is already over them without zod (root 70 KiB gz,
- * createMemoryStore 27 KiB gz) and zod's classic API, which the stores' shared schemas
- * (src/stores/kernel/schemas.ts) and structured output (fromJSONSchema) use, costs about 25 KiB gz.
+ * createMemoryStore 27 KiB gz). createMemoryStore's import graph uses zod's tree-shakable `zod/mini`
+ * API (about 37 KB minified of zod left, down from 102 KB of its classic API); the root and the
+ * gateway also hold zod's classic API, which the rest of the library (structured output's
+ * fromJSONSchema among it) uses, about 25 KiB gz.
  */
 const BUNDLES = [
   { name: 'root', code: "export * from 'kumiki';", limit: 118 * KiB, goal: 40 * KiB },
-  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 57 * KiB, goal: 25 * KiB },
+  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 40 * KiB, goal: 25 * KiB },
   { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 3 * KiB, goal: 3 * KiB },
   // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
   { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 76 * KiB },

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import * as z from 'zod';
+import * as zm from 'zod/mini';
 import { InvalidArgumentError, UnsupportedServerError } from '../src/core/errors.js';
 import { persistenceSchema } from '../src/core/persistence.js';
 import {
@@ -53,6 +54,43 @@ describe('parseArgument', () => {
     const error = thrown(() => parseArgument(z.string('must be a string'), 5, 'name')) as InvalidArgumentError;
     expect(error.issues).toEqual([{ path: '', message: 'must be a string' }]);
     expect(error.message).toBe('Invalid name: must be a string');
+  });
+});
+
+describe("zod's messages", () => {
+  /** Runs `run` as in a bundle without zod's classic API: no locale installed (then restores the config). */
+  function withoutClassicLocale<T>(run: () => T): T {
+    const { localeError } = z.config();
+    z.config({ localeError: undefined });
+    try {
+      return run();
+    } finally {
+      z.config({ localeError });
+    }
+  }
+  const limit = zm.object({ limit: zm.number().check(zm.int(), zm.lte(10_000)), name: zm.string() });
+  const messages = (schema: z.core.$ZodType, value: unknown) =>
+    (thrown(() => parseArgument(schema, value, 'options')) as InvalidArgumentError).issues;
+
+  test('a zod/mini schema reports the English messages of a classic one, with no locale installed', () => {
+    const classic = z.object({ limit: z.number().int().max(10_000), name: z.string() });
+    const expected = [
+      { path: 'limit', message: 'Too big: expected number to be <=10000' },
+      { path: 'name', message: 'Invalid input: expected string, received number' },
+    ];
+    expect(messages(classic, { limit: 10_001, name: 1 })).toEqual(expected);
+    expect(withoutClassicLocale(() => messages(limit, { limit: 10_001, name: 1 }))).toEqual(expected);
+    expect(withoutClassicLocale(() => messages(classic, { limit: 10_001, name: 1 }))).toEqual(expected);
+  });
+
+  test("a locale or error map the application configures still decides, as for the application's schemas", () => {
+    const { customError } = z.config();
+    z.config({ customError: (issue) => `custom ${issue.code}` });
+    try {
+      expect(messages(limit, { limit: 10_001, name: 'x' })).toEqual([{ path: 'limit', message: 'custom too_big' }]);
+    } finally {
+      z.config({ customError });
+    }
   });
 });
 
@@ -111,7 +149,7 @@ describe('implementing', () => {
 describe('the interface schemas', () => {
   const fn = () => {};
   test('each names what it wanted', () => {
-    const cases: [z.ZodType, unknown, string][] = [
+    const cases: [z.core.$ZodType, unknown, string][] = [
       [
         storeSchema,
         {
@@ -141,14 +179,14 @@ describe('the interface schemas', () => {
       ],
     ];
     for (const [schema, good, message] of cases) {
-      expect(schema.safeParse(good).success).toBe(true);
+      expect(z.safeParse(schema, good).success).toBe(true);
       const members = Object.keys(good as object);
       for (const member of members) {
-        const result = schema.safeParse({ ...(good as object), [member]: 'x' });
+        const result = z.safeParse(schema, { ...(good as object), [member]: 'x' });
         expect(result.success, `${message} without ${member}`).toBe(false);
         expect(result.error?.issues[0]?.message).toBe(message);
       }
-      expect(schema.safeParse(null).success).toBe(false);
+      expect(z.safeParse(schema, null).success).toBe(false);
     }
     expect(denseEmbedderSchema.safeParse({ kind: 'sparse', embed: fn }).success).toBe(false);
     expect(sparseEmbedderSchema.safeParse({ kind: 'dense', embed: fn }).success).toBe(false);

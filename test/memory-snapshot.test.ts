@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { config } from 'zod/mini';
 import { crc32 } from '../src/core/crc32.js';
 import { CorruptDataError, createMemoryStore, f } from '../src/index.js';
 import type { SnapshotPersistence } from '../src/stores/memory/memory-store.js';
@@ -153,6 +154,28 @@ describe('memory store snapshots, format version 2', () => {
       id: 'two',
       score: 2,
     });
+  });
+
+  test("a malformed header is refused with zod's English message, also where zod's classic API (its locale) is not loaded", async () => {
+    const bytes = versionOne({ aliases: 5, collections: [] }, []);
+    const refusal = () =>
+      createMemoryStore({ persistence: memoryPersistence(bytes) })
+        .listCollections()
+        .then(
+          () => new Error('expected a refusal'),
+          (e: unknown) => e as Error,
+        );
+    const expected = 'Invalid input: expected record, received number';
+    const withLocale = await refusal();
+    expect(CorruptDataError.isInstance(withLocale)).toBe(true);
+    expect(withLocale.message).toContain(expected);
+    const { localeError } = config();
+    config({ localeError: undefined });
+    try {
+      expect((await refusal()).message).toBe(withLocale.message);
+    } finally {
+      config({ localeError });
+    }
   });
 
   test('another format version, torn files and sections of the wrong size are refused with CorruptDataError', async () => {

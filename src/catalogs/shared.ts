@@ -37,7 +37,7 @@ export const datasetInfoSchema = datasetRefSchema
           .strict(),
       )
       .optional(),
-    properties: jsonObjectSchema.optional(),
+    properties: z.optional(jsonObjectSchema),
   })
   .strict();
 
@@ -51,8 +51,8 @@ export const ingestionRunSchema = z
     output: datasetRefSchema,
     embeddingFingerprint: z.string().min(1).optional(),
     embeddingModel: z.string().min(1).optional(),
-    chunker: jsonObjectSchema.optional(),
-    stats: jsonObjectSchema.optional(),
+    chunker: z.optional(jsonObjectSchema),
+    stats: z.optional(jsonObjectSchema),
     error: z.string().optional(),
   })
   .strict()

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { parseArgument } from './validate.js';
 
 /**
@@ -41,15 +41,17 @@ export const FILTER_OPERATORS = [
 /** Dotted path into the payload: non-empty segments separated by single dots. */
 const field = z
   .string()
-  .min(1, 'field must not be empty')
-  .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"');
+  .check(
+    z.minLength(1, 'field must not be empty'),
+    z.regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
+  );
 
 // zod 4's number() refuses NaN and ±Infinity itself.
 const finite = z.number();
 const scalar = z.union([z.string(), finite, z.boolean()], {
   error: 'filter values must be strings, finite numbers or booleans (use "exists" to test for null or missing)',
 });
-const scalars = z.array(scalar).min(1, 'values must list at least one value');
+const scalars = z.array(scalar).check(z.minLength(1, 'values must list at least one value'));
 
 /**
  * Deepest nesting of a filter: a field clause is level 1, each `and`, `or` or `not` around it adds one.
@@ -78,44 +80,45 @@ function tooDeep(filter: unknown): (string | number)[] | undefined {
   return undefined;
 }
 
-const filterNode: z.ZodType<Filter> = z.lazy(() =>
+const filterNode: z.ZodMiniType<Filter> = z.lazy(() =>
   z.discriminatedUnion(
     'op',
     [
-      z.object({ op: z.enum(['eq', 'ne']), field, value: scalar }).strict(),
-      z.object({ op: z.enum(['in', 'nin']), field, values: scalars }).strict(),
-      z
-        .object({
-          op: z.enum(['gt', 'gte', 'lt', 'lte']),
-          field,
-          value: z.union([finite, z.string()], { error: 'range bounds must be finite numbers or strings' }),
-        })
-        .strict(),
-      z.object({ op: z.literal('exists'), field }).strict(),
-      z.object({ op: z.enum(['containsAny', 'containsAll']), field, values: scalars }).strict(),
-      z
-        .object({ op: z.enum(['and', 'or']), filters: z.array(filterNode).min(1, 'and/or need at least one filter') })
-        .strict(),
-      z.object({ op: z.literal('not'), filter: filterNode }).strict(),
+      z.strictObject({ op: z.enum(['eq', 'ne']), field, value: scalar }),
+      z.strictObject({ op: z.enum(['in', 'nin']), field, values: scalars }),
+      z.strictObject({
+        op: z.enum(['gt', 'gte', 'lt', 'lte']),
+        field,
+        value: z.union([finite, z.string()], { error: 'range bounds must be finite numbers or strings' }),
+      }),
+      z.strictObject({ op: z.literal('exists'), field }),
+      z.strictObject({ op: z.enum(['containsAny', 'containsAll']), field, values: scalars }),
+      z.strictObject({
+        op: z.enum(['and', 'or']),
+        filters: z.array(filterNode).check(z.minLength(1, 'and/or need at least one filter')),
+      }),
+      z.strictObject({ op: z.literal('not'), filter: filterNode }),
     ],
     { error: `op must be one of: ${FILTER_OPERATORS.join(', ')}` },
   ),
 );
 
 /** A filter: its nesting is checked first (see `MAX_FILTER_DEPTH`), then its clauses. */
-export const filterSchema: z.ZodType<Filter> = z
-  .unknown()
-  .superRefine((value, ctx) => {
-    const path = tooDeep(value);
-    if (path === undefined) return;
-    ctx.addIssue({
-      code: 'custom',
-      path,
-      message: `filters nest at most ${MAX_FILTER_DEPTH} levels (a clause is level 1; each and, or and not adds one); flatten it, e.g. merge nested ands or use "in"`,
-      abort: true,
-    });
-  })
-  .pipe(filterNode);
+export const filterSchema: z.ZodMiniType<Filter> = z.pipe(
+  z.unknown().check(
+    z.superRefine((value, ctx) => {
+      const path = tooDeep(value);
+      if (path === undefined) return;
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `filters nest at most ${MAX_FILTER_DEPTH} levels (a clause is level 1; each and, or and not adds one); flatten it, e.g. merge nested ands or use "in"`,
+        abort: true,
+      });
+    }),
+  ),
+  filterNode,
+);
 
 /** Validates a filter, throwing `InvalidArgumentError` that names the offending clause path. */
 export function parseFilter(filter: unknown): Filter {

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { sha256Hex } from './sha256.js';
 import { parseArgument } from './validate.js';
 
@@ -22,21 +22,19 @@ export type EmbeddingSpace = {
   extra?: Record<string, string | number | boolean | null>;
 };
 
-export const embeddingSpaceSchema = z
-  .object({
-    provider: z.string().min(1),
-    model: z.string().min(1),
-    revision: z.string().optional(),
-    dimensions: z.number().int().positive(),
-    kind: z.enum(['dense', 'sparse']).optional(),
-    pooling: z.string().optional(),
-    normalize: z.boolean().optional(),
-    queryPrefix: z.string().optional(),
-    documentPrefix: z.string().optional(),
-    quantization: z.string().optional(),
-    extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
-  })
-  .strict();
+export const embeddingSpaceSchema = z.strictObject({
+  provider: z.string().check(z.minLength(1)),
+  model: z.string().check(z.minLength(1)),
+  revision: z.optional(z.string()),
+  dimensions: z.number().check(z.int(), z.positive()),
+  kind: z.optional(z.enum(['dense', 'sparse'])),
+  pooling: z.optional(z.string()),
+  normalize: z.optional(z.boolean()),
+  queryPrefix: z.optional(z.string()),
+  documentPrefix: z.optional(z.string()),
+  quantization: z.optional(z.string()),
+  extra: z.optional(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))),
+});
 
 const FIELDS = [
   'provider',

@@ -3,7 +3,7 @@
  * weighted sum of min-max normalised scores (the convex combination of Bruch et al., 2023). See
  * docs/pipeline.md.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Match, RecordId } from './types.js';
 import { recordIdSchema } from './types.js';
 import { parseArgument } from './validate.js';
@@ -11,10 +11,11 @@ import { parseArgument } from './validate.js';
 /** Reciprocal-rank-fusion constant from Cormack et al. (2009); also Qdrant's and Milvus's default. */
 export const DEFAULT_RRF_K = 60;
 
-const listsSchema = z.array(z.array(z.object({ id: recordIdSchema }).loose()));
-const rrfOptionsSchema = z
-  .object({ k: z.number().positive('k must be positive').optional(), limit: z.number().int().min(0).optional() })
-  .strict();
+const listsSchema = z.array(z.array(z.looseObject({ id: recordIdSchema })));
+const rrfOptionsSchema = z.strictObject({
+  k: z.optional(z.number().check(z.positive('k must be positive'))),
+  limit: z.optional(z.number().check(z.int(), z.gte(0))),
+});
 
 const idKey = (id: RecordId): string => (typeof id === 'number' ? `n${id}` : `s${id}`);
 
@@ -59,17 +60,21 @@ export const DEFAULT_FUSION = Object.freeze({ method: 'weighted', denseWeight: 0
 export const fusionSchema = z.discriminatedUnion(
   'method',
   [
-    z.object({ method: z.literal('rrf'), k: z.number().positive('fusion.k must be positive').optional() }).strict(),
-    z
-      .object({
-        method: z.literal('weighted'),
-        denseWeight: z
+    z.strictObject({
+      method: z.literal('rrf'),
+      k: z.optional(z.number().check(z.positive('fusion.k must be positive'))),
+    }),
+    z.strictObject({
+      method: z.literal('weighted'),
+      denseWeight: z.optional(
+        z
           .number()
-          .min(0, 'fusion.denseWeight must be between 0 and 1')
-          .max(1, 'fusion.denseWeight must be between 0 and 1')
-          .optional(),
-      })
-      .strict(),
+          .check(
+            z.gte(0, 'fusion.denseWeight must be between 0 and 1'),
+            z.lte(1, 'fusion.denseWeight must be between 0 and 1'),
+          ),
+      ),
+    }),
   ],
   { error: "fusion.method must be 'rrf' or 'weighted'" },
 );

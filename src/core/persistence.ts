@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * Where a memory store or a local catalog keeps its snapshot. `createFilePersistence` from

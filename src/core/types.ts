@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { JsonObject, JsonValue } from './json.js';
 import { copyJson, FLOAT32_MAX, isFloat32, MAX_ID_BYTES, utf8Length } from './json.js';
 
@@ -40,10 +40,10 @@ const jsonSchema = <T extends JsonValue>(root: 'object' | 'value') =>
   checkedSchema((value) => copyJson(value, root) as Checked<T>);
 
 /** Any kumiki JSON value (see `copyJson`); parsing returns a normalised copy. */
-export const jsonValueSchema: z.ZodType<JsonValue> = jsonSchema('value');
+export const jsonValueSchema: z.ZodMiniType<JsonValue> = jsonSchema('value');
 
 /** A kumiki JSON object, e.g. a record's payload (see `copyJson`); parsing returns a normalised copy. */
-export const jsonObjectSchema: z.ZodType<JsonObject> = jsonSchema('object');
+export const jsonObjectSchema: z.ZodMiniType<JsonObject> = jsonSchema('object');
 
 /** Checks a record id: a non-empty string of at most `MAX_ID_BYTES` UTF-8 bytes, or a safe integer. */
 export function checkRecordId(value: unknown): Checked<RecordId> {
@@ -67,13 +67,16 @@ export function checkRecordId(value: unknown): Checked<RecordId> {
 }
 
 /** A zod schema running a `check…` function: the checked value, or its problem as an issue. */
-export function checkedSchema<T>(check: (value: unknown) => Checked<T>): z.ZodType<T> {
-  return z.unknown().transform((value, ctx) => {
-    const checked = check(value);
-    if (checked.ok) return checked.value;
-    ctx.issues.push({ code: 'custom', path: checked.path, message: checked.message, input: value });
-    return z.NEVER;
-  }) as unknown as z.ZodType<T>;
+export function checkedSchema<T>(check: (value: unknown) => Checked<T>): z.ZodMiniType<T> {
+  return z.pipe(
+    z.unknown(),
+    z.transform((value, ctx) => {
+      const checked = check(value);
+      if (checked.ok) return checked.value;
+      ctx.issues.push({ code: 'custom', path: checked.path, message: checked.message, input: value });
+      return z.NEVER;
+    }),
+  ) as unknown as z.ZodMiniType<T>;
 }
 
 export const recordIdSchema = checkedSchema(checkRecordId);
@@ -208,18 +211,19 @@ export function checkSparseVector(value: unknown): Checked<SparseVector> | undef
   return checkSparseComponents({ indices, values });
 }
 
-export const sparseVectorSchema = z
-  .object({ indices: numberArrayLike, values: numberArrayLike })
-  .transform((value, ctx): SparseVector => {
+export const sparseVectorSchema = z.pipe(
+  z.object({ indices: numberArrayLike, values: numberArrayLike }),
+  z.transform((value, ctx): SparseVector => {
     const checked = checkSparseComponents(value);
     if (checked.ok) return checked.value;
     ctx.issues.push({ code: 'custom', path: checked.path, message: checked.message, input: value });
     return z.NEVER;
-  });
+  }),
+);
 
 export const vectorRecordSchema = z.object({
   id: recordIdSchema,
-  vector: denseVectorSchema.optional(),
-  sparseVector: sparseVectorSchema.optional(),
-  payload: jsonObjectSchema.optional(),
+  vector: z.optional(denseVectorSchema),
+  sparseVector: z.optional(sparseVectorSchema),
+  payload: z.optional(jsonObjectSchema),
 });

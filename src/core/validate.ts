@@ -1,12 +1,39 @@
 import * as z from 'zod';
+import { en } from 'zod/locales';
+import {
+  type $ZodErrorMap,
+  type $ZodIssue,
+  type $ZodType,
+  config,
+  type output,
+  type ParseContext,
+  safeParse,
+} from 'zod/v4/core';
 import { InvalidArgumentError } from './errors.js';
 
+let english: $ZodErrorMap | undefined;
+
 /**
- * Parses `value` with `schema`; on failure throws `InvalidArgumentError` that names the argument and
- * every offending path. Every public entry point goes through here.
+ * How kumiki parses: zod's English messages unless the application configured zod's locale or error
+ * map (`z.config`), which then decide, as they would for its own schemas. zod's classic API installs
+ * English when it loads; its tree-shakable `zod/mini` API, which the memory store's schemas use, does
+ * not, so without this a `zod/mini` schema would report "Invalid input" instead of zod's message.
  */
-export function parseArgument<S extends z.ZodType>(schema: S, value: unknown, argument: string): z.output<S> {
-  const result = schema.safeParse(value);
+export const parseContext: ParseContext<$ZodIssue> = {
+  error: (issue) => {
+    const { customError, localeError } = config();
+    if (customError !== undefined || localeError !== undefined) return undefined;
+    english ??= en().localeError;
+    return english(issue);
+  },
+};
+
+/**
+ * Parses `value` with `schema` (classic or `zod/mini`); on failure throws `InvalidArgumentError` that
+ * names the argument and every offending path. Every public entry point goes through here.
+ */
+export function parseArgument<S extends $ZodType>(schema: S, value: unknown, argument: string): output<S> {
+  const result = safeParse(schema, value, parseContext);
   if (result.success) return result.data;
   throw new InvalidArgumentError({
     argument,

@@ -334,7 +334,7 @@ export function loadPath(paths: string | string[], options: LoadPathOptions = {}
     if (parsed.fileMetadata) {
       const returned = await parsed.fileMetadata(file);
       if (returned !== undefined) {
-        added = parseArgument(jsonObjectSchema.optional(), returned, `fileMetadata(${file.path}) result`);
+        added = parseArgument(z.optional(jsonObjectSchema), returned, `fileMetadata(${file.path}) result`);
       }
     }
     const merged = { ...file.metadata, ...added, ...parsed.metadata };

@@ -86,7 +86,7 @@ const fieldName = z.string().min(1, 'field names must not be empty');
 export const textToDocumentOptionsShape = {
   contentType: z.string().min(1, 'contentType must be a MIME type such as text/markdown').optional(),
   modifiedAt: z.iso.datetime({ offset: true, error: 'modifiedAt must be an ISO 8601 date-time' }).optional(),
-  metadata: jsonObjectSchema.optional(),
+  metadata: z.optional(jsonObjectSchema),
   textFields: z.array(fieldName).min(1, 'textFields must name at least one field').optional(),
   textField: fieldName.optional(),
   idField: fieldName.optional(),
@@ -372,7 +372,7 @@ const textItemSchema = z
   .object({
     uri: uriSchema.optional(),
     text: z.string({ error: 'text must be a string' }).refine(noNul, binaryMessage),
-    metadata: jsonObjectSchema.optional(),
+    metadata: z.optional(jsonObjectSchema),
     title: z.string().optional(),
     modifiedAt: textToDocumentOptionsShape.modifiedAt,
   })

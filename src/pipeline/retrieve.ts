@@ -111,7 +111,7 @@ const optionsSchema = z
     embedder: denseEmbedderSchema.optional(),
     sparseEmbedder: sparseEmbedderSchema.optional(),
     limit: z.number().int().min(1).max(1000).optional(),
-    filter: filterSchema.optional(),
+    filter: z.optional(filterSchema),
     mmr: z
       .object({
         lambda: z.number().min(0).max(1).optional(),
@@ -125,7 +125,7 @@ const optionsSchema = z
     rerankCandidates: z.number().int().min(1).max(10_000).optional(),
     minScore: z.number().refine(Number.isFinite, 'minScore must be finite').optional(),
     expansion: z.union([z.literal(false), queryExpansionSchema]).optional(),
-    fusion: fusionSchema.optional(),
+    fusion: z.optional(fusionSchema),
     groupBy: groupBySchema.optional(),
     abortSignal: abortSignalSchema.optional(),
   })

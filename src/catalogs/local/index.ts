@@ -34,7 +34,7 @@ export type LocalCatalog = Catalog & {
   readonly location: string | undefined;
 };
 
-const optionsSchema = z.object({ persistence: persistenceSchema.optional() }).strict();
+const optionsSchema = z.object({ persistence: z.optional(persistenceSchema) }).strict();
 const COMPONENT = 'catalog';
 
 type State = {

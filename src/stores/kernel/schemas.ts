@@ -3,7 +3,7 @@
  * gives the same `InvalidArgumentError` on every backend. Adapters pass what differs: their rule
  * for collection names and their dimension limit.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { filterSchema } from '../../core/filter.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
 import { copyJson } from '../../core/json.js';
@@ -23,21 +23,24 @@ import { parseArgument } from '../../core/validate.js';
 /** The default rule for collection and alias names (memory, pgvector, Qdrant). */
 export const defaultCollectionName = z
   .string()
-  .min(1, 'collection names must not be empty')
-  .max(255)
-  .regex(
-    /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
-    'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"',
+  .check(
+    z.minLength(1, 'collection names must not be empty'),
+    z.maxLength(255),
+    z.regex(
+      /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
+      'collection names use letters, digits, "_", "-" and "." and start with a letter, digit or "_"',
+    ),
   );
 
-export const abortSignalSchema = z
-  .custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal')
-  .optional();
+export const abortSignalSchema = z.optional(
+  z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'abortSignal must be an AbortSignal'),
+);
 
-const spaceOrFingerprint = z.union([z.string().min(1), embeddingSpaceSchema]);
+const spaceOrFingerprint = z.union([z.string().check(z.minLength(1)), embeddingSpaceSchema]);
 
 export type StoreSchemaOptions = {
-  collectionName?: z.ZodType<string>;
+  /** A classic or `zod/mini` schema. */
+  collectionName?: z.core.$ZodType<string>;
   /** Most dense dimensions the backend holds; default 65,536. */
   maxDimensions?: number;
   /** Message when `dimensions` is over the limit. */
@@ -49,7 +52,7 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
   const name = options.collectionName ?? defaultCollectionName;
   const signal = abortSignalSchema;
   const maxDimensions = options.maxDimensions ?? 65_536;
-  const upsert = z.object({ collection: name, records: z.array(vectorRecordSchema), abortSignal: signal }).strict();
+  const upsert = z.strictObject({ collection: name, records: z.array(vectorRecordSchema), abortSignal: signal });
   return {
     collectionName: name,
     /** `upsert`'s arguments: what `upsert` parses to, taken through `parseUpsertFast` when it can. */
@@ -58,88 +61,83 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
       return fast ?? parseArgument(upsert, input, 'upsert options');
     },
     create: z
-      .object({
+      .strictObject({
         name,
-        dimensions: z.number().int().min(1).max(maxDimensions, options.dimensionsMessage).optional(),
-        metric: z.enum(['cosine', 'dot', 'euclidean']).optional(),
-        sparse: z.boolean().optional(),
-        embeddingSpace: spaceOrFingerprint.optional(),
-        sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-        ifExists: z.enum(['error', 'open']).optional(),
+        dimensions: z.optional(z.number().check(z.int(), z.gte(1), z.lte(maxDimensions, options.dimensionsMessage))),
+        metric: z.optional(z.enum(['cosine', 'dot', 'euclidean'])),
+        sparse: z.optional(z.boolean()),
+        embeddingSpace: z.optional(spaceOrFingerprint),
+        sparseEmbeddingSpace: z.optional(spaceOrFingerprint),
+        ifExists: z.optional(z.enum(['error', 'open'])),
         abortSignal: signal,
       })
-      .strict()
-      .refine((value) => value.dimensions !== undefined || value.sparse !== false, {
-        message: 'a collection needs dense dimensions, sparse vectors, or both',
-      }),
-    open: z
-      .object({
-        name,
-        embeddingSpace: spaceOrFingerprint.optional(),
-        sparseEmbeddingSpace: spaceOrFingerprint.optional(),
-        abortSignal: signal,
-      })
-      .strict(),
-    list: z.object({ abortSignal: signal }).strict().optional(),
-    deleteCollection: z.object({ name, abortSignal: signal }).strict(),
-    explain: z.object({ collection: name, filter: filterSchema }).strict(),
-    setAlias: z.object({ alias: name, collection: name, abortSignal: signal }).strict(),
-    deleteAlias: z.object({ alias: name, abortSignal: signal }).strict(),
+      .check(
+        z.refine((value) => value.dimensions !== undefined || value.sparse !== false, {
+          message: 'a collection needs dense dimensions, sparse vectors, or both',
+        }),
+      ),
+    open: z.strictObject({
+      name,
+      embeddingSpace: z.optional(spaceOrFingerprint),
+      sparseEmbeddingSpace: z.optional(spaceOrFingerprint),
+      abortSignal: signal,
+    }),
+    list: z.optional(z.strictObject({ abortSignal: signal })),
+    deleteCollection: z.strictObject({ name, abortSignal: signal }),
+    explain: z.strictObject({ collection: name, filter: filterSchema }),
+    setAlias: z.strictObject({ alias: name, collection: name, abortSignal: signal }),
+    deleteAlias: z.strictObject({ alias: name, abortSignal: signal }),
     upsert,
-    get: z
-      .object({
-        collection: name,
-        ids: z.array(recordIdSchema),
-        includeVectors: z.boolean().optional(),
-        abortSignal: signal,
-      })
-      .strict(),
+    get: z.strictObject({
+      collection: name,
+      ids: z.array(recordIdSchema),
+      includeVectors: z.optional(z.boolean()),
+      abortSignal: signal,
+    }),
     delete: z.union([
-      z.object({ collection: name, ids: z.array(recordIdSchema), abortSignal: signal }).strict(),
-      z.object({ collection: name, filter: filterSchema, abortSignal: signal }).strict(),
+      z.strictObject({ collection: name, ids: z.array(recordIdSchema), abortSignal: signal }),
+      z.strictObject({ collection: name, filter: filterSchema, abortSignal: signal }),
     ]),
-    count: z.object({ collection: name, filter: filterSchema.optional(), abortSignal: signal }).strict(),
-    scroll: z
-      .object({
-        collection: name,
-        filter: filterSchema.optional(),
-        limit: z.number().int().min(1).max(10_000).optional(),
-        cursor: z.string().optional(),
-        includeVectors: z.boolean().optional(),
-        abortSignal: signal,
-      })
-      .strict(),
+    count: z.strictObject({ collection: name, filter: z.optional(filterSchema), abortSignal: signal }),
+    scroll: z.strictObject({
+      collection: name,
+      filter: z.optional(filterSchema),
+      limit: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10_000))),
+      cursor: z.optional(z.string()),
+      includeVectors: z.optional(z.boolean()),
+      abortSignal: signal,
+    }),
     search: z
-      .object({
+      .strictObject({
         collection: name,
-        vector: denseVectorSchema.optional(),
-        sparseVector: sparseVectorSchema.optional(),
-        limit: z.number().int().min(1).max(10_000).optional(),
-        filter: filterSchema.optional(),
-        fusion: z
-          .object({
+        vector: z.optional(denseVectorSchema),
+        sparseVector: z.optional(sparseVectorSchema),
+        limit: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10_000))),
+        filter: z.optional(filterSchema),
+        fusion: z.optional(
+          z.strictObject({
             method: z.literal('rrf'),
-            k: z.number().positive().optional(),
-            prefetch: z.number().int().min(1).max(10_000).optional(),
-          })
-          .strict()
-          .optional(),
-        scoreThreshold: z.number().optional(),
-        includeVectors: z.boolean().optional(),
-        embeddingSpace: spaceOrFingerprint.optional(),
-        sparseEmbeddingSpace: spaceOrFingerprint.optional(),
+            k: z.optional(z.number().check(z.positive())),
+            prefetch: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10_000))),
+          }),
+        ),
+        scoreThreshold: z.optional(z.number()),
+        includeVectors: z.optional(z.boolean()),
+        embeddingSpace: z.optional(spaceOrFingerprint),
+        sparseEmbeddingSpace: z.optional(spaceOrFingerprint),
         abortSignal: signal,
       })
-      .strict()
-      .refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
-        message: 'search needs a vector, a sparseVector, or both (hybrid)',
-      })
-      .refine(
-        (value) => value.fusion === undefined || (value.vector !== undefined && value.sparseVector !== undefined),
-        {
-          message: 'fusion applies to hybrid search only: pass both vector and sparseVector, or drop fusion',
-          path: ['fusion'],
-        },
+      .check(
+        z.refine((value) => value.vector !== undefined || value.sparseVector !== undefined, {
+          message: 'search needs a vector, a sparseVector, or both (hybrid)',
+        }),
+        z.refine(
+          (value) => value.fusion === undefined || (value.vector !== undefined && value.sparseVector !== undefined),
+          {
+            message: 'fusion applies to hybrid search only: pass both vector and sparseVector, or drop fusion',
+            path: ['fusion'],
+          },
+        ),
       ),
   };
 }
@@ -159,11 +157,11 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => {
  * `checkSparseVector`, `copyJson`), or `undefined` at the first thing it does not take as plainly
  * valid, so the schema parses the input and reports every problem in its own words.
  */
-function parseUpsertFast(name: z.ZodType<string>, input: unknown): UpsertOptions | undefined {
+function parseUpsertFast(name: z.core.$ZodType<string>, input: unknown): UpsertOptions | undefined {
   if (!isPlainObject(input)) return undefined;
   for (const key in input) if (!UPSERT_KEYS.has(key)) return undefined;
   const { collection, records, abortSignal } = input;
-  if (!Array.isArray(records) || !name.safeParse(collection).success) return undefined;
+  if (!Array.isArray(records) || !z.safeParse(name, collection).success) return undefined;
   if (abortSignal !== undefined && !(abortSignal instanceof AbortSignal)) return undefined;
   const parsed: VectorRecord[] = new Array(records.length);
   for (let i = 0; i < records.length; i++) {

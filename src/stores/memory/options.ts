@@ -1,5 +1,5 @@
 /** What `createMemoryStore` and the memory store's own methods accept; the options' defaults. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { persistenceSchema } from '../../core/persistence.js';
 import { jsonValueSchema } from '../../core/types.js';
 import { parseArgument } from '../../core/validate.js';
@@ -8,60 +8,54 @@ import type { AnnSettings } from './ann.js';
 import { resolveKernel } from './kernel/kernel.js';
 import type { MemoryStoreOptions } from './types.js';
 
-const optionsSchema = z
-  .object({
-    persistence: persistenceSchema.optional(),
-    durability: z.enum(['write', 'manual']).optional(),
-    quantization: z.enum(['none', 'int8']).optional(),
-    rescore: z.number().int().min(1).max(64).optional(),
-    kernel: z
-      .union([
-        z.enum(['auto', 'wasm', 'js']),
-        z.custom<object>(
-          (value) => typeof value === 'object' && value !== null,
-          'kernel must be "auto", "wasm", "js" or a WebAssembly.Module',
-        ),
-      ])
-      .optional(),
-    autoIndex: z.boolean().optional(),
-    ann: z
-      .union([
-        z.boolean(),
-        z
-          .object({
-            m: z.number().int().min(2).max(128).optional(),
-            efConstruction: z.number().int().min(2).max(4096).optional(),
-            ef: z.number().int().min(1).max(10_000).optional(),
-            minRecords: z.number().int().min(0).optional(),
-            exactBelow: z.number().min(0).max(1).optional(),
-          })
-          .strict(),
-      ])
-      .optional(),
-  })
-  .strict();
+const optionsSchema = z.strictObject({
+  persistence: z.optional(persistenceSchema),
+  durability: z.optional(z.enum(['write', 'manual'])),
+  quantization: z.optional(z.enum(['none', 'int8'])),
+  rescore: z.optional(z.number().check(z.int(), z.gte(1), z.lte(64))),
+  kernel: z.optional(
+    z.union([
+      z.enum(['auto', 'wasm', 'js']),
+      z.custom<object>(
+        (value) => typeof value === 'object' && value !== null,
+        'kernel must be "auto", "wasm", "js" or a WebAssembly.Module',
+      ),
+    ]),
+  ),
+  autoIndex: z.optional(z.boolean()),
+  ann: z.optional(
+    z.union([
+      z.boolean(),
+      z.strictObject({
+        m: z.optional(z.number().check(z.int(), z.gte(2), z.lte(128))),
+        efConstruction: z.optional(z.number().check(z.int(), z.gte(2), z.lte(4096))),
+        ef: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10_000))),
+        minRecords: z.optional(z.number().check(z.int(), z.gte(0))),
+        exactBelow: z.optional(z.number().check(z.gte(0), z.lte(1))),
+      }),
+    ]),
+  ),
+});
 
-export const payloadIndexSchema = z
-  .object({
-    collection: z.string().min(1, 'collection must not be empty'),
-    field: z
-      .string()
-      .min(1, 'field must not be empty')
-      .regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
-    abortSignal: abortSignalSchema.optional(),
-  })
-  .strict();
+export const payloadIndexSchema = z.strictObject({
+  collection: z.string().check(z.minLength(1, 'collection must not be empty')),
+  field: z
+    .string()
+    .check(
+      z.minLength(1, 'field must not be empty'),
+      z.regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
+    ),
+  abortSignal: z.optional(abortSignalSchema),
+});
 
-export const getStateSchema = z
-  .object({
-    collection: z.string().min(1, 'collection must not be empty'),
-    key: z.string().min(1, 'key must not be empty'),
-    abortSignal: abortSignalSchema.optional(),
-  })
-  .strict();
-export const setStateSchema = getStateSchema.extend({
-  value: jsonValueSchema.optional(),
-  version: z.number().int().min(0).optional(),
+export const getStateSchema = z.strictObject({
+  collection: z.string().check(z.minLength(1, 'collection must not be empty')),
+  key: z.string().check(z.minLength(1, 'key must not be empty')),
+  abortSignal: z.optional(abortSignalSchema),
+});
+export const setStateSchema = z.extend(getStateSchema, {
+  value: z.optional(jsonValueSchema),
+  version: z.optional(z.number().check(z.int(), z.gte(0))),
 });
 
 /** The settings a memory store runs with. */

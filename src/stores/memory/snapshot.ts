@@ -1,8 +1,9 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { startsWithAscii } from '../../core/bytes.js';
 import { crc32 } from '../../core/crc32.js';
 import { CorruptDataError } from '../../core/errors.js';
 import { jsonObjectSchema, jsonValueSchema, recordIdSchema } from '../../core/types.js';
+import { parseContext } from '../../core/validate.js';
 import type { CollectionColumns, CollectionMeta, MemoryCollection, StateEntry } from './collection.js';
 import type { HnswState } from './kernel/hnsw-graph.js';
 
@@ -45,27 +46,27 @@ export type SnapshotCollection = {
 };
 
 const headerSchema = z.object({
-  aliases: z.record(z.string(), z.string()).optional(),
+  aliases: z.optional(z.record(z.string(), z.string())),
   collections: z.array(
     z.object({
       meta: z.object({
         name: z.string(),
-        dimensions: z.number().int().positive().optional(),
+        dimensions: z.optional(z.number().check(z.int(), z.positive())),
         metric: z.enum(['cosine', 'dot', 'euclidean']),
         sparse: z.boolean(),
-        fingerprint: z.string().optional(),
-        sparseFingerprint: z.string().optional(),
-        epoch: z.string().optional(),
-        version: z.number().int().nonnegative().optional(),
+        fingerprint: z.optional(z.string()),
+        sparseFingerprint: z.optional(z.string()),
+        epoch: z.optional(z.string()),
+        version: z.optional(z.number().check(z.int(), z.nonnegative())),
       }),
-      state: z
-        .record(z.string(), z.object({ value: jsonValueSchema, version: z.number().int().nonnegative() }))
-        .optional(),
+      state: z.optional(
+        z.record(z.string(), z.object({ value: jsonValueSchema, version: z.number().check(z.int(), z.nonnegative()) })),
+      ),
       records: z.array(
         z.object({
           id: recordIdSchema,
           payload: jsonObjectSchema,
-          sparse: z.tuple([z.array(z.number().int().nonnegative()), z.array(z.number())]).optional(),
+          sparse: z.optional(z.tuple([z.array(z.number().check(z.int(), z.nonnegative())), z.array(z.number())])),
         }),
       ),
     }),
@@ -77,45 +78,48 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 type Section = { at: number; length: number };
 
-const sectionSchema = z.object({ at: z.number().int().nonnegative(), length: z.number().int().nonnegative() });
+const sectionSchema = z.object({
+  at: z.number().check(z.int(), z.nonnegative()),
+  length: z.number().check(z.int(), z.nonnegative()),
+});
 
 const headerV2Schema = z.object({
   aliases: z.record(z.string(), z.string()),
   collections: z.array(
     z.object({
-      meta: headerSchema.shape.collections.element.shape.meta,
-      state: z
-        .record(z.string(), z.object({ value: jsonValueSchema, version: z.number().int().nonnegative() }))
-        .optional(),
+      meta: headerSchema.shape.collections.def.element.shape.meta,
+      state: z.optional(
+        z.record(z.string(), z.object({ value: jsonValueSchema, version: z.number().check(z.int(), z.nonnegative()) })),
+      ),
       indexes: z.array(z.string()),
-      count: z.number().int().nonnegative(),
-      rowBytes: z.number().int().nonnegative(),
+      count: z.number().check(z.int(), z.nonnegative()),
+      rowBytes: z.number().check(z.int(), z.nonnegative()),
       // Checked element by element below, without a parser call per record.
       ids: z.custom<unknown[]>(Array.isArray, 'ids must be an array'),
       payloads: z.custom<unknown[]>(Array.isArray, 'payloads must be an array'),
-      dense: z
-        .object({
+      dense: z.optional(
+        z.object({
           floats: sectionSchema,
           norms: sectionSchema,
-          codes: sectionSchema.optional(),
-          scales: sectionSchema.optional(),
-        })
-        .optional(),
-      sparse: z.object({ lengths: sectionSchema, indices: sectionSchema, values: sectionSchema }).optional(),
-      ann: z
-        .object({
-          m: z.number().int().min(2),
-          efConstruction: z.number().int().min(1),
-          entry: z.number().int(),
-          maxLevel: z.number().int(),
-          size: z.number().int().nonnegative(),
-          removed: z.number().int().nonnegative(),
+          codes: z.optional(sectionSchema),
+          scales: z.optional(sectionSchema),
+        }),
+      ),
+      sparse: z.optional(z.object({ lengths: sectionSchema, indices: sectionSchema, values: sectionSchema })),
+      ann: z.optional(
+        z.object({
+          m: z.number().check(z.int(), z.gte(2)),
+          efConstruction: z.number().check(z.int(), z.gte(1)),
+          entry: z.number().check(z.int()),
+          maxLevel: z.number().check(z.int()),
+          size: z.number().check(z.int(), z.nonnegative()),
+          removed: z.number().check(z.int(), z.nonnegative()),
           levels: sectionSchema,
           links0: sectionSchema,
           upperAt: sectionSchema,
           upper: sectionSchema,
-        })
-        .optional(),
+        }),
+      ),
     }),
   ),
 });
@@ -252,7 +256,11 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
   const jsonLength = view.getUint32(PREAMBLE, true);
   let header: z.output<typeof headerSchema>;
   try {
-    header = headerSchema.parse(JSON.parse(decoder.decode(bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength))));
+    header = z.parse(
+      headerSchema,
+      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength))),
+      parseContext,
+    );
   } catch (error) {
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
   }
@@ -307,8 +315,10 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
   if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
   let header: z.output<typeof headerV2Schema>;
   try {
-    header = headerV2Schema.parse(
+    header = z.parse(
+      headerV2Schema,
       JSON.parse(decoder.decode(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength))),
+      parseContext,
     );
   } catch (error) {
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);

@@ -132,8 +132,8 @@ export const metaSchema = z.object({
   sparse: z.boolean(),
   fingerprint: z.string().optional(),
   sparseFingerprint: z.string().optional(),
-  space: embeddingSpaceSchema.optional(),
-  sparseSpace: embeddingSpaceSchema.optional(),
+  space: z.optional(embeddingSpaceSchema),
+  sparseSpace: z.optional(embeddingSpaceSchema),
 });
 export type Meta = z.infer<typeof metaSchema>;
 

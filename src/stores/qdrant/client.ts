@@ -124,8 +124,8 @@ export const collectionMetaSchema = z.object({
   sparse: z.boolean(),
   fingerprint: z.string().optional(),
   sparseFingerprint: z.string().optional(),
-  embeddingSpace: embeddingSpaceSchema.optional(),
-  sparseEmbeddingSpace: embeddingSpaceSchema.optional(),
+  embeddingSpace: z.optional(embeddingSpaceSchema),
+  sparseEmbeddingSpace: z.optional(embeddingSpaceSchema),
   /** Random id given at creation (absent on collections from kumiki 0.1). */
   epoch: z.string().optional(),
 });
