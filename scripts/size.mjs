@@ -17,11 +17,12 @@ const KiB = 1024;
  * createMemoryStore 27 KiB gz). createMemoryStore's import graph uses zod's tree-shakable `zod/mini`
  * API (about 37 KB minified of zod left, down from 102 KB of its classic API); the root and the
  * gateway also hold zod's classic API, which the rest of the library (structured output's
- * fromJSONSchema among it) uses, about 25 KiB gz.
+ * fromJSONSchema among it) uses, about 25 KiB gz. The HNSW walk in the WebAssembly kernel added
+ * about 2 KiB gz to both the root and createMemoryStore.
  */
 const BUNDLES = [
-  { name: 'root', code: "export * from 'kumiki';", limit: 118 * KiB, goal: 40 * KiB },
-  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 40 * KiB, goal: 25 * KiB },
+  { name: 'root', code: "export * from 'kumiki';", limit: 120 * KiB, goal: 40 * KiB },
+  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 42 * KiB, goal: 25 * KiB },
   { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 3 * KiB, goal: 3 * KiB },
   // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
   { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 76 * KiB },
