@@ -439,6 +439,27 @@ describe('CISI (../shared/data/cisi)', () => {
   });
 });
 
+type Tokenize = typeof import('../src/bm25/tokenize.js');
+
+/**
+ * Checks the fast paths against the reference on `text`: `eachWord` yields what `splitWords` returns,
+ * and `countIndices` counts as many terms as `analyze()` gives; returns both for further checks.
+ */
+function splitsAndCounts(
+  eachWord: Tokenize['eachWord'],
+  splitWords: Tokenize['splitWords'],
+  analyzer: InstanceType<Tokenize['Analyzer']>,
+  text: string,
+) {
+  const words: { word: string; cjk: boolean }[] = [];
+  eachWord(text, (word, cjk) => words.push({ word, cjk }));
+  expect(words).toEqual(splitWords(text));
+  const terms = analyzer.analyze(text);
+  const { counts, length } = analyzer.countIndices(text);
+  expect(length).toBe(terms.length);
+  return { terms, counts };
+}
+
 describe('fast analysis paths agree with the reference ones', () => {
   test('ASCII text splits as splitWords splits it; counts match analyze()', async () => {
     const { eachWord, splitWords, Analyzer } = await import('../src/bm25/tokenize.js');
@@ -446,14 +467,9 @@ describe('fast analysis paths agree with the reference ones', () => {
     const analyzer = new Analyzer({ stopwords: 'english', stemmer: 'english', dimensions: 2 ** 24 });
     fc.assert(
       fc.property(ascii, (text) => {
-        const words: { word: string; cjk: boolean }[] = [];
-        eachWord(text, (word, cjk) => words.push({ word, cjk }));
-        expect(words).toEqual(splitWords(text));
-        const terms = analyzer.analyze(text);
+        const { terms, counts } = splitsAndCounts(eachWord, splitWords, analyzer, text);
         const expected = new Map<number, number>();
         for (const term of terms) expected.set(analyzer.index(term), (expected.get(analyzer.index(term)) ?? 0) + 1);
-        const { counts, length } = analyzer.countIndices(text);
-        expect(length).toBe(terms.length);
         expect(counts).toEqual(expected);
       }),
       { numRuns: 1000 },
@@ -466,12 +482,7 @@ describe('fast analysis paths agree with the reference ones', () => {
     const analyzer = new Analyzer({ stopwords: 'english', stemmer: 'english', dimensions: 2 ** 24 });
     fc.assert(
       fc.property(ascii, (text) => {
-        const words: { word: string; cjk: boolean }[] = [];
-        eachWord(text, (word, cjk) => words.push({ word, cjk }));
-        expect(words).toEqual(splitWords(text));
-        const terms = analyzer.analyze(text);
-        const { counts, length } = analyzer.countIndices(text);
-        expect(length).toBe(terms.length);
+        const { terms, counts } = splitsAndCounts(eachWord, splitWords, analyzer, text);
         expect([...counts.keys()]).toEqual([...new Set(terms.map((term) => analyzer.index(term)))]);
       }),
       { numRuns: 2000 },

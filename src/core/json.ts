@@ -75,7 +75,8 @@ function describeObject(value: object): string {
 }
 
 /** A plain object: `{}`/`Object.create(null)` from any realm (its prototype, if any, is a root prototype). */
-function isPlainObject(value: object): boolean {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
   if (Object.prototype.toString.call(value) !== '[object Object]') return false;
   const proto = Object.getPrototypeOf(value) as object | null;
   return proto === null || Object.getPrototypeOf(proto) === null;
@@ -103,9 +104,8 @@ function copyScalar(value: string | number | boolean): string | number | boolean
  * bookkeeping; `undefined` for anything else, and for any problem, so the walk reports it.
  */
 function copyFlat(input: unknown): JsonObject | undefined {
-  if (typeof input !== 'object' || input === null || Array.isArray(input) || !isPlainObject(input)) return undefined;
-  if (Object.getOwnPropertySymbols(input).length > 0) return undefined;
-  const source = input as Record<string, unknown>;
+  if (!isPlainObject(input) || Object.getOwnPropertySymbols(input).length > 0) return undefined;
+  const source = input;
   const target: JsonObject = {};
   for (const key of Object.keys(source)) {
     if (key === '__proto__' || !storableString(key)) return undefined;

@@ -66,11 +66,17 @@ export function checkRecordId(value: unknown): Checked<RecordId> {
   return { ok: false, path: [], message: 'ids must be non-empty strings or safe integers' };
 }
 
-/** A zod schema running a `check…` function: the checked value, or its problem as an issue. */
-export function checkedSchema<T>(check: (value: unknown) => Checked<T>): z.ZodMiniType<T> {
+/**
+ * A zod schema running a `check…` function on what `input` (by default anything) parsed: the
+ * checked value, or its problem as an issue.
+ */
+function checkedSchema<I, T>(
+  check: (value: I) => Checked<T>,
+  input: z.ZodMiniType<I> = z.unknown() as z.ZodMiniType<I>,
+): z.ZodMiniType<T> {
   return z.pipe(
-    z.unknown(),
-    z.transform((value, ctx) => {
+    input,
+    z.transform((value: I, ctx) => {
       const checked = check(value);
       if (checked.ok) return checked.value;
       ctx.issues.push({ code: 'custom', path: checked.path, message: checked.message, input: value });
@@ -211,14 +217,9 @@ export function checkSparseVector(value: unknown): Checked<SparseVector> | undef
   return checkSparseComponents({ indices, values });
 }
 
-export const sparseVectorSchema = z.pipe(
+export const sparseVectorSchema = checkedSchema(
+  checkSparseComponents,
   z.object({ indices: numberArrayLike, values: numberArrayLike }),
-  z.transform((value, ctx): SparseVector => {
-    const checked = checkSparseComponents(value);
-    if (checked.ok) return checked.value;
-    ctx.issues.push({ code: 'custom', path: checked.path, message: checked.message, input: value });
-    return z.NEVER;
-  }),
 );
 
 export const vectorRecordSchema = z.object({

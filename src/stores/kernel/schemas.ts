@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { filterSchema } from '../../core/filter.js';
 import { embeddingSpaceSchema } from '../../core/fingerprint.js';
-import { copyJson } from '../../core/json.js';
+import { copyJson, isPlainObject } from '../../core/json.js';
 import type { UpsertOptions } from '../../core/store.js';
 import {
   checkDenseVector,
@@ -144,12 +144,6 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
 
 const UPSERT_KEYS = new Set(['collection', 'records', 'abortSignal']);
 const RECORD_KEYS = new Set(['id', 'vector', 'sparseVector', 'payload']);
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> => {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-};
 
 /**
  * The upsert schema's result, computed without zod's per-record machinery (which dominated bulk

@@ -45,13 +45,13 @@ export const payloadIndexSchema = z.strictObject({
       z.minLength(1, 'field must not be empty'),
       z.regex(/^[^.]+(\.[^.]+)*$/, 'field must be dot-separated non-empty keys, e.g. "meta.author"'),
     ),
-  abortSignal: z.optional(abortSignalSchema),
+  abortSignal: abortSignalSchema,
 });
 
 export const getStateSchema = z.strictObject({
   collection: z.string().check(z.minLength(1, 'collection must not be empty')),
   key: z.string().check(z.minLength(1, 'key must not be empty')),
-  abortSignal: z.optional(abortSignalSchema),
+  abortSignal: abortSignalSchema,
 });
 export const setStateSchema = z.extend(getStateSchema, {
   value: z.optional(jsonValueSchema),
