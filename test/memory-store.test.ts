@@ -2,8 +2,9 @@ import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { CorruptDataError, createMemoryStore, type VectorRecord } from '../src/index.js';
+import { CorruptDataError, createMemoryStore, InvalidArgumentError, type VectorRecord } from '../src/index.js';
 import { createFilePersistence } from '../src/node/snapshot-file.js';
+import { storeArgumentSchemas } from '../src/stores/kernel/schemas.js';
 import { storeConformance } from '../src/testing/index.js';
 
 storeConformance(test, () => createMemoryStore(), { name: 'memory store' });
@@ -156,4 +157,64 @@ describe('file persistence', () => {
       expect((count - 1000) % 500).toBe(0);
     }
   });
+});
+
+describe('upsert of Float32Arrays, whose values the arena checks as it stores them', () => {
+  const { parseUpsert } = storeArgumentSchemas();
+  /** What the upsert schema, checking every value up front, throws for `input`. */
+  const schemaError = (input: unknown) => {
+    try {
+      parseUpsert(input);
+    } catch (error) {
+      return error as InvalidArgumentError;
+    }
+    throw new Error('the schema took this input');
+  };
+  const vector = (values: number[]) => new Float32Array(values);
+  const inputs: [string, { collection: string; records: VectorRecord[] }][] = [
+    [
+      'two bad records, an update before them',
+      {
+        collection: 'c',
+        records: [
+          { id: 'kept', vector: vector([2, 2, 2]) },
+          { id: 1, vector: vector([1, Number.NaN, 0]) },
+          { id: 2, vector: vector([1, 0, 0]) },
+          { id: 3, vector: vector([Number.NEGATIVE_INFINITY, 0, 0]) },
+        ],
+      },
+    ],
+    ['a missing collection', { collection: 'missing', records: [{ id: 1, vector: vector([0, 0, Number.NaN]) }] }],
+    [
+      'a short vector before the bad one',
+      {
+        collection: 'c',
+        records: [
+          { id: 1, vector: vector([1, 0]) },
+          { id: 2, vector: vector([1, Number.POSITIVE_INFINITY, 0]) },
+        ],
+      },
+    ],
+  ];
+  for (const kernel of ['wasm', 'js'] as const) {
+    for (const [what, input] of inputs) {
+      test(`${kernel} kernel, ${what}: the schema's error, and nothing written`, async () => {
+        const store = createMemoryStore({ kernel });
+        await store.createCollection({ name: 'c', dimensions: 3 });
+        await store.upsert({ collection: 'c', records: [{ id: 'kept', vector: [1, 0, 0], payload: { a: 1 } }] });
+        const error = await store.upsert(input).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+        const expected = schemaError(input);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect((error as InvalidArgumentError).message).toBe(expected.message);
+        expect((error as InvalidArgumentError).issues).toEqual(expected.issues);
+        expect(await store.count({ collection: 'c' })).toBe(1);
+        expect(await store.get({ collection: 'c', ids: ['kept'], includeVectors: true })).toEqual([
+          { id: 'kept', vector: vector([1, 0, 0]), payload: { a: 1 } },
+        ]);
+      });
+    }
+  }
 });

@@ -55,9 +55,14 @@ export function storeArgumentSchemas(options: StoreSchemaOptions = {}) {
   const upsert = z.strictObject({ collection: name, records: z.array(vectorRecordSchema), abortSignal: signal });
   return {
     collectionName: name,
-    /** `upsert`'s arguments: what `upsert` parses to, taken through `parseUpsertFast` when it can. */
-    parseUpsert(input: unknown): UpsertOptions {
-      const fast = parseUpsertFast(name, input);
+    /**
+     * `upsert`'s arguments: what `upsert` parses to, taken through `parseUpsertFast` when it can.
+     * With `float32Unchecked`, the values of Float32Array vectors are not looked at: the caller
+     * checks them as it stores them (the memory store's arena does, in the pass that computes norms)
+     * and, when one is bad, undoes the write and calls `parseUpsert` again without it, for the error.
+     */
+    parseUpsert(input: unknown, options: { float32Unchecked?: boolean } = {}): UpsertOptions {
+      const fast = parseUpsertFast(name, input, options.float32Unchecked === true);
       return fast ?? parseArgument(upsert, input, 'upsert options');
     },
     create: z
@@ -151,7 +156,11 @@ const RECORD_KEYS = new Set(['id', 'vector', 'sparseVector', 'payload']);
  * `checkSparseVector`, `copyJson`), or `undefined` at the first thing it does not take as plainly
  * valid, so the schema parses the input and reports every problem in its own words.
  */
-function parseUpsertFast(name: z.core.$ZodType<string>, input: unknown): UpsertOptions | undefined {
+function parseUpsertFast(
+  name: z.core.$ZodType<string>,
+  input: unknown,
+  float32Unchecked: boolean,
+): UpsertOptions | undefined {
   if (!isPlainObject(input)) return undefined;
   for (const key in input) if (!UPSERT_KEYS.has(key)) return undefined;
   const { collection, records, abortSignal } = input;
@@ -168,9 +177,12 @@ function parseUpsertFast(name: z.core.$ZodType<string>, input: unknown): UpsertO
     // Each field is read once, as the schema reads it (a getter is not asked twice).
     if ('vector' in record) {
       const value = record.vector;
-      const vector = value === undefined ? undefined : checkDenseVector(value);
-      if (vector && !vector.ok) return undefined;
-      out.vector = vector?.value as VectorRecord['vector'];
+      if (float32Unchecked && value instanceof Float32Array && value.length > 0) out.vector = value;
+      else {
+        const vector = value === undefined ? undefined : checkDenseVector(value);
+        if (vector && !vector.ok) return undefined;
+        out.vector = vector?.value as VectorRecord['vector'];
+      }
     }
     if ('sparseVector' in record) {
       const value = record.sparseVector;

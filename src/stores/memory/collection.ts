@@ -1,13 +1,16 @@
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { Filter } from '../../core/filter.js';
 import type { CollectionInfo } from '../../core/store.js';
-import type {
-  JsonObject,
-  JsonValue,
-  Match,
-  RecordId,
-  SparseVector,
-  StoredRecord,
-  VectorRecord,
+import {
+  checkDenseVector,
+  type DenseVectorInput,
+  type JsonObject,
+  type JsonValue,
+  type Match,
+  type RecordId,
+  type SparseVector,
+  type StoredRecord,
+  type VectorRecord,
 } from '../../core/types.js';
 import { checkRecordVectors } from '../kernel/checks.js';
 import { AnnIndex, type AnnSettings } from './ann.js';
@@ -23,6 +26,15 @@ export type CollectionMeta = Omit<CollectionInfo, 'count' | 'version'>;
 
 /** A document kept with the collection and the data version it was written at. */
 export type StateEntry = { value: JsonValue; version: number };
+
+/** The error for the vector of record `index`, which the arena refused: what the upsert schema says of it. */
+function badVector(index: number, vector: DenseVectorInput): InvalidArgumentError {
+  const checked = checkDenseVector(vector);
+  const [path, message] = checked.ok
+    ? ['', 'vector values must be finite numbers within float32 range']
+    : [checked.path.map((part) => `.${part}`).join(''), checked.message];
+  return new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.vector${path}`, message }] });
+}
 
 /** Puts back what a write or delete changed (used when the snapshot holding it cannot be saved). */
 export type Undo = () => void;
@@ -117,15 +129,26 @@ export class MemoryCollection {
 
   /**
    * Writes records that passed `checkRecords` (their payloads, copies made by validation, are kept
-   * as they are). Later duplicates of an id win. Returns how to undo it.
+   * as they are). Later duplicates of an id win. Returns how to undo it. Dense vectors are checked
+   * here, as they are copied into the arena (the memory store's upsert leaves Float32Arrays to this
+   * check): at one with a value that is not a finite float32, everything written is undone and an
+   * `InvalidArgumentError` is thrown.
    */
   write(records: readonly VectorRecord[]): Undo {
     const before = this.capture(records.map((record) => record.id));
-    if (this.arena) this.arena.reserve(this.size + records.length);
-    for (const record of records) {
+    const arena = this.arena;
+    if (arena) arena.reserve(this.size + records.length);
+    for (let index = 0; index < records.length; index++) {
+      const record = records[index] as VectorRecord;
       let row = this.rowOf.get(record.id);
-      if (row === undefined) {
-        row = this.ids.length;
+      const fresh = row === undefined;
+      if (row === undefined) row = this.ids.length;
+      const appended = arena !== undefined && row === arena.size;
+      if (arena && record.vector && !arena.write(row, record.vector)) {
+        this.restore(before);
+        throw badVector(index, record.vector);
+      }
+      if (fresh) {
         this.rowOf.set(record.id, row);
         this.ids.push(record.id);
         this.payloads.push(EMPTY);
@@ -137,11 +160,7 @@ export class MemoryCollection {
       if (record.sparseVector !== undefined || this.sparse.get(row) !== undefined) {
         this.sparse.set(row, record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector));
       }
-      if (this.arena && record.vector) {
-        const fresh = row === this.arena.size;
-        this.arena.write(row, record.vector);
-        this.ann?.written(row, fresh);
-      }
+      if (arena && record.vector) this.ann?.written(row, appended);
     }
     return () => this.restore(before);
   }

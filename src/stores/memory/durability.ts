@@ -39,30 +39,30 @@ export function createDurableState(
     for (const saved of snapshot.collections) {
       const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
       for (const [key, entry] of saved.states) collection.states.set(key, entry);
-      if ('columns' in saved) {
-        try {
+      try {
+        if ('columns' in saved) {
           collection.importColumns(saved.columns, saved.rowBytes);
           if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
-        } catch (error) {
-          collection.dispose();
-          throw new CorruptDataError({
-            location: persistence?.location ?? 'snapshot',
-            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
-            component: 'memory',
-          });
+        } else {
+          // A version 1 snapshot: records one by one.
+          collection.write(
+            saved.records.map((record) => ({
+              id: record.id,
+              payload: record.payload as never,
+              ...(record.vector ? { vector: record.vector } : {}),
+              ...(record.sparse ? { sparseVector: record.sparse } : {}),
+            })),
+          );
         }
-        for (const field of saved.indexes) collection.createIndex(field, true);
-      } else {
-        // A version 1 snapshot: records one by one.
-        collection.write(
-          saved.records.map((record) => ({
-            id: record.id,
-            payload: record.payload as never,
-            ...(record.vector ? { vector: record.vector } : {}),
-            ...(record.sparse ? { sparseVector: record.sparse } : {}),
-          })),
-        );
+      } catch (error) {
+        collection.dispose();
+        throw new CorruptDataError({
+          location: persistence?.location ?? 'snapshot',
+          reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+          component: 'memory',
+        });
       }
+      if ('columns' in saved) for (const field of saved.indexes) collection.createIndex(field, true);
       collections.set(saved.meta.name, collection);
     }
   };

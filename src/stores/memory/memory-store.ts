@@ -204,7 +204,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
 
     async upsert(input: UpsertOptions): Promise<{ upserted: number }> {
-      const { collection: name, records, abortSignal } = parseUpsert(input);
+      // Float32Array values are checked as the arena stores them (collection.write). Whatever fails
+      // first, a bad argument is what the caller hears of, as when everything was checked up front.
+      const { collection: name, records, abortSignal } = parseUpsert(input, { float32Unchecked: true });
       return mutate('upsert', abortSignal, () => {
         const collection = collectionOf(name);
         collection.checkRecords(records);
@@ -217,6 +219,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
             collection.version--;
           },
         };
+      }).catch((error: unknown) => {
+        parseUpsert(input);
+        throw error;
       });
     },
 
@@ -240,6 +245,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
             collection.version--;
           },
         };
+      }).catch((error: unknown) => {
+        parseUpsert(input);
+        throw error;
       });
     },
 

@@ -242,6 +242,45 @@ export function recordTests({ t, maxIdBytes }: StoreSuite): void {
     deepEqual(Array.from(max?.vector ?? []), [FLOAT32_MAX, -FLOAT32_MAX], 'the largest float32 round-trips');
   });
 
+  t('a Float32Array with NaN or ±Infinity anywhere in a batch writes nothing; -0 is stored as 0', async (store) => {
+    const name = uniqueName('f32a');
+    await store.createCollection({ name, dimensions: 5 });
+    await store.upsert({ collection: name, records: [{ id: 'kept', vector: new Float32Array([1, 2, 3, 4, 5]) }] });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      for (const at of [0, 3, 4]) {
+        const vector = new Float32Array([0.5, -0, 0.5, 0.5, 0.5]);
+        vector[at] = bad;
+        const error = await rejectsWith(
+          () =>
+            store.upsert({
+              collection: name,
+              records: [
+                { id: 'kept', vector: new Float32Array([9, 9, 9, 9, 9]), payload: { changed: true } },
+                { id: 'new', vector: new Float32Array(5).fill(1) },
+                { id: 'bad', vector },
+              ],
+            }),
+          'InvalidArgumentError',
+          `a Float32Array with ${bad} at ${at}, after an update and an insert`,
+        );
+        check(
+          error.message.includes(`records.2.vector.${at}`) && error.message.includes('finite'),
+          `the message names records.2.vector.${at} and says values must be finite: ${error.message}`,
+        );
+      }
+    }
+    equal(await store.count({ collection: name }), 1, 'refused batches write nothing');
+    const [kept] = await store.get({ collection: name, ids: ['kept'], includeVectors: true });
+    deepEqual(Array.from(kept?.vector ?? []), [1, 2, 3, 4, 5], 'the record a refused batch updated is as it was');
+    deepEqual(kept?.payload, {}, 'and so is its payload');
+    await store.upsert({ collection: name, records: [{ id: 'zero', vector: new Float32Array([-0, 1, -0, 1, -0]) }] });
+    const [zero] = await store.get({ collection: name, ids: ['zero'], includeVectors: true });
+    check(
+      Array.from(zero?.vector ?? []).every((value, i) => Object.is(value, i % 2 === 0 ? 0 : 1)),
+      `every -0 of a Float32Array comes back as 0: ${Array.from(zero?.vector ?? [])}`,
+    );
+  });
+
   t(`string ids are limited to ${maxIdBytes} UTF-8 bytes in every method`, async (store) => {
     const name = uniqueName('ids');
     await store.createCollection({ name, dimensions: 2 });

@@ -42,9 +42,11 @@ export class VectorArena extends ArenaMemory {
 
   /**
    * Writes `vector` at `row` (row === size appends, growing the memory as needed). Keeps the float32
-   * values and the row norm and, when quantized, the int8 codes and scale.
+   * values (every -0 made 0) and the row norm and, when quantized, the int8 codes and scale. Returns
+   * false, with the row's old contents lost and its norm and codes not written, when a value is not
+   * a finite float32 (NaN, ±Infinity, or a number beyond float32's range): the caller restores it.
    */
-  write(row: number, vector: ArrayLike<number>): void {
+  write(row: number, vector: ArrayLike<number>): boolean {
     this.assertLive();
     if (!Number.isInteger(row) || row < 0 || row > this.count) {
       throw new Error(`VectorArena.write: row ${row} is outside 0..${this.count}`);
@@ -53,57 +55,28 @@ export class VectorArena extends ArenaMemory {
     if (vector.length !== dims) {
       throw new Error(`VectorArena.write: vector has ${vector.length} values, expected ${dims}`);
     }
-    if (row === this.count) {
-      if (row === this.capacity) this.reserve(row + 1);
-      this.count = row + 1;
-    }
+    if (row === this.count && row === this.capacity) this.reserve(row + 1);
     const f32 = this.f32;
-    const base = (this.layout.data + row * this.stride) >>> 2;
-    let sumSquares = 0;
+    const at = this.layout.data + row * this.stride;
+    const base = at >>> 2;
     if (vector instanceof Float32Array) f32.set(vector, base);
     else for (let i = 0; i < dims; i++) f32[base + i] = vector[i]!;
-    if (this.quantized) {
-      let maxAbs = 0;
-      for (let i = 0; i < dims; i++) {
-        const v = f32[base + i]!;
-        sumSquares += v * v;
-        const a = Math.abs(v);
-        if (a > maxAbs) maxAbs = a;
-      }
-      this.quantizeRow(row, maxAbs);
-    } else {
-      // Four sums break the dependency chain; float32 squares are exact in float64, so the order
-      // changes the sum by far less than the float32 rounding of the norm.
-      let a = 0;
-      let b = 0;
-      let c = 0;
-      let d = 0;
-      const end = base + dims;
-      let i = base;
-      for (; i + 4 <= end; i += 4) {
-        const w = f32[i]!;
-        const x = f32[i + 1]!;
-        const y = f32[i + 2]!;
-        const z = f32[i + 3]!;
-        a += w * w;
-        b += x * x;
-        c += y * y;
-        d += z * z;
-      }
-      for (; i < end; i++) a += f32[i]! * f32[i]!;
-      sumSquares = a + b + c + d;
-    }
+    const sumSquares = this.kernel.prepare_row(at, dims);
+    if (!Number.isFinite(sumSquares)) return false;
+    if (row === this.count) this.count = row + 1;
     if (dims & 3) f32.fill(0, base + dims, base + (this.stride >>> 2));
     f32[(this.layout.norms >>> 2) + row] = Math.sqrt(sumSquares);
+    if (this.quantized) this.quantizeRow(row);
+    return true;
   }
 
   /** Writes the int8 codes and scale of a stored float row. */
-  private quantizeRow(row: number, knownMaxAbs?: number): void {
+  private quantizeRow(row: number): void {
     const f32 = this.f32;
     const dims = this.dimensions;
     const base = (this.layout.data + row * this.stride) >>> 2;
-    let maxAbs = knownMaxAbs ?? 0;
-    if (knownMaxAbs === undefined) for (let i = 0; i < dims; i++) maxAbs = Math.max(maxAbs, Math.abs(f32[base + i]!));
+    let maxAbs = 0;
+    for (let i = 0; i < dims; i++) maxAbs = Math.max(maxAbs, Math.abs(f32[base + i]!));
     const codeBase = this.layout.codes + row * this.codeStride;
     f32[(this.layout.scales >>> 2) + row] = quantize(f32, base, dims, maxAbs, this.i8, codeBase, this.codeStride);
   }

@@ -12,6 +12,11 @@ export type KernelMemory = { readonly buffer: ArrayBuffer; grow(pages: number): 
 
 /** The kernel's entry points (byte offsets into the memory; see kernel.wat). */
 export type KernelExports = {
+  /**
+   * A float row just copied in at byte `row` (`dims` values): its sum of squares, summed the same
+   * way by both kernels (NaN or Infinity when a value is NaN or ±Infinity), with every -0 made 0.
+   */
+  prepare_row(row: number, dims: number): number;
   score_f32(
     metric: number,
     query: number,
@@ -114,7 +119,7 @@ export function kernelBytes(): Uint8Array {
   return decodeBase64(KERNEL_WASM_BASE64);
 }
 
-const EXPORTS = ['score_f32', 'score_i8', 'walk', 'connect'] as const;
+const EXPORTS = ['prepare_row', 'score_f32', 'score_i8', 'walk', 'connect'] as const;
 
 function wasmKernel(api: WasmApi, module: object, reason: string): Kernel {
   return {
@@ -239,6 +244,30 @@ function jsKernel(reason: string): Kernel {
         i16 = new Int16Array(buffer);
       };
       return {
+        prepare_row(row, dims) {
+          views();
+          // Four sums break the dependency chain; float32 squares are exact in float64.
+          let a = 0;
+          let b = 0;
+          let c = 0;
+          let d = 0;
+          const start = row >>> 2;
+          const end = start + dims;
+          let i = start;
+          for (; i + 4 <= end; i += 4) {
+            const w = f32[i]!;
+            const x = f32[i + 1]!;
+            const y = f32[i + 2]!;
+            const z = f32[i + 3]!;
+            a += w * w;
+            b += x * x;
+            c += y * y;
+            d += z * z;
+          }
+          for (; i < end; i++) a += f32[i]! * f32[i]!;
+          for (i = start; i < end; i++) if (f32[i] === 0) f32[i] = 0;
+          return a + b + c + d;
+        },
         score_f32(metric, query, data, stride, rows, count, norms, queryNorm, out) {
           views();
           const q = query >>> 2;

@@ -50,6 +50,51 @@
       (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
     (i32.add (i32x4.extract_lane 0 (local.get $a)) (i32x4.extract_lane 1 (local.get $a))))
 
+  ;; A row just copied in at $p ($n float32 values): returns its sum of squares in float64, summed
+  ;; as the JavaScript kernel sums it (one running sum per lane of four, the values after the last
+  ;; full four added to the first, then ((s0 + s1) + s2) + s3), so both kernels store the same norm.
+  ;; The sum is NaN or Infinity exactly when a value is NaN or ±Infinity (a finite float32 squared
+  ;; cannot overflow float64). Turns every -0 into 0 in place.
+  (func (export "prepare_row") (param $p i32) (param $n i32) (result f64)
+    (local $full i32) (local $end i32) (local $v v128) (local $w v128) (local $lo v128) (local $hi v128)
+    (local $neg v128) (local $x f64) (local $s0 f64)
+    (local.set $full (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $groups
+      (loop $group
+        (br_if $groups (i32.ge_u (local.get $p) (local.get $full)))
+        (local.set $v (v128.load (local.get $p)))
+        (local.set $neg (v128.or (local.get $neg) (i32x4.eq (local.get $v) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
+        (local.set $w (f64x2.promote_low_f32x4 (local.get $v)))
+        (local.set $lo (f64x2.add (local.get $lo) (f64x2.mul (local.get $w) (local.get $w))))
+        (local.set $v (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v))))
+        (local.set $hi (f64x2.add (local.get $hi) (f64x2.mul (local.get $v) (local.get $v))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $group)))
+    (local.set $s0 (f64x2.extract_lane 0 (local.get $lo)))
+    (block $tail
+      (loop $each
+        (br_if $tail (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $x (f64.promote_f32 (f32.load (local.get $p))))
+        (local.set $s0 (f64.add (local.get $s0) (f64.mul (local.get $x) (local.get $x))))
+        (if (i32.eq (i32.load (local.get $p)) (i32.const 0x80000000))
+          (then (local.set $neg (v128.const i32x4 -1 -1 -1 -1))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $each)))
+    (if (v128.any_true (local.get $neg))
+      (then
+        (local.set $p (i32.sub (local.get $end) (i32.shl (local.get $n) (i32.const 2))))
+        (block $fixed
+          (loop $fix
+            (br_if $fixed (i32.ge_u (local.get $p) (local.get $end)))
+            (if (i32.eq (i32.load (local.get $p)) (i32.const 0x80000000))
+              (then (i32.store (local.get $p) (i32.const 0))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $fix)))))
+    (f64.add (f64.add (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo)))
+      (f64x2.extract_lane 0 (local.get $hi))) (f64x2.extract_lane 1 (local.get $hi))))
+
   ;; $num / $den, or 0 when $den is 0.
   (func $safe_div (param $num f32) (param $den f32) (result f32)
     (select
