@@ -36,6 +36,9 @@ function badVector(index: number, vector: DenseVectorInput): InvalidArgumentErro
   return new InvalidArgumentError({ argument: 'records', issues: [{ path: `${index}.vector${path}`, message }] });
 }
 
+/** What `restore` needs to undo a write or delete: the records stored before, and the ids that were not. */
+type Captured = { present: Map<RecordId, VectorRecord>; absent: RecordId[] };
+
 /** Puts back what a write or delete changed (used when the snapshot holding it cannot be saved). */
 export type Undo = () => void;
 
@@ -154,7 +157,7 @@ export class MemoryCollection {
         this.payloads.push(EMPTY);
         this.sortedIds = undefined;
       }
-      const payload = record.payload ?? {};
+      const payload = record.payload ?? EMPTY;
       this.payloads[row] = payload;
       this.indexes.set(row, payload);
       if (record.sparseVector !== undefined || this.sparse.get(row) !== undefined) {
@@ -165,36 +168,31 @@ export class MemoryCollection {
     return () => this.restore(before);
   }
 
-  /** The current state of these ids: their records, or `undefined` for ids not stored. */
-  private capture(ids: readonly RecordId[]): Map<RecordId, VectorRecord | undefined> {
-    const before = new Map<RecordId, VectorRecord | undefined>();
+  /** The current state of these ids: the records of those stored, and the ids of those not. */
+  private capture(ids: readonly RecordId[]): Captured {
+    const present = new Map<RecordId, VectorRecord>();
+    const absent: RecordId[] = [];
     for (const id of ids) {
-      if (before.has(id)) continue;
       const row = this.rowOf.get(id);
       if (row === undefined) {
-        before.set(id, undefined);
+        absent.push(id);
         continue;
       }
+      if (present.has(id)) continue;
       const sparse = this.sparse.get(row);
-      before.set(id, {
+      present.set(id, {
         id,
         payload: this.payloads[row] as JsonObject,
         ...(this.arena ? { vector: this.arena.read(row) } : {}),
         ...(sparse ? { sparseVector: sparse } : {}),
       });
     }
-    return before;
+    return { present, absent };
   }
 
-  private restore(before: Map<RecordId, VectorRecord | undefined>): void {
-    const absent: RecordId[] = [];
-    const present: VectorRecord[] = [];
-    for (const [id, record] of before) {
-      if (record) present.push(record);
-      else absent.push(id);
-    }
+  private restore({ present, absent }: Captured): void {
     this.deleteIds(absent);
-    this.write(present);
+    this.write([...present.values()]);
   }
 
   has(id: RecordId): boolean {
@@ -419,4 +417,5 @@ export class MemoryCollection {
   }
 }
 
+/** The payload of records written without one: shared, as stored payloads are replaced, never changed. */
 const EMPTY: JsonObject = Object.freeze({}) as JsonObject;
