@@ -184,6 +184,19 @@ describe('upsert of Float32Arrays, whose values the arena checks as it stores th
         ],
       },
     ],
+    [
+      'a new id written twice and an update before it',
+      {
+        collection: 'c',
+        records: [
+          { id: 'new', vector: vector([0, 1, 0]) },
+          { id: 'kept', vector: vector([2, 2, 2]), payload: { a: 2 } },
+          { id: 'new', vector: vector([0, 0, 1]) },
+          { id: 'kept', vector: vector([3, 3, 3]) },
+          { id: 'bad', vector: vector([0, Number.NaN, 0]) },
+        ],
+      },
+    ],
     ['a missing collection', { collection: 'missing', records: [{ id: 1, vector: vector([0, 0, Number.NaN]) }] }],
     [
       'a short vector before the bad one',

@@ -138,14 +138,22 @@ export class MemoryCollection {
    * `InvalidArgumentError` is thrown.
    */
   write(records: readonly VectorRecord[]): Undo {
-    const before = this.capture(records.map((record) => record.id));
+    // What the undo needs is taken as the loop reaches each id: rows from `stored` on were
+    // appended by this write, so an id found there was absent before, and is listed once.
+    const before: Captured = { present: new Map(), absent: [] };
+    const stored = this.ids.length;
     const arena = this.arena;
     if (arena) arena.reserve(this.size + records.length);
     for (let index = 0; index < records.length; index++) {
       const record = records[index] as VectorRecord;
       let row = this.rowOf.get(record.id);
       const fresh = row === undefined;
-      if (row === undefined) row = this.ids.length;
+      if (row === undefined) {
+        row = this.ids.length;
+        before.absent.push(record.id);
+      } else if (row < stored && !before.present.has(record.id)) {
+        before.present.set(record.id, this.keptAt(row));
+      }
       const appended = arena !== undefined && row === arena.size;
       if (arena && record.vector && !arena.write(row, record.vector)) {
         this.restore(before);
@@ -170,24 +178,24 @@ export class MemoryCollection {
 
   /** The current state of these ids: the records of those stored, and the ids of those not. */
   private capture(ids: readonly RecordId[]): Captured {
-    const present = new Map<RecordId, VectorRecord>();
-    const absent: RecordId[] = [];
+    const before: Captured = { present: new Map(), absent: [] };
     for (const id of ids) {
       const row = this.rowOf.get(id);
-      if (row === undefined) {
-        absent.push(id);
-        continue;
-      }
-      if (present.has(id)) continue;
-      const sparse = this.sparse.get(row);
-      present.set(id, {
-        id,
-        payload: this.payloads[row] as JsonObject,
-        ...(this.arena ? { vector: this.arena.read(row) } : {}),
-        ...(sparse ? { sparseVector: sparse } : {}),
-      });
+      if (row === undefined) before.absent.push(id);
+      else if (!before.present.has(id)) before.present.set(id, this.keptAt(row));
     }
-    return { present, absent };
+    return before;
+  }
+
+  /** The record at `row` for an undo: its payload and sparse vector as kept, its vector a copy. */
+  private keptAt(row: number): VectorRecord {
+    const sparse = this.sparse.get(row);
+    return {
+      id: this.ids[row] as RecordId,
+      payload: this.payloads[row] as JsonObject,
+      ...(this.arena ? { vector: this.arena.read(row) } : {}),
+      ...(sparse ? { sparseVector: sparse } : {}),
+    };
   }
 
   private restore({ present, absent }: Captured): void {

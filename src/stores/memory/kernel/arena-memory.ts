@@ -113,7 +113,7 @@ export class ArenaMemory {
   reserve(rows: number): void {
     this.assertLive();
     if (rows <= this.capacity) return;
-    const capacity = Math.max(rows, Math.ceil(this.capacity * 1.5), DEFAULT_CAPACITY);
+    const capacity = Math.max(rows, Math.ceil(this.capacity * 2), DEFAULT_CAPACITY);
     const scratch = Math.max(this.scratchCapacity, capacity);
     const next = this.computeLayout(capacity, scratch);
     this.ensureBytes(next.end);
