@@ -23,7 +23,7 @@ const KiB = 1024;
 const BUNDLES = [
   { name: 'root', code: "export * from 'kumiki';", limit: 120 * KiB, goal: 40 * KiB },
   { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 42 * KiB, goal: 25 * KiB },
-  { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 3 * KiB, goal: 3 * KiB },
+  { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 1 * KiB, goal: 3 * KiB },
   // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
   { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 76 * KiB },
 ];

@@ -41,7 +41,11 @@ export class KumikiError extends Error {
   }
 }
 
-/** Builds `isInstance` for a subclass: marker plus stable name. */
+/**
+ * Builds `isInstance` for a subclass: marker plus stable name. Its calls are marked pure, so that a
+ * bundler drops the error classes an application does not import (a static field set by a call
+ * would otherwise keep every class).
+ */
 function isNamed<T extends KumikiError>(name: string) {
   return (error: unknown): error is T => KumikiError.isInstance(error) && error.name === name;
 }
@@ -75,7 +79,7 @@ export class InvalidArgumentError extends KumikiError {
     this.argument = options.argument;
     this.issues = options.issues;
   }
-  static override isInstance = isNamed<InvalidArgumentError>('InvalidArgumentError');
+  static override isInstance = /* @__PURE__ */ isNamed<InvalidArgumentError>('InvalidArgumentError');
 }
 
 /** A vector's length differs from the collection's or model's dimensions. */
@@ -91,7 +95,7 @@ export class DimensionMismatchError extends KumikiError {
     this.expected = options.expected;
     this.actual = options.actual;
   }
-  static override isInstance = isNamed<DimensionMismatchError>('DimensionMismatchError');
+  static override isInstance = /* @__PURE__ */ isNamed<DimensionMismatchError>('DimensionMismatchError');
 }
 
 /**
@@ -125,7 +129,7 @@ export class EmbeddingSpaceMismatchError extends KumikiError {
     this.actual = options.actual;
     this.differences = differences;
   }
-  static override isInstance = isNamed<EmbeddingSpaceMismatchError>('EmbeddingSpaceMismatchError');
+  static override isInstance = /* @__PURE__ */ isNamed<EmbeddingSpaceMismatchError>('EmbeddingSpaceMismatchError');
 }
 
 /** A filter clause that a backend cannot express. Kumiki never drops a clause silently. */
@@ -141,7 +145,7 @@ export class UnsupportedFilterError extends KumikiError {
     this.clause = options.clause;
     this.backend = options.backend;
   }
-  static override isInstance = isNamed<UnsupportedFilterError>('UnsupportedFilterError');
+  static override isInstance = /* @__PURE__ */ isNamed<UnsupportedFilterError>('UnsupportedFilterError');
 }
 
 /** A named resource (collection, record, model) does not exist. */
@@ -157,7 +161,7 @@ export class NotFoundError extends KumikiError {
     this.resource = options.resource;
     this.resourceName = options.name;
   }
-  static override isInstance = isNamed<NotFoundError>('NotFoundError');
+  static override isInstance = /* @__PURE__ */ isNamed<NotFoundError>('NotFoundError');
 }
 
 /** The operation clashes with existing state (e.g. a collection exists with other settings). */
@@ -166,7 +170,7 @@ export class ConflictError extends KumikiError {
     super('KUMIKI_CONFLICT', options);
     this.name = 'ConflictError';
   }
-  static override isInstance = isNamed<ConflictError>('ConflictError');
+  static override isInstance = /* @__PURE__ */ isNamed<ConflictError>('ConflictError');
 }
 
 /** A backend or server could not be reached or refused service for now. Usually retryable. */
@@ -181,7 +185,7 @@ export class UnavailableError extends KumikiError {
     this.retryAfterMs = options.retryAfterMs;
     this.url = options.url;
   }
-  static override isInstance = isNamed<UnavailableError>('UnavailableError');
+  static override isInstance = /* @__PURE__ */ isNamed<UnavailableError>('UnavailableError');
 }
 
 /** An operation did not finish within its deadline. */
@@ -196,7 +200,7 @@ export class TimeoutError extends KumikiError {
     this.name = 'TimeoutError';
     this.timeoutMs = options.timeoutMs;
   }
-  static override isInstance = isNamed<TimeoutError>('TimeoutError');
+  static override isInstance = /* @__PURE__ */ isNamed<TimeoutError>('TimeoutError');
 }
 
 /** The caller aborted the operation through its `AbortSignal`. */
@@ -205,7 +209,7 @@ export class AbortedError extends KumikiError {
     super('KUMIKI_ABORTED', { ...options, isRetryable: false, message: `${options.operation} was aborted.` });
     this.name = 'AbortedError';
   }
-  static override isInstance = isNamed<AbortedError>('AbortedError');
+  static override isInstance = /* @__PURE__ */ isNamed<AbortedError>('AbortedError');
 }
 
 /** No valid credentials were presented. */
@@ -214,7 +218,7 @@ export class UnauthorizedError extends KumikiError {
     super('KUMIKI_UNAUTHORIZED', { ...options, isRetryable: false });
     this.name = 'UnauthorizedError';
   }
-  static override isInstance = isNamed<UnauthorizedError>('UnauthorizedError');
+  static override isInstance = /* @__PURE__ */ isNamed<UnauthorizedError>('UnauthorizedError');
 }
 
 /** Valid credentials, but not permitted to do this. */
@@ -223,7 +227,7 @@ export class ForbiddenError extends KumikiError {
     super('KUMIKI_FORBIDDEN', { ...options, isRetryable: false });
     this.name = 'ForbiddenError';
   }
-  static override isInstance = isNamed<ForbiddenError>('ForbiddenError');
+  static override isInstance = /* @__PURE__ */ isNamed<ForbiddenError>('ForbiddenError');
 }
 
 const CORRUPT_WHAT: Record<string, string> = { ledger: 'ledger journal', catalog: 'catalog file', memory: 'snapshot' };
@@ -248,7 +252,7 @@ export class CorruptDataError extends KumikiError {
     this.name = 'CorruptDataError';
     this.location = options.location;
   }
-  static override isInstance = isNamed<CorruptDataError>('CorruptDataError');
+  static override isInstance = /* @__PURE__ */ isNamed<CorruptDataError>('CorruptDataError');
 }
 
 /**
@@ -277,7 +281,7 @@ export class PartialWriteError extends KumikiError {
     this.failedIds = options.failedIds;
     this.written = options.written;
   }
-  static override isInstance = isNamed<PartialWriteError>('PartialWriteError');
+  static override isInstance = /* @__PURE__ */ isNamed<PartialWriteError>('PartialWriteError');
 }
 
 /** A caller used up its allowance (requests or tokens per window). Retry after `retryAfterMs`. */
@@ -300,7 +304,7 @@ export class RateLimitedError extends KumikiError {
     this.retryAfterMs = options.retryAfterMs;
     this.limit = options.limit;
   }
-  static override isInstance = isNamed<RateLimitedError>('RateLimitedError');
+  static override isInstance = /* @__PURE__ */ isNamed<RateLimitedError>('RateLimitedError');
 }
 
 /**
@@ -330,7 +334,7 @@ export class UnsupportedServerError extends KumikiError {
     this.serverVersion = options.serverVersion;
     this.minimumVersion = options.minimumVersion;
   }
-  static override isInstance = isNamed<UnsupportedServerError>('UnsupportedServerError');
+  static override isInstance = /* @__PURE__ */ isNamed<UnsupportedServerError>('UnsupportedServerError');
 }
 
 /**
@@ -365,7 +369,7 @@ export class ContextLengthExceededError extends KumikiError {
     this.maxTokens = options.maxTokens;
     this.exact = exact;
   }
-  static override isInstance = isNamed<ContextLengthExceededError>('ContextLengthExceededError');
+  static override isInstance = /* @__PURE__ */ isNamed<ContextLengthExceededError>('ContextLengthExceededError');
 }
 
 /** An optional library an adapter needs is not installed. */
@@ -380,7 +384,7 @@ export class MissingDependencyError extends KumikiError {
     this.name = 'MissingDependencyError';
     this.packageName = options.packageName;
   }
-  static override isInstance = isNamed<MissingDependencyError>('MissingDependencyError');
+  static override isInstance = /* @__PURE__ */ isNamed<MissingDependencyError>('MissingDependencyError');
 }
 
 /** Throws `AbortedError` when the signal has fired. */
@@ -428,7 +432,7 @@ export class LockedError extends KumikiError {
     this.location = options.location;
     this.holder = options.holder;
   }
-  static override isInstance = isNamed<LockedError>('LockedError');
+  static override isInstance = /* @__PURE__ */ isNamed<LockedError>('LockedError');
 }
 
 /** Why a loader did not read a source (see docs/loading.md). */
@@ -496,5 +500,5 @@ export class UnreadableSourceError extends KumikiError {
     this.column = options.column;
     this.page = options.page;
   }
-  static override isInstance = isNamed<UnreadableSourceError>('UnreadableSourceError');
+  static override isInstance = /* @__PURE__ */ isNamed<UnreadableSourceError>('UnreadableSourceError');
 }
