@@ -41,11 +41,7 @@ export class KumikiError extends Error {
   }
 }
 
-/**
- * Builds `isInstance` for a subclass: marker plus stable name. Its calls are marked pure, so that a
- * bundler drops the error classes an application does not import (a static field set by a call
- * would otherwise keep every class).
- */
+/** `isInstance` for a subclass: marker plus stable name. Calls are marked pure so bundlers drop unused classes. */
 function isNamed<T extends KumikiError>(name: string) {
   return (error: unknown): error is T => KumikiError.isInstance(error) && error.name === name;
 }
