@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../src/core/fingerprint.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint, fingerprintTracker } from '../src/core/fingerprint.js';
 import { modelFingerprint } from '../src/core/runner.js';
 
 const space: EmbeddingSpace = { provider: 'transformers', model: 'Xenova/bge-small-en-v1.5', dimensions: 384 };
@@ -91,6 +91,49 @@ describe('fingerprint', () => {
     expect(invalid({ ...space, normalise: true })).toMatch(/normalise/);
     expect(invalid({ ...space, extra: { nested: { a: 1 } } })).toMatch(/extra\.nested: /);
     expect(invalid(null)).toMatch(/^Invalid embedding space: /);
+  });
+});
+
+describe('fingerprintTracker', () => {
+  const caught = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a throw');
+  };
+
+  test('gives what fingerprint gives, for the same space asked again, and after it changes and changes back', () => {
+    const track = fingerprintTracker();
+    const other = { ...space, extra: { k1: 1.2 } };
+    for (const next of [
+      space,
+      { ...space },
+      other,
+      { ...other, extra: { k1: 1.2 } },
+      space,
+      { ...space, dimensions: 768 },
+    ])
+      expect(track(next)).toBe(fingerprint(next));
+  });
+
+  test('an invalid space is refused with the error fingerprint gives, also right after a valid one', () => {
+    const track = fingerprintTracker();
+    expect(track(space)).toBe(fingerprint(space));
+    const invalid = [
+      { ...space, dimensions: 0 },
+      { ...space, unknown: 'x' },
+      undefined,
+      { ...space, extra: { big: 1n } },
+      { ...space, model: '' },
+    ] as unknown as EmbeddingSpace[];
+    for (const bad of invalid) {
+      const expected = caught(() => fingerprint(bad));
+      expect(InvalidArgumentError.isInstance(expected)).toBe(true);
+      expect(caught(() => track(bad))).toEqual(expected);
+      expect(track(space)).toBe(fingerprint(space));
+    }
   });
 });
 

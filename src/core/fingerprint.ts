@@ -80,6 +80,29 @@ export function fingerprint(space: EmbeddingSpace): string {
   return `kfp1:${sha256Hex(canonical(parsed)).slice(0, 32)}`;
 }
 
+/**
+ * `fingerprint` for a space that is asked for again and again (an embedder's `space()`, read on every
+ * call since it may change, e.g. after a model reload): the hash is reused while the space serializes
+ * as the last one did, so validating and hashing it again is skipped.
+ */
+export function fingerprintTracker(): (space: EmbeddingSpace) => string {
+  let lastDescription: string | undefined;
+  let lastFingerprint = '';
+  return (space) => {
+    let description: string | undefined;
+    try {
+      description = JSON.stringify(space);
+    } catch {
+      return fingerprint(space); // not JSON (a BigInt, a cycle): fingerprint says why
+    }
+    if (description === undefined || description !== lastDescription) {
+      lastFingerprint = fingerprint(space);
+      lastDescription = description;
+    }
+    return lastFingerprint;
+  };
+}
+
 /** Names of the fields in which two spaces differ, for error messages. */
 export function diffSpaces(a: EmbeddingSpace, b: EmbeddingSpace): string[] {
   const left = JSON.parse(canonical(a)) as Record<string, unknown>;
