@@ -135,6 +135,38 @@ describe('fingerprintTracker', () => {
       expect(track(space)).toBe(fingerprint(space));
     }
   });
+
+  test('a space that reads as the same JSON as the last one but is not that space is validated again', () => {
+    const withNull = { ...space, extra: { cutoff: null } };
+    const hidden = { ...space };
+    Object.defineProperty(hidden, 'revision', { value: 'v2', enumerable: false });
+    // Each lookalike writes the same JSON as its twin, which the tracker saw just before it.
+    const pairs: [EmbeddingSpace, unknown][] = [
+      [space, { ...space, unknown: undefined }],
+      [space, { ...space, revision: () => 'main' }],
+      [withNull, { ...space, extra: { cutoff: Number.POSITIVE_INFINITY } }],
+      [withNull, { ...space, extra: { cutoff: Number.NaN } }],
+      [
+        { ...space, extra: { at: '2026-01-01T00:00:00.000Z' } },
+        { ...space, extra: { at: new Date('2026-01-01') } },
+      ],
+      [space, hidden],
+    ];
+    for (const [twin, lookalike] of pairs) {
+      expect(JSON.stringify(lookalike)).toBe(JSON.stringify(twin));
+      const track = fingerprintTracker();
+      expect(track(twin)).toBe(fingerprint(twin));
+      const expected = (() => {
+        try {
+          return fingerprint(lookalike as EmbeddingSpace);
+        } catch (error) {
+          return error;
+        }
+      })();
+      if (typeof expected === 'string') expect(track(lookalike as EmbeddingSpace)).toBe(expected);
+      else expect(caught(() => track(lookalike as EmbeddingSpace))).toEqual(expected);
+    }
+  });
 });
 
 describe('diffSpaces', () => {
