@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/core/errors.js';
-import { diffSpaces, type EmbeddingSpace, fingerprint } from '../src/core/fingerprint.js';
+import { diffSpaces, type EmbeddingSpace, fingerprint, fingerprintTracker } from '../src/core/fingerprint.js';
 import { modelFingerprint } from '../src/core/runner.js';
 
 const space: EmbeddingSpace = { provider: 'transformers', model: 'Xenova/bge-small-en-v1.5', dimensions: 384 };
@@ -91,6 +91,81 @@ describe('fingerprint', () => {
     expect(invalid({ ...space, normalise: true })).toMatch(/normalise/);
     expect(invalid({ ...space, extra: { nested: { a: 1 } } })).toMatch(/extra\.nested: /);
     expect(invalid(null)).toMatch(/^Invalid embedding space: /);
+  });
+});
+
+describe('fingerprintTracker', () => {
+  const caught = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a throw');
+  };
+
+  test('gives what fingerprint gives, for the same space asked again, and after it changes and changes back', () => {
+    const track = fingerprintTracker();
+    const other = { ...space, extra: { k1: 1.2 } };
+    for (const next of [
+      space,
+      { ...space },
+      other,
+      { ...other, extra: { k1: 1.2 } },
+      space,
+      { ...space, dimensions: 768 },
+    ])
+      expect(track(next)).toBe(fingerprint(next));
+  });
+
+  test('an invalid space is refused with the error fingerprint gives, also right after a valid one', () => {
+    const track = fingerprintTracker();
+    expect(track(space)).toBe(fingerprint(space));
+    const invalid = [
+      { ...space, dimensions: 0 },
+      { ...space, unknown: 'x' },
+      undefined,
+      { ...space, extra: { big: 1n } },
+      { ...space, model: '' },
+    ] as unknown as EmbeddingSpace[];
+    for (const bad of invalid) {
+      const expected = caught(() => fingerprint(bad));
+      expect(InvalidArgumentError.isInstance(expected)).toBe(true);
+      expect(caught(() => track(bad))).toEqual(expected);
+      expect(track(space)).toBe(fingerprint(space));
+    }
+  });
+
+  test('a space that reads as the same JSON as the last one but is not that space is validated again', () => {
+    const withNull = { ...space, extra: { cutoff: null } };
+    const hidden = { ...space };
+    Object.defineProperty(hidden, 'revision', { value: 'v2', enumerable: false });
+    // Each lookalike writes the same JSON as its twin, which the tracker saw just before it.
+    const pairs: [EmbeddingSpace, unknown][] = [
+      [space, { ...space, unknown: undefined }],
+      [space, { ...space, revision: () => 'main' }],
+      [withNull, { ...space, extra: { cutoff: Number.POSITIVE_INFINITY } }],
+      [withNull, { ...space, extra: { cutoff: Number.NaN } }],
+      [
+        { ...space, extra: { at: '2026-01-01T00:00:00.000Z' } },
+        { ...space, extra: { at: new Date('2026-01-01') } },
+      ],
+      [space, hidden],
+    ];
+    for (const [twin, lookalike] of pairs) {
+      expect(JSON.stringify(lookalike)).toBe(JSON.stringify(twin));
+      const track = fingerprintTracker();
+      expect(track(twin)).toBe(fingerprint(twin));
+      const expected = (() => {
+        try {
+          return fingerprint(lookalike as EmbeddingSpace);
+        } catch (error) {
+          return error;
+        }
+      })();
+      if (typeof expected === 'string') expect(track(lookalike as EmbeddingSpace)).toBe(expected);
+      else expect(caught(() => track(lookalike as EmbeddingSpace))).toEqual(expected);
+    }
   });
 });
 

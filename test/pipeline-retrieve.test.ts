@@ -4,6 +4,7 @@
  * for, the options it refuses and why, and MMR's similarity on dense and sparse vectors.
  */
 import { describe, expect, test } from 'vitest';
+import { fingerprint } from '../src/core/fingerprint.js';
 import {
   createBm25Encoder,
   type Filter,
@@ -211,6 +212,36 @@ describe('retrieve against a scripted store', () => {
       expect(error).toBeInstanceOf(InvalidArgumentError);
       expect(error.message).toMatch(/the reranker must return an array of the chunks it was given/);
     }
+  });
+
+  test("the reranker's array is not handed back: the chunks are copied out of it", async () => {
+    const { store } = scriptedStore(matches);
+    let given: RetrievedChunk[] = [];
+    const kept = await retrieve({
+      store,
+      collection: 'kb',
+      query: 'q',
+      embedder,
+      limit: 3,
+      rerank: async (_q, chunks) => {
+        given = chunks.slice(0, 2);
+        return given;
+      },
+    });
+    expect(kept).toEqual(given);
+    expect(kept).not.toBe(given);
+  });
+
+  test('each search carries the fingerprint of the space the embedder describes at that call', async () => {
+    const { store, searches } = scriptedStore(matches);
+    let dimensions = 16;
+    const changing = { ...embedder, space: async () => ({ ...(await embedder.space()), dimensions }) };
+    for (const next of [16, 16, 32, 16]) {
+      dimensions = next;
+      await retrieve({ store, collection: 'kb', query: 'q', embedder: changing });
+      expect(searches.at(-1)?.embeddingSpace).toBe(fingerprint(await changing.space()));
+    }
+    expect(new Set(searches.map((search) => search.embeddingSpace)).size).toBe(2);
   });
 
   test('an embedder that returns no vector for the query gets a clear error', async () => {

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { Cache, CacheValue } from '../core/cache.js';
 import type { Embedder, EmbeddingRole, EmbedOptions, EmbedResult } from '../core/embedder.js';
 import { AbortedError, throwIfAborted } from '../core/errors.js';
-import { type EmbeddingSpace, fingerprint } from '../core/fingerprint.js';
+import { fingerprintTracker } from '../core/fingerprint.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { SparseVector } from '../core/types.js';
 import { implementing, parseArgument } from '../core/validate.js';
@@ -185,18 +185,7 @@ export function withEmbeddingCache<TVector>(
   const stats: EmbeddingCacheStats = { hits: 0, misses: 0, shared: 0, modelCalls: 0 };
   const operation = `embed with ${embedder.provider}/${embedder.modelId} (cached)`;
 
-  // The space is asked for on every call (it may change, e.g. after a model reload); hashing it is
-  // skipped while its description stays the same.
-  let lastSpace = '';
-  let lastFingerprint = '';
-  const spaceFingerprint = (space: EmbeddingSpace): string => {
-    const description = JSON.stringify(space);
-    if (description !== lastSpace) {
-      lastFingerprint = fingerprint(space);
-      lastSpace = description;
-    }
-    return lastFingerprint;
-  };
+  const spaceFingerprint = fingerprintTracker();
 
   const toCached = (vector: AnyVector): CacheValue =>
     dense ? (vector as Float32Array) : packSparse(vector as SparseVector);

@@ -80,6 +80,52 @@ export function fingerprint(space: EmbeddingSpace): string {
   return `kfp1:${sha256Hex(canonical(parsed)).slice(0, 32)}`;
 }
 
+/**
+ * The JSON text of a value made only of what JSON writes back as it is (strings, finite numbers,
+ * booleans, null, plain objects whose own properties are all enumerable); undefined for anything
+ * else (undefined, functions, NaN, dates, arrays, class instances, cycles, BigInts), where two
+ * different values could read as the same text.
+ */
+function faithfulJson(value: unknown): string | undefined {
+  let faithful = true;
+  const check = function (this: Record<string, unknown>, key: string, written: unknown) {
+    const original = this[key];
+    if (typeof original === 'number') faithful &&= Number.isFinite(original);
+    else if (typeof original === 'object' && original !== null) {
+      const prototype = Object.getPrototypeOf(original);
+      faithful &&=
+        (prototype === Object.prototype || prototype === null) &&
+        Object.getOwnPropertyNames(original).length === Object.keys(original).length;
+    } else faithful &&= typeof original === 'string' || typeof original === 'boolean' || original === null;
+    return written;
+  };
+  try {
+    const json = JSON.stringify(value, check);
+    return faithful ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `fingerprint` for a space that is asked for again and again (an embedder's `space()`, read on every
+ * call since it may change, e.g. after a model reload): while the space reads as the same JSON as the
+ * last one, made of plain JSON values only (so it is that same, already validated space), its hash is
+ * reused; anything else goes through `fingerprint`, which validates and hashes it.
+ */
+export function fingerprintTracker(): (space: EmbeddingSpace) => string {
+  let lastDescription: string | undefined;
+  let lastFingerprint = '';
+  return (space) => {
+    const description = faithfulJson(space);
+    if (description === undefined || description !== lastDescription) {
+      lastFingerprint = fingerprint(space);
+      lastDescription = description;
+    }
+    return lastFingerprint;
+  };
+}
+
 /** Names of the fields in which two spaces differ, for error messages. */
 export function diffSpaces(a: EmbeddingSpace, b: EmbeddingSpace): string[] {
   const left = JSON.parse(canonical(a)) as Record<string, unknown>;

@@ -3,7 +3,7 @@ import { DEFAULT_EXPANSION, isExpandable, type QueryExpansion, queryExpansionSch
 import type { DenseEmbedder, Embedder, SparseEmbedder } from '../core/embedder.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { type Filter, filterSchema } from '../core/filter.js';
-import { fingerprint } from '../core/fingerprint.js';
+import { fingerprintTracker } from '../core/fingerprint.js';
 import { DEFAULT_FUSION, type Fusion, fusionSchema } from '../core/fusion.js';
 import { abortSignalSchema, denseEmbedderSchema, sparseEmbedderSchema, storeSchema } from '../core/schemas.js';
 import type { Store } from '../core/store.js';
@@ -264,12 +264,16 @@ export async function retrieve(
         const byId = new Map(relevant.map((match) => [match.id, match]));
         chunks = maximalMarginalRelevance(chunks, byId, limit, parsed.mmr.lambda ?? 0.5);
       }
-      const results = chunks.slice(0, limit);
+      // A reranker's array is copied, not handed back; the chunks built here are returned as they are.
+      const results = parsed.rerank || chunks.length > limit ? chunks.slice(0, limit) : chunks;
       span.setAttribute('kumiki.retrieve.results', results.length);
       return results;
     },
   );
 }
+
+/** Per embedder, the fingerprint of the space it last described (hashed again only when that changes). */
+const spaceFingerprints = new WeakMap<object, ReturnType<typeof fingerprintTracker>>();
 
 /** The query's vector and the fingerprint of the space it lives in (the store checks it against the collection). */
 async function queryVector<T>(
@@ -278,7 +282,12 @@ async function queryVector<T>(
   abortSignal: AbortSignal | undefined,
 ): Promise<readonly [T, string]> {
   const [vector, space] = await Promise.all([embedQuery(embedder, query, abortSignal), embedder.space()]);
-  return [vector, fingerprint(space)] as const;
+  let spaceFingerprint = spaceFingerprints.get(embedder);
+  if (!spaceFingerprint) {
+    spaceFingerprint = fingerprintTracker();
+    spaceFingerprints.set(embedder, spaceFingerprint);
+  }
+  return [vector, spaceFingerprint(space)] as const;
 }
 
 async function embedQuery<T>(embedder: Embedder<T>, query: string, abortSignal: AbortSignal | undefined): Promise<T> {
