@@ -1,14 +1,25 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { config } from 'zod/mini';
 import { crc32 } from '../src/core/crc32.js';
 import { CorruptDataError, createMemoryStore, f } from '../src/index.js';
-import type { SnapshotPersistence } from '../src/stores/memory/memory-store.js';
+import { createFilePersistence } from '../src/node/snapshot-file.js';
+import type { SnapshotPersistence, SnapshotReader } from '../src/stores/memory/memory-store.js';
 
-/** An in-memory persistence whose bytes the test can read and replace. */
-function memoryPersistence(initial?: Uint8Array): SnapshotPersistence & { bytes: Uint8Array | undefined } {
+/**
+ * An in-memory persistence whose bytes the test can read and replace; with `pieces`, it also offers
+ * `open()`, so the store reads the snapshot in pieces (`reads` lists where each read went).
+ */
+function memoryPersistence(
+  initial?: Uint8Array,
+  reading: 'whole' | 'pieces' = 'whole',
+): SnapshotPersistence & { bytes: Uint8Array | undefined; reads: Uint8Array[] } {
   const target = {
     location: 'memory://snapshot',
     bytes: initial,
+    reads: [] as Uint8Array[],
     async load() {
       return target.bytes;
     },
@@ -16,7 +27,23 @@ function memoryPersistence(initial?: Uint8Array): SnapshotPersistence & { bytes:
       target.bytes = snapshot.slice();
     },
   };
-  return target;
+  if (reading === 'whole') return target;
+  return Object.assign(target, {
+    async open(): Promise<SnapshotReader | undefined> {
+      const bytes = target.bytes;
+      if (!bytes) return undefined;
+      return {
+        size: bytes.length,
+        async read(into: Uint8Array, position: number) {
+          target.reads.push(into);
+          const piece = bytes.subarray(position, position + into.length);
+          into.set(piece);
+          return piece.length;
+        },
+        async close() {},
+      };
+    },
+  });
 }
 
 /** A snapshot in format version 1, as kumiki wrote them before version 2. */
@@ -38,96 +65,103 @@ function versionOne(header: unknown, vectors: number[]): Uint8Array {
 }
 
 describe('memory store snapshots, format version 2', () => {
-  test('dense (unpadded and padded rows, int8), sparse, payloads, state and declared indexes survive a reload', async () => {
-    for (const quantization of ['none', 'int8'] as const) {
-      const persistence = memoryPersistence();
-      const store = createMemoryStore({ persistence, quantization });
-      await store.createCollection({ name: 'odd', dimensions: 3, metric: 'euclidean' });
-      await store.createCollection({ name: 'wide', dimensions: 8, metric: 'cosine' });
-      await store.createCollection({ name: 'words', sparse: true });
-      const odd = Array.from({ length: 70 }, (_, i) => ({
-        id: i % 3 === 0 ? `s${i}` : i,
-        vector: [Math.sin(i), Math.cos(i), i / 70],
-        payload: { i, tags: [`t${i % 4}`], nested: { even: i % 2 === 0 } },
-        ...(i % 5 === 0 ? { sparseVector: { indices: [i + 1, 3], values: [0.5, 1] } } : {}),
-      }));
-      await store.upsert({ collection: 'odd', records: odd });
-      await store.upsert({
-        collection: 'wide',
-        records: Array.from({ length: 20 }, (_, i) => ({
-          id: i,
-          vector: Array.from({ length: 8 }, (_, j) => Math.sin(i * j + 1)),
-        })),
-      });
-      await store.upsert({
-        collection: 'words',
-        records: [
-          { id: 'a', sparseVector: { indices: [9, 2], values: [1, 2] }, payload: { text: 'x' } },
-          { id: 'b', sparseVector: { indices: [2], values: [3] } },
-        ],
-      });
-      await store.delete({ collection: 'odd', ids: [1, 's3'] });
-      await store.createPayloadIndex({ collection: 'odd', field: 'nested.even' });
-      await store.setCollectionState({ collection: 'words', key: 'k', value: { n: 1 } });
-      await store.setAlias({ alias: 'current', collection: 'wide' });
-      const queries = {
-        odd: await store.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
-        filtered: await store.search({
-          collection: 'odd',
-          vector: [0.2, 0.9, 0.5],
-          limit: 5,
-          filter: f.eq('nested.even', true),
-        }),
-        wide: await store.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 }),
-        words: await store.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } }),
-        oddSparse: await store.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
-      };
-      expect(new TextDecoder().decode(persistence.bytes?.subarray(0, 8))).toBe('KUMIKIS2');
+  test.each(['whole', 'pieces'] as const)(
+    'dense (unpadded and padded rows, int8), sparse, payloads, state and declared indexes survive a reload (read %s)',
+    async (reading) => {
+      for (const quantization of ['none', 'int8'] as const) {
+        const persistence = memoryPersistence();
+        const store = createMemoryStore({ persistence, quantization });
+        await store.createCollection({ name: 'odd', dimensions: 3, metric: 'euclidean' });
+        await store.createCollection({ name: 'wide', dimensions: 8, metric: 'cosine' });
+        await store.createCollection({ name: 'words', sparse: true });
+        const odd = Array.from({ length: 70 }, (_, i) => ({
+          id: i % 3 === 0 ? `s${i}` : i,
+          vector: [Math.sin(i), Math.cos(i), i / 70],
+          payload: { i, tags: [`t${i % 4}`], nested: { even: i % 2 === 0 } },
+          ...(i % 5 === 0 ? { sparseVector: { indices: [i + 1, 3], values: [0.5, 1] } } : {}),
+        }));
+        await store.upsert({ collection: 'odd', records: odd });
+        await store.upsert({
+          collection: 'wide',
+          records: Array.from({ length: 20 }, (_, i) => ({
+            id: i,
+            vector: Array.from({ length: 8 }, (_, j) => Math.sin(i * j + 1)),
+          })),
+        });
+        await store.upsert({
+          collection: 'words',
+          records: [
+            { id: 'a', sparseVector: { indices: [9, 2], values: [1, 2] }, payload: { text: 'x' } },
+            { id: 'b', sparseVector: { indices: [2], values: [3] } },
+          ],
+        });
+        await store.delete({ collection: 'odd', ids: [1, 's3'] });
+        await store.createPayloadIndex({ collection: 'odd', field: 'nested.even' });
+        await store.setCollectionState({ collection: 'words', key: 'k', value: { n: 1 } });
+        await store.setAlias({ alias: 'current', collection: 'wide' });
+        const queries = {
+          odd: await store.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
+          filtered: await store.search({
+            collection: 'odd',
+            vector: [0.2, 0.9, 0.5],
+            limit: 5,
+            filter: f.eq('nested.even', true),
+          }),
+          wide: await store.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 }),
+          words: await store.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } }),
+          oddSparse: await store.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
+        };
+        expect(new TextDecoder().decode(persistence.bytes?.subarray(0, 8))).toBe('KUMIKIS2');
 
-      const reopened = createMemoryStore({ persistence: memoryPersistence(persistence.bytes), quantization });
-      expect(
-        await reopened.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
-      ).toEqual(queries.odd);
-      expect(
-        await reopened.search({
+        const reader = memoryPersistence(persistence.bytes, reading);
+        const reopened = createMemoryStore({ persistence: reader, quantization });
+        expect(
+          await reopened.search({ collection: 'odd', vector: [0.2, 0.9, 0.5], limit: 8, includeVectors: true }),
+        ).toEqual(queries.odd);
+        expect(
+          await reopened.search({
+            collection: 'odd',
+            vector: [0.2, 0.9, 0.5],
+            limit: 5,
+            filter: f.eq('nested.even', true),
+          }),
+        ).toEqual(queries.filtered);
+        expect(await reopened.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 })).toEqual(
+          queries.wide,
+        );
+        expect(
+          await reopened.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } }),
+        ).toEqual(queries.words);
+        expect(
+          await reopened.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
+        ).toEqual(queries.oddSparse);
+        expect(await reopened.count({ collection: 'odd' })).toBe(68);
+        expect(await reopened.getCollectionState({ collection: 'words', key: 'k' })).toEqual({
+          value: { n: 1 },
+          current: true,
+        });
+        const described = await reopened.describe();
+        expect(described.collections.find((c) => c.name === 'odd')?.payloadIndexes).toEqual([
+          { field: 'nested.even', source: 'declared' },
+        ]);
+        // Read in pieces, the dense rows (and int8 codes) went straight into the kernel's WebAssembly memory.
+        const intoKernel = reader.reads.filter((into) => into.buffer.byteLength % 65536 === 0 && into.byteOffset > 0);
+        expect(intoKernel.length).toBe(reading === 'whole' ? 0 : quantization === 'int8' ? 8 : 4);
+        // Writes after the reload land where they should.
+        await reopened.upsert({
+          collection: 'odd',
+          records: [{ id: 's0', vector: [0.2, 0.9, 0.5], payload: { nested: { even: true } } }],
+        });
+        const top = await reopened.search({
           collection: 'odd',
           vector: [0.2, 0.9, 0.5],
-          limit: 5,
+          limit: 1,
           filter: f.eq('nested.even', true),
-        }),
-      ).toEqual(queries.filtered);
-      expect(await reopened.search({ collection: 'current', vector: [1, 0, 1, 0, 1, 0, 1, 0], limit: 5 })).toEqual(
-        queries.wide,
-      );
-      expect(await reopened.search({ collection: 'words', sparseVector: { indices: [2, 9], values: [1, 1] } })).toEqual(
-        queries.words,
-      );
-      expect(
-        await reopened.search({ collection: 'odd', sparseVector: { indices: [3], values: [1] }, limit: 20 }),
-      ).toEqual(queries.oddSparse);
-      expect(await reopened.count({ collection: 'odd' })).toBe(68);
-      expect(await reopened.getCollectionState({ collection: 'words', key: 'k' })).toEqual({
-        value: { n: 1 },
-        current: true,
-      });
-      const described = await reopened.describe();
-      expect(described.collections.find((c) => c.name === 'odd')?.payloadIndexes).toEqual([
-        { field: 'nested.even', source: 'declared' },
-      ]);
-      // Writes after the reload land where they should.
-      await reopened.upsert({
-        collection: 'odd',
-        records: [{ id: 's0', vector: [0.2, 0.9, 0.5], payload: { nested: { even: true } } }],
-      });
-      const top = await reopened.search({
-        collection: 'odd',
-        vector: [0.2, 0.9, 0.5],
-        limit: 1,
-        filter: f.eq('nested.even', true),
-      });
-      expect(top[0]?.id).toBe('s0');
-    }
-  });
+        });
+        expect(top[0]?.id).toBe('s0');
+      }
+    },
+  );
 
   test('version 1 snapshots are still read', async () => {
     const bytes = versionOne(
@@ -185,11 +219,16 @@ describe('memory store snapshots, format version 2', () => {
     await store.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 2, 3, 4] }] });
     const good = persistence.bytes as Uint8Array;
     const refused = async (bytes: Uint8Array, reason: RegExp) => {
-      const error = await createMemoryStore({ persistence: memoryPersistence(bytes) })
-        .count({ collection: 'c' })
-        .catch((e: unknown) => e);
-      expect(CorruptDataError.isInstance(error)).toBe(true);
-      expect((error as Error).message).toMatch(reason);
+      const messages: string[] = [];
+      for (const reading of ['whole', 'pieces'] as const) {
+        const error = await createMemoryStore({ persistence: memoryPersistence(bytes, reading) })
+          .count({ collection: 'c' })
+          .catch((e: unknown) => e);
+        expect(CorruptDataError.isInstance(error)).toBe(true);
+        expect((error as Error).message).toMatch(reason);
+        messages.push((error as Error).message);
+      }
+      expect(messages[1]).toBe(messages[0]);
     };
     const future = good.slice();
     future[7] = '3'.charCodeAt(0);
@@ -198,6 +237,11 @@ describe('memory store snapshots, format version 2', () => {
     const flipped = good.slice();
     flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
     await refused(flipped, /checksum/);
+    // A byte of the dense rows, which a read in pieces puts straight into the kernel memory.
+    const rowsAt = 24 + Math.ceil((4 + new DataView(good.buffer).getUint32(24, true)) / 16) * 16;
+    const flippedRow = good.slice();
+    flippedRow[rowsAt + 1] = (flippedRow[rowsAt + 1] as number) ^ 1;
+    await refused(flippedRow, /checksum/);
     // A header whose section lengths disagree with its record count (re-checksummed, so only the sizes are wrong).
     const json = new TextDecoder().decode(good.subarray(28, 28 + new DataView(good.buffer).getUint32(24, true)));
     const header = JSON.parse(json);
@@ -217,5 +261,62 @@ describe('memory store snapshots, format version 2', () => {
     new DataView(bad.buffer).setUint32(16, crc32(body), true);
     bad.set(body, 24);
     await refused(bad, /wrong size/);
+  });
+
+  test('read in pieces: rows saved without int8 codes get them computed; a file read through createFilePersistence is refused as the bytes are', async () => {
+    const persistence = memoryPersistence();
+    const store = createMemoryStore({ persistence });
+    await store.createCollection({ name: 'c', dimensions: 5 });
+    const records = Array.from({ length: 40 }, (_, i) => ({ id: i, vector: [1, i, Math.sin(i), 0.5, -i / 7] }));
+    await store.upsert({ collection: 'c', records });
+    const query = { collection: 'c', vector: [1, 2, 0.5, 0.5, -0.3], limit: 10 };
+    const answers: unknown[] = [];
+    for (const reading of ['whole', 'pieces'] as const) {
+      const reopened = createMemoryStore({
+        persistence: memoryPersistence(persistence.bytes, reading),
+        quantization: 'int8',
+      });
+      answers.push(await reopened.search(query));
+    }
+    expect(answers[1]).toEqual(answers[0]);
+    expect((answers[0] as unknown[]).length).toBe(10);
+
+    const dir = await mkdtemp(join(tmpdir(), 'kumiki-snapshot-'));
+    try {
+      const path = join(dir, 'store.kmk');
+      const good = persistence.bytes as Uint8Array;
+      const opened = async (bytes: Uint8Array) => {
+        await writeFile(path, bytes);
+        return createMemoryStore({ persistence: createFilePersistence(path) })
+          .search({ collection: 'c', vector: [1, 2, 0.5, 0.5, -0.3], limit: 3, includeVectors: true })
+          .catch((e: unknown) => e);
+      };
+      expect(await opened(good)).toEqual(
+        await createMemoryStore({ persistence: memoryPersistence(good) }).search({
+          collection: 'c',
+          vector: [1, 2, 0.5, 0.5, -0.3],
+          limit: 3,
+          includeVectors: true,
+        }),
+      );
+      for (const [bytes, reason] of [
+        [good.subarray(0, good.length - 20), /torn write/],
+        [good.subarray(0, 20), /shorter than the header/],
+        [
+          (() => {
+            const b = good.slice();
+            b[good.length - 30] ^= 4;
+            return b;
+          })(),
+          /checksum/,
+        ],
+      ] as const) {
+        const error = await opened(bytes);
+        expect(CorruptDataError.isInstance(error)).toBe(true);
+        expect((error as Error).message).toMatch(reason);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,6 +10,12 @@ export type SnapshotPersistence = {
   readonly location: string;
   /** The last saved snapshot, or `undefined` when there is none yet. */
   load(): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: the last saved snapshot for reading in pieces (`undefined` when there is none yet), so
+   * that a large one is read straight to where the store keeps it instead of whole into memory
+   * first. The store closes it once read; it reads through `load()` when this is absent.
+   */
+  open?(): Promise<SnapshotReader | undefined>;
   /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
   save(snapshot: Uint8Array): Promise<void>;
   /**
@@ -21,6 +27,18 @@ export type SnapshotPersistence = {
   acquire?(options?: { abortSignal?: AbortSignal }): Promise<{ changed: boolean }>;
   /** Releases the lock taken by `acquire`. */
   release?(): Promise<void>;
+};
+
+/** A saved snapshot opened for reading in pieces (see `SnapshotPersistence.open`). */
+export type SnapshotReader = {
+  /** Its length in bytes. */
+  readonly size: number;
+  /**
+   * Reads bytes from `position` on into `target` (a view that may be over WebAssembly memory) and
+   * returns how many: fewer than `target.length` only where the snapshot ends.
+   */
+  read(target: Uint8Array, position: number): Promise<number>;
+  close(): Promise<void>;
 };
 
 /** Accepts any object with `load()` and `save()`. */

@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import * as z from 'zod';
 import { UnavailableError } from '../core/errors.js';
-import type { SnapshotPersistence } from '../core/persistence.js';
+import type { SnapshotPersistence, SnapshotReader } from '../core/persistence.js';
 import { parseArgument } from '../core/validate.js';
 import { removeLeftovers, writeFileAtomic } from '../internal/node/atomic-file.js';
 import { createFileLock } from '../internal/node/file-lock.js';
@@ -72,6 +72,42 @@ export function createFilePersistence(path: string, options: FilePersistenceOpti
         const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
         known = before;
         return bytes;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          known = null;
+          return undefined;
+        }
+        if (UnavailableError.isInstance(error)) throw error;
+        throw failure('read', error, false);
+      }
+    },
+    async open(): Promise<SnapshotReader | undefined> {
+      await removeLeftovers(target);
+      try {
+        const before = await identity();
+        const handle = await open(target, 'r');
+        const { size } = await handle.stat().catch(async (error: unknown) => {
+          await handle.close();
+          throw error;
+        });
+        known = before;
+        return {
+          size,
+          async read(into, position) {
+            try {
+              let done = 0;
+              while (done < into.length) {
+                const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+                if (bytesRead === 0) break;
+                done += bytesRead;
+              }
+              return done;
+            } catch (error) {
+              throw failure('read', error, false);
+            }
+          },
+          close: () => handle.close(),
+        };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           known = null;

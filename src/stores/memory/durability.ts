@@ -6,7 +6,8 @@
 import { ConflictError, CorruptDataError, throwIfAborted } from '../../core/errors.js';
 import type { SnapshotPersistence } from '../../core/persistence.js';
 import { type CollectionOptions, MemoryCollection } from './collection.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.js';
+import { readSnapshot } from './snapshot-stream.js';
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
 export type Change<T> = {
@@ -27,43 +28,85 @@ export function createDurableState(
   const aliases = new Map<string, string>();
   let disposed = false;
 
+  /**
+   * The saved snapshot, read in pieces where the persistence can (`open`): then the dense rows of the
+   * collections in `prepared` (by position in the snapshot) are already in their kernel memory.
+   */
+  const readSaved = async (prepared: Map<number, MemoryCollection>): Promise<Snapshot | undefined> => {
+    const location = persistence?.location ?? 'snapshot';
+    if (!persistence?.open) {
+      const bytes = await persistence?.load();
+      return bytes && decodeSnapshot(bytes, location);
+    }
+    const reader = await persistence.open();
+    if (!reader) return undefined;
+    const discard = () => {
+      for (const collection of prepared.values()) collection.dispose();
+      prepared.clear();
+    };
+    try {
+      return await readSnapshot(
+        reader,
+        location,
+        (index, saved, count, rowBytes) => {
+          const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+          prepared.set(index, collection);
+          try {
+            return collection.receiveRows(count, rowBytes);
+          } catch {
+            return undefined; // importColumns says why
+          }
+        },
+        discard,
+      );
+    } finally {
+      await reader.close();
+    }
+  };
+
   /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
   const reload = async (): Promise<void> => {
-    const bytes = await persistence?.load();
     for (const collection of collections.values()) collection.dispose();
     collections.clear();
     aliases.clear();
-    if (!bytes) return;
-    const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
-    for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-    for (const saved of snapshot.collections) {
-      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
-      for (const [key, entry] of saved.states) collection.states.set(key, entry);
-      if ('columns' in saved) {
-        try {
-          collection.importColumns(saved.columns, saved.rowBytes);
-          if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
-        } catch (error) {
-          collection.dispose();
-          throw new CorruptDataError({
-            location: persistence?.location ?? 'snapshot',
-            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
-            component: 'memory',
-          });
+    const prepared = new Map<number, MemoryCollection>();
+    try {
+      const snapshot = await readSaved(prepared);
+      if (!snapshot) return;
+      for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
+      for (const [index, saved] of snapshot.collections.entries()) {
+        const collection =
+          prepared.get(index) ?? new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+        prepared.delete(index);
+        for (const [key, entry] of saved.states) collection.states.set(key, entry);
+        if ('columns' in saved) {
+          try {
+            collection.importColumns(saved.columns, saved.rowBytes);
+            if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
+          } catch (error) {
+            collection.dispose();
+            throw new CorruptDataError({
+              location: persistence?.location ?? 'snapshot',
+              reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+              component: 'memory',
+            });
+          }
+          for (const field of saved.indexes) collection.createIndex(field, true);
+        } else {
+          // A version 1 snapshot: records one by one.
+          collection.write(
+            saved.records.map((record) => ({
+              id: record.id,
+              payload: record.payload as never,
+              ...(record.vector ? { vector: record.vector } : {}),
+              ...(record.sparse ? { sparseVector: record.sparse } : {}),
+            })),
+          );
         }
-        for (const field of saved.indexes) collection.createIndex(field, true);
-      } else {
-        // A version 1 snapshot: records one by one.
-        collection.write(
-          saved.records.map((record) => ({
-            id: record.id,
-            payload: record.payload as never,
-            ...(record.vector ? { vector: record.vector } : {}),
-            ...(record.sparse ? { sparseVector: record.sparse } : {}),
-          })),
-        );
+        collections.set(saved.meta.name, collection);
       }
-      collections.set(saved.meta.name, collection);
+    } finally {
+      for (const collection of prepared.values()) collection.dispose();
     }
   };
 

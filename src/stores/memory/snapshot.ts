@@ -26,10 +26,10 @@ import type { HnswState } from './kernel/hnsw-graph.js';
  * disagree is torn or foreign and is never loaded.
  */
 const MAGIC_V1 = 'KUMIKIS1';
-const MAGIC_V2 = 'KUMIKIS2';
+export const MAGIC_V2 = 'KUMIKIS2';
 const PREFIX = 'KUMIKIS';
 const PREAMBLE = 16;
-const PREAMBLE_V2 = 24;
+export const PREAMBLE_V2 = 24;
 
 export type SnapshotRecord = {
   id: string | number;
@@ -76,7 +76,7 @@ const headerSchema = z.object({
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-type Section = { at: number; length: number };
+export type Section = { at: number; length: number };
 
 const sectionSchema = z.object({
   at: z.number().check(z.int(), z.nonnegative()),
@@ -141,7 +141,7 @@ export type Snapshot = {
   aliases: Map<string, string>;
 };
 
-const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+export const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 const bytesOf = (array: Uint32Array | Int32Array | Float32Array | Uint8Array): Uint8Array =>
   new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
@@ -313,23 +313,54 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
   if (crc32(bytes.subarray(PREAMBLE_V2)) !== view.getUint32(16, true)) fail('its checksum does not match its contents');
   const jsonLength = view.getUint32(PREAMBLE_V2, true);
   if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
-  let header: z.output<typeof headerV2Schema>;
+  const header = parseHeaderV2(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength), fail);
+  const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
+  return snapshotFromHeader(
+    header,
+    (where, name, copy) => {
+      const start = binaryAt + where.at;
+      if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
+      return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
+    },
+    fail,
+  );
+}
+
+/** The JSON header of a version 2 snapshot: what it holds and where its binary sections are. */
+export type HeaderV2 = z.output<typeof headerV2Schema>;
+
+/** A collection's meta as a version 2 header holds it. */
+export function collectionMeta(meta: HeaderV2['collections'][number]['meta']): CollectionMeta {
+  return {
+    name: meta.name,
+    dimensions: meta.dimensions,
+    metric: meta.metric,
+    sparse: meta.sparse,
+    fingerprint: meta.fingerprint,
+    sparseFingerprint: meta.sparseFingerprint,
+    ...(meta.epoch === undefined ? {} : { epoch: meta.epoch }),
+  };
+}
+
+/** Parses and checks the UTF-8 JSON header of a version 2 snapshot. */
+export function parseHeaderV2(json: Uint8Array, fail: (reason: string) => never): HeaderV2 {
   try {
-    header = z.parse(
-      headerV2Schema,
-      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength))),
-      parseContext,
-    );
+    return z.parse(headerV2Schema, JSON.parse(decoder.decode(json)), parseContext);
   } catch (error) {
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
   }
-  const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
-  /** A section: a view when the kernel copies it anyway, else a copy (aligned for typed arrays). */
-  const section = (where: Section, name: string, copy = true): Uint8Array => {
-    const start = binaryAt + where.at;
-    if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
-    return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
-  };
+}
+
+/**
+ * The collections of a version 2 snapshot from its header and its sections. `section` gives a
+ * section's bytes: a view when the kernel copies it anyway (`copy` false), else bytes in an
+ * ArrayBuffer of their own (aligned for typed arrays).
+ */
+export function snapshotFromHeader(
+  header: HeaderV2,
+  section: (where: Section, name: string, copy: boolean) => Uint8Array,
+  fail: (reason: string) => never,
+): Snapshot {
   const collections: SnapshotColumns[] = header.collections.map((entry) => {
     const name = entry.meta.name;
     const n = entry.count;
@@ -362,9 +393,9 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
     }
     let sparse: CollectionColumns['sparse'];
     if (entry.sparse) {
-      const lengths = new Uint32Array(section(entry.sparse.lengths, 'sparse lengths').buffer);
-      const indices = new Uint32Array(section(entry.sparse.indices, 'sparse indices').buffer);
-      const values = new Float32Array(section(entry.sparse.values, 'sparse values').buffer);
+      const lengths = new Uint32Array(section(entry.sparse.lengths, 'sparse lengths', true).buffer);
+      const indices = new Uint32Array(section(entry.sparse.indices, 'sparse indices', true).buffer);
+      const values = new Float32Array(section(entry.sparse.values, 'sparse values', true).buffer);
       let total = 0;
       for (const length of lengths) total += length;
       if (lengths.length !== n || indices.length !== total || values.length !== total)
@@ -378,21 +409,13 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
       maxLevel: entry.ann.maxLevel,
       size: entry.ann.size,
       removed: entry.ann.removed,
-      levels: section(entry.ann.levels, 'graph levels'),
-      links0: new Uint32Array(section(entry.ann.links0, 'graph links').buffer),
-      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets').buffer),
-      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links').buffer),
+      levels: section(entry.ann.levels, 'graph levels', true),
+      links0: new Uint32Array(section(entry.ann.links0, 'graph links', true).buffer),
+      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets', true).buffer),
+      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links', true).buffer),
     };
     return {
-      meta: {
-        name,
-        dimensions: entry.meta.dimensions,
-        metric: entry.meta.metric,
-        sparse: entry.meta.sparse,
-        fingerprint: entry.meta.fingerprint,
-        sparseFingerprint: entry.meta.sparseFingerprint,
-        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
-      },
+      meta: collectionMeta(entry.meta),
       version: entry.meta.version ?? 0,
       states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       indexes: entry.indexes,
