@@ -305,7 +305,7 @@ describe('memory store snapshots, format version 2', () => {
         [
           (() => {
             const b = good.slice();
-            b[good.length - 30] ^= 4;
+            b[good.length - 30] = (b[good.length - 30] as number) ^ 4;
             return b;
           })(),
           /checksum/,
