@@ -6,7 +6,10 @@ import { config } from 'zod/mini';
 import { crc32 } from '../src/core/crc32.js';
 import { CorruptDataError, createMemoryStore, f } from '../src/index.js';
 import { createFilePersistence } from '../src/node/snapshot-file.js';
+import { MemoryCollection } from '../src/stores/memory/collection.js';
+import type { VectorArena } from '../src/stores/memory/kernel/arena.js';
 import type { SnapshotPersistence, SnapshotReader } from '../src/stores/memory/memory-store.js';
+import { encodeSnapshot, MemoryMovedError, writeSnapshot } from '../src/stores/memory/snapshot.js';
 
 /**
  * An in-memory persistence whose bytes the test can read and replace; with `pieces`, it also offers
@@ -318,5 +321,117 @@ describe('memory store snapshots, format version 2', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test('writeSnapshot puts the bytes encodeSnapshot makes, the head last; memory that grows under it stops it with MemoryMovedError', async () => {
+    const small = new MemoryCollection(
+      {
+        name: 'small',
+        dimensions: 5,
+        metric: 'cosine',
+        sparse: true,
+        fingerprint: undefined,
+        sparseFingerprint: undefined,
+      },
+      { quantized: true },
+    );
+    small.write(
+      Array.from({ length: 50 }, (_, i) => ({
+        id: `r${i}`,
+        vector: [1, i, Math.sin(i), 0.5, -i],
+        payload: { i },
+        ...(i % 3 ? { sparseVector: { indices: [i, 7], values: [1, 0.5] } } : {}),
+      })),
+    );
+    // 700 rows of 384 floats: a section larger than one piece.
+    const big = new MemoryCollection(
+      {
+        name: 'big',
+        dimensions: 384,
+        metric: 'dot',
+        sparse: false,
+        fingerprint: undefined,
+        sparseFingerprint: undefined,
+      },
+      { quantized: false },
+    );
+    big.write(
+      Array.from({ length: 700 }, (_, i) => ({
+        id: i,
+        vector: Array.from({ length: 384 }, (_, j) => Math.cos(i + j)),
+      })),
+    );
+    const aliases = new Map([['a', 'small']]);
+    const expected = encodeSnapshot([small, big], aliases);
+    const written = new Uint8Array(expected.length);
+    const positions: number[] = [];
+    await writeSnapshot([small, big], aliases, async (bytes, position) => {
+      written.set(bytes, position);
+      positions.push(position);
+    });
+    expect(Buffer.compare(written, expected)).toBe(0);
+    expect(positions.at(-1)).toBe(0);
+    expect(positions.length).toBeGreaterThan(4);
+
+    let grown = false;
+    const moved = writeSnapshot([small, big], aliases, async () => {
+      if (grown) return;
+      grown = true;
+      (big as unknown as { arena: VectorArena }).arena.reserve(100_000);
+    });
+    await expect(moved).rejects.toBeInstanceOf(MemoryMovedError);
+    expect(Buffer.compare(encodeSnapshot([small, big], aliases), expected)).toBe(0);
+    small.dispose();
+    big.dispose();
+  });
+
+  test('a search that grows the kernel memory while a snapshot is written in pieces: the store saves it whole instead', async () => {
+    const saved: { whole: number; pieces: number; bytes: Uint8Array | undefined } = {
+      whole: 0,
+      pieces: 0,
+      bytes: undefined,
+    };
+    let during: (() => Promise<unknown>) | undefined;
+    const persistence: SnapshotPersistence = {
+      location: 'memory://pieces',
+      async load() {
+        return saved.bytes;
+      },
+      async save(snapshot) {
+        saved.whole++;
+        saved.bytes = snapshot.slice();
+      },
+      async saveFrom(write) {
+        saved.pieces++;
+        const pieces: [Uint8Array, number][] = [];
+        await write(async (bytes, position) => {
+          const meanwhile = during?.();
+          during = undefined;
+          await meanwhile;
+          pieces.push([bytes.slice(), position]);
+        });
+        const size = Math.max(...pieces.map(([bytes, position]) => position + bytes.length));
+        saved.bytes = new Uint8Array(size);
+        for (const [bytes, position] of pieces) saved.bytes.set(bytes, position);
+      },
+    };
+    const store = createMemoryStore({ persistence, ann: { minRecords: 10 } });
+    // 1,500 rows of 384 floats: the rows are written in three pieces.
+    await store.createCollection({ name: 'c', dimensions: 384 });
+    const records = Array.from({ length: 1500 }, (_, i) => ({
+      id: i,
+      vector: Array.from({ length: 384 }, (_, j) => Math.sin(i * 3 + j)),
+    }));
+    await store.upsert({ collection: 'c', records: records.slice(0, 700) });
+    expect(saved).toMatchObject({ whole: 0, pieces: 2 });
+    // The first dense search builds the graph, growing the kernel memory, while the upsert saves.
+    during = () => store.search({ collection: 'c', vector: records[5]?.vector as number[], limit: 3 });
+    await store.upsert({ collection: 'c', records: records.slice(700) });
+    expect((await store.describe()).collections[0]?.ann?.built).toBe(true);
+    expect(saved).toMatchObject({ whole: 1, pieces: 3 });
+    const reopened = createMemoryStore({ persistence: memoryPersistence(saved.bytes), ann: { minRecords: 10 } });
+    expect(await reopened.count({ collection: 'c' })).toBe(1500);
+    const query = { collection: 'c', vector: records[150]?.vector as number[], limit: 5, includeVectors: true };
+    expect(await reopened.search(query)).toEqual(await store.search(query));
   });
 });

@@ -19,6 +19,13 @@ export type SnapshotPersistence = {
   /** Replaces the snapshot atomically: after a crash, either the old or the new one is loaded. */
   save(snapshot: Uint8Array): Promise<void>;
   /**
+   * Optional: replaces the snapshot atomically, as `save` does, with bytes that `write` hands over
+   * in pieces (`put(bytes, position)`, each kept only until its promise settles), so that a large
+   * snapshot is never assembled in one buffer. If `write` throws, nothing is replaced. The store calls
+   * `save` when this is absent.
+   */
+  saveFrom?(write: (put: (bytes: Uint8Array, position: number) => Promise<void>) => Promise<void>): Promise<void>;
+  /**
    * Optional: takes the writer lock (waiting up to the persistence's own timeout, then `LockedError`)
    * and says whether another writer saved since this object last loaded or saved. The store calls it
    * before it changes anything and reloads when `changed`, so writers in several processes take turns

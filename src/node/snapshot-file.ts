@@ -61,6 +61,17 @@ export function createFilePersistence(path: string, options: FilePersistenceOpti
       component,
     });
 
+  const save = async (contents: Parameters<typeof writeFileAtomic>[1]): Promise<void> => {
+    try {
+      await writeFileAtomic(target, contents);
+      known = await identity();
+    } catch (error) {
+      if (UnavailableError.isInstance(error)) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      throw failure('write', error, code === 'EAGAIN' || code === 'EBUSY');
+    }
+  };
+
   return {
     location: target,
     async load() {
@@ -117,16 +128,8 @@ export function createFilePersistence(path: string, options: FilePersistenceOpti
         throw failure('read', error, false);
       }
     },
-    async save(snapshot: Uint8Array) {
-      try {
-        await writeFileAtomic(target, snapshot);
-        known = await identity();
-      } catch (error) {
-        if (UnavailableError.isInstance(error)) throw error;
-        const code = (error as NodeJS.ErrnoException).code;
-        throw failure('write', error, code === 'EAGAIN' || code === 'EBUSY');
-      }
-    },
+    save: (snapshot: Uint8Array) => save(snapshot),
+    saveFrom: (write) => save(write),
     async acquire(acquireOptions = {}) {
       if (!lock.held) {
         await lock.acquire({ timeoutMs: settings.lockTimeoutMs ?? 10_000, ...acquireOptions });

@@ -6,7 +6,7 @@
 import { ConflictError, CorruptDataError, throwIfAborted } from '../../core/errors.js';
 import type { SnapshotPersistence } from '../../core/persistence.js';
 import { type CollectionOptions, MemoryCollection } from './collection.js';
-import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, MemoryMovedError, type Snapshot, writeSnapshot } from './snapshot.js';
 import { readSnapshot } from './snapshot-stream.js';
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
@@ -128,6 +128,21 @@ export function createDurableState(
   let unsaved = 0;
   const save = async (): Promise<void> => {
     if (!persistence) return;
+    if (persistence.saveFrom) {
+      let moved = false;
+      try {
+        await persistence.saveFrom((put) =>
+          writeSnapshot(collections.values(), aliases, put).catch((error: unknown) => {
+            moved = error instanceof MemoryMovedError;
+            throw error;
+          }),
+        );
+        return;
+      } catch (error) {
+        // The kernel memory grew under the pieces (a search built a graph): saved whole below instead.
+        if (!moved) throw error;
+      }
+    }
     await persistence.save(encodeSnapshot(collections.values(), aliases));
   };
   const release = async (): Promise<void> => {

@@ -145,11 +145,15 @@ export const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 const bytesOf = (array: Uint32Array | Int32Array | Float32Array | Uint8Array): Uint8Array =>
   new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
-/** Encodes a version 2 snapshot of these collections. */
-export function encodeSnapshot(
+/**
+ * A version 2 snapshot of these collections laid out: its head (preamble without the checksum, JSON
+ * header, padding) and its binary sections, each at `head.length` plus the 16-aligned lengths of
+ * those before it. Sections may be views into live memory: use them before anything else runs.
+ */
+function planSnapshot(
   collections: Iterable<MemoryCollection>,
   aliases: ReadonlyMap<string, string>,
-): Uint8Array {
+): { head: Uint8Array; blocks: Uint8Array[]; size: number } {
   const blocks: Uint8Array[] = [];
   let binary = 0;
   const place = (bytes: Uint8Array): Section => {
@@ -217,20 +221,81 @@ export function encodeSnapshot(
   const json = encoder.encode(JSON.stringify(header));
   const binaryAt = align16(4 + json.length);
   const bodyLength = binaryAt + binary;
-  const bytes = new Uint8Array(PREAMBLE_V2 + bodyLength);
-  const view = new DataView(bytes.buffer);
-  bytes.set(encoder.encode(MAGIC_V2), 0);
+  const head = new Uint8Array(PREAMBLE_V2 + binaryAt);
+  const view = new DataView(head.buffer);
+  head.set(encoder.encode(MAGIC_V2), 0);
   view.setUint32(8, bodyLength % 2 ** 32, true);
   view.setUint32(12, Math.floor(bodyLength / 2 ** 32), true);
   view.setUint32(PREAMBLE_V2, json.length, true);
-  bytes.set(json, PREAMBLE_V2 + 4);
-  let at = PREAMBLE_V2 + binaryAt;
+  head.set(json, PREAMBLE_V2 + 4);
+  return { head, blocks, size: PREAMBLE_V2 + bodyLength };
+}
+
+/** Encodes a version 2 snapshot of these collections. */
+export function encodeSnapshot(
+  collections: Iterable<MemoryCollection>,
+  aliases: ReadonlyMap<string, string>,
+): Uint8Array {
+  const { head, blocks, size } = planSnapshot(collections, aliases);
+  const bytes = new Uint8Array(size);
+  bytes.set(head, 0);
+  let at = head.length;
   for (const block of blocks) {
     bytes.set(block, at);
     at += align16(block.length);
   }
-  view.setUint32(16, crc32(bytes.subarray(PREAMBLE_V2)), true);
+  new DataView(bytes.buffer).setUint32(16, crc32(bytes.subarray(PREAMBLE_V2)), true);
   return bytes;
+}
+
+/** Thrown by `writeSnapshot` when the kernel memory it was copying from grew meanwhile (save again). */
+export class MemoryMovedError extends Error {}
+
+/** Bytes per piece that `writeSnapshot` hands over. */
+const PIECE = 1 << 20;
+
+/**
+ * Writes a version 2 snapshot of these collections through `put` (the same bytes as `encodeSnapshot`)
+ * without assembling it in one buffer: sections are copied a piece at a time into one of two small
+ * buffers, checksummed there while the other is being written, and the head goes last, at position 0.
+ * `put` may keep its bytes until its promise settles. Throws `MemoryMovedError` when a section's memory
+ * grew (an HNSW graph built by a search) while earlier pieces were written.
+ */
+export async function writeSnapshot(
+  collections: Iterable<MemoryCollection>,
+  aliases: ReadonlyMap<string, string>,
+  put: (bytes: Uint8Array, position: number) => Promise<void>,
+): Promise<void> {
+  const { head, blocks } = planSnapshot(collections, aliases);
+  const lengths = blocks.map((block) => block.length);
+  const buffers = [new Uint8Array(PIECE), new Uint8Array(PIECE)];
+  let pending: Promise<void> = Promise.resolve();
+  let crc = crc32(head.subarray(PREAMBLE_V2));
+  let at = head.length;
+  let turn = 0;
+  try {
+    for (const [index, block] of blocks.entries()) {
+      const length = align16(lengths[index] as number);
+      for (let from = 0; from < length; from += PIECE) {
+        // A view over memory that grew since is detached: zero bytes long.
+        if (block.length !== lengths[index]) throw new MemoryMovedError('the snapshot memory grew while it was saved');
+        const piece = (buffers[turn++ % 2] as Uint8Array).subarray(0, Math.min(PIECE, length - from));
+        const data = block.subarray(from, from + piece.length);
+        piece.set(data);
+        piece.fill(0, data.length);
+        crc = crc32(piece, crc);
+        await pending;
+        pending = put(piece, at + from);
+      }
+      at += length;
+    }
+    await pending;
+  } catch (error) {
+    await pending.catch(() => undefined);
+    throw error;
+  }
+  new DataView(head.buffer).setUint32(16, crc, true);
+  await put(head, 0);
 }
 
 export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
