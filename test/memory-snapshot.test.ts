@@ -434,4 +434,56 @@ describe('memory store snapshots, format version 2', () => {
     const query = { collection: 'c', vector: records[150]?.vector as number[], limit: 5, includeVectors: true };
     expect(await reopened.search(query)).toEqual(await store.search(query));
   });
+
+  test('while a store reloads a snapshot another process saved, reading it in pieces, searches still see its collections', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kumiki-snapshot-'));
+    try {
+      const path = join(dir, 'store.kmk');
+      const a = createMemoryStore({ persistence: createFilePersistence(path) });
+      await a.createCollection({ name: 'c', dimensions: 2 });
+      await a.upsert({ collection: 'c', records: [{ id: 1, vector: [1, 0] }] });
+      const file = createFilePersistence(path);
+      let reads = 0;
+      const slow: SnapshotPersistence = {
+        ...file,
+        location: file.location,
+        async open() {
+          const reader = await file.open?.();
+          return (
+            reader && {
+              size: reader.size,
+              read: async (into: Uint8Array, position: number) => {
+                reads++;
+                await new Promise((resolve) => setTimeout(resolve, 2));
+                return reader.read(into, position);
+              },
+              close: () => reader.close(),
+            }
+          );
+        },
+      };
+      const b = createMemoryStore({ persistence: slow });
+      expect(await b.count({ collection: 'c' })).toBe(1);
+      await a.upsert({ collection: 'c', records: [{ id: 2, vector: [0, 1] }] });
+      const before = reads;
+      const write = b.upsert({ collection: 'c', records: [{ id: 3, vector: [1, 1] }] });
+      let done = false;
+      void write.finally(() => {
+        done = true;
+      });
+      const counts: number[] = [];
+      while (!done) {
+        counts.push(await b.count({ collection: 'c' }));
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await write;
+      expect(reads).toBeGreaterThan(before);
+      expect(counts.every((n) => n >= 1 && n <= 3)).toBe(true);
+      expect(await b.count({ collection: 'c' })).toBe(3);
+      await a.dispose();
+      await b.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

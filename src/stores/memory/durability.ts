@@ -66,12 +66,15 @@ export function createDurableState(
 
   /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
   const reload = async (): Promise<void> => {
-    for (const collection of collections.values()) collection.dispose();
-    collections.clear();
-    aliases.clear();
     const prepared = new Map<number, MemoryCollection>();
+    const clear = () => {
+      for (const collection of collections.values()) collection.dispose();
+      collections.clear();
+      aliases.clear();
+    };
     try {
-      const snapshot = await readSaved(prepared);
+      // Searches meanwhile still see the old contents: they are replaced once the snapshot is read.
+      const snapshot = await readSaved(prepared).finally(clear);
       if (!snapshot) return;
       for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
       for (const [index, saved] of snapshot.collections.entries()) {
