@@ -7,7 +7,7 @@ import { ConflictError, CorruptDataError, throwIfAborted } from '../../core/erro
 import type { SnapshotPersistence } from '../../core/persistence.js';
 import { type CollectionOptions, MemoryCollection } from './collection.js';
 import { decodeSnapshot, encodeSnapshot, MemoryMovedError, type Snapshot, writeSnapshot } from './snapshot.js';
-import { readSnapshot } from './snapshot-stream.js';
+import { readInPieces } from './snapshot-stream.js';
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
 export type Change<T> = {
@@ -31,24 +31,18 @@ export function createDurableState(
   /**
    * The saved snapshot, read in pieces where the persistence can (`open`): then the dense rows of the
    * collections in `prepared` (by position in the snapshot) are already in their kernel memory.
+   * Anything unusual is read whole (`load`), where every refusal names its reason.
    */
+  const discard = (prepared: Map<number, MemoryCollection>) => {
+    for (const collection of prepared.values()) collection.dispose();
+    prepared.clear();
+  };
   const readSaved = async (prepared: Map<number, MemoryCollection>): Promise<Snapshot | undefined> => {
     const location = persistence?.location ?? 'snapshot';
-    if (!persistence?.open) {
-      const bytes = await persistence?.load();
-      return bytes && decodeSnapshot(bytes, location);
-    }
-    const reader = await persistence.open();
-    if (!reader) return undefined;
-    const discard = () => {
-      for (const collection of prepared.values()) collection.dispose();
-      prepared.clear();
-    };
-    try {
-      return await readSnapshot(
-        reader,
-        location,
-        (index, saved, count, rowBytes) => {
+    const reader = await persistence?.open?.();
+    if (reader) {
+      try {
+        const snapshot = await readInPieces(reader, location, (index, saved, count, rowBytes) => {
           const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
           prepared.set(index, collection);
           try {
@@ -56,12 +50,15 @@ export function createDurableState(
           } catch {
             return undefined; // importColumns says why
           }
-        },
-        discard,
-      );
-    } finally {
-      await reader.close();
+        });
+        if (snapshot) return snapshot;
+      } finally {
+        await reader.close();
+      }
+      discard(prepared);
     }
+    const bytes = await persistence?.load();
+    return bytes && decodeSnapshot(bytes, location);
   };
 
   /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
@@ -109,7 +106,7 @@ export function createDurableState(
         collections.set(saved.meta.name, collection);
       }
     } finally {
-      for (const collection of prepared.values()) collection.dispose();
+      discard(prepared);
     }
   };
 

@@ -2,8 +2,8 @@
  * Reading a snapshot in pieces (`SnapshotPersistence.open`): the dense rows of a version 2 snapshot
  * go straight from the file into the kernel memory that keeps them, and the checksum is computed on
  * each piece just after it is read, while the next one is being read. Anything unusual (another
- * format version, a short file, a wrong checksum, a bad header, sections out of order) reads the
- * whole file and decodes it as `decodeSnapshot` does, so every refusal names the same reason.
+ * format version, a short file, a wrong checksum, a bad header, sections out of order) is left to
+ * the whole-file `decodeSnapshot`, so every refusal names the same reason.
  */
 import { startsWithAscii } from '../../core/bytes.js';
 import { crc32 } from '../../core/crc32.js';
@@ -14,10 +14,10 @@ import type { RowViews } from './kernel/arena-memory.js';
 import {
   align16,
   collectionMeta,
-  decodeSnapshot,
+  headerV2Schema,
   MAGIC_V2,
   PREAMBLE_V2,
-  parseHeaderV2,
+  parseHeader,
   type Section,
   type Snapshot,
   snapshotFromHeader,
@@ -37,26 +37,8 @@ export type RowsTarget = (
   rowBytes: number,
 ) => RowViews | undefined;
 
-/**
- * Reads and decodes the snapshot `reader` holds. `discard` is called before falling back to the whole
- * file, so that memory handed out by `target` is not used for it.
- */
-export async function readSnapshot(
-  reader: SnapshotReader,
-  location: string,
-  target: RowsTarget,
-  discard: () => void,
-): Promise<Snapshot> {
-  const fast = await readInPieces(reader, location, target);
-  if (fast) return fast;
-  discard();
-  const bytes = new Uint8Array(reader.size);
-  const read = await reader.read(bytes, 0);
-  return decodeSnapshot(bytes.subarray(0, read), location);
-}
-
 /** The snapshot read piece by piece, or undefined where it must be read whole (see the top). */
-async function readInPieces(
+export async function readInPieces(
   reader: SnapshotReader,
   location: string,
   target: RowsTarget,
@@ -76,7 +58,7 @@ async function readInPieces(
     throw new CorruptDataError({ location, reason, component: 'memory' });
   };
   try {
-    const header = parseHeaderV2(json, fail);
+    const header = parseHeader(headerV2Schema, json, fail);
     // Where each section goes: dense rows into the kernel memory when it takes them as they are.
     const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
     const places = new Map<Section, Uint8Array>();
@@ -133,9 +115,7 @@ async function readPieces(
   let position = from;
   for (const piece of [...pieces, { position: reader.size, bytes: new Uint8Array(0) }]) {
     if (piece.position < position) return undefined;
-    for (let gap = position; gap < piece.position; gap += CHUNK) {
-      add(gap, new Uint8Array(Math.min(CHUNK, piece.position - gap)));
-    }
+    add(position, new Uint8Array(piece.position - position));
     add(piece.position, piece.bytes);
     position = piece.position + piece.bytes.length;
   }

@@ -83,7 +83,7 @@ const sectionSchema = z.object({
   length: z.number().check(z.int(), z.nonnegative()),
 });
 
-const headerV2Schema = z.object({
+export const headerV2Schema = z.object({
   aliases: z.record(z.string(), z.string()),
   collections: z.array(
     z.object({
@@ -166,16 +166,9 @@ function planSnapshot(
   for (const collection of collections) {
     const { ids, payloads, dense, sparse } = collection.exportColumns();
     const ann = collection.ann?.state();
-    const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
-      meta: {
-        ...rest,
-        ...(dimensions === undefined ? {} : { dimensions }),
-        ...(fingerprint === undefined ? {} : { fingerprint }),
-        ...(sparseFingerprint === undefined ? {} : { sparseFingerprint }),
-        ...(epoch === undefined ? {} : { epoch }),
-        version: collection.version,
-      },
+      // JSON leaves out the fields that are undefined, as the header's schema expects.
+      meta: { ...collection.meta, version: collection.version } as HeaderV2['collections'][number]['meta'],
       ...(collection.states.size > 0 ? { state: Object.fromEntries(collection.states) } : {}),
       indexes: [...collection.indexes.declared],
       count: ids.length,
@@ -256,8 +249,8 @@ const PIECE = 1 << 20;
 
 /**
  * Writes a version 2 snapshot of these collections through `put` (the same bytes as `encodeSnapshot`)
- * without assembling it in one buffer: sections are copied a piece at a time into one of two small
- * buffers, checksummed there while the other is being written, and the head goes last, at position 0.
+ * without assembling it in one buffer: sections are copied a piece at a time into a small buffer,
+ * checksummed there (still in the CPU cache) and written, and the head goes last, at position 0.
  * `put` may keep its bytes until its promise settles. Throws `MemoryMovedError` when a section's memory
  * grew (an HNSW graph built by a search) while earlier pieces were written.
  */
@@ -267,32 +260,22 @@ export async function writeSnapshot(
   put: (bytes: Uint8Array, position: number) => Promise<void>,
 ): Promise<void> {
   const { head, blocks } = planSnapshot(collections, aliases);
+  // Lengths as planned: a view over memory that grew since is detached, zero bytes long.
   const lengths = blocks.map((block) => block.length);
-  const buffers = [new Uint8Array(PIECE), new Uint8Array(PIECE)];
-  let pending: Promise<void> = Promise.resolve();
+  const piece = new Uint8Array(PIECE);
   let crc = crc32(head.subarray(PREAMBLE_V2));
   let at = head.length;
-  let turn = 0;
-  try {
-    for (const [index, block] of blocks.entries()) {
-      const length = align16(lengths[index] as number);
-      for (let from = 0; from < length; from += PIECE) {
-        // A view over memory that grew since is detached: zero bytes long.
-        if (block.length !== lengths[index]) throw new MemoryMovedError('the snapshot memory grew while it was saved');
-        const piece = (buffers[turn++ % 2] as Uint8Array).subarray(0, Math.min(PIECE, length - from));
-        const data = block.subarray(from, from + piece.length);
-        piece.set(data);
-        piece.fill(0, data.length);
-        crc = crc32(piece, crc);
-        await pending;
-        pending = put(piece, at + from);
-      }
-      at += length;
+  for (const [index, block] of blocks.entries()) {
+    const length = lengths[index] as number;
+    const end = at + align16(length);
+    for (let from = 0; at < end; from += PIECE) {
+      if (block.length !== length) throw new MemoryMovedError();
+      const bytes = piece.subarray(0, Math.min(PIECE, end - at));
+      bytes.fill(0).set(block.subarray(from, from + bytes.length));
+      crc = crc32(bytes, crc);
+      await put(bytes, at);
+      at += bytes.length;
     }
-    await pending;
-  } catch (error) {
-    await pending.catch(() => undefined);
-    throw error;
   }
   new DataView(head.buffer).setUint32(16, crc, true);
   await put(head, 0);
@@ -313,22 +296,9 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
     fail('it does not start with the kumiki snapshot marker');
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bodyLength = view.getUint32(8, true);
-  if (bytes.length !== PREAMBLE + bodyLength) {
-    fail(`the header announces ${PREAMBLE + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
-  }
-  if (crc32(bytes.subarray(PREAMBLE)) !== view.getUint32(12, true)) fail('its checksum does not match its contents');
+  checkBody(bytes, PREAMBLE, view.getUint32(8, true), view.getUint32(12, true), fail);
   const jsonLength = view.getUint32(PREAMBLE, true);
-  let header: z.output<typeof headerSchema>;
-  try {
-    header = z.parse(
-      headerSchema,
-      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength))),
-      parseContext,
-    );
-  } catch (error) {
-    return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
-  }
+  const header = parseHeader(headerSchema, bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength), fail);
   let offset = PREAMBLE + align4(4 + jsonLength);
   const collections: SnapshotCollection[] = [];
   for (const entry of header.collections) {
@@ -350,15 +320,7 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
       };
     });
     collections.push({
-      meta: {
-        name: entry.meta.name,
-        dimensions: dims,
-        metric: entry.meta.metric,
-        sparse: entry.meta.sparse,
-        fingerprint: entry.meta.fingerprint,
-        sparseFingerprint: entry.meta.sparseFingerprint,
-        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
-      },
+      meta: collectionMeta(entry.meta),
       version: entry.meta.version ?? 0,
       states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       records,
@@ -372,13 +334,10 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
   if (bytes.length < PREAMBLE_V2 + 4) fail(`it is ${bytes.length} bytes long, shorter than the header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bodyLength = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
-  if (bytes.length !== PREAMBLE_V2 + bodyLength) {
-    fail(`the header announces ${PREAMBLE_V2 + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
-  }
-  if (crc32(bytes.subarray(PREAMBLE_V2)) !== view.getUint32(16, true)) fail('its checksum does not match its contents');
+  checkBody(bytes, PREAMBLE_V2, bodyLength, view.getUint32(16, true), fail);
   const jsonLength = view.getUint32(PREAMBLE_V2, true);
   if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
-  const header = parseHeaderV2(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength), fail);
+  const header = parseHeader(headerV2Schema, bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength), fail);
   const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
   return snapshotFromHeader(
     header,
@@ -394,7 +353,7 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
 /** The JSON header of a version 2 snapshot: what it holds and where its binary sections are. */
 export type HeaderV2 = z.output<typeof headerV2Schema>;
 
-/** A collection's meta as a version 2 header holds it. */
+/** A collection's meta as a snapshot header holds it. */
 export function collectionMeta(meta: HeaderV2['collections'][number]['meta']): CollectionMeta {
   return {
     name: meta.name,
@@ -407,10 +366,28 @@ export function collectionMeta(meta: HeaderV2['collections'][number]['meta']): C
   };
 }
 
-/** Parses and checks the UTF-8 JSON header of a version 2 snapshot. */
-export function parseHeaderV2(json: Uint8Array, fail: (reason: string) => never): HeaderV2 {
+/** Refuses a snapshot whose length or checksum (of the body, after `preamble` bytes) is not announced. */
+function checkBody(
+  bytes: Uint8Array,
+  preamble: number,
+  bodyLength: number,
+  crc: number,
+  fail: (reason: string) => never,
+) {
+  if (bytes.length !== preamble + bodyLength) {
+    fail(`the header announces ${preamble + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
+  }
+  if (crc32(bytes.subarray(preamble)) !== crc) fail('its checksum does not match its contents');
+}
+
+/** Parses and checks a snapshot's UTF-8 JSON header. */
+export function parseHeader<T extends z.ZodMiniType>(
+  schema: T,
+  json: Uint8Array,
+  fail: (reason: string) => never,
+): z.output<T> {
   try {
-    return z.parse(headerV2Schema, JSON.parse(decoder.decode(json)), parseContext);
+    return z.parse(schema, JSON.parse(decoder.decode(json)), parseContext);
   } catch (error) {
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
   }
