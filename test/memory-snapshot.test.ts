@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -482,6 +482,67 @@ describe('memory store snapshots, format version 2', () => {
       expect(await b.count({ collection: 'c' })).toBe(3);
       await a.dispose();
       await b.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a version 2 snapshot written before reads in pieces (int8 codes, sparse, ANN graph, state, alias) opens, read whole and in pieces', async () => {
+    // Written by kumiki at 16b5ee7 (dense 'dense' with int8 codes and an HNSW graph, sparse 'words').
+    const fixture = new Uint8Array(await readFile(new URL('./fixtures/snapshot-v2-main.kmk', import.meta.url)));
+    const dir = await mkdtemp(join(tmpdir(), 'kumiki-snapshot-'));
+    try {
+      const path = join(dir, 'store.kmk');
+      await writeFile(path, fixture);
+      const options = { quantization: 'int8', ann: { minRecords: 10 } } as const;
+      const results: unknown[] = [];
+      const pieces = memoryPersistence(fixture, 'pieces');
+      for (const persistence of [memoryPersistence(fixture), pieces, createFilePersistence(path)]) {
+        const store = createMemoryStore({ persistence, ...options });
+        const described = await store.describe();
+        expect(described.collections.find((c) => c.name === 'dense')).toMatchObject({
+          count: 40,
+          payloadIndexes: [{ field: 'tag', source: 'declared' }],
+          ann: { built: true },
+        });
+        const records = await store.get({ collection: 'live', ids: ['r0', 1, 39], includeVectors: true });
+        expect(records.map((r) => [r.id, r.payload, Array.from(r.vector ?? [])])).toEqual(
+          [0, 1, 39].map((i) => [
+            i % 2 ? i : `r${i}`,
+            { i, tag: `t${i % 3}` },
+            Array.from({ length: 6 }, (_, j) => Math.fround(Math.sin(i * 7 + j))),
+          ]),
+        );
+        const sparse = records[0]?.sparseVector;
+        expect([Array.from(sparse?.indices ?? []), Array.from(sparse?.values ?? [])]).toEqual([
+          [0, 1000],
+          [0.5, 2],
+        ]);
+        expect(records[1]?.sparseVector).toBeUndefined();
+        expect(await store.getCollectionState({ collection: 'words', key: 'k' })).toEqual({
+          value: { n: 1 },
+          current: true,
+        });
+        results.push([
+          await store.search({
+            collection: 'dense',
+            vector: [1, 0.5, 0, 0, 0, 0.2],
+            limit: 5,
+            filter: f.eq('tag', 't1'),
+          }),
+          await store.search({ collection: 'dense', vector: [0, 1, 0, 1, 0, 1], limit: 10 }),
+          await store.search({ collection: 'dense', sparseVector: { indices: [1008], values: [1] } }),
+          await store.search({ collection: 'words', sparseVector: { indices: [9], values: [1] } }),
+        ]);
+        await store.dispose();
+      }
+      expect(results[1]).toEqual(results[0]);
+      expect(results[2]).toEqual(results[0]);
+      expect((results[0] as unknown[][])[2]).toMatchObject([{ id: 'r8', score: 2 }]);
+      // Rows, norms, int8 codes and scales were read straight into the kernel memory.
+      expect(pieces.reads.filter((into) => into.buffer.byteLength % 65536 === 0 && into.byteOffset > 0)).toHaveLength(
+        4,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
