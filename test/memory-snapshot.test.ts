@@ -245,25 +245,39 @@ describe('memory store snapshots, format version 2', () => {
     const flippedRow = good.slice();
     flippedRow[rowsAt + 1] = (flippedRow[rowsAt + 1] as number) ^ 1;
     await refused(flippedRow, /checksum/);
-    // A header whose section lengths disagree with its record count (re-checksummed, so only the sizes are wrong).
+    // Headers changed and re-checksummed, so only what they say is wrong.
     const json = new TextDecoder().decode(good.subarray(28, 28 + new DataView(good.buffer).getUint32(24, true)));
-    const header = JSON.parse(json);
-    header.collections[0].count = 2;
-    header.collections[0].ids.push(2);
-    header.collections[0].payloads.push({});
-    const text = new TextEncoder().encode(JSON.stringify(header));
-    const binary = good.subarray(24 + Math.ceil((4 + json.length) / 16) * 16);
-    const bodyAt = Math.ceil((4 + text.length) / 16) * 16;
-    const body = new Uint8Array(bodyAt + binary.length);
-    new DataView(body.buffer).setUint32(0, text.length, true);
-    body.set(text, 4);
-    body.set(binary, bodyAt);
-    const bad = new Uint8Array(24 + body.length);
-    bad.set(good.subarray(0, 8));
-    new DataView(bad.buffer).setUint32(8, body.length, true);
-    new DataView(bad.buffer).setUint32(16, crc32(body), true);
-    bad.set(body, 24);
-    await refused(bad, /wrong size/);
+    type Entry = { count: number; ids: unknown[]; payloads: unknown[]; dense: { norms: { length: number } } };
+    const rewritten = (change: (header: { collections: Entry[] }) => void) => {
+      const header = JSON.parse(json);
+      change(header);
+      const text = new TextEncoder().encode(JSON.stringify(header));
+      const binary = good.subarray(24 + Math.ceil((4 + json.length) / 16) * 16);
+      const bodyAt = Math.ceil((4 + text.length) / 16) * 16;
+      const body = new Uint8Array(bodyAt + binary.length);
+      new DataView(body.buffer).setUint32(0, text.length, true);
+      body.set(text, 4);
+      body.set(binary, bodyAt);
+      const bad = new Uint8Array(24 + body.length);
+      bad.set(good.subarray(0, 8));
+      new DataView(bad.buffer).setUint32(8, body.length, true);
+      new DataView(bad.buffer).setUint32(16, crc32(body), true);
+      bad.set(body, 24);
+      return bad;
+    };
+    // Section lengths that disagree with the record count.
+    const twoRecords = rewritten((header) => {
+      const entry = header.collections[0] as Entry;
+      entry.count = 2;
+      entry.ids.push(2);
+      entry.payloads.push({});
+    });
+    await refused(twoRecords, /wrong size/);
+    // A section said to run far past the end of the file (a read in pieces allocates nothing for it).
+    const pastTheEnd = rewritten((header) => {
+      (header.collections[0] as Entry).dense.norms.length = 2 ** 40;
+    });
+    await refused(pastTheEnd, /norms section runs past the end of the file/);
   });
 
   test('read in pieces: rows saved without int8 codes get them computed; a file read through createFilePersistence is refused as the bytes are', async () => {

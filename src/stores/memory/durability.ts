@@ -33,16 +33,16 @@ export function createDurableState(
    * collections in `prepared` (by position in the snapshot) are already in their kernel memory.
    * Anything unusual is read whole (`load`), where every refusal names its reason.
    */
+  const location = persistence?.location ?? 'snapshot';
   const discard = (prepared: Map<number, MemoryCollection>) => {
     for (const collection of prepared.values()) collection.dispose();
     prepared.clear();
   };
   const readSaved = async (prepared: Map<number, MemoryCollection>): Promise<Snapshot | undefined> => {
-    const location = persistence?.location ?? 'snapshot';
     const reader = await persistence?.open?.();
     if (reader) {
       try {
-        const snapshot = await readInPieces(reader, location, (index, saved, count, rowBytes) => {
+        const snapshot = await readInPieces(reader, (index, saved, count, rowBytes) => {
           const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
           prepared.set(index, collection);
           try {
@@ -86,7 +86,7 @@ export function createDurableState(
           } catch (error) {
             collection.dispose();
             throw new CorruptDataError({
-              location: persistence?.location ?? 'snapshot',
+              location,
               reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
               component: 'memory',
             });

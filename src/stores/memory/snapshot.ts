@@ -244,13 +244,14 @@ export function encodeSnapshot(
 /** Thrown by `writeSnapshot` when the kernel memory it was copying from grew meanwhile (save again). */
 export class MemoryMovedError extends Error {}
 
-/** Bytes per piece that `writeSnapshot` hands over. */
-const PIECE = 1 << 20;
+/** Bytes per piece written or read: small enough to be still in the CPU cache when checksummed. */
+export const PIECE = 1 << 20;
 
 /**
  * Writes a version 2 snapshot of these collections through `put` (the same bytes as `encodeSnapshot`)
- * without assembling it in one buffer: sections are copied a piece at a time into a small buffer,
- * checksummed there (still in the CPU cache) and written, and the head goes last, at position 0.
+ * without assembling it in one buffer: sections are copied a piece at a time into one of two small
+ * buffers and checksummed there (still in the CPU cache) while the other is written; the head goes
+ * last, at position 0.
  * `put` may keep its bytes until its promise settles. Throws `MemoryMovedError` when a section's memory
  * grew (an HNSW graph built by a search) while earlier pieces were written.
  */
@@ -262,21 +263,30 @@ export async function writeSnapshot(
   const { head, blocks } = planSnapshot(collections, aliases);
   // Lengths as planned: a view over memory that grew since is detached, zero bytes long.
   const lengths = blocks.map((block) => block.length);
-  const piece = new Uint8Array(PIECE);
+  const buffers = [new Uint8Array(PIECE), new Uint8Array(PIECE)];
+  let pending: Promise<void> | undefined;
   let crc = crc32(head.subarray(PREAMBLE_V2));
   let at = head.length;
+  let turn = 0;
   for (const [index, block] of blocks.entries()) {
     const length = lengths[index] as number;
     const end = at + align16(length);
     for (let from = 0; at < end; from += PIECE) {
-      if (block.length !== length) throw new MemoryMovedError();
-      const bytes = piece.subarray(0, Math.min(PIECE, end - at));
-      bytes.fill(0).set(block.subarray(from, from + bytes.length));
-      crc = crc32(bytes, crc);
-      await put(bytes, at);
+      // This piece is copied and checksummed while the last one is written.
+      turn ^= 1;
+      const bytes = (buffers[turn] as Uint8Array).subarray(0, Math.min(PIECE, end - at));
+      const moved = block.length !== length;
+      if (!moved) {
+        bytes.fill(0).set(block.subarray(from, from + bytes.length));
+        crc = crc32(bytes, crc);
+      }
+      await pending;
+      if (moved) throw new MemoryMovedError();
+      pending = put(bytes, at);
       at += bytes.length;
     }
   }
+  await pending;
   new DataView(head.buffer).setUint32(16, crc, true);
   await put(head, 0);
 }
@@ -333,7 +343,7 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
 function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot {
   if (bytes.length < PREAMBLE_V2 + 4) fail(`it is ${bytes.length} bytes long, shorter than the header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bodyLength = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
+  const bodyLength = bodyLengthV2(view);
   checkBody(bytes, PREAMBLE_V2, bodyLength, view.getUint32(16, true), fail);
   const jsonLength = view.getUint32(PREAMBLE_V2, true);
   if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
@@ -352,6 +362,9 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
 
 /** The JSON header of a version 2 snapshot: what it holds and where its binary sections are. */
 export type HeaderV2 = z.output<typeof headerV2Schema>;
+
+/** The body length a version 2 preamble announces (u64). */
+export const bodyLengthV2 = (view: DataView): number => view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
 
 /** A collection's meta as a snapshot header holds it. */
 export function collectionMeta(meta: HeaderV2['collections'][number]['meta']): CollectionMeta {
