@@ -20,7 +20,8 @@ import type { HnswState } from './kernel/hnsw-graph.js';
  *                 as the kernel keeps them (float32, dimensions padded to a multiple of 4), their
  *                 norms, int8 codes and scales when quantized, and sparse lengths, indices and values.
  *
- * Saving and loading copy each section whole, so their cost is close to copying the bytes. Version 1
+ * Sections are copied as they are (`writeSnapshot` and snapshot-stream.ts move them between the file
+ * and the kernel memory a piece at a time), so saving and loading cost about the file I/O. Version 1
  * ("KUMIKIS1": u32 length and CRC, JSON records then unpadded float32 vectors) is still read; any
  * other version is refused with CorruptDataError naming it. A file whose magic, length or checksum
  * disagree is torn or foreign and is never loaded.
