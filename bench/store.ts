@@ -4,7 +4,9 @@
  * and the JavaScript fallback kernel beside the WebAssembly one. Everything runs in one process on
  * the same data, one after another.
  *
- *   npx tsx bench/store.ts [--n 100000] [--dims 384] [--snapshot 200000]
+ *   npx tsx bench/store.ts [--n 100000] [--dims 384] [--snapshot 200000] [--only-snapshot]
+ *
+ * `--only-snapshot` runs the snapshot section alone (its load is still the process's first).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
@@ -16,7 +18,14 @@ import { createFilePersistence } from '../src/node/snapshot-file.js';
 import { createMemoryStore } from '../src/stores/memory/memory-store.js';
 import { argValue, unitVectors } from './util.js';
 
-export type StoreBenchOptions = { n?: number; dims?: number; queries?: number; snapshotRows?: number };
+export type StoreBenchOptions = {
+  n?: number;
+  dims?: number;
+  queries?: number;
+  snapshotRows?: number;
+  /** Run the snapshot section alone. */
+  onlySnapshot?: boolean;
+};
 
 const K = 10;
 
@@ -305,6 +314,9 @@ export async function runStoreBench(options: StoreBenchOptions = {}): Promise<st
   const dims = options.dims ?? 384;
   const queries = options.queries ?? 50;
   const snapshotRows = options.snapshotRows ?? 200_000;
+  if (options.onlySnapshot) {
+    return [`## Memory store at scale`, '', ...(await snapshotSection(snapshotRows, dims))].join('\n');
+  }
   const sections = [
     ...(await filtersSection(n, dims, queries)),
     ...(await insertSection(n, dims)),
@@ -322,6 +334,7 @@ if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
       dims: argValue('dims'),
       queries: argValue('queries'),
       snapshotRows: argValue('snapshot'),
+      onlySnapshot: process.argv.includes('--only-snapshot'),
     }),
   );
 }

@@ -191,4 +191,5 @@ export {
   type MemoryStoreOptions,
   type QueryPlan,
   type SnapshotPersistence,
+  type SnapshotReader,
 } from './stores/memory/index.js';

@@ -171,6 +171,17 @@ describe('CRC-32', () => {
     expect(crc32Js(new Uint8Array(1000).fill(0xff))).toBe(zlibCrc32(new Uint8Array(1000).fill(0xff)) >>> 0);
   });
 
+  test('a running CRC over pieces equals the CRC of the whole, from zlib and from the JavaScript loop', () => {
+    const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 37) % 251);
+    for (const crc of [crc32, crc32Js]) {
+      const whole = crc(bytes);
+      expect(whole).toBe(zlibCrc32(bytes) >>> 0);
+      for (const cut of [0, 1, 500, 999, 1000]) {
+        expect(crc(bytes.subarray(cut), crc(bytes.subarray(0, cut)))).toBe(whole);
+      }
+    }
+  });
+
   test('where the runtime offers node:zlib, its crc32 is used', async () => {
     type Crc = typeof import('../src/core/crc32.js');
     const real = realGetBuiltinModule as (id: string) => unknown;

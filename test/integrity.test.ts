@@ -166,6 +166,10 @@ describe('data loss', () => {
         if (flaky.fail) throw new UnavailableError({ message: 'disk full', component: 'memory' });
         return file.save(bytes);
       },
+      saveFrom: async (write) => {
+        if (flaky.fail) throw new UnavailableError({ message: 'disk full', component: 'memory' });
+        return file.saveFrom?.(write);
+      },
     };
     const store = createMemoryStore({ persistence });
     await store.createCollection({ name: 'c', dimensions: 2 });

@@ -13,26 +13,28 @@ function crcTable(): Uint32Array {
   return table;
 }
 
-type Zlib = { crc32?: (data: Uint8Array, value?: number) => number };
-let native: ((data: Uint8Array) => number) | null | undefined;
+type Crc = (data: Uint8Array, value?: number) => number;
+let native: Crc | null | undefined;
 
 /**
  * CRC-32 (IEEE 802.3), used to detect torn or altered snapshots: zlib's (hardware-accelerated) where
- * Node offers it, else a table-driven loop in JavaScript.
+ * Node offers it, else a table-driven loop in JavaScript. `previous`, the CRC of the bytes before
+ * these, continues a running checksum: `crc32(b, crc32(a))` is the CRC of `a` then `b`.
  */
-export function crc32(bytes: Uint8Array): number {
+export function crc32(bytes: Uint8Array, previous = 0): number {
   if (native === undefined) {
-    const zlib = nodeBuiltin<Zlib>('node:zlib');
-    native = typeof zlib?.crc32 === 'function' ? (data) => (zlib.crc32 as (d: Uint8Array) => number)(data) >>> 0 : null;
+    const zlib = nodeBuiltin<{ crc32?: Crc }>('node:zlib');
+    const zlibCrc = zlib?.crc32;
+    native = typeof zlibCrc === 'function' ? (data, value) => zlibCrc(data, value) >>> 0 : null;
   }
-  if (native !== null) return native(bytes);
-  return crc32Js(bytes);
+  if (native !== null) return native(bytes, previous);
+  return crc32Js(bytes, previous);
 }
 
 /** The JavaScript CRC-32 (exported for tests that compare it with zlib's). */
-export function crc32Js(bytes: Uint8Array): number {
+export function crc32Js(bytes: Uint8Array, previous = 0): number {
   const t = crcTable();
-  let crc = 0xffffffff;
+  let crc = ~previous;
   for (let i = 0; i < bytes.length; i++) crc = (t[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }

@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import * as z from 'zod';
 import { UnavailableError } from '../core/errors.js';
-import type { SnapshotPersistence } from '../core/persistence.js';
+import type { SnapshotPersistence, SnapshotReader } from '../core/persistence.js';
 import { parseArgument } from '../core/validate.js';
 import { removeLeftovers, writeFileAtomic } from '../internal/node/atomic-file.js';
 import { createFileLock } from '../internal/node/file-lock.js';
@@ -61,6 +61,17 @@ export function createFilePersistence(path: string, options: FilePersistenceOpti
       component,
     });
 
+  const save = async (contents: Parameters<typeof writeFileAtomic>[1]): Promise<void> => {
+    try {
+      await writeFileAtomic(target, contents);
+      known = await identity();
+    } catch (error) {
+      if (UnavailableError.isInstance(error)) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      throw failure('write', error, code === 'EAGAIN' || code === 'EBUSY');
+    }
+  };
+
   return {
     location: target,
     async load() {
@@ -81,16 +92,44 @@ export function createFilePersistence(path: string, options: FilePersistenceOpti
         throw failure('read', error, false);
       }
     },
-    async save(snapshot: Uint8Array) {
+    async open(): Promise<SnapshotReader | undefined> {
+      await removeLeftovers(target);
       try {
-        await writeFileAtomic(target, snapshot);
-        known = await identity();
+        const before = await identity();
+        const handle = await open(target, 'r');
+        const { size } = await handle.stat().catch(async (error: unknown) => {
+          await handle.close();
+          throw error;
+        });
+        known = before;
+        return {
+          size,
+          async read(into, position) {
+            try {
+              let done = 0;
+              while (done < into.length) {
+                const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+                if (bytesRead === 0) break;
+                done += bytesRead;
+              }
+              return done;
+            } catch (error) {
+              throw failure('read', error, false);
+            }
+          },
+          close: () => handle.close(),
+        };
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          known = null;
+          return undefined;
+        }
         if (UnavailableError.isInstance(error)) throw error;
-        const code = (error as NodeJS.ErrnoException).code;
-        throw failure('write', error, code === 'EAGAIN' || code === 'EBUSY');
+        throw failure('read', error, false);
       }
     },
+    save: (snapshot: Uint8Array) => save(snapshot),
+    saveFrom: (write) => save(write),
     async acquire(acquireOptions = {}) {
       if (!lock.held) {
         await lock.acquire({ timeoutMs: settings.lockTimeoutMs ?? 10_000, ...acquireOptions });

@@ -7,18 +7,31 @@ import { basename, dirname, join } from 'node:path';
 
 let counter = 0;
 
+/** Hands a file's contents over in pieces: `put(bytes, position)`, each kept until its promise settles. */
+export type PieceWriter = (put: (bytes: Uint8Array, position: number) => Promise<void>) => Promise<void>;
+
 /**
- * Writes `bytes` to a temporary file beside `target`, flushes it, renames it over `target` (atomic
- * on POSIX file systems) and flushes the folder, which is created when missing. After a crash either
- * the old file or the new one is there, plus at most a temporary file `removeLeftovers` cleans up.
+ * Writes `bytes` (or what a `PieceWriter` puts) to a temporary file beside `target`, flushes it,
+ * renames it over `target` (atomic on POSIX file systems) and flushes the folder, which is created
+ * when missing. After a crash either the old file or the new one is there, plus at most a temporary
+ * file `removeLeftovers` cleans up. When the writer throws, the target is left as it was.
  */
-export async function writeFileAtomic(target: string, bytes: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(target: string, bytes: Uint8Array | string | PieceWriter): Promise<void> {
   const directory = dirname(target);
   const temporary = join(directory, `.${basename(target)}.${process.pid}.${Date.now()}.${counter++}.tmp`);
   try {
     const handle = await openCreatingFolder(temporary, 'w');
     try {
-      await handle.writeFile(bytes);
+      if (typeof bytes === 'function') {
+        await bytes(async (piece, position) => {
+          for (let done = 0; done < piece.length; ) {
+            const { bytesWritten } = await handle.write(piece, done, piece.length - done, position + done);
+            done += bytesWritten;
+          }
+        });
+      } else {
+        await handle.writeFile(bytes);
+      }
       await handle.sync();
     } finally {
       await handle.close();

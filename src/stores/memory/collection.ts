@@ -16,6 +16,7 @@ import { checkRecordVectors } from '../kernel/checks.js';
 import { AnnIndex, type AnnSettings } from './ann.js';
 import { type FilterPlanNode, maskRows } from './filters.js';
 import { VectorArena } from './kernel/arena.js';
+import type { RowViews } from './kernel/arena-memory.js';
 import type { Kernel } from './kernel/kernel.js';
 import { PayloadIndexes } from './payload-indexes.js';
 import { cloneJson, compareIds, toSparseRow } from './records.js';
@@ -363,6 +364,14 @@ export class MemoryCollection {
       dense: this.arena?.exportRows(),
       sparse: this.sparse.exportColumns(this.size),
     };
+  }
+
+  /**
+   * Room in the kernel memory for `count` dense rows of `rowBytes` each, for a snapshot to read them
+   * into before `importColumns` takes them in place; undefined when the rows would not fit as they are.
+   */
+  receiveRows(count: number, rowBytes: number): RowViews | undefined {
+    return this.arena?.rowBytes === rowBytes ? this.arena.receiveRows(count) : undefined;
   }
 
   /** Loads columns from a snapshot into this (empty) collection. */

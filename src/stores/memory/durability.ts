@@ -6,7 +6,8 @@
 import { ConflictError, CorruptDataError, throwIfAborted } from '../../core/errors.js';
 import type { SnapshotPersistence } from '../../core/persistence.js';
 import { type CollectionOptions, MemoryCollection } from './collection.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, MemoryMovedError, type Snapshot, writeSnapshot } from './snapshot.js';
+import { readInPieces } from './snapshot-stream.js';
 
 /** What a change did and how to take it back (`undo` undefined: nothing changed). */
 export type Change<T> = {
@@ -27,43 +28,85 @@ export function createDurableState(
   const aliases = new Map<string, string>();
   let disposed = false;
 
+  /**
+   * The saved snapshot, read in pieces where the persistence can (`open`): then the dense rows of the
+   * collections in `prepared` (by position in the snapshot) are already in their kernel memory.
+   * Anything unusual is read whole (`load`), where every refusal names its reason.
+   */
+  const location = persistence?.location ?? 'snapshot';
+  const discard = (prepared: Map<number, MemoryCollection>) => {
+    for (const collection of prepared.values()) collection.dispose();
+    prepared.clear();
+  };
+  const readSaved = async (prepared: Map<number, MemoryCollection>): Promise<Snapshot | undefined> => {
+    const reader = await persistence?.open?.();
+    if (reader) {
+      try {
+        const snapshot = await readInPieces(reader, (index, saved, count, rowBytes) => {
+          const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+          prepared.set(index, collection);
+          try {
+            return collection.receiveRows(count, rowBytes);
+          } catch {
+            return undefined; // importColumns says why
+          }
+        });
+        if (snapshot) return snapshot;
+      } finally {
+        await reader.close();
+      }
+      discard(prepared);
+    }
+    const bytes = await persistence?.load();
+    return bytes && decodeSnapshot(bytes, location);
+  };
+
   /** Replaces the contents with the saved snapshot (at start, and when another process saved since). */
   const reload = async (): Promise<void> => {
-    const bytes = await persistence?.load();
-    for (const collection of collections.values()) collection.dispose();
-    collections.clear();
-    aliases.clear();
-    if (!bytes) return;
-    const snapshot = decodeSnapshot(bytes, persistence?.location ?? 'snapshot');
-    for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
-    for (const saved of snapshot.collections) {
-      const collection = new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
-      for (const [key, entry] of saved.states) collection.states.set(key, entry);
-      try {
-        if ('columns' in saved) {
-          collection.importColumns(saved.columns, saved.rowBytes);
-          if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
-        } else {
-          // A version 1 snapshot: records one by one.
-          collection.write(
-            saved.records.map((record) => ({
-              id: record.id,
-              payload: record.payload as never,
-              ...(record.vector ? { vector: record.vector } : {}),
-              ...(record.sparse ? { sparseVector: record.sparse } : {}),
-            })),
-          );
+    const prepared = new Map<number, MemoryCollection>();
+    const clear = () => {
+      for (const collection of collections.values()) collection.dispose();
+      collections.clear();
+      aliases.clear();
+    };
+    try {
+      // Searches meanwhile still see the old contents: they are replaced once the snapshot is read.
+      const snapshot = await readSaved(prepared).finally(clear);
+      if (!snapshot) return;
+      for (const [alias, target] of snapshot.aliases) aliases.set(alias, target);
+      for (const [index, saved] of snapshot.collections.entries()) {
+        const collection =
+          prepared.get(index) ?? new MemoryCollection(saved.meta, { ...collectionOptions, version: saved.version });
+        prepared.delete(index);
+        for (const [key, entry] of saved.states) collection.states.set(key, entry);
+        try {
+          if ('columns' in saved) {
+            collection.importColumns(saved.columns, saved.rowBytes);
+            if (saved.ann) collection.ann?.importState(saved.ann, collection.size);
+          } else {
+            // A version 1 snapshot: records one by one.
+            collection.write(
+              saved.records.map((record) => ({
+                id: record.id,
+                payload: record.payload as never,
+                ...(record.vector ? { vector: record.vector } : {}),
+                ...(record.sparse ? { sparseVector: record.sparse } : {}),
+              })),
+            );
+          }
+        } catch (error) {
+          collection.dispose();
+          throw new CorruptDataError({
+            location,
+            reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
+            component: 'memory',
+          });
         }
-      } catch (error) {
-        collection.dispose();
-        throw new CorruptDataError({
-          location: persistence?.location ?? 'snapshot',
-          reason: `collection "${saved.meta.name}" cannot be loaded (${(error as Error).message})`,
-          component: 'memory',
-        });
+        if ('columns' in saved) for (const field of saved.indexes) collection.createIndex(field, true);
+        collections.set(saved.meta.name, collection);
       }
-      if ('columns' in saved) for (const field of saved.indexes) collection.createIndex(field, true);
-      collections.set(saved.meta.name, collection);
+    } finally {
+      discard(prepared);
     }
   };
 
@@ -85,6 +128,21 @@ export function createDurableState(
   let unsaved = 0;
   const save = async (): Promise<void> => {
     if (!persistence) return;
+    if (persistence.saveFrom) {
+      let moved = false;
+      try {
+        await persistence.saveFrom((put) =>
+          writeSnapshot(collections.values(), aliases, put).catch((error: unknown) => {
+            moved = error instanceof MemoryMovedError;
+            throw error;
+          }),
+        );
+        return;
+      } catch (error) {
+        // The kernel memory grew under the pieces (a search built a graph): saved whole below instead.
+        if (!moved) throw error;
+      }
+    }
     await persistence.save(encodeSnapshot(collections.values(), aliases));
   };
   const release = async (): Promise<void> => {

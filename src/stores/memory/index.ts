@@ -8,4 +8,5 @@ export {
   type MemoryStoreDescription,
   type MemoryStoreOptions,
   type SnapshotPersistence,
+  type SnapshotReader,
 } from './memory-store.js';

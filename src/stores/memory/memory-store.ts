@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, throwIfAborted } from '../../core/errors.
 import { FILTER_OPERATORS, type Filter } from '../../core/filter.js';
 import { type EmbeddingSpace, fingerprint } from '../../core/fingerprint.js';
 import { DEFAULT_RRF_K, reciprocalRankFusion } from '../../core/fusion.js';
-import type { SnapshotPersistence } from '../../core/persistence.js';
+import type { SnapshotPersistence, SnapshotReader } from '../../core/persistence.js';
 import type {
   AliasInfo,
   CollectionInfo,
@@ -35,7 +35,7 @@ import { cloneJson } from './records.js';
 import type { MemoryExplainedFilter, MemoryStore, MemoryStoreDescription, MemoryStoreOptions } from './types.js';
 
 export type { MemoryExplainedFilter, MemoryStore, MemoryStoreDescription, MemoryStoreOptions } from './types.js';
-export type { SnapshotPersistence };
+export type { SnapshotPersistence, SnapshotReader };
 
 const {
   create: createSchema,

@@ -20,16 +20,17 @@ import type { HnswState } from './kernel/hnsw-graph.js';
  *                 as the kernel keeps them (float32, dimensions padded to a multiple of 4), their
  *                 norms, int8 codes and scales when quantized, and sparse lengths, indices and values.
  *
- * Saving and loading copy each section whole, so their cost is close to copying the bytes. Version 1
+ * Sections are copied as they are (`writeSnapshot` and snapshot-stream.ts move them between the file
+ * and the kernel memory a piece at a time), so saving and loading cost about the file I/O. Version 1
  * ("KUMIKIS1": u32 length and CRC, JSON records then unpadded float32 vectors) is still read; any
  * other version is refused with CorruptDataError naming it. A file whose magic, length or checksum
  * disagree is torn or foreign and is never loaded.
  */
 const MAGIC_V1 = 'KUMIKIS1';
-const MAGIC_V2 = 'KUMIKIS2';
+export const MAGIC_V2 = 'KUMIKIS2';
 const PREFIX = 'KUMIKIS';
 const PREAMBLE = 16;
-const PREAMBLE_V2 = 24;
+export const PREAMBLE_V2 = 24;
 
 export type SnapshotRecord = {
   id: string | number;
@@ -76,14 +77,14 @@ const headerSchema = z.object({
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-type Section = { at: number; length: number };
+export type Section = { at: number; length: number };
 
 const sectionSchema = z.object({
   at: z.number().check(z.int(), z.nonnegative()),
   length: z.number().check(z.int(), z.nonnegative()),
 });
 
-const headerV2Schema = z.object({
+export const headerV2Schema = z.object({
   aliases: z.record(z.string(), z.string()),
   collections: z.array(
     z.object({
@@ -141,15 +142,19 @@ export type Snapshot = {
   aliases: Map<string, string>;
 };
 
-const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+export const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 const bytesOf = (array: Uint32Array | Int32Array | Float32Array | Uint8Array): Uint8Array =>
   new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
-/** Encodes a version 2 snapshot of these collections. */
-export function encodeSnapshot(
+/**
+ * A version 2 snapshot of these collections laid out: its head (preamble without the checksum, JSON
+ * header, padding) and its binary sections, each at `head.length` plus the 16-aligned lengths of
+ * those before it. Sections may be views into live memory: use them before anything else runs.
+ */
+function planSnapshot(
   collections: Iterable<MemoryCollection>,
   aliases: ReadonlyMap<string, string>,
-): Uint8Array {
+): { head: Uint8Array; blocks: Uint8Array[]; size: number } {
   const blocks: Uint8Array[] = [];
   let binary = 0;
   const place = (bytes: Uint8Array): Section => {
@@ -162,16 +167,9 @@ export function encodeSnapshot(
   for (const collection of collections) {
     const { ids, payloads, dense, sparse } = collection.exportColumns();
     const ann = collection.ann?.state();
-    const { dimensions, fingerprint, sparseFingerprint, epoch, ...rest } = collection.meta;
     header.collections.push({
-      meta: {
-        ...rest,
-        ...(dimensions === undefined ? {} : { dimensions }),
-        ...(fingerprint === undefined ? {} : { fingerprint }),
-        ...(sparseFingerprint === undefined ? {} : { sparseFingerprint }),
-        ...(epoch === undefined ? {} : { epoch }),
-        version: collection.version,
-      },
+      // JSON leaves out the fields that are undefined, as the header's schema expects.
+      meta: { ...collection.meta, version: collection.version } as HeaderV2['collections'][number]['meta'],
       ...(collection.states.size > 0 ? { state: Object.fromEntries(collection.states) } : {}),
       indexes: [...collection.indexes.declared],
       count: ids.length,
@@ -217,20 +215,81 @@ export function encodeSnapshot(
   const json = encoder.encode(JSON.stringify(header));
   const binaryAt = align16(4 + json.length);
   const bodyLength = binaryAt + binary;
-  const bytes = new Uint8Array(PREAMBLE_V2 + bodyLength);
-  const view = new DataView(bytes.buffer);
-  bytes.set(encoder.encode(MAGIC_V2), 0);
+  const head = new Uint8Array(PREAMBLE_V2 + binaryAt);
+  const view = new DataView(head.buffer);
+  head.set(encoder.encode(MAGIC_V2), 0);
   view.setUint32(8, bodyLength % 2 ** 32, true);
   view.setUint32(12, Math.floor(bodyLength / 2 ** 32), true);
   view.setUint32(PREAMBLE_V2, json.length, true);
-  bytes.set(json, PREAMBLE_V2 + 4);
-  let at = PREAMBLE_V2 + binaryAt;
+  head.set(json, PREAMBLE_V2 + 4);
+  return { head, blocks, size: PREAMBLE_V2 + bodyLength };
+}
+
+/** Encodes a version 2 snapshot of these collections. */
+export function encodeSnapshot(
+  collections: Iterable<MemoryCollection>,
+  aliases: ReadonlyMap<string, string>,
+): Uint8Array {
+  const { head, blocks, size } = planSnapshot(collections, aliases);
+  const bytes = new Uint8Array(size);
+  bytes.set(head, 0);
+  let at = head.length;
   for (const block of blocks) {
     bytes.set(block, at);
     at += align16(block.length);
   }
-  view.setUint32(16, crc32(bytes.subarray(PREAMBLE_V2)), true);
+  new DataView(bytes.buffer).setUint32(16, crc32(bytes.subarray(PREAMBLE_V2)), true);
   return bytes;
+}
+
+/** Thrown by `writeSnapshot` when the kernel memory it was copying from grew meanwhile (save again). */
+export class MemoryMovedError extends Error {}
+
+/** Bytes per piece written or read: small enough to be still in the CPU cache when checksummed. */
+export const PIECE = 1 << 20;
+
+/**
+ * Writes a version 2 snapshot of these collections through `put` (the same bytes as `encodeSnapshot`)
+ * without assembling it in one buffer: sections are copied a piece at a time into one of two small
+ * buffers and checksummed there (still in the CPU cache) while the other is written; the head goes
+ * last, at position 0.
+ * `put` may keep its bytes until its promise settles. Throws `MemoryMovedError` when a section's memory
+ * grew (an HNSW graph built by a search) while earlier pieces were written.
+ */
+export async function writeSnapshot(
+  collections: Iterable<MemoryCollection>,
+  aliases: ReadonlyMap<string, string>,
+  put: (bytes: Uint8Array, position: number) => Promise<void>,
+): Promise<void> {
+  const { head, blocks } = planSnapshot(collections, aliases);
+  // Lengths as planned: a view over memory that grew since is detached, zero bytes long.
+  const lengths = blocks.map((block) => block.length);
+  const buffers = [new Uint8Array(PIECE), new Uint8Array(PIECE)];
+  let pending: Promise<void> | undefined;
+  let crc = crc32(head.subarray(PREAMBLE_V2));
+  let at = head.length;
+  let turn = 0;
+  for (const [index, block] of blocks.entries()) {
+    const length = lengths[index] as number;
+    const end = at + align16(length);
+    for (let from = 0; at < end; from += PIECE) {
+      // This piece is copied and checksummed while the last one is written.
+      turn ^= 1;
+      const bytes = (buffers[turn] as Uint8Array).subarray(0, Math.min(PIECE, end - at));
+      const moved = block.length !== length;
+      if (!moved) {
+        bytes.fill(0).set(block.subarray(from, from + bytes.length));
+        crc = crc32(bytes, crc);
+      }
+      await pending;
+      if (moved) throw new MemoryMovedError();
+      pending = put(bytes, at);
+      at += bytes.length;
+    }
+  }
+  await pending;
+  new DataView(head.buffer).setUint32(16, crc, true);
+  await put(head, 0);
 }
 
 export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
@@ -248,22 +307,9 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
     fail('it does not start with the kumiki snapshot marker');
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bodyLength = view.getUint32(8, true);
-  if (bytes.length !== PREAMBLE + bodyLength) {
-    fail(`the header announces ${PREAMBLE + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
-  }
-  if (crc32(bytes.subarray(PREAMBLE)) !== view.getUint32(12, true)) fail('its checksum does not match its contents');
+  checkBody(bytes, PREAMBLE, view.getUint32(8, true), view.getUint32(12, true), fail);
   const jsonLength = view.getUint32(PREAMBLE, true);
-  let header: z.output<typeof headerSchema>;
-  try {
-    header = z.parse(
-      headerSchema,
-      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength))),
-      parseContext,
-    );
-  } catch (error) {
-    return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
-  }
+  const header = parseHeader(headerSchema, bytes.subarray(PREAMBLE + 4, PREAMBLE + 4 + jsonLength), fail);
   let offset = PREAMBLE + align4(4 + jsonLength);
   const collections: SnapshotCollection[] = [];
   for (const entry of header.collections) {
@@ -285,15 +331,7 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
       };
     });
     collections.push({
-      meta: {
-        name: entry.meta.name,
-        dimensions: dims,
-        metric: entry.meta.metric,
-        sparse: entry.meta.sparse,
-        fingerprint: entry.meta.fingerprint,
-        sparseFingerprint: entry.meta.sparseFingerprint,
-        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
-      },
+      meta: collectionMeta(entry.meta),
       version: entry.meta.version ?? 0,
       states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       records,
@@ -306,30 +344,79 @@ export function decodeSnapshot(bytes: Uint8Array, location: string): Snapshot {
 function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot {
   if (bytes.length < PREAMBLE_V2 + 4) fail(`it is ${bytes.length} bytes long, shorter than the header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bodyLength = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
-  if (bytes.length !== PREAMBLE_V2 + bodyLength) {
-    fail(`the header announces ${PREAMBLE_V2 + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
-  }
-  if (crc32(bytes.subarray(PREAMBLE_V2)) !== view.getUint32(16, true)) fail('its checksum does not match its contents');
+  const bodyLength = bodyLengthV2(view);
+  checkBody(bytes, PREAMBLE_V2, bodyLength, view.getUint32(16, true), fail);
   const jsonLength = view.getUint32(PREAMBLE_V2, true);
   if (PREAMBLE_V2 + 4 + jsonLength > bytes.length) fail('its header is longer than the file');
-  let header: z.output<typeof headerV2Schema>;
+  const header = parseHeader(headerV2Schema, bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength), fail);
+  const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
+  return snapshotFromHeader(
+    header,
+    (where, name, copy) => {
+      const start = binaryAt + where.at;
+      if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
+      return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
+    },
+    fail,
+  );
+}
+
+/** The JSON header of a version 2 snapshot: what it holds and where its binary sections are. */
+export type HeaderV2 = z.output<typeof headerV2Schema>;
+
+/** The body length a version 2 preamble announces (u64). */
+export const bodyLengthV2 = (view: DataView): number => view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
+
+/** A collection's meta as a snapshot header holds it. */
+export function collectionMeta(meta: HeaderV2['collections'][number]['meta']): CollectionMeta {
+  return {
+    name: meta.name,
+    dimensions: meta.dimensions,
+    metric: meta.metric,
+    sparse: meta.sparse,
+    fingerprint: meta.fingerprint,
+    sparseFingerprint: meta.sparseFingerprint,
+    ...(meta.epoch === undefined ? {} : { epoch: meta.epoch }),
+  };
+}
+
+/** Refuses a snapshot whose length or checksum (of the body, after `preamble` bytes) is not announced. */
+function checkBody(
+  bytes: Uint8Array,
+  preamble: number,
+  bodyLength: number,
+  crc: number,
+  fail: (reason: string) => never,
+) {
+  if (bytes.length !== preamble + bodyLength) {
+    fail(`the header announces ${preamble + bodyLength} bytes but the file has ${bytes.length} (torn write?)`);
+  }
+  if (crc32(bytes.subarray(preamble)) !== crc) fail('its checksum does not match its contents');
+}
+
+/** Parses and checks a snapshot's UTF-8 JSON header. */
+export function parseHeader<T extends z.ZodMiniType>(
+  schema: T,
+  json: Uint8Array,
+  fail: (reason: string) => never,
+): z.output<T> {
   try {
-    header = z.parse(
-      headerV2Schema,
-      JSON.parse(decoder.decode(bytes.subarray(PREAMBLE_V2 + 4, PREAMBLE_V2 + 4 + jsonLength))),
-      parseContext,
-    );
+    return z.parse(schema, JSON.parse(decoder.decode(json)), parseContext);
   } catch (error) {
     return fail(`its header is malformed (${error instanceof Error ? error.message.slice(0, 200) : String(error)})`);
   }
-  const binaryAt = PREAMBLE_V2 + align16(4 + jsonLength);
-  /** A section: a view when the kernel copies it anyway, else a copy (aligned for typed arrays). */
-  const section = (where: Section, name: string, copy = true): Uint8Array => {
-    const start = binaryAt + where.at;
-    if (start + where.length > bytes.length) fail(`its ${name} section runs past the end of the file`);
-    return copy ? bytes.slice(start, start + where.length) : bytes.subarray(start, start + where.length);
-  };
+}
+
+/**
+ * The collections of a version 2 snapshot from its header and its sections. `section` gives a
+ * section's bytes: a view when the kernel copies it anyway (`copy` false), else bytes in an
+ * ArrayBuffer of their own (aligned for typed arrays).
+ */
+export function snapshotFromHeader(
+  header: HeaderV2,
+  section: (where: Section, name: string, copy: boolean) => Uint8Array,
+  fail: (reason: string) => never,
+): Snapshot {
   const collections: SnapshotColumns[] = header.collections.map((entry) => {
     const name = entry.meta.name;
     const n = entry.count;
@@ -362,9 +449,9 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
     }
     let sparse: CollectionColumns['sparse'];
     if (entry.sparse) {
-      const lengths = new Uint32Array(section(entry.sparse.lengths, 'sparse lengths').buffer);
-      const indices = new Uint32Array(section(entry.sparse.indices, 'sparse indices').buffer);
-      const values = new Float32Array(section(entry.sparse.values, 'sparse values').buffer);
+      const lengths = new Uint32Array(section(entry.sparse.lengths, 'sparse lengths', true).buffer);
+      const indices = new Uint32Array(section(entry.sparse.indices, 'sparse indices', true).buffer);
+      const values = new Float32Array(section(entry.sparse.values, 'sparse values', true).buffer);
       let total = 0;
       for (const length of lengths) total += length;
       if (lengths.length !== n || indices.length !== total || values.length !== total)
@@ -378,21 +465,13 @@ function decodeV2(bytes: Uint8Array, fail: (reason: string) => never): Snapshot 
       maxLevel: entry.ann.maxLevel,
       size: entry.ann.size,
       removed: entry.ann.removed,
-      levels: section(entry.ann.levels, 'graph levels'),
-      links0: new Uint32Array(section(entry.ann.links0, 'graph links').buffer),
-      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets').buffer),
-      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links').buffer),
+      levels: section(entry.ann.levels, 'graph levels', true),
+      links0: new Uint32Array(section(entry.ann.links0, 'graph links', true).buffer),
+      upperAt: new Int32Array(section(entry.ann.upperAt, 'graph offsets', true).buffer),
+      upper: new Uint32Array(section(entry.ann.upper, 'graph upper links', true).buffer),
     };
     return {
-      meta: {
-        name,
-        dimensions: entry.meta.dimensions,
-        metric: entry.meta.metric,
-        sparse: entry.meta.sparse,
-        fingerprint: entry.meta.fingerprint,
-        sparseFingerprint: entry.meta.sparseFingerprint,
-        ...(entry.meta.epoch === undefined ? {} : { epoch: entry.meta.epoch }),
-      },
+      meta: collectionMeta(entry.meta),
       version: entry.meta.version ?? 0,
       states: new Map(Object.entries(entry.state ?? {}) as [string, StateEntry][]),
       indexes: entry.indexes,

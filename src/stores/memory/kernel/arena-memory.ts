@@ -21,6 +21,9 @@ export type VectorArenaOptions = {
   kernel?: Kernel;
 };
 
+/** An arena's rows as byte views (see `ArenaMemory.rowViews`). */
+export type RowViews = { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array };
+
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 const DEFAULT_CAPACITY = 64;
 
@@ -133,6 +136,37 @@ export class ArenaMemory {
     this.capacity = capacity;
     this.scratchCapacity = scratch;
     this.layout = next;
+  }
+
+  /**
+   * Empties the arena and makes room for `count` rows, returned as the views `importRows` reads
+   * (see `rowViews`): a snapshot read straight into them is imported without being copied again.
+   */
+  receiveRows(count: number): RowViews {
+    this.count = 0;
+    this.reserve(count);
+    return this.rowViews(count);
+  }
+
+  /**
+   * Rows 0..n-1 as byte views into this memory: float rows, norms (f32) and, when quantized, int8
+   * codes and scales (f32). They hold until the memory next grows.
+   */
+  protected rowViews(n: number): RowViews {
+    const { data, norms, codes, scales } = this.layout;
+    const u8 = this.u8;
+    return {
+      floats: u8.subarray(data, data + n * this.stride),
+      norms: u8.subarray(norms, norms + 4 * n),
+      ...(this.quantized
+        ? { codes: u8.subarray(codes, codes + n * this.codeStride), scales: u8.subarray(scales, scales + 4 * n) }
+        : {}),
+    };
+  }
+
+  /** Copies `bytes` to offset `at`, unless they are already there (rows read in through `receiveRows`). */
+  protected place(bytes: Uint8Array, at: number): void {
+    if (bytes.buffer !== this.buffer || bytes.byteOffset !== at) this.u8.set(bytes, at);
   }
 
   /**

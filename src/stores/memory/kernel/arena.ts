@@ -6,7 +6,7 @@
  * built-ins. The module is compiled once per process, lazily; each arena owns one instance and one
  * memory (arena-memory.ts). Rows are dense (0..size-1); the memory store maps its ids onto rows.
  */
-import { ArenaMemory } from './arena-memory.js';
+import { ArenaMemory, type RowViews } from './arena-memory.js';
 import { selectTopK, type TopK } from './heaps.js';
 import type { KernelExports } from './kernel.js';
 import { quantize } from './quantize.js';
@@ -311,18 +311,9 @@ export class VectorArena extends ArenaMemory {
    * (`rowBytes` each), norms (f32) and, when quantized, int8 codes (dimensions padded to 16) and
    * scales (f32). Valid until the next change to the arena; copy them out at once.
    */
-  exportRows(): { floats: Uint8Array; norms: Uint8Array; codes?: Uint8Array; scales?: Uint8Array } {
+  exportRows(): RowViews {
     this.assertLive();
-    const { data, norms, codes, scales } = this.layout;
-    const n = this.count;
-    const u8 = this.u8;
-    return {
-      floats: u8.subarray(data, data + n * this.stride),
-      norms: u8.subarray(norms, norms + 4 * n),
-      ...(this.quantized
-        ? { codes: u8.subarray(codes, codes + n * this.codeStride), scales: u8.subarray(scales, scales + 4 * n) }
-        : {}),
-    };
+    return this.rowViews(this.count);
   }
 
   /**
@@ -340,8 +331,8 @@ export class VectorArena extends ArenaMemory {
     this.count = 0;
     this.reserve(count);
     const { data, norms, codes, scales } = this.layout;
-    this.u8.set(rows.floats, data);
-    this.u8.set(rows.norms, norms);
+    this.place(rows.floats, data);
+    this.place(rows.norms, norms);
     this.count = count;
     if (!this.quantized) return;
     if (
@@ -350,8 +341,8 @@ export class VectorArena extends ArenaMemory {
       rows.codes.length === count * this.codeStride &&
       rows.scales.length === count * 4
     ) {
-      this.u8.set(rows.codes, codes);
-      this.u8.set(rows.scales, scales);
+      this.place(rows.codes, codes);
+      this.place(rows.scales, scales);
       return;
     }
     for (let row = 0; row < count; row++) this.quantizeRow(row);
