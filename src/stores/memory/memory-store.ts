@@ -245,9 +245,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
             collection.version--;
           },
         };
-      }).catch((error: unknown) => {
-        parseUpsert(input);
-        throw error;
       });
     },
 

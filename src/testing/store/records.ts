@@ -121,6 +121,17 @@ export function recordTests({ t, maxIdBytes }: StoreSuite): void {
       'NotFoundError',
       'missing collection',
     );
+    const missing = uniqueName('missing');
+    await rejectsWith(
+      () => store.upsert({ collection: missing, records: [{ id: 'a', vector: [1, 0, 0] }] }),
+      'NotFoundError',
+      'upsert into a missing collection',
+    );
+    await rejectsWith(
+      () => store.delete({ collection: missing, ids: ['a'] }),
+      'NotFoundError',
+      'delete from a missing collection',
+    );
     await rejectsWith(
       () => store.scroll({ collection: name, cursor: '{not a cursor' }),
       'InvalidArgumentError',
