@@ -90,7 +90,7 @@ function clustered(count: number, dims: number, seed: number): Float32Array {
 }
 
 type Point = { ef: number; recall: number; qps: number };
-type Contender = { name: string; buildMs: number; points: Point[]; memory: string };
+type Contender = { name: string; buildMs: number; points: Point[]; memory: string; memoryRatio?: number };
 
 const recallOf = (truth: number[][], got: number[][]) => {
   let hits = 0;
@@ -158,69 +158,78 @@ async function compare(
   await exact.dispose();
 
   const contenders: Contender[] = [];
-  // kumiki: the graph is built at the first search; each ef reopens the saved snapshot (graph kept).
-  let saved: Uint8Array | undefined;
-  const persistence: SnapshotPersistence = {
-    location: 'memory://ann-bench',
-    load: async () => saved,
-    save: async (bytes) => {
-      saved = bytes;
-    },
-  };
-  const settings = { m: M, efConstruction: EF_CONSTRUCTION, minRecords: 1000 };
-  const builder = createMemoryStore({ ann: settings, persistence, durability: 'manual' });
-  await load(builder);
-  let start = performance.now();
-  await builder.search({ collection: 'v', vector: vector(queries, 0), limit: K });
-  const kumikiBuild = performance.now() - start;
-  const graphBytes = (await builder.describe()).collections[0]?.ann?.bytes ?? 0;
-  await builder.flush();
-  await builder.dispose();
-  const points: Point[] = [];
+  const raw = n * dims * 4;
   const filtered: string[] = [];
-  for (const ef of EF_SWEEP) {
-    console.error(`${label}: kumiki built in ${(kumikiBuild / 1000).toFixed(1)} s; searching with ef ${ef}…`);
-    const store = createMemoryStore({ ann: { ...settings, ef }, persistence });
-    await store.count({ collection: 'v' });
-    const searchSync: number[][] = [];
-    // Store.search is async; time it as a product path (validation and record assembly included).
-    for (let i = 0; i < warmup; i++)
-      await store.search({ collection: 'v', vector: vector(queries, i % queryCount), limit: K });
-    const began = performance.now();
-    for (let i = 0; i < queryCount; i++) {
-      searchSync.push(
-        (await store.search({ collection: 'v', vector: vector(queries, i), limit: K })).map((m) => m.id as number),
-      );
-    }
-    points.push({ ef, recall: recallOf(truth, searchSync), qps: queryCount / ((performance.now() - began) / 1000) });
-    if (ef === 64) {
-      for (const [name, filter, want] of [
-        ['1%', f.eq('p1', 7), truth1],
-        ['10%', f.eq('p10', 3), truth10],
-      ] as const) {
-        const got: number[][] = [];
-        const t0 = performance.now();
-        for (let i = 0; i < queryCount; i++) {
-          got.push(
-            (await store.search({ collection: 'v', vector: vector(queries, i), limit: K, filter })).map(
-              (m) => m.id as number,
-            ),
-          );
-        }
-        filtered.push(
-          `| ${name} | ${recallOf(want, got).toFixed(3)} | ${(queryCount / ((performance.now() - t0) / 1000)).toFixed(0)} |`,
+  // kumiki: the graph is built at the first search; each ef reopens the saved snapshot (graph kept).
+  const kumiki = async (name: string, quantization: 'none' | 'int8-only'): Promise<void> => {
+    let saved: Uint8Array | undefined;
+    const persistence: SnapshotPersistence = {
+      location: 'memory://ann-bench',
+      load: async () => saved,
+      save: async (bytes) => {
+        saved = bytes;
+      },
+    };
+    const settings = { m: M, efConstruction: EF_CONSTRUCTION, minRecords: 1000 };
+    const builder = createMemoryStore({ ann: settings, persistence, durability: 'manual', quantization });
+    await load(builder);
+    const start = performance.now();
+    await builder.search({ collection: 'v', vector: vector(queries, 0), limit: K });
+    const buildMs = performance.now() - start;
+    const graphBytes = (await builder.describe()).collections[0]?.ann?.bytes ?? 0;
+    await builder.flush();
+    await builder.dispose();
+    const points: Point[] = [];
+    for (const ef of EF_SWEEP) {
+      console.error(`${label}: ${name} built in ${(buildMs / 1000).toFixed(1)} s; searching with ef ${ef}…`);
+      const store = createMemoryStore({ ann: { ...settings, ef }, persistence, quantization });
+      await store.count({ collection: 'v' });
+      const searchSync: number[][] = [];
+      // Store.search is async; time it as a product path (validation and record assembly included).
+      for (let i = 0; i < warmup; i++)
+        await store.search({ collection: 'v', vector: vector(queries, i % queryCount), limit: K });
+      const began = performance.now();
+      for (let i = 0; i < queryCount; i++) {
+        searchSync.push(
+          (await store.search({ collection: 'v', vector: vector(queries, i), limit: K })).map((m) => m.id as number),
         );
       }
+      points.push({ ef, recall: recallOf(truth, searchSync), qps: queryCount / ((performance.now() - began) / 1000) });
+      if (ef === 64) {
+        for (const [share, filter, want] of [
+          ['1%', f.eq('p1', 7), truth1],
+          ['10%', f.eq('p10', 3), truth10],
+        ] as const) {
+          const got: number[][] = [];
+          const t0 = performance.now();
+          for (let i = 0; i < queryCount; i++) {
+            got.push(
+              (await store.search({ collection: 'v', vector: vector(queries, i), limit: K, filter })).map(
+                (m) => m.id as number,
+              ),
+            );
+          }
+          filtered.push(
+            `| ${name} | ${share} | ${recallOf(want, got).toFixed(3)} | ${(queryCount / ((performance.now() - t0) / 1000)).toFixed(0)} |`,
+          );
+        }
+      }
+      await store.dispose();
     }
-    await store.dispose();
-  }
-  const raw = n * dims * 4;
-  contenders.push({
-    name: 'kumiki memory store (HNSW on the kernel)',
-    buildMs: kumikiBuild,
-    points,
-    memory: `${((raw + n * 4 + graphBytes) / raw).toFixed(2)}× raw (rows + norms + graph ${(graphBytes / 2 ** 20).toFixed(0)} MiB)`,
-  });
+    // Float rows (padded to 4 floats) and norms, or int8 codes (padded to 16), scales and norms; plus the graph.
+    const rows = quantization === 'none' ? n * Math.ceil(dims / 4) * 16 : n * (Math.ceil(dims / 16) * 16 + 4);
+    const what = quantization === 'none' ? 'rows + norms' : 'int8 codes + scales + norms';
+    const memoryRatio = (rows + n * 4 + graphBytes) / raw;
+    contenders.push({
+      name,
+      buildMs,
+      points,
+      memoryRatio,
+      memory: `${memoryRatio.toFixed(2)}× raw (${what} + graph ${(graphBytes / 2 ** 20).toFixed(0)} MiB)`,
+    });
+  };
+  await kumiki('kumiki memory store (HNSW on the kernel)', 'none');
+  await kumiki("kumiki memory store, quantization 'int8-only'", 'int8-only');
 
   // hnswlib-node
   const { HierarchicalNSW } = require('hnswlib-node') as {
@@ -230,7 +239,7 @@ async function compare(
   const baseArrays = Array.from({ length: n }, (_, i) => Array.from(vector(base, i)));
   const heapBefore = process.memoryUsage().rss;
   const hnsw = new HierarchicalNSW('cosine', dims);
-  start = performance.now();
+  let start = performance.now();
   hnsw.initIndex(n, M, EF_CONSTRUCTION, 100);
   for (let i = 0; i < n; i++) hnsw.addPoint(baseArrays[i] as number[], i);
   const hnswBuild = performance.now() - start;
@@ -280,6 +289,18 @@ async function compare(
   contenders.push({ name: 'usearch HNSW (f32)', buildMs: usearchBuild, points: usearchPoints, memory: '–' });
 
   const at95 = (points: Point[]) => points.find((p) => p.recall >= 0.95);
+  // The issue's bar: QPS at recall@10 ≥ 0.95 at least 1.5× hnswlib-node's, memory ≤ 1.3× the raw float32 rows.
+  const peer = at95(hnswPoints);
+  const bars = contenders.flatMap((c) => {
+    if (c.memoryRatio === undefined) return [];
+    const best = at95(c.points);
+    const ratio = best && peer ? best.qps / peer.qps : undefined;
+    const speed = ratio === undefined ? 'recall 0.95 not reached' : `${ratio.toFixed(2)}× hnswlib-node`;
+    const met = ratio !== undefined && ratio >= 1.5 && c.memoryRatio <= 1.3;
+    return [
+      `- ${c.name}: QPS at recall ≥ 0.95 ${speed}, memory ${c.memoryRatio.toFixed(2)}× raw: the bar (≥ 1.5×, ≤ 1.3× raw) is ${met ? 'met' : 'not met'}.`,
+    ];
+  });
   const lines = [
     `### ${label}: ${n.toLocaleString('en-US')} × ${dims}, ${queryCount} queries, cosine, top-${K}, M ${M}, efConstruction ${EF_CONSTRUCTION}`,
     '',
@@ -292,10 +313,12 @@ async function compare(
       return `| ${c.name} | ${(c.buildMs / 1000).toFixed(1)} s | ${c.memory} | ${c.points.map((p) => `${p.recall.toFixed(3)} / ${p.qps.toFixed(0)}`).join(' | ')} | ${best ? `${best.qps.toFixed(0)} (ef ${best.ef})` : 'not reached'} |`;
     }),
     '',
+    ...bars,
+    '',
     `Filtered search, kumiki with \`ann\` (ef 64): the planner answers a filter exactly over its matches when it selects under 5% of the records or fewer records than a graph walk would score, and otherwise walks the graph keeping only matches.`,
     '',
-    '| filter selecting | recall@10 | QPS |',
-    '| --- | ---: | ---: |',
+    '| contender | filter selecting | recall@10 | QPS |',
+    '| --- | --- | ---: | ---: |',
     ...filtered,
     '',
   ];

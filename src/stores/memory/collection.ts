@@ -53,6 +53,8 @@ export type QueryPlan = {
 /** How a collection keeps and searches its records (from `createMemoryStore`'s options). */
 export type CollectionOptions = {
   quantized: boolean;
+  /** `false`: int8 codes only, no float rows (`quantization: 'int8-only'`). */
+  floats?: boolean;
   /** The data version it starts at (a loaded snapshot's). */
   version?: number;
   kernel?: Kernel;
@@ -100,6 +102,7 @@ export class MemoryCollection {
         : new VectorArena({
             dimensions: meta.dimensions,
             quantized: options.quantized,
+            floats: options.floats !== false,
             ...(options.kernel ? { kernel: options.kernel } : {}),
           });
     this.ann = options.ann && new AnnIndex(options.ann, this.arena, meta.metric);
