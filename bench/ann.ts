@@ -5,7 +5,7 @@
  * bench/glove.ts into .tmp/glove, never a dependency: base vectors and 1,000 held-out query words,
  * cosine) and a clustered synthetic set at 384-d. Ground truth by exact search. Also filtered recall at 1% and 10%.
  *
- *   npx tsx bench/ann.ts [--n 100000] [--synthetic 50000] [--queries 1000] [--warmup 50]
+ *   npx tsx bench/ann.ts [--n 100000] [--synthetic 50000] [--queries 1000] [--warmup 50] [--passes 3]
  */
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,7 +16,7 @@ import { seededRandom } from '../src/testing/random.js';
 import { loadGlove } from './glove.js';
 import { argValue } from './util.js';
 
-export type AnnBenchOptions = { n?: number; synthetic?: number; queries?: number; warmup?: number };
+export type AnnBenchOptions = { n?: number; synthetic?: number; queries?: number; warmup?: number; passes?: number };
 
 const K = 10;
 const M = 16;
@@ -90,7 +90,7 @@ function clustered(count: number, dims: number, seed: number): Float32Array {
 }
 
 type Point = { ef: number; recall: number; qps: number };
-type Contender = { name: string; buildMs: number; points: Point[]; memory: string };
+type Contender = { name: string; buildMs: number; points: Point[]; memory: string; memoryRatio?: number };
 
 const recallOf = (truth: number[][], got: number[][]) => {
   let hits = 0;
@@ -103,13 +103,30 @@ const recallOf = (truth: number[][], got: number[][]) => {
 
 /** Untimed queries before each timed sweep (`--warmup`); JIT-compiled code needs more than native code. */
 let warmup = 50;
+/** Timed passes over the queries (`--passes`); the fastest counts, as the least disturbed on a shared machine. */
+let passes = 3;
 
-function timeQueries(count: number, fn: (i: number) => number[]): { results: number[][]; qps: number } {
-  for (let i = 0; i < warmup; i++) fn(i % count);
-  const results: number[][] = [];
-  const start = performance.now();
-  for (let i = 0; i < count; i++) results.push(fn(i));
-  return { results, qps: count / ((performance.now() - start) / 1000) };
+async function timeQueries(
+  count: number,
+  fn: (i: number) => number[] | Promise<number[]>,
+): Promise<{ results: number[][]; qps: number }> {
+  // Synchronous searches (hnswlib-node, usearch) are not awaited: no microtask tick is added to their time.
+  for (let i = 0; i < warmup; i++) {
+    const found = fn(i % count);
+    if (found instanceof Promise) await found;
+  }
+  let results: number[][] = [];
+  let best = Number.POSITIVE_INFINITY;
+  for (let pass = 0; pass < passes; pass++) {
+    results = [];
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const found = fn(i);
+      results.push(found instanceof Promise ? await found : found);
+    }
+    best = Math.min(best, performance.now() - start);
+  }
+  return { results, qps: count / (best / 1000) };
 }
 
 async function compare(
@@ -158,69 +175,72 @@ async function compare(
   await exact.dispose();
 
   const contenders: Contender[] = [];
-  // kumiki: the graph is built at the first search; each ef reopens the saved snapshot (graph kept).
-  let saved: Uint8Array | undefined;
-  const persistence: SnapshotPersistence = {
-    location: 'memory://ann-bench',
-    load: async () => saved,
-    save: async (bytes) => {
-      saved = bytes;
-    },
-  };
-  const settings = { m: M, efConstruction: EF_CONSTRUCTION, minRecords: 1000 };
-  const builder = createMemoryStore({ ann: settings, persistence, durability: 'manual' });
-  await load(builder);
-  let start = performance.now();
-  await builder.search({ collection: 'v', vector: vector(queries, 0), limit: K });
-  const kumikiBuild = performance.now() - start;
-  const graphBytes = (await builder.describe()).collections[0]?.ann?.bytes ?? 0;
-  await builder.flush();
-  await builder.dispose();
-  const points: Point[] = [];
+  const raw = n * dims * 4;
   const filtered: string[] = [];
-  for (const ef of EF_SWEEP) {
-    console.error(`${label}: kumiki built in ${(kumikiBuild / 1000).toFixed(1)} s; searching with ef ${ef}…`);
-    const store = createMemoryStore({ ann: { ...settings, ef }, persistence });
-    await store.count({ collection: 'v' });
-    const searchSync: number[][] = [];
-    // Store.search is async; time it as a product path (validation and record assembly included).
-    for (let i = 0; i < warmup; i++)
-      await store.search({ collection: 'v', vector: vector(queries, i % queryCount), limit: K });
-    const began = performance.now();
-    for (let i = 0; i < queryCount; i++) {
-      searchSync.push(
+  // kumiki: the graph is built at the first search; each ef reopens the saved snapshot (graph kept).
+  const kumiki = async (name: string, quantization: 'none' | 'int8-only'): Promise<void> => {
+    let saved: Uint8Array | undefined;
+    const persistence: SnapshotPersistence = {
+      location: 'memory://ann-bench',
+      load: async () => saved,
+      save: async (bytes) => {
+        saved = bytes;
+      },
+    };
+    const settings = { m: M, efConstruction: EF_CONSTRUCTION, minRecords: 1000 };
+    const builder = createMemoryStore({ ann: settings, persistence, durability: 'manual', quantization });
+    await load(builder);
+    const start = performance.now();
+    await builder.search({ collection: 'v', vector: vector(queries, 0), limit: K });
+    const buildMs = performance.now() - start;
+    const graphBytes = (await builder.describe()).collections[0]?.ann?.bytes ?? 0;
+    await builder.flush();
+    await builder.dispose();
+    const points: Point[] = [];
+    for (const ef of EF_SWEEP) {
+      console.error(`${label}: ${name} built in ${(buildMs / 1000).toFixed(1)} s; searching with ef ${ef}…`);
+      const store = createMemoryStore({ ann: { ...settings, ef }, persistence, quantization });
+      await store.count({ collection: 'v' });
+      // Store.search is async; time it as a product path (validation and record assembly included).
+      const { results, qps } = await timeQueries(queryCount, async (i) =>
         (await store.search({ collection: 'v', vector: vector(queries, i), limit: K })).map((m) => m.id as number),
       );
-    }
-    points.push({ ef, recall: recallOf(truth, searchSync), qps: queryCount / ((performance.now() - began) / 1000) });
-    if (ef === 64) {
-      for (const [name, filter, want] of [
-        ['1%', f.eq('p1', 7), truth1],
-        ['10%', f.eq('p10', 3), truth10],
-      ] as const) {
-        const got: number[][] = [];
-        const t0 = performance.now();
-        for (let i = 0; i < queryCount; i++) {
-          got.push(
-            (await store.search({ collection: 'v', vector: vector(queries, i), limit: K, filter })).map(
-              (m) => m.id as number,
-            ),
+      points.push({ ef, recall: recallOf(truth, results), qps });
+      if (ef === 64) {
+        for (const [share, filter, want] of [
+          ['1%', f.eq('p1', 7), truth1],
+          ['10%', f.eq('p10', 3), truth10],
+        ] as const) {
+          const got: number[][] = [];
+          const t0 = performance.now();
+          for (let i = 0; i < queryCount; i++) {
+            got.push(
+              (await store.search({ collection: 'v', vector: vector(queries, i), limit: K, filter })).map(
+                (m) => m.id as number,
+              ),
+            );
+          }
+          filtered.push(
+            `| ${name} | ${share} | ${recallOf(want, got).toFixed(3)} | ${(queryCount / ((performance.now() - t0) / 1000)).toFixed(0)} |`,
           );
         }
-        filtered.push(
-          `| ${name} | ${recallOf(want, got).toFixed(3)} | ${(queryCount / ((performance.now() - t0) / 1000)).toFixed(0)} |`,
-        );
       }
+      await store.dispose();
     }
-    await store.dispose();
-  }
-  const raw = n * dims * 4;
-  contenders.push({
-    name: 'kumiki memory store (HNSW on the kernel)',
-    buildMs: kumikiBuild,
-    points,
-    memory: `${((raw + n * 4 + graphBytes) / raw).toFixed(2)}× raw (rows + norms + graph ${(graphBytes / 2 ** 20).toFixed(0)} MiB)`,
-  });
+    // Float rows (padded to 4 floats) and norms, or int8 codes (padded to 16), scales and norms; plus the graph.
+    const rows = quantization === 'none' ? n * Math.ceil(dims / 4) * 16 : n * (Math.ceil(dims / 16) * 16 + 4);
+    const what = quantization === 'none' ? 'rows + norms' : 'int8 codes + scales + norms';
+    const memoryRatio = (rows + n * 4 + graphBytes) / raw;
+    contenders.push({
+      name,
+      buildMs,
+      points,
+      memoryRatio,
+      memory: `${memoryRatio.toFixed(2)}× raw (${what} + graph ${(graphBytes / 2 ** 20).toFixed(0)} MiB)`,
+    });
+  };
+  await kumiki('kumiki memory store (HNSW on the kernel)', 'none');
+  await kumiki("kumiki memory store, quantization 'int8-only'", 'int8-only');
 
   // hnswlib-node
   const { HierarchicalNSW } = require('hnswlib-node') as {
@@ -230,7 +250,7 @@ async function compare(
   const baseArrays = Array.from({ length: n }, (_, i) => Array.from(vector(base, i)));
   const heapBefore = process.memoryUsage().rss;
   const hnsw = new HierarchicalNSW('cosine', dims);
-  start = performance.now();
+  let start = performance.now();
   hnsw.initIndex(n, M, EF_CONSTRUCTION, 100);
   for (let i = 0; i < n; i++) hnsw.addPoint(baseArrays[i] as number[], i);
   const hnswBuild = performance.now() - start;
@@ -240,7 +260,10 @@ async function compare(
   const queryArrays = Array.from({ length: queryCount }, (_, i) => Array.from(vector(queries, i)));
   for (const ef of EF_SWEEP) {
     hnsw.setEf(ef);
-    const { results, qps } = timeQueries(queryCount, (i) => hnsw.searchKnn(queryArrays[i] as number[], K).neighbors);
+    const { results, qps } = await timeQueries(
+      queryCount,
+      (i) => hnsw.searchKnn(queryArrays[i] as number[], K).neighbors,
+    );
     hnswPoints.push({ ef, recall: recallOf(truth, results), qps });
   }
   contenders.push({
@@ -272,7 +295,7 @@ async function compare(
   for (const ef of EF_SWEEP) {
     const index = new usearch.Index({ ...config, expansion_search: ef });
     index.load(path);
-    const { results, qps } = timeQueries(queryCount, (i) =>
+    const { results, qps } = await timeQueries(queryCount, (i) =>
       Array.from(index.search(queryCopies[i] as Float32Array, K, 1).keys, Number),
     );
     usearchPoints.push({ ef, recall: recallOf(truth, results), qps });
@@ -280,6 +303,19 @@ async function compare(
   contenders.push({ name: 'usearch HNSW (f32)', buildMs: usearchBuild, points: usearchPoints, memory: '–' });
 
   const at95 = (points: Point[]) => points.find((p) => p.recall >= 0.95);
+  // The issue's bar: QPS at recall@10 ≥ 0.95 at least 1.5× hnswlib-node's, memory ≤ 1.3× the raw float32 rows.
+  const peer = at95(hnswPoints);
+  const bars = contenders.flatMap((c) => {
+    if (c.memoryRatio === undefined) return [];
+    const best = at95(c.points);
+    const ratio = best && peer ? best.qps / peer.qps : undefined;
+    const speed =
+      ratio === undefined ? 'recall 0.95 not reached' : `QPS at recall ≥ 0.95 ${ratio.toFixed(2)}× hnswlib-node's`;
+    const met = ratio !== undefined && ratio >= 1.5 && c.memoryRatio <= 1.3;
+    return [
+      `- ${c.name}: ${speed}, memory ${c.memoryRatio.toFixed(2)}× raw: the bar (≥ 1.5×, ≤ 1.3× raw) is ${met ? 'met' : 'not met'}.`,
+    ];
+  });
   const lines = [
     `### ${label}: ${n.toLocaleString('en-US')} × ${dims}, ${queryCount} queries, cosine, top-${K}, M ${M}, efConstruction ${EF_CONSTRUCTION}`,
     '',
@@ -292,10 +328,12 @@ async function compare(
       return `| ${c.name} | ${(c.buildMs / 1000).toFixed(1)} s | ${c.memory} | ${c.points.map((p) => `${p.recall.toFixed(3)} / ${p.qps.toFixed(0)}`).join(' | ')} | ${best ? `${best.qps.toFixed(0)} (ef ${best.ef})` : 'not reached'} |`;
     }),
     '',
+    ...bars,
+    '',
     `Filtered search, kumiki with \`ann\` (ef 64): the planner answers a filter exactly over its matches when it selects under 5% of the records or fewer records than a graph walk would score, and otherwise walks the graph keeping only matches.`,
     '',
-    '| filter selecting | recall@10 | QPS |',
-    '| --- | ---: | ---: |',
+    '| contender | filter selecting | recall@10 | QPS |',
+    '| --- | --- | ---: | ---: |',
     ...filtered,
     '',
   ];
@@ -307,6 +345,7 @@ export async function runAnnBench(options: AnnBenchOptions = {}): Promise<string
   const queryCount = options.queries ?? 1000;
   const syntheticCount = options.synthetic ?? 50_000;
   warmup = options.warmup ?? 50;
+  passes = options.passes ?? 3;
   mkdirSync(new URL('../.tmp/', import.meta.url).pathname, { recursive: true });
   let gloveLines: string[] = [];
   if (n > 0) {
@@ -329,7 +368,7 @@ export async function runAnnBench(options: AnnBenchOptions = {}): Promise<string
     '## Approximate nearest neighbours (HNSW)',
     '',
     'One thread, one process, the same vectors for every contender; QPS = queries per second over the held-out queries after ' +
-      `${warmup} warm-up queries` +
+      `${warmup} warm-up queries, the fastest of ${passes} timed passes` +
       ' (kumiki through `store.search`, the product path with validation and record assembly; hnswlib-node and usearch through their search calls). Recall@10 against exact search. kumiki reopens its snapshot for each ef, so the graph is built once. The 1M × 384 synthetic set of the issue does not fit this shared 2-core machine within a benchmark run: the synthetic rows use the size shown.',
     '',
     ...gloveLines,
@@ -345,6 +384,7 @@ if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
       synthetic: argValue('synthetic'),
       queries: argValue('queries'),
       warmup: argValue('warmup'),
+      passes: argValue('passes'),
     }),
   );
 }

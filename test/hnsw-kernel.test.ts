@@ -16,12 +16,18 @@ type Built = { arena: VectorArena; graph: Hnsw; queries: number[][] };
 /**
  * A graph built row by row on a small arena (so that it grows under the graph), with deletes (swap
  * removes) and updates. `integers`: small whole values, whose scores both kernels compute exactly.
+ * `int8Only`: an arena of int8 codes only, whose int8 scores both kernels compute alike for any values.
  */
-function build(kernel: 'wasm' | 'js', metric: KernelMetric, integers: boolean): Built {
+function build(kernel: 'wasm' | 'js', metric: KernelMetric, integers: boolean, int8Only = false): Built {
   const rand = seededRandom(11);
   const value = () => (integers ? Math.round(rand() * 8 - 4) : rand() * 2 - 1);
   const vector = () => Array.from({ length: DIMS }, value);
-  const arena = new VectorArena({ dimensions: DIMS, initialCapacity: 8, kernel: resolveKernel(kernel) });
+  const arena = new VectorArena({
+    dimensions: DIMS,
+    initialCapacity: 8,
+    kernel: resolveKernel(kernel),
+    ...(int8Only ? { quantized: true, floats: false } : {}),
+  });
   const graph = new Hnsw(arena, metric, { m: 6, efConstruction: 40 });
   for (let row = 0; row < 1500; row++) {
     arena.write(row, vector());
@@ -69,6 +75,35 @@ describe('HNSW in the WebAssembly kernel', () => {
         expect(found.rows.length).toBe(10);
         for (const row of found.rows) expect(accept[row]).toBe(1);
       }
+    });
+  }
+
+  for (const metric of ['cosine', 'dot', 'euclidean'] as const) {
+    test(`int8-only, ${metric}: the kernel builds and walks on int8 codes the graph the JavaScript steps build`, () => {
+      const wasm = build('wasm', metric, false, true);
+      const js = build('js', metric, false, true);
+      expect(wasm.arena.walks).toBe(true);
+      expect(wasm.graph.exportState()).toEqual(js.graph.exportState());
+      const found = answers(wasm);
+      expect(found).toEqual(answers(js));
+      const accept = thirds(wasm.arena.size);
+      const filtered = answers(wasm, accept);
+      expect(filtered).toEqual(answers(js, accept));
+      for (const one of filtered) for (const row of one.rows) expect(accept[row]).toBe(1);
+      // The walk's scores are the int8 scores exact search gives, and it finds most of its top 10.
+      let hits = 0;
+      wasm.queries.forEach((query, i) => {
+        const exact = wasm.arena.search(query, { metric, k: 10 });
+        const walked = found[i] as { rows: number[]; scores: number[] };
+        const scoreOf = new Map(Array.from(exact.rows, (row, j) => [row, exact.scores[j]]));
+        walked.rows.forEach((row, j) => {
+          if (scoreOf.has(row)) {
+            hits++;
+            expect(walked.scores[j]).toBe(scoreOf.get(row));
+          }
+        });
+      });
+      expect(hits / (10 * wasm.queries.length)).toBeGreaterThanOrEqual(0.8); // uniform random 20-d rows, ef 30
     });
   }
 

@@ -54,6 +54,8 @@ export type QueryPlan = {
 /** How a collection keeps and searches its records (from `createMemoryStore`'s options). */
 export type CollectionOptions = {
   quantized: boolean;
+  /** `false`: int8 codes only, no float rows (`quantization: 'int8-only'`). */
+  floats?: boolean;
   /** The data version it starts at (a loaded snapshot's). */
   version?: number;
   kernel?: Kernel;
@@ -101,6 +103,7 @@ export class MemoryCollection {
         : new VectorArena({
             dimensions: meta.dimensions,
             quantized: options.quantized,
+            floats: options.floats !== false,
             ...(options.kernel ? { kernel: options.kernel } : {}),
           });
     this.ann = options.ann && new AnnIndex(options.ann, this.arena, meta.metric);
@@ -368,10 +371,11 @@ export class MemoryCollection {
 
   /**
    * Room in the kernel memory for `count` dense rows of `rowBytes` each, for a snapshot to read them
-   * into before `importColumns` takes them in place; undefined when the rows would not fit as they are.
+   * into before `importColumns` takes them in place; undefined when the rows would not fit as they are
+   * or the arena keeps no float rows (int8-only: the snapshot's rows are quantized as they are imported).
    */
   receiveRows(count: number, rowBytes: number): RowViews | undefined {
-    return this.arena?.rowBytes === rowBytes ? this.arena.receiveRows(count) : undefined;
+    return this.arena?.floats && this.arena.rowBytes === rowBytes ? this.arena.receiveRows(count) : undefined;
   }
 
   /** Loads columns from a snapshot into this (empty) collection. */

@@ -58,8 +58,9 @@ const {
  * filter language, and optional crash-safe snapshots.
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
-  const { persistence, durability, quantized, rescore, kernel, autoIndex, ann } = resolveOptions(options);
-  const collectionOptions = { quantized, kernel, autoIndex, ann };
+  const { persistence, durability, quantization, quantized, floats, rescore, kernel, autoIndex, ann } =
+    resolveOptions(options);
+  const collectionOptions = { quantized, floats, kernel, autoIndex, ann };
   const { collections, aliases, ready, mutate, flush, dispose } = createDurableState(
     persistence,
     durability,
@@ -314,7 +315,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       await ready();
       return {
         kernel: { name: kernel.name, reason: kernel.reason },
-        quantization: quantized ? 'int8' : 'none',
+        quantization,
         collections: [...collections.values()].map((collection) => ({
           name: collection.meta.name,
           count: collection.size,

@@ -11,7 +11,7 @@ import type { MemoryStoreOptions } from './types.js';
 const optionsSchema = z.strictObject({
   persistence: z.optional(persistenceSchema),
   durability: z.optional(z.enum(['write', 'manual'])),
-  quantization: z.optional(z.enum(['none', 'int8'])),
+  quantization: z.optional(z.enum(['none', 'int8', 'int8-only'])),
   rescore: z.optional(z.number().check(z.int(), z.gte(1), z.lte(64))),
   kernel: z.optional(
     z.union([
@@ -63,7 +63,9 @@ export function resolveOptions(options: MemoryStoreOptions) {
   const settings = parseArgument(optionsSchema, options, 'memory store options');
   const persistence = settings.persistence;
   const durability = settings.durability ?? 'write';
-  const quantized = settings.quantization === 'int8';
+  const quantization = settings.quantization ?? 'none';
+  const quantized = quantization !== 'none';
+  const floats = quantization !== 'int8-only';
   const rescore = settings.rescore ?? 4;
   const kernel = resolveKernel(settings.kernel ?? 'auto');
   const autoIndex = settings.autoIndex ?? true;
@@ -75,5 +77,5 @@ export function resolveOptions(options: MemoryStoreOptions) {
     minRecords: annOption.minRecords ?? 10_000,
     exactBelow: annOption.exactBelow ?? 0.05,
   };
-  return { persistence, durability, quantized, rescore, kernel, autoIndex, ann };
+  return { persistence, durability, quantization, quantized, floats, rescore, kernel, autoIndex, ann };
 }

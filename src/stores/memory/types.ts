@@ -17,9 +17,13 @@ export type MemoryStoreOptions = {
   /**
    * `int8` keeps an int8 copy of every dense vector, scores candidates with it and re-scores the best
    * `limit × rescore` exactly in float32. Faster on large collections; results may differ from exact
-   * search when scores are very close. Default `none` (exact).
+   * search when scores are very close. Default `none` (exact). `int8-only` keeps only the int8 codes
+   * (with a scale and norm per vector, about 0.3× the float rows at 100 dimensions): every score,
+   * exact or through the `ann` graph, is an int8 score with no float re-scoring, and vectors read
+   * back (`get`, `scroll` and search with `includeVectors`) are the dequantized values, code × scale,
+   * within scale / 2 of what was written.
    */
-  quantization?: 'none' | 'int8';
+  quantization?: 'none' | 'int8' | 'int8-only';
   /** Candidate multiplier for int8 re-scoring; default 4. */
   rescore?: number;
   /**
@@ -51,7 +55,8 @@ export type MemoryStoreOptions = {
 export type MemoryStoreDescription = {
   /** The dense-search kernel in use, and why. */
   kernel: { name: KernelName; reason: string };
-  quantization: 'none' | 'int8';
+  /** `int8-only`: vectors are kept as int8 codes only; scores and vectors read back are approximations. */
+  quantization: 'none' | 'int8' | 'int8-only';
   collections: {
     name: string;
     count: number;

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly memory behind a VectorArena, and where everything lives in it. Memory layout (byte
  * offsets, all 16-aligned), recomputed when capacity grows:
- *   [float query | i16 query | float rows | norms | int8 codes | int8 scales |
+ *   [float query | i16 query | float rows (unless int8-only) | norms | int8 codes | int8 scales |
  *    graph links | visit marks | found | accepted | candidate rows | scores]
  * The three graph regions are empty until an HNSW graph attaches (`attachGraph`): per row, its layer-0
  * list of links and a visit mark, and room for (capacity + 1) (score, row) pairs of beam results
@@ -17,6 +17,11 @@ export type VectorArenaOptions = {
   initialCapacity?: number;
   /** Also keep int8 codes so that searches may pass `quantized: true`. */
   quantized?: boolean;
+  /**
+   * `false`: keep only the int8 codes (with `quantized: true`), their scales and norms, no float rows;
+   * every score is an int8 score and `read` returns the dequantized values. Default `true`.
+   */
+  floats?: boolean;
   /** The kernel to run on (default: `resolveKernel('auto')`). */
   kernel?: Kernel;
 };
@@ -47,6 +52,8 @@ type Layout = {
 export class ArenaMemory {
   readonly dimensions: number;
   readonly quantized: boolean;
+  /** Whether float rows are kept (else only int8 codes: see VectorArenaOptions.floats). */
+  readonly floats: boolean;
   /** Bytes per float row (dimensions padded to a multiple of 4 floats). */
   protected readonly stride: number;
   /** Bytes per int8 row (dimensions padded to a multiple of 16). */
@@ -83,6 +90,8 @@ export class ArenaMemory {
     }
     this.dimensions = dimensions;
     this.quantized = options.quantized === true;
+    this.floats = options.floats !== false;
+    if (!this.floats && !this.quantized) throw new Error('VectorArena: floats: false needs quantized: true');
     this.stride = Math.ceil(dimensions / 4) * 16;
     this.codeStride = Math.ceil(dimensions / 16) * 16;
     this.queryI16 = this.stride;
@@ -219,7 +228,7 @@ export class ArenaMemory {
 
   private computeLayout(capacity: number, scratch: number): Layout {
     const data = align16(this.headerBytes);
-    const norms = align16(data + capacity * this.stride);
+    const norms = align16(data + (this.floats ? capacity * this.stride : 0));
     const codes = align16(norms + 4 * capacity);
     const scales = this.quantized ? align16(codes + capacity * this.codeStride) : codes;
     const links = this.quantized ? align16(scales + 4 * capacity) : scales;

@@ -41,13 +41,19 @@ export type KernelExports = {
     queryNorm: number,
     out: number,
   ): void;
-  /** The HNSW layer-0 walk and linking (kernel.wat); the JavaScript kernel has none: hnsw.ts runs them. */
+  /**
+   * The HNSW layer-0 walk and linking (kernel.wat); the JavaScript kernel has none: hnsw.ts runs them.
+   * They score float rows, or int8 codes when `scales` is non-zero (the query as i16 codes at `query`).
+   */
   walk?(
     metric: number,
+    query: number,
     data: number,
     stride: number,
     norms: number,
     queryNorm: number,
+    scales: number,
+    queryScale: number,
     links: number,
     listStride: number,
     size: number,
@@ -66,6 +72,7 @@ export type KernelExports = {
     data: number,
     stride: number,
     norms: number,
+    scales: number,
     links: number,
     listStride: number,
     size: number,
@@ -312,19 +319,24 @@ function jsKernel(reason: string): Kernel {
         score_i8(metric, query, codes, codeStride, rows, count, scales, norms, queryScale, queryNorm, out) {
           views();
           const q = query >>> 1;
+          // float32 steps as kernel.wat takes them (its parameters are float32), so both score alike.
+          const qs = Math.fround(queryScale);
+          const qn = Math.fround(queryNorm);
+          const qn2 = Math.fround(qn * qn);
           for (let i = 0; i < count; i++) {
             const r = rows === 0 ? i : u32[(rows >>> 2) + i]!;
             const p = codes + r * codeStride;
             let dot = 0;
             for (let j = 0; j < codeStride; j++) dot += i8[p + j]! * i16[q + j]!;
-            let s = Math.fround(Math.fround(dot * queryScale) * f32[(scales >>> 2) + r]!);
+            let s = Math.fround(Math.fround(dot * qs) * f32[(scales >>> 2) + r]!);
             if (metric !== 1) {
               const vn = f32[(norms >>> 2) + r]!;
               if (metric === 0) {
-                const den = Math.fround(queryNorm * vn);
+                const den = Math.fround(qn * vn);
                 s = den === 0 ? 0 : s / den;
               } else {
-                s = 0 - Math.sqrt(Math.max(0, queryNorm * queryNorm + vn * vn - (s + s)));
+                const d2 = Math.fround(Math.fround(qn2 + Math.fround(vn * vn)) - Math.fround(s + s));
+                s = 0 - Math.fround(Math.sqrt(Math.max(0, d2)));
               }
             }
             f32[(out >>> 2) + i] = s;

@@ -50,6 +50,23 @@
       (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
     (i32.add (i32x4.extract_lane 0 (local.get $a)) (i32x4.extract_lane 1 (local.get $a))))
 
+  ;; Integer dot product of two int8 rows at $a and $b ($n bytes each, a multiple of 16): how the
+  ;; graph scores one stored row against another when it links rows by their codes.
+  (func $dot_i8i8 (param $a i32) (param $b i32) (param $n i32) (result i32)
+    (local $end i32) (local $x v128) (local $y v128) (local $acc v128)
+    (local.set $end (i32.add (local.get $a) (local.get $n)))
+    (loop $each
+      (local.set $x (v128.load (local.get $a)))
+      (local.set $y (v128.load (local.get $b)))
+      (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+        (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $x)) (i16x8.extend_low_i8x16_s (local.get $y)))
+        (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $x)) (i16x8.extend_high_i8x16_s (local.get $y))))))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br_if $each (i32.lt_u (local.tee $a (i32.add (local.get $a) (i32.const 16))) (local.get $end))))
+    (local.set $acc (i32x4.add (local.get $acc)
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $acc) (local.get $acc))))
+    (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc))))
+
   ;; A row just copied in at $p ($n float32 values): returns its sum of squares in float64, summed
   ;; as the JavaScript kernel sums it (one running sum per lane of four, the values after the last
   ;; full four added to the first, then ((s0 + s1) + s2) + s3), so both kernels store the same norm.
@@ -187,39 +204,66 @@
           (local.get $qnorm) (local.get $r)))
       (br_if $each (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $count)))))
 
-  ;; Approximate int8 scores of $count candidates into $out (same conventions as score_f32).
-  ;; A row value is approximated by code * scale, a query value by code * $qscale.
+  ;; The int8 score of a row from the integer dot product $dot of its codes with the query's: a row
+  ;; value is approximated by code * $scale, a query value by code * $qscale; $vn is the row's norm.
+  ;; The dot product is scaled in float64, as the JavaScript kernel scales it.
+  (func $score8 (param $metric i32) (param $dot i32) (param $qscale f32) (param $scale f32) (param $qnorm f32)
+    (param $vn f32) (result f32)
+    (local $s f32)
+    (local.set $s (f32.mul
+      (f32.demote_f64 (f64.mul (f64.convert_i32_s (local.get $dot)) (f64.promote_f32 (local.get $qscale))))
+      (local.get $scale)))
+    (if (result f32) (i32.eq (local.get $metric) (i32.const 1))
+      (then (local.get $s))
+      (else
+        (if (result f32) (i32.eqz (local.get $metric))
+          (then (call $safe_div (local.get $s) (f32.mul (local.get $qnorm) (local.get $vn))))
+          (else
+            ;; |q - v|^2 = |q|^2 + |v|^2 - 2 q.v
+            (f32.sub (f32.const 0) (f32.sqrt (f32.max (f32.const 0)
+              (f32.sub
+                (f32.add (f32.mul (local.get $qnorm) (local.get $qnorm)) (f32.mul (local.get $vn) (local.get $vn)))
+                (f32.add (local.get $s) (local.get $s)))))))))))
+
+  ;; Approximate int8 scores of $count candidates into $out (same conventions as score_f32), for the
+  ;; query's codes sign-extended to i16 at $q (see $score8).
   (func (export "score_i8")
     (param $metric i32) (param $q i32) (param $codes i32) (param $cstride i32) (param $rows i32) (param $count i32)
     (param $scales i32) (param $norms i32) (param $qscale f32) (param $qnorm f32) (param $out i32)
-    (local $i i32) (local $r i32) (local $s f32) (local $vn f32)
+    (local $i i32) (local $r i32)
     (if (i32.eqz (local.get $count)) (then (return)))
     (loop $each
       (local.set $r
         (if (result i32) (local.get $rows)
           (then (i32.load (i32.add (local.get $rows) (i32.shl (local.get $i) (i32.const 2)))))
           (else (local.get $i))))
-      (local.set $s
-        (f32.mul
-          (f32.mul
-            (f32.convert_i32_s (call $dot_i8 (local.get $q)
-              (i32.add (local.get $codes) (i32.mul (local.get $r) (local.get $cstride))) (local.get $cstride)))
-            (local.get $qscale))
-          (f32.load (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2))))))
-      (if (i32.ne (local.get $metric) (i32.const 1))
-        (then
-          (local.set $vn (f32.load (i32.add (local.get $norms) (i32.shl (local.get $r) (i32.const 2)))))
-          (if (i32.eqz (local.get $metric))
-            (then (local.set $s (call $safe_div (local.get $s) (f32.mul (local.get $qnorm) (local.get $vn)))))
-            (else
-              ;; |q - v|^2 = |q|^2 + |v|^2 - 2 q.v
-              (local.set $s
-                (f32.sub (f32.const 0) (f32.sqrt (f32.max (f32.const 0)
-                  (f32.sub
-                    (f32.add (f32.mul (local.get $qnorm) (local.get $qnorm)) (f32.mul (local.get $vn) (local.get $vn)))
-                    (f32.add (local.get $s) (local.get $s)))))))))))
-      (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $s))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+        (call $score8 (local.get $metric)
+          (call $dot_i8 (local.get $q)
+            (i32.add (local.get $codes) (i32.mul (local.get $r) (local.get $cstride))) (local.get $cstride))
+          (local.get $qscale) (f32.load (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2))))
+          (local.get $qnorm) (f32.load (i32.add (local.get $norms) (i32.shl (local.get $r) (i32.const 2))))))
       (br_if $each (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $count)))))
+
+  ;; Stored row $r scored against stored row $base: float rows of `stride` bytes at $data, or, when
+  ;; $scales is non-zero, int8 codes of `stride` bytes at $data with their scales at $scales.
+  (func $score_row
+    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $scales i32)
+    (param $base i32) (param $r i32) (result f32)
+    (local $q i32) (local $qnorm f32)
+    (local.set $q (i32.add (local.get $data) (i32.mul (local.get $base) (local.get $stride))))
+    (local.set $qnorm (f32.load (i32.add (local.get $norms) (i32.shl (local.get $base) (i32.const 2)))))
+    (if (result f32) (local.get $scales)
+      (then
+        (call $score8 (local.get $metric)
+          (call $dot_i8i8 (local.get $q) (i32.add (local.get $data) (i32.mul (local.get $r) (local.get $stride)))
+            (local.get $stride))
+          (f32.load (i32.add (local.get $scales) (i32.shl (local.get $base) (i32.const 2))))
+          (f32.load (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2))))
+          (local.get $qnorm) (f32.load (i32.add (local.get $norms) (i32.shl (local.get $r) (i32.const 2))))))
+      (else
+        (call $score (local.get $metric) (local.get $q) (local.get $data) (local.get $stride) (local.get $norms)
+          (local.get $qnorm) (local.get $r)))))
 
   ;; ---- HNSW graph (hnsw.ts runs the same steps in JavaScript for the JavaScript kernel and the
   ;; upper layers; with equal scores both build and walk the same graph). Heaps hold
@@ -287,12 +331,15 @@
           (then (i32.eq (i32.load8_u (i32.add (local.get $accept) (local.get $row))) (i32.const 1)))
           (else (i32.const 1))))))
 
-  ;; Beam search on layer 0 for the query at 0 (norm $qnorm): from the $count entry pairs
+  ;; Beam search on layer 0 for the query at $q (norm $qnorm): from the $count entry pairs
   ;; (score, row) at $found, the best $ef rows that $accepts, left best first as (score, row)
   ;; pairs at $found; returns how many (the walk goes through the other rows too). Rows >= $size are skipped; $visited marks rows with $mark;
   ;; $heap holds the candidates (room for one pair per row); $batch, a node's unvisited neighbours.
+  ;; Rows are float rows at $data, or, when $scales is non-zero, int8 codes there (`stride` bytes
+  ;; each, scales at $scales) scored against the query's codes as i16 at $q (scale $qscale).
   (func (export "walk")
-    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $qnorm f32)
+    (param $metric i32) (param $q i32) (param $data i32) (param $stride i32) (param $norms i32) (param $qnorm f32)
+    (param $scales i32) (param $qscale f32)
     (param $links i32) (param $lstride i32) (param $size i32) (param $visited i32) (param $mark i32)
     (param $ef i32) (param $exclude i32) (param $found i32) (param $count i32) (param $heap i32) (param $batch i32)
     (param $accept i32) (result i32)
@@ -353,8 +400,17 @@
             (br_if $scored (i32.ge_u (local.get $at) (local.get $bn)))
             (local.set $row (i32.load (local.get $at)))
             (local.set $at (i32.add (local.get $at) (i32.const 4)))
-            (local.set $s (call $score (local.get $metric) (i32.const 0) (local.get $data) (local.get $stride)
-              (local.get $norms) (local.get $qnorm) (local.get $row)))
+            (local.set $s
+              (if (result f32) (local.get $scales)
+                (then
+                  (call $score8 (local.get $metric)
+                    (call $dot_i8 (local.get $q)
+                      (i32.add (local.get $data) (i32.mul (local.get $row) (local.get $stride))) (local.get $stride))
+                    (local.get $qscale) (f32.load (i32.add (local.get $scales) (i32.shl (local.get $row) (i32.const 2))))
+                    (local.get $qnorm) (f32.load (i32.add (local.get $norms) (i32.shl (local.get $row) (i32.const 2))))))
+                (else
+                  (call $score (local.get $metric) (local.get $q) (local.get $data) (local.get $stride)
+                    (local.get $norms) (local.get $qnorm) (local.get $row)))))
             (if (i32.or (i32.lt_u (local.get $nr) (local.get $ef)) (f32.gt (local.get $s) (f32.load (local.get $found))))
               (then
                 (call $push (local.get $heap) (local.get $nc) (f32.neg (local.get $s)) (local.get $row))
@@ -387,9 +443,9 @@
   ;; base row), keeps up to $m in order, each closer to the base than to every row kept before it;
   ;; writes the kept rows at $out (24-bit ids) and returns how many.
   (func $select
-    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32)
+    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $scales i32)
     (param $pairs i32) (param $count i32) (param $m i32) (param $out i32) (result i32)
-    (local $i i32) (local $j i32) (local $kept i32) (local $row i32) (local $s f32) (local $q i32) (local $qnorm f32)
+    (local $i i32) (local $j i32) (local $kept i32) (local $row i32) (local $s f32)
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
@@ -399,15 +455,14 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (if (i32.gt_u (local.get $count) (local.get $m))
           (then
-            (local.set $q (i32.add (local.get $data) (i32.mul (local.get $row) (local.get $stride))))
-            (local.set $qnorm (f32.load (i32.add (local.get $norms) (i32.shl (local.get $row) (i32.const 2)))))
             (local.set $j (i32.const 0))
             (block $good
               (loop $against
                 (br_if $good (i32.ge_u (local.get $j) (local.get $kept)))
                 (br_if $each (f32.gt
-                  (call $score (local.get $metric) (local.get $q) (local.get $data) (local.get $stride) (local.get $norms)
-                    (local.get $qnorm) (call $get24 (i32.add (local.get $out) (i32.mul (local.get $j) (i32.const 3)))))
+                  (call $score_row (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms)
+                    (local.get $scales) (local.get $row)
+                    (call $get24 (i32.add (local.get $out) (i32.mul (local.get $j) (i32.const 3)))))
                   (local.get $s)))
                 (local.set $j (i32.add (local.get $j) (i32.const 1)))
                 (br $against)))))
@@ -420,10 +475,10 @@
   ;; among its links below $size and $row, scored against $node and sorted best first (stably) in
   ;; the pairs at $scratch.
   (func $link
-    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $links i32) (param $lstride i32)
-    (param $size i32) (param $node i32) (param $row i32) (param $max i32) (param $scratch i32)
+    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $scales i32) (param $links i32)
+    (param $lstride i32) (param $size i32) (param $node i32) (param $row i32) (param $max i32) (param $scratch i32)
     (local $at i32) (local $degree i32) (local $j i32) (local $n i32) (local $linked i32) (local $p i32)
-    (local $q i32) (local $qnorm f32) (local $s f32) (local $pair i64)
+    (local $s f32)
     (local.set $at (i32.add (local.get $links) (i32.mul (local.get $node) (local.get $lstride))))
     (local.set $degree (i32.load (local.get $at)))
     (block $absent
@@ -440,8 +495,6 @@
           (local.get $row))
         (i32.store (local.get $at) (i32.add (local.get $degree) (i32.const 1)))
         (return)))
-    (local.set $q (i32.add (local.get $data) (i32.mul (local.get $node) (local.get $stride))))
-    (local.set $qnorm (f32.load (i32.add (local.get $norms) (i32.shl (local.get $node) (i32.const 2)))))
     (local.set $j (i32.const 0))
     ;; Links to rows past the end (left by deletes the graph could not see) are dropped here.
     (loop $gather
@@ -451,8 +504,8 @@
           (else (local.get $row))))
       (if (i32.and (i32.lt_u (local.get $linked) (local.get $size)) (i32.ne (local.get $linked) (local.get $node)))
         (then
-          (local.set $s (call $score (local.get $metric) (local.get $q) (local.get $data) (local.get $stride)
-            (local.get $norms) (local.get $qnorm) (local.get $linked)))
+          (local.set $s (call $score_row (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms)
+            (local.get $scales) (local.get $node) (local.get $linked)))
           ;; Insertion sort, best first; equal scores keep their order.
           (local.set $p (i32.add (local.get $scratch) (i32.shl (local.get $n) (i32.const 3))))
           (block $placed
@@ -467,25 +520,26 @@
           (local.set $n (i32.add (local.get $n) (i32.const 1)))))
       (br_if $gather (i32.le_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $degree))))
     (i32.store (local.get $at)
-      (call $select (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms)
+      (call $select (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms) (local.get $scales)
         (local.get $scratch) (local.get $n) (local.get $max) (i32.add (local.get $at) (i32.const 4)))))
 
   ;; Links $row on layer 0 after a `walk` for it left $count pairs at $found: its own list is the
-  ;; heuristic's choice of up to $m of them, and each chosen row links back to it (up to $max).
+  ;; heuristic's choice of up to $m of them, and each chosen row links back to it (up to $max). Rows
+  ;; are scored as `walk` scores them: float rows, or int8 codes when $scales is non-zero.
   (func (export "connect")
-    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $links i32) (param $lstride i32)
-    (param $size i32) (param $row i32) (param $found i32) (param $count i32) (param $m i32) (param $max i32)
-    (param $scratch i32)
+    (param $metric i32) (param $data i32) (param $stride i32) (param $norms i32) (param $scales i32) (param $links i32)
+    (param $lstride i32) (param $size i32) (param $row i32) (param $found i32) (param $count i32) (param $m i32)
+    (param $max i32) (param $scratch i32)
     (local $at i32) (local $kept i32) (local $j i32)
     (local.set $at (i32.add (local.get $links) (i32.mul (local.get $row) (local.get $lstride))))
     (local.set $kept (call $select (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms)
-      (local.get $found) (local.get $count) (local.get $m) (i32.add (local.get $at) (i32.const 4))))
+      (local.get $scales) (local.get $found) (local.get $count) (local.get $m) (i32.add (local.get $at) (i32.const 4))))
     (i32.store (local.get $at) (local.get $kept))
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $j) (local.get $kept)))
-        (call $link (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms) (local.get $links)
-          (local.get $lstride) (local.get $size)
+        (call $link (local.get $metric) (local.get $data) (local.get $stride) (local.get $norms) (local.get $scales)
+          (local.get $links) (local.get $lstride) (local.get $size)
           (call $get24 (i32.add (local.get $at) (i32.add (i32.const 4) (i32.mul (local.get $j) (i32.const 3)))))
           (local.get $row) (local.get $max) (local.get $scratch))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
