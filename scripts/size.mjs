@@ -21,8 +21,8 @@ const KiB = 1024;
  * about 2 KiB gz to both the root and createMemoryStore.
  */
 const BUNDLES = [
-  { name: 'root', code: "export * from 'kumiki';", limit: 120 * KiB, goal: 40 * KiB },
-  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 42 * KiB, goal: 25 * KiB },
+  { name: 'root', code: "export * from 'kumiki';", limit: 122 * KiB, goal: 40 * KiB },
+  { name: 'createMemoryStore', code: "export { createMemoryStore } from 'kumiki';", limit: 43 * KiB, goal: 25 * KiB },
   { name: 'an error class', code: "export { InvalidArgumentError } from 'kumiki';", limit: 1 * KiB, goal: 3 * KiB },
   // No goal in the issue; bundling it at all proves kumiki/gateway free of Node imports.
   { name: 'createGateway', code: "export { createGateway } from 'kumiki/gateway';", limit: 76 * KiB },
