@@ -163,14 +163,13 @@ export class MemoryCollection {
         this.restore(before);
         throw badVector(index, record.vector);
       }
+      const payload = record.payload ?? EMPTY;
       if (fresh) {
         this.rowOf.set(record.id, row);
         this.ids.push(record.id);
-        this.payloads.push(EMPTY);
+        this.payloads.push(payload);
         this.sortedIds = undefined;
-      }
-      const payload = record.payload ?? EMPTY;
-      this.payloads[row] = payload;
+      } else this.payloads[row] = payload;
       this.indexes.set(row, payload);
       if (record.sparseVector !== undefined || this.sparse.get(row) !== undefined) {
         this.sparse.set(row, record.sparseVector === undefined ? undefined : toSparseRow(record.sparseVector));

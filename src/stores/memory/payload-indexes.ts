@@ -45,6 +45,7 @@ export class PayloadIndexes {
   }
 
   set(row: number, payload: JsonObject): void {
+    if (this.indexes.size === 0) return; // the common case, on every record written: no iterator
     for (const index of this.indexes.values()) index.set(row, payload);
   }
 
