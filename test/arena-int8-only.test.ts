@@ -8,21 +8,12 @@ import { describe, expect, test } from 'vitest';
 import { type KernelMetric, VectorArena } from '../src/stores/memory/kernel/arena.js';
 import { resolveKernel } from '../src/stores/memory/kernel/kernel.js';
 import { seededRandom } from '../src/testing/random.js';
+import { referenceNorm } from './helpers/reference-norm.js';
 
 type KernelKind = 'wasm' | 'js';
 
 const int8Only = (dims: number, kernel: KernelKind, initialCapacity = 4) =>
   new VectorArena({ dimensions: dims, quantized: true, floats: false, initialCapacity, kernel: resolveKernel(kernel) });
-
-/** The norm as both kernels sum it: one float64 sum per lane of four, the tail added to the first. */
-function referenceNorm(values: Float32Array): number {
-  const sums = [0, 0, 0, 0];
-  const full = values.length - (values.length % 4);
-  for (let i = 0; i < full; i++) sums[i % 4] = (sums[i % 4] as number) + (values[i] as number) ** 2;
-  for (let i = full; i < values.length; i++) sums[0] = (sums[0] as number) + (values[i] as number) ** 2;
-  const [a, b, c, d] = sums as [number, number, number, number];
-  return Math.fround(Math.sqrt(a + b + c + d));
-}
 
 /** Copies of the exported sections (they are views into live memory). */
 function sections(arena: VectorArena) {
