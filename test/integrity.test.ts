@@ -221,6 +221,63 @@ describe('two writers on one file', () => {
     expect(await reopened.count({ collection: 'c' })).toBe(20);
   });
 
+  test('a reload that fails (another process saved, the file cannot be read) leaves nothing to overwrite it with', async () => {
+    const dir = await mkdtemp(join(directory, 'failed-reload-'));
+    const path = join(dir, 'store.kmk');
+    const file = createFilePersistence(path);
+    const unreadable = { on: false };
+    const refuse = () => {
+      throw new UnavailableError({ message: 'read refused (test)', component: 'memory' });
+    };
+    const a = createMemoryStore({
+      persistence: {
+        ...file,
+        load: () => (unreadable.on ? refuse() : file.load()),
+        open: () => (unreadable.on ? refuse() : (file.open?.() ?? Promise.resolve(undefined))),
+      },
+    });
+    await a.createCollection({ name: 'a', dimensions: 2 });
+    const b = createMemoryStore({ persistence: createFilePersistence(path) });
+    await b.createCollection({ name: 'b', dimensions: 2 });
+    await b.upsert({ collection: 'b', records: [{ id: 1, vector: [1, 0] }] });
+    await b.dispose();
+    unreadable.on = true;
+    // a must reload before writing (b saved since): the read fails, and so does every call after it.
+    await expect(a.createCollection({ name: 'c', dimensions: 2 })).rejects.toThrow(/read refused/);
+    await expect(a.createCollection({ name: 'd', dimensions: 2 })).rejects.toThrow(/read refused/);
+    await expect(a.listCollections()).rejects.toThrow(/read refused/);
+    unreadable.on = false;
+    await a.createCollection({ name: 'e', dimensions: 2 });
+    expect((await a.listCollections()).map((c) => c.name).sort()).toEqual(['a', 'b', 'e']);
+    await a.dispose();
+    const reopened = createMemoryStore({ persistence: createFilePersistence(path) });
+    expect((await reopened.listCollections()).map((c) => c.name).sort()).toEqual(['a', 'b', 'e']);
+    expect(await reopened.count({ collection: 'b' })).toBe(1);
+  });
+
+  test('a first load that fails is tried again by the next call, not remembered as failed', async () => {
+    const dir = await mkdtemp(join(directory, 'failed-load-'));
+    const path = join(dir, 'store.kmk');
+    const seed = createMemoryStore({ persistence: createFilePersistence(path) });
+    await seed.createCollection({ name: 'c', dimensions: 2 });
+    await seed.dispose();
+    const file = createFilePersistence(path);
+    let failures = 1;
+    const store = createMemoryStore({
+      persistence: {
+        ...file,
+        open: undefined,
+        load: async () => {
+          if (failures-- > 0) throw new UnavailableError({ message: 'read refused (test)', component: 'memory' });
+          return file.load();
+        },
+      },
+    });
+    await expect(store.listCollections()).rejects.toThrow(/read refused/);
+    expect((await store.listCollections()).map((c) => c.name)).toEqual(['c']);
+    await store.dispose();
+  });
+
   test("two local catalogs on one file keep each other's records", async () => {
     const dir = await mkdtemp(join(directory, 'two-catalogs-'));
     const path = join(dir, 'catalog.kcat');

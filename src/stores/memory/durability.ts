@@ -116,7 +116,11 @@ export function createDurableState(
       return Promise.reject(
         new ConflictError({ message: 'This memory store was disposed; create a new one.', component: 'memory' }),
       );
-    loaded ??= reload();
+    // A snapshot that could not be read is read again by the next call, never worked on without it.
+    loaded ??= reload().catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    });
     return loaded;
   };
 
@@ -157,7 +161,17 @@ export function createDurableState(
       if (persistence?.acquire && !locked) {
         const { changed } = await persistence.acquire(abortSignal ? { abortSignal } : {});
         locked = true;
-        if (changed && unsaved === 0) await reload();
+        if (changed && unsaved === 0) {
+          try {
+            await reload();
+          } catch (error) {
+            // The contents went with the failed read: the next call reads the snapshot again first,
+            // so no write saves what is left over another process's data.
+            loaded = undefined;
+            await release();
+            throw error;
+          }
+        }
       }
       const { result, undo, kept } = change();
       if (!persistence || !undo || durability === 'manual') {
