@@ -82,6 +82,43 @@ describe("memory store, quantization: 'int8-only'", () => {
     });
   }
 
+  for (const kernel of ['wasm', 'js'] as const) {
+    test(`${kernel} kernel: after random upserts, updates and deletes, it answers as a store built from the records left`, async () => {
+      const rand = seededRandom(7);
+      const live = new Map<number, number[]>();
+      const store = createMemoryStore({ kernel, quantization: 'int8-only' });
+      await store.createCollection({ name: 'c', dimensions: DIMS, metric: 'cosine' });
+      for (let step = 0; step < 40; step++) {
+        if (rand() < 0.35 && live.size > 0) {
+          const ids = [...live.keys()].filter(() => rand() < 0.3);
+          await store.delete({ collection: 'c', ids });
+          for (const id of ids) live.delete(id);
+        } else {
+          const records = Array.from({ length: 1 + Math.floor(rand() * 40) }, () => {
+            const id = Math.floor(rand() * 300);
+            const vector = vectors[Math.floor(rand() * vectors.length)] as number[];
+            return { id, vector };
+          });
+          await store.upsert({ collection: 'c', records });
+          for (const { id, vector } of records) live.set(id, vector);
+        }
+      }
+      const rebuilt = createMemoryStore({ kernel, quantization: 'int8-only' });
+      await rebuilt.createCollection({ name: 'c', dimensions: DIMS, metric: 'cosine' });
+      const ids = [...live.keys()].sort((a, b) => a - b);
+      await rebuilt.upsert({ collection: 'c', records: ids.map((id) => ({ id, vector: live.get(id) as number[] })) });
+      expect(await store.count({ collection: 'c' })).toBe(live.size);
+      const read = async (from: MemoryStore) =>
+        (await from.get({ collection: 'c', ids, includeVectors: true })).map((r) => [r.id, [...(r.vector ?? [])]]);
+      expect(await read(store)).toEqual(await read(rebuilt));
+      const scored = async (from: MemoryStore, vector: number[]) =>
+        new Map((await from.search({ collection: 'c', vector, limit: live.size })).map((m) => [m.id, m.score]));
+      for (const vector of queries.slice(0, 5)) {
+        expect(await scored(store, vector)).toEqual(await scored(rebuilt, vector));
+      }
+    });
+  }
+
   test('vectors read back are within scale / 2 of what was written (scale = largest magnitude / 127)', async () => {
     const store = createMemoryStore({ quantization: 'int8-only' });
     await filled(store, vectors.slice(0, 200));
