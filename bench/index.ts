@@ -4,8 +4,11 @@
  *   npm run bench                 # full size (about 5 minutes)
  *   npm run bench -- --quick      # smaller inputs, for a smoke run
  *   npm run bench -- dense bm25   # only the named sections, printed (full runs write docs/benchmarks.md)
+ *
+ * A full run replaces the doc's sections with this run's, and keeps the hand-written sections marked
+ * with `KEPT` (bench/doc-sections.ts) where they were.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runAnnBench } from './ann.js';
 import { runBm25Bench } from './bm25.js';
@@ -13,6 +16,7 @@ import { runCacheBench } from './cache.js';
 import { runColdStartBench } from './cold-start.js';
 import { runDenseBench } from './dense.js';
 import { runDistributedBench } from './distributed.js';
+import { keepHandWritten } from './doc-sections.js';
 import { runEvalBench } from './eval.js';
 import { runGatewayBench } from './gateway.js';
 import { runIngestBench } from './ingest.js';
@@ -68,15 +72,16 @@ const header = [
   `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${started.toISOString().slice(0, 10)}: ` +
     `Node ${process.versions.node}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. Every contender ` +
     'runs in the same process, on the same data, one after another. Timings on a shared 2-core machine vary from run ' +
-    'to run by ±30%; compare rows of one run, not runs.',
+    'to run by ±30%; compare rows of one run, not runs. Sections marked hand-written are analyses kept from run to ' +
+    'run: check their figures against the tables.',
   '',
 ];
 if (asked.length > 0) {
   console.error('partial run: docs/benchmarks.md is left as it is (a full run writes it)');
 } else {
-  writeFileSync(
-    new URL('../docs/benchmarks.md', import.meta.url),
-    `${[...header, sections.join('\n\n'), ''].join('\n')}`,
-  );
+  const doc = new URL('../docs/benchmarks.md', import.meta.url);
+  const { sections: all, kept } = keepHandWritten(existsSync(doc) ? readFileSync(doc, 'utf8') : '', sections);
+  writeFileSync(doc, `${[...header, all.join('\n\n'), ''].join('\n')}`);
   console.error('wrote docs/benchmarks.md');
+  for (const heading of kept) console.error(`kept the hand-written "${heading}": check its figures against this run`);
 }
