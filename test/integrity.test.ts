@@ -276,6 +276,22 @@ describe('two writers on one file', () => {
     await expect(store.listCollections()).rejects.toThrow(/read refused/);
     expect((await store.listCollections()).map((c) => c.name)).toEqual(['c']);
     await store.dispose();
+    // Disposed while its first read is failing: disposing does not read again, and does not throw.
+    let reads = 0;
+    const unreadable = createMemoryStore({
+      persistence: {
+        ...file,
+        open: undefined,
+        load: async () => {
+          reads++;
+          throw new UnavailableError({ message: 'read refused (test)', component: 'memory' });
+        },
+      },
+    });
+    const first = unreadable.listCollections();
+    await unreadable.dispose();
+    await expect(first).rejects.toThrow(/read refused/);
+    expect(reads).toBe(1);
   });
 
   test("two local catalogs on one file keep each other's records", async () => {

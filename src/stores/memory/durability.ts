@@ -208,8 +208,12 @@ export function createDurableState(
   const dispose = async (): Promise<void> => {
     if (disposed) return;
     if (loaded) {
-      await loaded.catch(() => undefined);
-      await flush();
+      const read = await loaded.then(
+        () => true,
+        () => false,
+      );
+      // A snapshot that could not be read is not read again to be disposed of: nothing was changed.
+      if (read) await flush();
       await queue;
       await release();
     }
