@@ -371,10 +371,10 @@ export class MemoryCollection {
   /**
    * Room in the kernel memory for `count` dense rows of `rowBytes` each, for a snapshot to read them
    * into before `importColumns` takes them in place; undefined when the rows would not fit as they are
-   * or the arena keeps no float rows (int8-only: the snapshot's rows are quantized as they are imported).
+   * or the arena keeps no float rows (see `VectorArena.receiveRows`).
    */
   receiveRows(count: number, rowBytes: number): RowViews | undefined {
-    return this.arena?.floats && this.arena.rowBytes === rowBytes ? this.arena.receiveRows(count) : undefined;
+    return this.arena?.rowBytes === rowBytes ? this.arena.receiveRows(count) : undefined;
   }
 
   /** Loads columns from a snapshot into this (empty) collection. */

@@ -150,8 +150,10 @@ export class ArenaMemory {
   /**
    * Empties the arena and makes room for `count` rows, returned as the views `importRows` reads
    * (see `rowViews`): a snapshot read straight into them is imported without being copied again.
+   * Undefined for an arena without float rows (int8-only), which quantizes rows as it imports them.
    */
-  receiveRows(count: number): RowViews {
+  receiveRows(count: number): RowViews | undefined {
+    if (!this.floats) return undefined;
     this.count = 0;
     this.reserve(count);
     return this.rowViews(count);
